@@ -1,0 +1,13 @@
+/**
+ * quadjoint: fast gradients for neural ODEs and SDEs, with ONNX dynamics.
+ *
+ * @module
+ */
+export * from "./src/onnx/dtype.ts";
+export * from "./src/onnx/tensor.ts";
+export * from "./src/onnx/graph.ts";
+export * from "./src/onnx/errors.ts";
+export { GraphBuilder, type OpOptions, type Value } from "./src/onnx/builder.ts";
+export { decodeModel, encodeModel, readModel, writeModel } from "./src/onnx/proto.ts";
+export * from "./src/runtime/session.ts";
+export { Random } from "./src/util/random.ts";

@@ -1,0 +1,148 @@
+/**
+ * The graph IR: a plain-data mirror of an ONNX model's main graph.
+ *
+ * Graphs are immutable values built by {@linkcode GraphBuilder}, decoded from
+ * `.onnx` bytes, or produced by transforms (float64 lowering, VJP generation).
+ * Every value in a well-formed graph has a known dtype and shape; dims are
+ * numbers or symbolic names such as `"batch"`.
+ *
+ * @module
+ */
+import type { DType } from "./dtype.ts";
+import type { Tensor } from "./tensor.ts";
+
+/** The ONNX default-domain opset that graphs built here declare. */
+export const DEFAULT_OPSET = 17;
+
+/** One dimension: a concrete size or a symbolic name shared across values. */
+export type Dim = number | string;
+
+/** A shape with possibly symbolic dims. */
+export type Shape = readonly Dim[];
+
+/** Element type and shape of a value. */
+export interface TensorType {
+  readonly dtype: DType;
+  readonly shape: Shape;
+}
+
+/** A named, typed value: graph input, output or intermediate. */
+export interface ValueInfo extends TensorType {
+  readonly name: string;
+}
+
+/** A node attribute, tagged with its ONNX attribute type. */
+export type Attribute =
+  | { readonly type: "int"; readonly value: number }
+  | { readonly type: "float"; readonly value: number }
+  | { readonly type: "string"; readonly value: string }
+  | { readonly type: "tensor"; readonly value: Tensor }
+  | { readonly type: "ints"; readonly value: readonly number[] }
+  | { readonly type: "floats"; readonly value: readonly number[] }
+  | { readonly type: "strings"; readonly value: readonly string[] };
+
+/** Attributes of a node by name. */
+export type Attributes = Readonly<Record<string, Attribute>>;
+
+/** One operator application. An empty input name is an omitted optional input. */
+export interface Node {
+  readonly name: string;
+  readonly opType: string;
+  /** Operator domain; `""` is the ONNX default domain. */
+  readonly domain: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes: Attributes;
+}
+
+/** An opset a graph imports. */
+export interface OpsetImport {
+  readonly domain: string;
+  readonly version: number;
+}
+
+/** A whole model: one graph with its inputs, outputs, weights and nodes in topological order. */
+export interface Graph {
+  readonly name: string;
+  readonly inputs: readonly ValueInfo[];
+  readonly outputs: readonly ValueInfo[];
+  /** Constant tensors by name (weights baked into the graph). */
+  readonly initializers: ReadonlyMap<string, Tensor>;
+  /** Nodes in a valid execution order. */
+  readonly nodes: readonly Node[];
+  /** Types of intermediate values, as inferred when the graph was built or decoded. */
+  readonly valueInfo: ReadonlyMap<string, TensorType>;
+  readonly opsetImports: readonly OpsetImport[];
+  /** Free text carried into the model's doc string. */
+  readonly docString?: string;
+  /** Producer name written into the model. */
+  readonly producer?: string;
+}
+
+/** Attribute constructors, so callers state ONNX's int/float distinction explicitly. */
+export const attr = {
+  int: (value: number): Attribute => ({ type: "int", value }),
+  float: (value: number): Attribute => ({ type: "float", value }),
+  string: (value: string): Attribute => ({ type: "string", value }),
+  tensor: (value: Tensor): Attribute => ({ type: "tensor", value }),
+  ints: (value: readonly number[]): Attribute => ({ type: "ints", value: [...value] }),
+  floats: (value: readonly number[]): Attribute => ({ type: "floats", value: [...value] }),
+  strings: (value: readonly string[]): Attribute => ({ type: "strings", value: [...value] }),
+} as const;
+
+/** Reads an int attribute, or `fallback` when absent. */
+export function intAttr(node: Node, name: string, fallback: number): number;
+export function intAttr(node: Node, name: string): number | undefined;
+export function intAttr(node: Node, name: string, fallback?: number): number | undefined {
+  const a = node.attributes[name];
+  if (a === undefined) return fallback;
+  if (a.type !== "int") throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be an int`);
+  return a.value;
+}
+
+/** Reads a float attribute, or `fallback` when absent. */
+export function floatAttr(node: Node, name: string, fallback: number): number {
+  const a = node.attributes[name];
+  if (a === undefined) return fallback;
+  if (a.type !== "float" && a.type !== "int") {
+    throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be a float`);
+  }
+  return a.value;
+}
+
+/** Reads an ints attribute, or `fallback` when absent. */
+export function intsAttr(node: Node, name: string, fallback: readonly number[]): readonly number[];
+export function intsAttr(node: Node, name: string): readonly number[] | undefined;
+export function intsAttr(node: Node, name: string, fallback?: readonly number[]): readonly number[] | undefined {
+  const a = node.attributes[name];
+  if (a === undefined) return fallback;
+  if (a.type !== "ints") throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be ints`);
+  return a.value;
+}
+
+/** Reads a string attribute, or `fallback` when absent. */
+export function stringAttr(node: Node, name: string, fallback: string): string {
+  const a = node.attributes[name];
+  if (a === undefined) return fallback;
+  if (a.type !== "string") throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be a string`);
+  return a.value;
+}
+
+/** The version of the default ONNX domain a graph imports. */
+export function defaultOpset(graph: Pick<Graph, "opsetImports">): number {
+  return graph.opsetImports.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? DEFAULT_OPSET;
+}
+
+/** Formats a shape for messages: `[batch, 5]`. */
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** The type of any named value of a graph: input, initializer or intermediate. */
+export function typeOf(graph: Graph, name: string): TensorType | undefined {
+  const input = graph.inputs.find((v) => v.name === name);
+  if (input) return input;
+  const init = graph.initializers.get(name);
+  if (init) return { dtype: init.dtype, shape: init.dims };
+  return graph.valueInfo.get(name) ?? graph.outputs.find((v) => v.name === name);
+}
