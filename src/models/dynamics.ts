@@ -62,17 +62,28 @@ export function asDynamics(graph: Graph): Dynamics {
     throw new GraphError(`State "z" must be float32 or float64, got ${z.dtype}`, { ...place, valueName: "z" });
   }
   if (t.shape.length !== 0 || t.dtype !== z.dtype) {
-    throw new GraphError(`Time "t" must be a ${z.dtype} scalar, got ${t.dtype}${formatShape(t.shape)}`, { ...place, valueName: "t" });
+    throw new GraphError(`Time "t" must be a ${z.dtype} scalar, got ${t.dtype}${formatShape(t.shape)}`, {
+      ...place,
+      valueName: "t",
+    });
   }
   const stateShape = z.shape.slice(1);
   if (z.shape.length < 2 || stateShape.some((d) => typeof d !== "number")) {
-    throw new GraphError(`State "z" must be [batch, ...concrete dims], got ${formatShape(z.shape)}`, { ...place, valueName: "z" });
-  }
-  if (dz.dtype !== z.dtype || dz.shape.length !== z.shape.length || dz.shape.slice(1).some((d, i) => d !== stateShape[i])) {
-    throw new GraphError(`Output "dz" must match "z" ${formatShape(z.shape)}, got ${dz.dtype}${formatShape(dz.shape)}`, {
+    throw new GraphError(`State "z" must be [batch, ...concrete dims], got ${formatShape(z.shape)}`, {
       ...place,
-      valueName: "dz",
+      valueName: "z",
     });
+  }
+  if (
+    dz.dtype !== z.dtype || dz.shape.length !== z.shape.length || dz.shape.slice(1).some((d, i) => d !== stateShape[i])
+  ) {
+    throw new GraphError(
+      `Output "dz" must match "z" ${formatShape(z.shape)}, got ${dz.dtype}${formatShape(dz.shape)}`,
+      {
+        ...place,
+        valueName: "dz",
+      },
+    );
   }
   const params = graph.inputs.filter((v) => v !== t && v !== z).map((v) => {
     if (v.shape.some((d) => typeof d !== "number")) {

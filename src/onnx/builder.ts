@@ -22,7 +22,7 @@ import {
   type TensorType,
   type ValueInfo,
 } from "./graph.ts";
-import { SHAPE_RULES, type ShapeContext, ShapeRuleError, type ShapeResult } from "./shape_rules.ts";
+import { SHAPE_RULES, type ShapeContext, type ShapeResult, ShapeRuleError } from "./shape_rules.ts";
 import { type Tensor, toNumbers } from "./tensor.ts";
 
 /** A typed value handle returned by the builder. */
@@ -66,6 +66,8 @@ export class GraphBuilder {
   #constants = new Map<string, Tensor>();
   #shapeValues = new Map<string, Dim[]>();
   #used = new Set<string>();
+  #nodeNames = new Set<string>();
+  #reserved = new Set<string>();
   #counter = 0;
   #freshDims = 0;
   #extraOpsets: OpsetImport[] = [];
@@ -132,10 +134,17 @@ export class GraphBuilder {
   }
 
   /** Adds a node and returns its outputs. An input of `null` is an omitted optional input. */
-  op(opType: string, inputs: readonly (Value | string | null)[], attributes: Attributes = {}, options: OpOptions = {}): Value[] {
+  op(
+    opType: string,
+    inputs: readonly (Value | string | null)[],
+    attributes: Attributes = {},
+    options: OpOptions = {},
+  ): Value[] {
     const name = options.name ?? this.uniqueName(opType);
     const count = options.outputNames?.length ?? options.outputs ?? 1;
-    const outputs = options.outputNames ? [...options.outputNames] : Array.from({ length: count }, (_, i) => this.uniqueName(`${name}_out${count > 1 ? i : ""}`));
+    const outputs = options.outputNames
+      ? [...options.outputNames]
+      : Array.from({ length: count }, (_, i) => this.uniqueName(`${name}_out${count > 1 ? i : ""}`));
     const node: Node = {
       name,
       opType,
@@ -148,7 +157,12 @@ export class GraphBuilder {
   }
 
   /** Adds a single-output node and returns its output. */
-  op1(opType: string, inputs: readonly (Value | string | null)[], attributes: Attributes = {}, options: OpOptions = {}): Value {
+  op1(
+    opType: string,
+    inputs: readonly (Value | string | null)[],
+    attributes: Attributes = {},
+    options: OpOptions = {},
+  ): Value {
     return this.op(opType, inputs, attributes, { ...options, outputs: 1 })[0]!;
   }
 
@@ -156,7 +170,10 @@ export class GraphBuilder {
   addNode(node: Node): Value[] {
     const place = { graph: this.name, nodeName: node.name, opType: node.opType };
     if (node.domain !== "" && node.domain !== "ai.onnx") {
-      throw new GraphError(`Operator domain "${node.domain}" is not supported; quadjoint runs standard ONNX ops only`, place);
+      throw new GraphError(
+        `Operator domain "${node.domain}" is not supported; quadjoint runs standard ONNX ops only`,
+        place,
+      );
     }
     const rule = SHAPE_RULES.get(node.opType);
     if (!rule) throw new GraphError(`Unsupported op ${node.opType}: quadjoint has no shape rule for it`, place);
@@ -186,9 +203,15 @@ export class GraphBuilder {
       throw e;
     }
     if (result.types.length < node.outputs.length) {
-      throw new GraphError(`Node declares ${node.outputs.length} outputs but the op yields ${result.types.length}`, place);
+      throw new GraphError(
+        `Node declares ${node.outputs.length} outputs but the op yields ${result.types.length}`,
+        place,
+      );
     }
+    if (this.#nodeNames.has(node.name)) throw new GraphError(`Node name "${node.name}" is used twice`, place);
     for (const out of node.outputs) if (out !== "") this.#claim(out, place);
+    this.#nodeNames.add(node.name);
+    this.#used.add(node.name);
     this.#nodes.push(node);
     const values: Value[] = [];
     node.outputs.forEach((out, i) => {
@@ -238,9 +261,19 @@ export class GraphBuilder {
   /** A name not yet used in the graph, starting with `prefix`. */
   uniqueName(prefix: string): string {
     let name = prefix;
-    while (this.#used.has(name)) name = `${prefix}_${++this.#counter}`;
+    while (this.#used.has(name) || this.#nodeNames.has(name) || this.#reserved.has(name)) {
+      name = `${prefix}_${++this.#counter}`;
+    }
     this.#used.add(name);
     return name;
+  }
+
+  /**
+   * Keeps generated names away from `names`, for transforms that will add
+   * nodes and values with these names later.
+   */
+  reserveNames(names: Iterable<string>): void {
+    for (const n of names) this.#reserved.add(n);
   }
 
   /** Freezes the graph. */

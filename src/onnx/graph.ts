@@ -124,7 +124,9 @@ export function intsAttr(node: Node, name: string, fallback?: readonly number[])
 export function stringAttr(node: Node, name: string, fallback: string): string {
   const a = node.attributes[name];
   if (a === undefined) return fallback;
-  if (a.type !== "string") throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be a string`);
+  if (a.type !== "string") {
+    throw new TypeError(`Attribute ${name} of node ${node.name} (${node.opType}) must be a string`);
+  }
   return a.value;
 }
 

@@ -46,7 +46,9 @@ export function encodeModel(graph: Graph): Uint8Array {
   const model = create(ModelProtoSchema, {
     irVersion: BigInt(IR_VERSION),
     producerName: graph.producer ?? PRODUCER,
-    opsetImport: graph.opsetImports.map((o) => create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(o.version) })),
+    opsetImport: graph.opsetImports.map((o) =>
+      create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(o.version) })
+    ),
     graph: create(GraphProtoSchema, {
       name: graph.name,
       input: graph.inputs.map(encodeValueInfo),
@@ -132,9 +134,14 @@ export async function readModel(path: string): Promise<Graph> {
 
 function typeOfOutput(graph: Graph, o: ValueInfo) {
   const t = graph.valueInfo.get(o.name) ?? graph.inputs.find((i) => i.name === o.name);
-  if (!t) throw new GraphError(`Output "${o.name}" is not produced by any node`, { graph: graph.name, valueName: o.name });
+  if (!t) {
+    throw new GraphError(`Output "${o.name}" is not produced by any node`, { graph: graph.name, valueName: o.name });
+  }
   if (t.dtype !== o.dtype) {
-    throw new GraphError(`Output "${o.name}" is declared ${o.dtype} but computed as ${t.dtype}`, { graph: graph.name, valueName: o.name });
+    throw new GraphError(`Output "${o.name}" is declared ${o.dtype} but computed as ${t.dtype}`, {
+      graph: graph.name,
+      valueName: o.name,
+    });
   }
   return t;
 }
@@ -188,14 +195,18 @@ function encodeTensor(t: Tensor, name: string): TensorProto {
 }
 
 function decodeTensor(t: TensorProto, where: string): Tensor {
-  if (t.externalData.length > 0) throw new GraphError(`${where} uses external data, which quadjoint does not load`, { valueName: t.name });
+  if (t.externalData.length > 0) {
+    throw new GraphError(`${where} uses external data, which quadjoint does not load`, { valueName: t.name });
+  }
   const dtype: DType = dtypeFromOnnx(t.dataType, where);
   const dims = t.dims.map((d) => Number(d));
   const n = sizeOf(dims);
   const out = allocate(dtype, n);
   if (t.rawData.length > 0) {
     if (t.rawData.length !== n * BYTES_PER_ELEMENT[dtype]) {
-      throw new GraphError(`${where} has ${t.rawData.length} bytes of data, expected ${n * BYTES_PER_ELEMENT[dtype]}`, { valueName: t.name });
+      throw new GraphError(`${where} has ${t.rawData.length} bytes of data, expected ${n * BYTES_PER_ELEMENT[dtype]}`, {
+        valueName: t.name,
+      });
     }
     new Uint8Array(out.buffer).set(t.rawData);
   } else {
@@ -206,7 +217,9 @@ function decodeTensor(t: TensorProto, where: string): Tensor {
       : dtype === "int64"
       ? t.int64Data
       : t.int32Data;
-    if (typed.length !== n) throw new GraphError(`${where} has ${typed.length} elements, expected ${n}`, { valueName: t.name });
+    if (typed.length !== n) {
+      throw new GraphError(`${where} has ${typed.length} elements, expected ${n}`, { valueName: t.name });
+    }
     for (let i = 0; i < n; i++) {
       (out as unknown as (number | bigint)[])[i] = dtype === "int64" ? BigInt(typed[i]!) : Number(typed[i]!);
     }
@@ -256,7 +269,11 @@ function encodeAttribute(name: string, a: Attribute): AttributeProto {
     case "floats":
       return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: [...a.value] });
     case "strings":
-      return create(AttributeProtoSchema, { name, type: AT.STRINGS, strings: a.value.map((s) => textEncoder.encode(s)) });
+      return create(AttributeProtoSchema, {
+        name,
+        type: AT.STRINGS,
+        strings: a.value.map((s) => textEncoder.encode(s)),
+      });
   }
 }
 
@@ -279,6 +296,9 @@ function decodeAttribute(a: AttributeProto, n: NodeProto, index: number): Attrib
     case AT.STRINGS:
       return { type: "strings", value: a.strings.map((s) => textDecoder.decode(s)) };
     default:
-      throw new GraphError(`Attribute ${a.name} has type ${AT[a.type] ?? a.type}, which quadjoint does not support`, place);
+      throw new GraphError(
+        `Attribute ${a.name} has type ${AT[a.type] ?? a.type}, which quadjoint does not support`,
+        place,
+      );
   }
 }

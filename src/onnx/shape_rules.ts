@@ -228,7 +228,10 @@ function spatialOut(
 
 function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[]): Dim[] {
   const allowZero = intAttr(ctx.node, "allowzero", 0) === 1;
-  const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i] ?? fail(`dim 0 copies a missing input dim ${i}`) : d));
+  const out: Dim[] = target.map((
+    d,
+    i,
+  ) => (d === 0 && !allowZero ? x.shape[i] ?? fail(`dim 0 copies a missing input dim ${i}`) : d));
   const inferred = out.indexOf(-1);
   if (out.filter((d) => d === -1).length > 1) fail("at most one dim may be -1");
   const total = product(x.shape);
@@ -241,8 +244,14 @@ function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[])
     } else {
       // Symbolic: the -1 takes the input's symbolic dims that the others do not account for.
       const symbolic = x.shape.filter((d) => typeof d === "string" && !rest.includes(d));
-      const numericIn = x.shape.filter((d) => typeof d === "number").reduce((a, b) => (a as number) * (b as number), 1) as number;
-      const numericRest = rest.filter((d) => typeof d === "number").reduce((a, b) => (a as number) * (b as number), 1) as number;
+      const numericIn = x.shape.filter((d) => typeof d === "number").reduce(
+        (a, b) => (a as number) * (b as number),
+        1,
+      ) as number;
+      const numericRest = rest.filter((d) => typeof d === "number").reduce(
+        (a, b) => (a as number) * (b as number),
+        1,
+      ) as number;
       const symbolicRestOk = rest.every((d) => typeof d === "number" || x.shape.includes(d));
       if (symbolicRestOk && numericIn % numericRest === 0) {
         const k = numericIn / numericRest;
@@ -365,7 +374,11 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
       t.shape.forEach((d, k) => {
         const d0 = ts[0]!.shape[k]!;
         if (k !== axis && typeof d === "number" && typeof d0 === "number" && d !== d0) {
-          fail(`input ${i} has shape ${formatShape(t.shape)}, incompatible with ${formatShape(ts[0]!.shape)} off axis ${axis}`);
+          fail(
+            `input ${i} has shape ${formatShape(t.shape)}, incompatible with ${
+              formatShape(ts[0]!.shape)
+            } off axis ${axis}`,
+          );
         }
       });
       const d = t.shape[axis]!;
@@ -401,7 +414,9 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     if (f) return [{ dtype: "float32", shape: [] }];
     if (fs?.type === "floats") return [{ dtype: "float32", shape: [fs.value.length] }];
     if (i?.type === "int") return { types: [{ dtype: "int64", shape: [] }], shapeValues: [[i.value]] };
-    if (is?.type === "ints") return { types: [{ dtype: "int64", shape: [is.value.length] }], shapeValues: [[...is.value]] };
+    if (is?.type === "ints") {
+      return { types: [{ dtype: "int64", shape: [is.value.length] }], shapeValues: [[...is.value]] };
+    }
     fail("Constant needs a value attribute");
   }],
   ["ConstantOfShape", (ctx) => {
@@ -442,7 +457,9 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
   }],
   ["Unsqueeze", (ctx) => {
     const x = need(ctx, 0);
-    const axes = ctx.opset >= 13 ? (ctx.constant(1) ? toNumbers(ctx.constant(1)!) : undefined) : intsAttr(ctx.node, "axes")?.slice();
+    const axes = ctx.opset >= 13
+      ? (ctx.constant(1) ? toNumbers(ctx.constant(1)!) : undefined)
+      : intsAttr(ctx.node, "axes")?.slice();
     if (!axes) fail("axes must be a constant");
     const rank = x.shape.length + axes.length;
     const norm = axes.map((a) => normAxis(a, rank));
@@ -454,9 +471,13 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
   }],
   ["Squeeze", (ctx) => {
     const x = need(ctx, 0);
-    const axesRaw = ctx.opset >= 13 ? (ctx.inputs[1] ? ctx.constant(1) && toNumbers(ctx.constant(1)!) : undefined) : intsAttr(ctx.node, "axes")?.slice();
+    const axesRaw = ctx.opset >= 13
+      ? (ctx.inputs[1] ? ctx.constant(1) && toNumbers(ctx.constant(1)!) : undefined)
+      : intsAttr(ctx.node, "axes")?.slice();
     if (ctx.inputs[1] && !axesRaw) fail("axes must be a constant");
-    const axes = axesRaw ? axesRaw.map((a) => normAxis(a, x.shape.length)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+    const axes = axesRaw
+      ? axesRaw.map((a) => normAxis(a, x.shape.length))
+      : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
     for (const a of axes) {
       if (typeof x.shape[a] === "number" && x.shape[a] !== 1) fail(`cannot squeeze axis ${a} of size ${x.shape[a]}`);
     }
@@ -515,7 +536,12 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
       parts = toNumbers(c);
     } else if (intsAttr(ctx.node, "split")) parts = [...intsAttr(ctx.node, "split")!];
     if (!parts) {
-      if (typeof size !== "number") return Array.from({ length: n }, () => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? ctx.fresh() : d)) }));
+      if (typeof size !== "number") {
+        return Array.from(
+          { length: n },
+          () => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? ctx.fresh() : d)) }),
+        );
+      }
       const chunk = Math.ceil(size / n);
       parts = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(chunk, size - i * chunk)));
     }
@@ -624,7 +650,15 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     const r = x.shape.length;
     return [{
       dtype: x.dtype,
-      shape: x.shape.map((d, i) => (typeof d === "number" ? d + pads[i]! + pads[i + r]! : pads[i] === 0 && pads[i + r] === 0 ? d : ctx.fresh())),
+      shape: x.shape.map((
+        d,
+        i,
+      ) => (typeof d === "number"
+        ? d + pads[i]! + pads[i + r]!
+        : pads[i] === 0 && pads[i + r] === 0
+        ? d
+        : ctx.fresh())
+      ),
     }];
   }],
   ["Range", (ctx) => {

@@ -16,6 +16,7 @@ ort.env.logLevel = "fatal";
 import type { DType, TypedArrayOf } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { formatShape, type Graph, type ValueInfo } from "../onnx/graph.ts";
+import { lowerForRuntime } from "../onnx/lower.ts";
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 
@@ -106,7 +107,9 @@ export class Runtime {
     }
     this.#active = this.requested;
     const threads = options.threads ?? 0;
-    if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`threads must be a non-negative integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 0) {
+      throw new RangeError(`threads must be a non-negative integer, got ${threads}`);
+    }
     this.#options = {
       strict: options.strict ?? false,
       threads,
@@ -120,11 +123,14 @@ export class Runtime {
     return this.#active;
   }
 
-  /** Compiles a graph into a session, reusing one for the same graph object or the same model bytes. */
+  /**
+   * Compiles a graph into a session, reusing one for the same graph object or
+   * the same model bytes. float64 ops that ORT lacks are lowered first.
+   */
   compile(graph: Graph): Promise<CompiledGraph> {
     const cached = this.#byObject.get(graph);
     if (cached) return cached;
-    const bytes = encodeModel(graph);
+    const bytes = encodeModel(lowerForRuntime(graph));
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
     if (!p) {
@@ -206,10 +212,13 @@ export class CompiledGraph {
     const names = outputs ?? this.graph.outputs.map((o) => o.name);
     for (const n of names) {
       if (!this.graph.outputs.some((o) => o.name === n)) {
-        throw new GraphError(`No output named "${n}"; outputs are ${this.graph.outputs.map((o) => o.name).join(", ")}`, {
-          graph: this.graph.name,
-          valueName: n,
-        });
+        throw new GraphError(
+          `No output named "${n}"; outputs are ${this.graph.outputs.map((o) => o.name).join(", ")}`,
+          {
+            graph: this.graph.name,
+            valueName: n,
+          },
+        );
       }
     }
     let result: ort.InferenceSession.ReturnType;
@@ -237,17 +246,26 @@ export class CompiledGraph {
     for (const name of Object.keys(feeds)) {
       if (!this.graph.inputs.some((i) => i.name === name)) {
         throw new InputError(
-          `Graph ${this.graph.name} has no input "${name}"; its inputs are ${this.graph.inputs.map((i) => i.name).join(", ")}`,
+          `Graph ${this.graph.name} has no input "${name}"; its inputs are ${
+            this.graph.inputs.map((i) => i.name).join(", ")
+          }`,
           name,
         );
       }
     }
     for (const input of this.graph.inputs) {
       const t = feeds[input.name];
-      if (!t) throw new InputError(`Graph ${this.graph.name}: input "${input.name}" is missing; expected ${describe(input)}`, input.name);
+      if (!t) {
+        throw new InputError(
+          `Graph ${this.graph.name}: input "${input.name}" is missing; expected ${describe(input)}`,
+          input.name,
+        );
+      }
       const bad = () =>
         new InputError(
-          `Graph ${this.graph.name}: input "${input.name}" expected ${describe(input)}, got ${t.dtype}${formatShape(t.dims)}`,
+          `Graph ${this.graph.name}: input "${input.name}" expected ${describe(input)}, got ${t.dtype}${
+            formatShape(t.dims)
+          }`,
           input.name,
         );
       if (t.dtype !== input.dtype || t.dims.length !== input.shape.length) throw bad();
@@ -259,7 +277,9 @@ export class CompiledGraph {
           const prev = bound.get(d);
           if (prev && prev[0] !== got) {
             throw new InputError(
-              `Graph ${this.graph.name}: input "${input.name}" has ${d} = ${got} but input "${prev[1]}" set ${d} = ${prev[0]}`,
+              `Graph ${this.graph.name}: input "${input.name}" has ${d} = ${got} but input "${prev[1]}" set ${d} = ${
+                prev[0]
+              }`,
               input.name,
             );
           }

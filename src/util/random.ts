@@ -30,7 +30,7 @@ export class Random {
     if (!Number.isInteger(seed)) throw new RangeError(`Seed must be an integer, got ${seed}`);
     this.#rng = generator ?? xoroshiro128plus(seed | 0);
     // Small seeds leave xoroshiro's state sparse; its first draws are poor.
-    if (!generator) for (let i = 0; i < 32; i++) this.#rng.next();
+    if (!generator) { for (let i = 0; i < 32; i++) this.#rng.next(); }
   }
 
   /** A uniform variate in [0, 1). */
