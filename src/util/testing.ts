@@ -1,0 +1,95 @@
+/**
+ * Test assertions: float comparisons with relative error (naming the worst
+ * index and both values when they fail), plus thin wrappers over
+ * node:assert/strict, since JSR's @std/assert is not reachable here.
+ *
+ * @module
+ */
+import nodeAssert, { AssertionError } from "node:assert/strict";
+
+/** Throws unless `condition` is truthy. */
+export function assert(condition: unknown, message = "assertion failed"): asserts condition {
+  if (!condition) throw new AssertionError({ message });
+}
+
+/** Deep strict equality. */
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  nodeAssert.deepStrictEqual(actual, expected, message);
+}
+
+/** Awaits `fn`, expecting a rejection of class `ErrorClass` (if given) whose message matches `pattern`; returns the error. */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  ErrorClass?: new (...args: never[]) => Error,
+  pattern?: RegExp | string,
+): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    checkError(e, ErrorClass, pattern);
+    return e as Error;
+  }
+  throw new AssertionError({ message: "Expected the promise to reject" });
+}
+
+/** Calls `fn`, expecting it to throw like {@linkcode assertRejects}; returns the error. */
+export function assertThrows(
+  fn: () => unknown,
+  ErrorClass?: new (...args: never[]) => Error,
+  pattern?: RegExp | string,
+): Error {
+  try {
+    fn();
+  } catch (e) {
+    checkError(e, ErrorClass, pattern);
+    return e as Error;
+  }
+  throw new AssertionError({ message: "Expected the function to throw" });
+}
+
+function checkError(e: unknown, ErrorClass?: new (...args: never[]) => Error, pattern?: RegExp | string): void {
+  if (ErrorClass && !(e instanceof ErrorClass)) {
+    throw new AssertionError({ message: `Expected ${ErrorClass.name}, got ${e instanceof Error ? e.name : typeof e}: ${e}` });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  if (pattern !== undefined && !(typeof pattern === "string" ? msg.includes(pattern) : pattern.test(msg))) {
+    throw new AssertionError({ message: `Error message "${msg}" does not match ${pattern}` });
+  }
+}
+
+/** max_i |a_i − b_i| / max(|b|_∞, floor): one relative error for a whole vector. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1e-300): number {
+  if (actual.length !== expected.length) {
+    throw new RangeError(`Length mismatch: ${actual.length} vs ${expected.length}`);
+  }
+  let diff = 0, scale = floor;
+  for (let i = 0; i < actual.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / scale;
+}
+
+/** Throws unless `relativeError(actual, expected) <= tol`, naming the worst index. */
+export function assertClose(
+  actual: ArrayLike<number> | number,
+  expected: ArrayLike<number> | number,
+  tol: number,
+  what = "value",
+): void {
+  const a = typeof actual === "number" ? [actual] : actual;
+  const e = typeof expected === "number" ? [expected] : expected;
+  const err = relativeError(a, e);
+  if (!(err <= tol)) {
+    let worst = 0;
+    for (let i = 1; i < a.length; i++) {
+      if (Math.abs(a[i]! - e[i]!) > Math.abs(a[worst]! - e[worst]!)) worst = i;
+    }
+    throw new AssertionError({
+      message: `${what}: relative error ${err.toExponential(3)} exceeds ${tol.toExponential(1)} ` +
+        `(worst at [${worst}]: got ${a[worst]}, expected ${e[worst]})`,
+      actual: a[worst],
+      expected: e[worst],
+    });
+  }
+}
