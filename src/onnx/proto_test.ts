@@ -1,0 +1,160 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, OperatorSetIdProtoSchema } from "onnx-buf";
+import { Random } from "../util/random.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
+import { GraphBuilder } from "./builder.ts";
+import { GraphError, OnnxDecodeError } from "./errors.ts";
+import { attr, type Graph } from "./graph.ts";
+import { decodeModel, encodeModel, readModel, writeModel } from "./proto.ts";
+import { fromNumbers, int64, tensor } from "./tensor.ts";
+
+/**
+ * A graph touching every part of the codec: float32, float64 and int64
+ * initializers, every attribute kind, symbolic and concrete dims, several
+ * nodes and two outputs. Attribute floats are exact in float32 (the wire type).
+ */
+function richGraph(): Graph {
+  const b = new GraphBuilder("rich", { producer: "proto_test", docString: "every codec feature" });
+  const x = b.input("x", "float32", ["batch", 3]);
+  const y = b.input("y", "float64", ["batch", 2]);
+  const w = b.initializer("w", fromNumbers([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [3, 4]));
+  const bias = b.initializer("bias", fromNumbers([0.5, -0.5, 1, 2], [4]));
+  const h = b.op1("Gemm", [x, w, bias], { alpha: attr.float(0.5), transB: attr.int(0) });
+  const l = b.op1("LeakyRelu", [h], { alpha: attr.float(0.25) });
+  const r = b.op1("Reshape", [l, b.initializer("shape", int64([0, 2, 2]))]);
+  const t = b.op1("Transpose", [r], { perm: attr.ints([0, 2, 1]) });
+  const s = b.op1("Add", [t, b.op1("Constant", [], { value_floats: attr.floats([0.5, 0.25]) })]);
+  const p = b.op1("Pad", [s, b.initializer("pads", int64([0, 0, 1, 0, 0, 1]))], { mode: attr.string("edge") });
+  // The codec does not interpret attributes, so a strings attribute may ride on any node.
+  b.output(b.op1("Identity", [p], { tags: attr.strings(["a", "β", ""]) }), "out");
+  const c = b.constant(tensor(new Float64Array([1.5, Math.PI]), [2]));
+  const d = b.initializer("d", tensor(new Float64Array([1e-300, -2.5e200]), [2]));
+  b.output(b.op1("Mul", [b.op1("Mul", [y, c]), d]), "out64");
+  return b.build();
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+Deno.test("encodeModel() then decodeModel() then encodeModel() is byte-identical for a graph using every feature", () => {
+  const g = richGraph();
+  const bytes = encodeModel(g);
+  const again = encodeModel(decodeModel(bytes, "rich.onnx"));
+  assert(sameBytes(bytes, again), `re-encoded model differs: ${bytes.length} vs ${again.length} bytes`);
+});
+
+Deno.test("decodeModel() returns a graph structurally equal to the one encoded", () => {
+  const g = richGraph();
+  const decoded = decodeModel(encodeModel(g));
+  assertEquals(decoded, g);
+  // Spot checks that would catch a codec that loses data but stays self-consistent.
+  assertEquals(decoded.inputs[0]!.shape, ["batch", 3]);
+  assertEquals([...(decoded.initializers.get("d")!.data as Float64Array)], [1e-300, -2.5e200]);
+  assertEquals([...(decoded.initializers.get("pads")!.data as BigInt64Array)], [0n, 0n, 1n, 0n, 0n, 1n]);
+  const kinds = new Set(decoded.nodes.flatMap((n) => Object.values(n.attributes).map((a) => a.type)));
+  assertEquals([...kinds].sort(), ["float", "floats", "int", "ints", "string", "strings", "tensor"]);
+});
+
+Deno.test("decodeModel() rounds float attributes to float32, the ONNX wire type", () => {
+  const b = new GraphBuilder("lrelu");
+  b.output(b.op1("LeakyRelu", [b.input("x", "float32", [2])], { alpha: attr.float(0.1) }), "y");
+  const a = decodeModel(encodeModel(b.build())).nodes[0]!.attributes["alpha"];
+  assertEquals(a, { type: "float", value: Math.fround(0.1) });
+});
+
+Deno.test("writeModel() then readModel() round-trips a graph through a file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qj-proto-" });
+  try {
+    const g = richGraph();
+    await writeModel(`${dir}/sub/rich.onnx`, g);
+    assertEquals(await readModel(`${dir}/sub/rich.onnx`), g);
+    assertEquals([...Deno.readDirSync(`${dir}/sub`)].map((e) => e.name), ["rich.onnx"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("decodeModel() throws OnnxDecodeError naming the source when given random garbage", () => {
+  const rng = new Random(11);
+  for (let trial = 0; trial < 20; trial++) {
+    const bytes = Uint8Array.from({ length: 16 + rng.int(200) }, () => rng.int(256));
+    const e = assertThrows(() => decodeModel(bytes, "garbage.onnx"), OnnxDecodeError, "garbage.onnx");
+    assertEquals((e as OnnxDecodeError).source, "garbage.onnx");
+  }
+});
+
+Deno.test("decodeModel() throws OnnxDecodeError naming the source when a valid model is truncated", () => {
+  const bytes = encodeModel(richGraph());
+  for (const keep of [1, 10, Math.floor(bytes.length / 2), bytes.length - 1]) {
+    assertThrows(() => decodeModel(bytes.slice(0, keep), "cut.onnx"), OnnxDecodeError, /cut\.onnx/);
+  }
+});
+
+Deno.test("decodeModel() throws OnnxDecodeError when a valid protobuf has no graph", () => {
+  const bytes = toBinary(
+    ModelProtoSchema,
+    create(ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: "", version: 17n })],
+    }),
+  );
+  assertThrows(() => decodeModel(bytes, "empty.onnx"), OnnxDecodeError, /empty\.onnx: the model has no graph/);
+  assertThrows(() => decodeModel(new Uint8Array(0), "zero.onnx"), OnnxDecodeError, /zero\.onnx/);
+});
+
+Deno.test("readModel() throws OnnxDecodeError naming the path when the file is missing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qj-proto-" });
+  try {
+    const path = `${dir}/nope/missing.onnx`;
+    const e = await assertRejects(() => readModel(path), OnnxDecodeError, path);
+    assertEquals((e as OnnxDecodeError).source, path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A hand-made graph with one node the builder would refuse; encodeModel does not check. */
+function graphWithNode(opType: string, domain: string): Graph {
+  return {
+    name: "odd",
+    inputs: [{ name: "boxes", dtype: "float32", shape: [1, 4, 4] }, {
+      name: "scores",
+      dtype: "float32",
+      shape: [1, 1, 4],
+    }],
+    outputs: [{ name: "selected", dtype: "int64", shape: ["n", 3] }],
+    initializers: new Map(),
+    nodes: [{
+      name: "nms0",
+      opType,
+      domain,
+      inputs: ["boxes", "scores"],
+      outputs: ["selected"],
+      attributes: { center_point_box: attr.int(0) },
+    }],
+    valueInfo: new Map(),
+    opsetImports: domain === "" ? [{ domain: "", version: 17 }] : [{ domain: "", version: 17 }, { domain, version: 1 }],
+  };
+}
+
+Deno.test("decodeModel() throws GraphError naming the op, node and file when an op has no shape rule", () => {
+  const bytes = encodeModel(graphWithNode("NonMaxSuppression", ""));
+  const e = assertThrows(() => decodeModel(bytes, "nms.onnx"), GraphError, "NonMaxSuppression") as GraphError;
+  assert(e.message.includes("nms0") && e.message.includes("nms.onnx"), e.message);
+  assertEquals(e.place.nodeName, "nms0");
+  assertEquals(e.place.opType, "NonMaxSuppression");
+  assertEquals(e.place.file, "nms.onnx");
+});
+
+Deno.test("decodeModel() throws GraphError naming the domain and node when a node uses a custom domain", () => {
+  const bytes = encodeModel(graphWithNode("MyOp", "com.example"));
+  const e = assertThrows(() => decodeModel(bytes, "custom.onnx"), GraphError, "com.example") as GraphError;
+  assert(e.message.includes("nms0") && e.message.includes("MyOp") && e.message.includes("custom.onnx"), e.message);
+});
+
+Deno.test("decodeModel() throws GraphError naming the value when an output is produced by no node", () => {
+  const g = graphWithNode("Identity", "");
+  const bad: Graph = { ...g, nodes: [], outputs: [{ name: "ghost", dtype: "float32", shape: [1] }] };
+  assertThrows(() => decodeModel(encodeModel(bad), "ghost.onnx"), GraphError, /ghost\.onnx.*"ghost"/);
+});
