@@ -263,6 +263,12 @@ function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[])
     if (typeof total === "number" && typeof t === "number" && t !== total) {
       fail(`cannot reshape ${formatShape(x.shape)} (${total} elements) to ${formatShape(out)} (${t} elements)`);
     }
+    // Same symbolic dims on both sides: the concrete parts must then have equal products.
+    const symbolicKey = (s: readonly Dim[]) => s.filter((d) => typeof d === "string").sort().join("\u0000");
+    const numeric = (s: readonly Dim[]) => s.reduce<number>((a, d) => (typeof d === "number" ? a * d : a), 1);
+    if (typeof total !== "number" && symbolicKey(x.shape) === symbolicKey(out) && numeric(x.shape) !== numeric(out)) {
+      fail(`cannot reshape ${formatShape(x.shape)} to ${formatShape(out)}: element counts differ`);
+    }
   }
   return out;
 }

@@ -1,0 +1,464 @@
+import { Runtime } from "../runtime/session.ts";
+import { Random } from "../util/random.ts";
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { GraphBuilder } from "./builder.ts";
+import { GraphError } from "./errors.ts";
+import { attr, type Graph, type Shape } from "./graph.ts";
+import { broadcastShapes, SHAPE_RULES, sliceDim } from "./shape_rules.ts";
+import { fromNumbers, int64, type Tensor, zeros } from "./tensor.ts";
+
+const runtime = new Runtime({ threads: 1 });
+
+function f32(b: GraphBuilder, name: string, dims: readonly number[]) {
+  return b.initializer(name, fromNumbers(new Random(dims.length).fillNormal(new Float32Array(product(dims))), dims));
+}
+
+function product(dims: readonly number[]): number {
+  return dims.reduce((a, d) => a * d, 1);
+}
+
+/**
+ * Each case builds a graph whose outputs are the values to check; ONNX Runtime
+ * then runs it with the symbolic dims bound to `sizes`, and every inferred
+ * dim must equal what ORT produced. `fresh` lists outputs allowed to carry
+ * dims the rules could not know (fresh symbols), which are then not compared.
+ */
+interface Case {
+  readonly name: string;
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly build: (b: GraphBuilder) => void;
+  readonly fresh?: readonly string[];
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: "MatMul with broadcast batch dims",
+    sizes: { batch: 3 },
+    build: (b) => {
+      b.output(b.op1("MatMul", [b.input("a", "float32", ["batch", 1, 2, 3]), f32(b, "w", [4, 3, 5])]), "y");
+    },
+  },
+  {
+    name: "MatMul with 1-D operands",
+    sizes: {},
+    build: (b) => {
+      const v = b.input("v", "float32", [3]);
+      b.output(b.op1("MatMul", [v, f32(b, "m", [3, 5])]), "vm");
+      b.output(b.op1("MatMul", [f32(b, "n", [2, 3]), v]), "nv");
+    },
+  },
+  {
+    name: "Gemm with transA and transB",
+    sizes: { batch: 4 },
+    build: (b) => {
+      const a = b.input("a", "float32", [3, "batch"]);
+      b.output(
+        b.op1("Gemm", [a, f32(b, "w", [5, 3]), f32(b, "c", [5])], { transA: attr.int(1), transB: attr.int(1) }),
+        "y",
+      );
+    },
+  },
+  {
+    name: "Conv with strides, pads and dilations",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 9, 7]);
+      b.output(
+        b.op1("Conv", [x, f32(b, "w", [4, 2, 3, 3])], {
+          strides: attr.ints([2, 1]),
+          pads: attr.ints([1, 0, 2, 1]),
+          dilations: attr.ints([2, 1]),
+        }),
+        "y",
+      );
+    },
+  },
+  {
+    name: "Conv with groups and bias",
+    sizes: { batch: 1 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4, 6, 6]);
+      b.output(b.op1("Conv", [x, f32(b, "w", [6, 2, 3, 3]), f32(b, "b", [6])], { group: attr.int(2) }), "y");
+    },
+  },
+  {
+    name: "Conv with auto_pad SAME_UPPER and VALID",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 1, 7, 8]);
+      const w = f32(b, "w", [2, 1, 3, 3]);
+      b.output(b.op1("Conv", [x, w], { auto_pad: attr.string("SAME_UPPER"), strides: attr.ints([2, 2]) }), "same");
+      b.output(b.op1("Conv", [x, w], { auto_pad: attr.string("VALID"), strides: attr.ints([2, 3]) }), "valid");
+    },
+  },
+  {
+    name: "MaxPool with ceil_mode and AveragePool with pads",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 3, 7, 7]);
+      b.output(
+        b.op1("MaxPool", [x], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]), ceil_mode: attr.int(1) }),
+        "max",
+      );
+      b.output(
+        b.op1("AveragePool", [x], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }),
+        "avg",
+      );
+      b.output(b.op1("GlobalAveragePool", [x]), "gap");
+    },
+  },
+  {
+    name: "ConvTranspose with stride and output_padding",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 4, 5]);
+      b.output(
+        b.op1("ConvTranspose", [x, f32(b, "w", [2, 3, 3, 3])], {
+          strides: attr.ints([2, 2]),
+          output_padding: attr.ints([1, 0]),
+          pads: attr.ints([1, 1, 1, 1]),
+        }),
+        "y",
+      );
+    },
+  },
+  {
+    name: "Reshape with 0 and -1, and Flatten",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 6]);
+      b.output(b.op1("Reshape", [x, b.initializer("s", int64([0, -1, 3]))]), "r");
+      b.output(b.op1("Reshape", [x, b.initializer("s2", int64([-1, 12]))]), "r2");
+      b.output(b.op1("Flatten", [x], { axis: attr.int(1) }), "flat");
+    },
+  },
+  {
+    name: "Reshape to Shape(y) and to Concat(Shape(x)[:1], [-1])",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 3]);
+      const y = b.input("y", "float32", ["batch", 6]);
+      b.output(b.op1("Reshape", [x, b.op1("Shape", [y])]), "like_y");
+      const head = b.op1("Slice", [
+        b.op1("Shape", [x]),
+        b.initializer("st", int64([0])),
+        b.initializer("en", int64([1])),
+      ]);
+      const target = b.op1("Concat", [head, b.initializer("m1", int64([-1]))], { axis: attr.int(0) });
+      b.output(b.op1("Reshape", [x, target]), "flat");
+    },
+  },
+  {
+    name: "Slice with negative steps, and over a symbolic axis",
+    sizes: { batch: 4 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 10]);
+      const s = (n: string, v: number[]) => b.initializer(n, int64(v));
+      b.output(b.op1("Slice", [x, s("s0", [-1]), s("e0", [-100]), s("a0", [1]), s("p0", [-3])]), "rev");
+      b.output(b.op1("Slice", [x, s("s1", [0, 2]), s("e1", [2 ** 31 - 1, 7]), s("a1", [0, 1])]), "mid");
+    },
+  },
+  {
+    name: "Split, Squeeze, Unsqueeze and Transpose",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 5, 1]);
+      const [p, q] = b.op("Split", [x, b.initializer("sp", int64([2, 3]))], { axis: attr.int(1) }, { outputs: 2 });
+      b.output(p!, "p");
+      b.output(q!, "q");
+      b.output(b.op1("Squeeze", [x, b.initializer("ax", int64([-1]))]), "sq");
+      b.output(b.op1("Unsqueeze", [x, b.initializer("ax2", int64([0, 3]))]), "unsq");
+      b.output(b.op1("Transpose", [x]), "tr");
+    },
+  },
+  {
+    name: "ReduceSum with an axes input, ReduceMean with an axes attribute, ArgMax",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4, 5]);
+      b.output(b.op1("ReduceSum", [x, b.initializer("ax", int64([1]))], { keepdims: attr.int(0) }), "sum");
+      b.output(b.op1("ReduceMean", [x], { axes: attr.ints([-1, 0]) }), "mean");
+      b.output(b.op1("ArgMax", [x], { axis: attr.int(2), keepdims: attr.int(0) }), "argmax");
+    },
+  },
+  {
+    name: "Gather, Pad, Expand, Tile and Concat",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4]);
+      b.output(b.op1("Gather", [x, b.initializer("idx", int64([0, 3, 1, 1], [2, 2]))], { axis: attr.int(1) }), "g");
+      b.output(b.op1("Pad", [x, b.initializer("pads", int64([0, 1, 0, 2]))]), "pad");
+      const col = b.input("col", "float32", [4, 1]);
+      b.output(b.op1("Expand", [col, b.initializer("to", int64([2, 4, 3]))]), "exp");
+      b.output(b.op1("Tile", [x, b.initializer("reps", int64([1, 3]))]), "tile");
+      b.output(b.op1("Concat", [x, x, b.op1("Relu", [x])], { axis: attr.int(-1) }), "cat");
+    },
+  },
+  {
+    name: "broadcasting binary ops and Where with symbolic dims",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 1, 3]);
+      const y = b.input("y", "float32", [4, 1]);
+      const s = b.input("s", "float32", []);
+      b.output(b.op1("Add", [x, y]), "sum");
+      b.output(b.op1("Mul", [x, s]), "scaled");
+      const c = b.op1("Greater", [x, y]);
+      b.output(b.op1("Where", [c, x, s]), "where");
+    },
+  },
+  {
+    name: "Concat along a symbolic axis gives a fresh dim",
+    sizes: { batch: 3 },
+    fresh: ["cat"],
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2]);
+      b.output(b.op1("Concat", [x, x], { axis: attr.int(0) }), "cat");
+    },
+  },
+];
+
+function bindShape(shape: Shape, sizes: Readonly<Record<string, number>>): number[] {
+  return shape.map((d) => (typeof d === "number" ? d : sizes[d] ?? NaN));
+}
+
+for (const c of CASES) {
+  Deno.test(`SHAPE_RULES infer the shapes ONNX Runtime produces for ${c.name}`, async () => {
+    const b = new GraphBuilder("case");
+    c.build(b);
+    const g: Graph = b.build();
+    const rng = new Random(3);
+    const feeds: Record<string, Tensor> = {};
+    for (const input of g.inputs) {
+      const dims = bindShape(input.shape, c.sizes);
+      feeds[input.name] = fromNumbers(rng.fillNormal(new Float32Array(product(dims))), dims);
+    }
+    const out = await (await runtime.compile(g)).run(feeds);
+    for (const o of g.outputs) {
+      const actual = out[o.name]!.dims;
+      assertEquals(o.shape.length, actual.length, `rank of ${o.name}: inferred ${o.shape}, ORT gave [${actual}]`);
+      o.shape.forEach((d, k) => {
+        if (typeof d === "string" && !(d in c.sizes)) {
+          assert(c.fresh?.includes(o.name), `output ${o.name} has unexpected fresh dim ${d} at ${k}`);
+          return;
+        }
+        assertEquals(
+          bindShape([d], c.sizes)[0],
+          actual[k],
+          `dim ${k} of ${o.name}: inferred [${o.shape}], ORT gave [${actual}]`,
+        );
+      });
+    }
+  });
+}
+
+Deno.test("Reshape(x, Shape(y)) keeps y's symbolic dims", () => {
+  const b = new GraphBuilder("g");
+  const x = b.input("x", "float32", ["batch", "steps", 6]);
+  const y = b.input("y", "float32", ["batch", "steps", 2, 3]);
+  const r = b.op1("Reshape", [x, b.op1("Shape", [y])]);
+  assertEquals(r.shape, ["batch", "steps", 2, 3]);
+  const head = b.op1("Gather", [b.op1("Shape", [x]), b.initializer("i", int64([0, 1]))]);
+  const flat = b.op1("Reshape", [x, b.op1("Concat", [head, b.initializer("m", int64([-1]))], { axis: attr.int(0) })]);
+  assertEquals(flat.shape, ["batch", "steps", 6]);
+});
+
+Deno.test("broadcastShapes() matches symbolic dims with themselves and with 1", () => {
+  assertEquals(broadcastShapes([["batch", 1, 3], [4, 1]]), ["batch", 4, 3]);
+  assertEquals(broadcastShapes([["batch", 3], [1, 3]]), ["batch", 3]);
+  assertEquals(broadcastShapes([["batch", 3], ["batch", 1]]), ["batch", 3]);
+  assertEquals(broadcastShapes([[1], ["n"]]), ["n"]);
+  assertEquals(broadcastShapes([[], ["batch", 2]]), ["batch", 2]);
+});
+
+Deno.test("broadcastShapes() takes the concrete size when a symbolic dim meets one", () => {
+  assertEquals(broadcastShapes([["batch", 3], [5, 3]]), [5, 3]);
+  assertEquals(broadcastShapes([[5, 3], ["batch", 3]]), [5, 3]);
+});
+
+Deno.test("broadcastShapes() throws naming both shapes when concrete dims differ", () => {
+  assertThrows(() => broadcastShapes([["batch", 3], [4]]), Error, "[batch, 3] and [4] cannot be broadcast");
+});
+
+Deno.test("sliceDim() agrees with Array.prototype.slice for positive steps", () => {
+  const a = Array.from({ length: 7 }, (_, i) => i);
+  for (const start of [-9, -3, 0, 2, 7, 9]) {
+    for (const end of [-9, -1, 0, 4, 7, 100]) {
+      assertEquals(sliceDim(7, start, end, 1).size, a.slice(start, end).length, `slice(${start}, ${end})`);
+    }
+  }
+});
+
+Deno.test("sliceDim() counts elements of a reversed range for negative steps", () => {
+  assertEquals(sliceDim(10, -1, -100, -1), { size: 10, start: 9 });
+  assertEquals(sliceDim(10, -1, -100, -3), { size: 4, start: 9 }); // 9, 6, 3, 0
+  assertEquals(sliceDim(10, 5, 1, -2), { size: 2, start: 5 }); // 5, 3
+  assertThrows(() => sliceDim(10, 0, 5, 0), Error, "step must not be 0");
+});
+
+/** Builds one node and returns the GraphError it raises. */
+function buildError(build: (b: GraphBuilder) => void): GraphError {
+  return assertThrows(() => build(new GraphBuilder("g")), GraphError) as GraphError;
+}
+
+const SHAPE_ERRORS: ReadonlyArray<readonly [string, (b: GraphBuilder) => void, readonly string[]]> = [
+  [
+    "MatMul inner dims",
+    (b) =>
+      b.op1("MatMul", [b.input("a", "float32", ["batch", 3]), b.input("w", "float32", [4, 5])], {}, { name: "mm" }),
+    ["node mm (MatMul)", "inner dims differ", "[batch, 3] × [4, 5]"],
+  ],
+  [
+    "Concat off-axis mismatch",
+    (b) =>
+      b.op1("Concat", [b.input("a", "float32", [2, 3]), b.input("c", "float32", [4, 4])], { axis: attr.int(1) }, {
+        name: "cat",
+      }),
+    ["node cat (Concat)", "input 1 has shape [4, 4]", "[2, 3]", "axis 1"],
+  ],
+  [
+    "Concat rank mismatch",
+    (b) =>
+      b.op1("Concat", [b.input("a", "float32", ["batch", 3]), b.input("c", "float32", ["batch", 3, 1])], {}, {
+        name: "cat",
+      }),
+    ["node cat (Concat)", "input 1 has rank 3, expected 2", "float32[batch, 3, 1]"],
+  ],
+  [
+    "Reshape element count",
+    (b) => b.op1("Reshape", [b.input("a", "float32", [2, 6]), b.initializer("s", int64([5, 3]))], {}, { name: "rs" }),
+    ["node rs (Reshape)", "[2, 6] (12 elements)", "[5, 3] (15 elements)"],
+  ],
+  [
+    "Reshape element count with a symbolic dim",
+    (b) =>
+      b.op1("Reshape", [b.input("a", "float32", ["batch", 6]), b.initializer("s", int64([0, 4]))], {}, {
+        name: "rs",
+      }),
+    ["node rs (Reshape)", "cannot reshape [batch, 6] to [batch, 4]"],
+  ],
+  [
+    "Reshape with -1 and no whole multiple",
+    (b) => b.op1("Reshape", [b.input("a", "float32", [2, 6]), b.initializer("s", int64([5, -1]))], {}, { name: "rs" }),
+    ["node rs (Reshape)", "cannot reshape [2, 6] to [5, -1]"],
+  ],
+  [
+    "Gemm inner dims",
+    (b) =>
+      b.op1("Gemm", [b.input("a", "float32", ["batch", 3]), b.initializer("w", zeros("float32", [4, 3]))], {}, {
+        name: "gm",
+      }),
+    ["node gm (Gemm)", "A [batch, 3] × B [4, 3]"],
+  ],
+  [
+    "Gemm non-matrix",
+    (b) =>
+      b.op1("Gemm", [b.input("a", "float32", ["batch", 3, 1]), b.initializer("w", zeros("float32", [3, 3]))], {}, {
+        name: "gm",
+      }),
+    ["node gm (Gemm)", "must be matrices", "[batch, 3, 1]"],
+  ],
+  [
+    "Conv channels",
+    (b) =>
+      b.op1(
+        "Conv",
+        [b.input("a", "float32", ["batch", 3, 8, 8]), b.initializer("w", zeros("float32", [4, 2, 3, 3]))],
+        {},
+        {
+          name: "cv",
+        },
+      ),
+    ["node cv (Conv)", "input has 3 channels", "weight [4, 2, 3, 3] expects 2", "float32[batch, 3, 8, 8]"],
+  ],
+  [
+    "Conv bias",
+    (b) =>
+      b.op1(
+        "Conv",
+        [
+          b.input("a", "float32", ["batch", 2, 8, 8]),
+          b.initializer("w", zeros("float32", [4, 2, 3, 3])),
+          b.initializer("bias", zeros("float32", [3])),
+        ],
+        {},
+        { name: "cv" },
+      ),
+    ["node cv (Conv)", "bias shape [3] must be [4]"],
+  ],
+  [
+    "Conv kernel larger than the input",
+    (b) =>
+      b.op1("Conv", [b.input("a", "float32", [1, 1, 2, 2]), b.initializer("w", zeros("float32", [1, 1, 3, 3]))], {}, {
+        name: "cv",
+      }),
+    ["node cv (Conv)", "kernel 3 is larger than padded input 2"],
+  ],
+  [
+    "broadcast mismatch",
+    (b) => b.op1("Add", [b.input("a", "float32", ["batch", 3]), b.input("c", "float32", [4])], {}, { name: "ad" }),
+    ["node ad (Add)", "[batch, 3] and [4] cannot be broadcast"],
+  ],
+  [
+    "dtype mismatch",
+    (b) => b.op1("Add", [b.input("a", "float32", [3]), b.input("c", "float64", [3])], {}, { name: "ad" }),
+    ["node ad (Add)", "input 1 has dtype float64 but input 0 has float32"],
+  ],
+  [
+    "Split sizes",
+    (b) =>
+      b.op("Split", [b.input("a", "float32", [2, 5]), b.initializer("s", int64([2, 2]))], { axis: attr.int(1) }, {
+        name: "sp",
+        outputs: 2,
+      }),
+    ["node sp (Split)", "split sizes [2, 2] do not add up to dim 1 of size 5"],
+  ],
+  [
+    "Transpose perm",
+    (b) => b.op1("Transpose", [b.input("a", "float32", [2, 5])], { perm: attr.ints([0, 0]) }, { name: "tr" }),
+    ["node tr (Transpose)", "perm [0, 0] is not a permutation of rank 2"],
+  ],
+  [
+    "Squeeze of a non-unit axis",
+    (b) => b.op1("Squeeze", [b.input("a", "float32", [2, 5]), b.initializer("ax", int64([1]))], {}, { name: "sq" }),
+    ["node sq (Squeeze)", "cannot squeeze axis 1 of size 5"],
+  ],
+  [
+    "axis out of range",
+    (b) => b.op1("Softmax", [b.op1("Concat", [b.input("a", "float32", [2])], { axis: attr.int(3) }, { name: "c" })]),
+    ["node c (Concat)", "axis 3 is out of range for rank 1"],
+  ],
+  [
+    "float op on an int tensor",
+    (b) => b.op1("Tanh", [b.initializer("i", int64([1, 2]))], {}, { name: "th" }),
+    ["node th (Tanh)", "input 0 must be float32 or float64, got int64"],
+  ],
+];
+
+for (const [what, build, parts] of SHAPE_ERRORS) {
+  Deno.test(`GraphBuilder.op() throws GraphError naming the node and shapes on ${what}`, () => {
+    const e = buildError(build);
+    for (const p of parts) assert(e.message.includes(p), `message "${e.message}" lacks "${p}"`);
+    assert(e.place.nodeName !== undefined && e.place.opType !== undefined, "place lacks the node");
+  });
+}
+
+Deno.test("SHAPE_RULES covers the ops quadjoint's model builders and importers rely on", () => {
+  const ops = [
+    "Gemm",
+    "MatMul",
+    "Conv",
+    "MaxPool",
+    "Softplus",
+    "Tanh",
+    "Relu",
+    "Flatten",
+    "Reshape",
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Concat",
+  ];
+  const missing: string[] = ops.filter((op) => !SHAPE_RULES.has(op));
+  assertEquals(missing, []);
+});
