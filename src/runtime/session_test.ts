@@ -1,0 +1,183 @@
+import { GraphBuilder } from "../onnx/builder.ts";
+import { GraphError } from "../onnx/errors.ts";
+import { attr, type Graph } from "../onnx/graph.ts";
+import { fromNumbers, tensor } from "../onnx/tensor.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
+import { type Backend, BackendError, InputError, Runtime } from "./session.ts";
+
+/** y = x·W + b with x: float32[batch, 5]; a second input s: float32[batch, 1] scales it. */
+function affine(bias = 0.5): Graph {
+  const b = new GraphBuilder("affine");
+  const x = b.input("x", "float32", ["batch", 5]);
+  const s = b.input("s", "float32", ["batch", 1]);
+  const w = b.initializer("w", fromNumbers(Array.from({ length: 10 }, (_, i) => i / 10), [5, 2]));
+  const c = b.initializer("c", fromNumbers([bias, -bias], [2]));
+  b.output(b.op1("Mul", [b.op1("Add", [b.op1("MatMul", [x, w]), c]), s]), "y");
+  return b.build();
+}
+
+function feeds(batch: number) {
+  return {
+    x: fromNumbers(Array.from({ length: batch * 5 }, (_, i) => i), [batch, 5]),
+    s: fromNumbers(Array.from({ length: batch }, () => 2), [batch, 1]),
+  };
+}
+
+// A backend that cannot start here falls back; on a machine where it does
+// start, the same tests check that no warning is printed instead.
+for (const backend of ["cuda", "webgpu"] as const satisfies readonly Backend[]) {
+  Deno.test(`Runtime falls back from ${backend} to cpu with exactly one warning line naming the cause`, async () => {
+    const warnings: string[] = [];
+    const rt = new Runtime({ backend, warn: (m) => warnings.push(m) });
+    // Two graphs compiled at once, then a third: still one warning at most.
+    const [a, b] = await Promise.all([rt.compile(affine(0.5)), rt.compile(affine(1.5))]);
+    const c = await rt.compile(affine(2.5));
+    const y = (await c.run(feeds(1))).y!;
+    assertClose(
+      y.data as Float32Array,
+      // x = [0..4], W[i][j] = (2i + j)/10: x·W = [6, 7]; (x·W + [2.5, −2.5])·2.
+      [17, 9],
+      1e-6,
+    );
+    if (rt.backend === "cpu") {
+      assertEquals(warnings.length, 1, `warnings: ${JSON.stringify(warnings)}`);
+      const w = warnings[0]!;
+      assert(!w.includes("\n"), `warning spans several lines: ${w}`);
+      assert(w.includes(`backend ${backend} unavailable (`) && w.includes("falling back to cpu"), w);
+      assert(/\(\S.*\)/.test(w), `warning gives no cause: ${w}`);
+      assertEquals([a.backend, b.backend, c.backend], ["cpu", "cpu", "cpu"]);
+    } else {
+      assertEquals(warnings, []);
+      assertEquals(rt.backend, backend);
+    }
+    assertEquals(rt.requested, backend);
+    await rt.dispose();
+  });
+
+  Deno.test(`Runtime with strict: true throws BackendError when ${backend} cannot start`, async () => {
+    const warnings: string[] = [];
+    const rt = new Runtime({ backend, strict: true, warn: (m) => warnings.push(m) });
+    try {
+      const s = await rt.compile(affine());
+      assertEquals(s.backend, backend); // it started: nothing to refuse
+    } catch (e) {
+      assert(e instanceof BackendError, `expected BackendError, got ${e}`);
+      assertEquals(e.backend, backend);
+      assert(e.message.startsWith(`Backend ${backend} cannot start: `) && !e.message.includes("\n"), e.message);
+      assert(e.cause !== undefined, "BackendError keeps the cause");
+    }
+    assertEquals(warnings, []);
+    await rt.dispose();
+  });
+}
+
+Deno.test("Runtime rejects invalid threads and unknown backends with RangeError", () => {
+  for (const threads of [-1, 1.5, Number.NaN, Infinity]) {
+    assertThrows(() => new Runtime({ threads }), RangeError, `threads must be a non-negative integer, got ${threads}`);
+  }
+  assertThrows(() => new Runtime({ backend: "tpu" as Backend }), RangeError, `Unknown backend "tpu"`);
+  assertEquals(new Runtime({ threads: 2 }).backend, "cpu");
+});
+
+const runtime = new Runtime({ threads: 1 });
+
+const BAD_FEEDS: ReadonlyArray<readonly [string, Record<string, ReturnType<typeof fromNumbers>>, string, RegExp]> = [
+  [
+    "a wrong dtype",
+    { ...feeds(2), x: fromNumbers(new Array(10).fill(0), [2, 5], "float64") },
+    "x",
+    /input "x" expected float32\[batch, 5\], got float64\[2, 5\]/,
+  ],
+  [
+    "a wrong rank",
+    { ...feeds(2), x: fromNumbers(new Array(10).fill(0), [10]) },
+    "x",
+    /input "x" expected float32\[batch, 5\], got float32\[10\]/,
+  ],
+  [
+    "a wrong concrete dim",
+    { ...feeds(2), x: fromNumbers(new Array(8).fill(0), [2, 4]) },
+    "x",
+    /input "x" expected float32\[batch, 5\], got float32\[2, 4\]/,
+  ],
+  [
+    "an inconsistent symbolic dim",
+    { ...feeds(2), s: fromNumbers([1, 1, 1], [3, 1]) },
+    "s",
+    /input "s" has batch = 3 but input "x" set batch = 2/,
+  ],
+  ["a missing input", { x: feeds(2).x }, "s", /input "s" is missing; expected float32\[batch, 1\]/],
+  [
+    "an unknown input",
+    { ...feeds(2), z: fromNumbers([1], [1]) },
+    "z",
+    /Graph affine has no input "z"; its inputs are x, s/,
+  ],
+];
+
+for (const [what, bad, input, pattern] of BAD_FEEDS) {
+  Deno.test(`CompiledGraph.run() throws InputError naming the input and expected shape for ${what}`, async () => {
+    const s = await runtime.compile(affine());
+    const e = await assertRejects(() => s.run(bad), InputError, pattern);
+    assertEquals((e as InputError).inputName, input);
+  });
+}
+
+Deno.test("CompiledGraph.run() throws GraphError for an output the graph lacks, and returns only those asked", async () => {
+  const s = await runtime.compile(affine());
+  await assertRejects(() => s.run(feeds(1), ["nope"]), GraphError, /No output named "nope"; outputs are y/);
+  assertEquals(Object.keys(await s.run(feeds(3), ["y"])), ["y"]);
+});
+
+Deno.test("Runtime.compile() reuses sessions for the same graph object and for a rebuilt identical graph", async () => {
+  const rt = new Runtime({ threads: 1 });
+  const g = affine();
+  const s1 = await rt.compile(g);
+  assert(s1 === await rt.compile(g), "same graph object gave a new session");
+  const rebuilt = affine();
+  assert(rebuilt !== g, "test needs a distinct object");
+  assert(s1 === await rt.compile(rebuilt), "identical graph gave a new session");
+  assert(s1 === await rt.compile(GraphBuilder.from(g).build()), "copied graph gave a new session");
+  assertEquals(rt.cachedSessions, 1);
+  const changed = await rt.compile(affine(0.75));
+  assert(changed !== s1, "a graph with another bias shared a session");
+  assertEquals(rt.cachedSessions, 2);
+  // The sessions really differ: the bias shows in the output.
+  const y1 = (await s1.run(feeds(1))).y!, y2 = (await changed.run(feeds(1))).y!;
+  assertClose([Number(y2.data[0]) - Number(y1.data[0])], [2 * 0.25], 1e-6);
+  await rt.dispose();
+  assertEquals(rt.cachedSessions, 0);
+});
+
+Deno.test("Runtime.compile() rejects with GraphError when ONNX Runtime refuses a graph, and does not cache it", async () => {
+  // Abs accepts any dtype in its shape rule, but ORT has no bool kernel for it.
+  const b = new GraphBuilder("badkernel");
+  b.output(b.op1("Abs", [b.input("x", "bool", [2])]), "y");
+  const rt = new Runtime({ threads: 1 });
+  await assertRejects(() => rt.compile(b.build()), GraphError, /graph badkernel.*ONNX Runtime rejected the graph/);
+  assertEquals(rt.cachedSessions, 0);
+  await rt.dispose();
+});
+
+const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+const elu = (x: number, alpha: number) => (x > 0 ? x : alpha * Math.expm1(x));
+
+Deno.test("Runtime runs float64 Softplus and Elu graphs (lowered) to plain TypeScript values within 1e-14", async () => {
+  const b = new GraphBuilder("act64");
+  const x = b.input("x", "float64", ["batch", 4]);
+  b.output(b.op1("Softplus", [x]), "sp");
+  b.output(b.op1("Elu", [x], { alpha: attr.float(0.5) }), "elu");
+  b.output(b.op1("Elu", [b.op1("Softplus", [x])]), "nested");
+  const s = await runtime.compile(b.build());
+  const xs = [-40, -3.5, -1, -0.25, 0, 1e-3, 0.7, 2, 5, 30, 200, 700];
+  const out = await s.run({ x: tensor(Float64Array.from(xs), [3, 4]) });
+  for (const name of ["sp", "elu", "nested"]) assertEquals(out[name]!.dtype, "float64");
+  assertClose(out.sp!.data as Float64Array, xs.map(softplus), 1e-14, "softplus");
+  assertClose(out.elu!.data as Float64Array, xs.map((v) => elu(v, 0.5)), 1e-14, "elu");
+  assertClose(out.nested!.data as Float64Array, xs.map((v) => elu(softplus(v), 1)), 1e-14, "elu(softplus)");
+  // Each moderate value on its own scale, not just relative to the largest.
+  for (const [i, v] of xs.entries()) {
+    if (Math.abs(v) > 5) continue;
+    assertClose(Number(out.sp!.data[i]), softplus(v), 1e-14, `softplus(${v})`);
+  }
+});
