@@ -40,7 +40,7 @@ function checkName(what: string, value: string): void {
 }
 
 function setDir(name: string, root: string): string {
-  return `${root.replace(/\/+$/, "") || "/"}/${name}`;
+  return `${root.replace(/\/+$/, "")}/${name}`;
 }
 
 function checkOptions(options: ModelStoreOptions): string {

@@ -33,7 +33,8 @@ async function listDir(dir: string): Promise<string[]> {
 
 Deno.test("readModels() returns the graphs writeModels() stored, which run to the same outputs", async () => {
   await withTempDir(async (root) => {
-    const graphs = { encoder: layer(1), dynamics: layer(2), decoder: layer(3) };
+    const seeds: Record<string, number> = { encoder: 1, dynamics: 2, decoder: 3 };
+    const graphs = Object.fromEntries(Object.entries(seeds).map(([k, s]) => [k, layer(s)]));
     await writeModels("run-1", graphs, { root });
     assertEquals(await listDir(`${root}/run-1`), ["decoder.onnx", "dynamics.onnx", "encoder.onnx"]);
     const loaded = await readModels("run-1", { root });
@@ -46,7 +47,7 @@ Deno.test("readModels() returns the graphs writeModels() stored, which run to th
       const got = (await (await rt.compile(loaded[key]!)).run({ x })).y!;
       assertClose(got.data as Float64Array, want.data as Float64Array, 0, key);
       // And the value itself, by hand, for the first row.
-      const s = Number(key === "encoder" ? 1 : key === "dynamics" ? 2 : 3);
+      const s = seeds[key]!;
       assertClose(Number(got.data[0]), Math.tanh(0.3 * s - 1.2 * 0.25 + 0.1 * s), 1e-15, `${key} y[0, 0]`);
     }
     await rt.dispose();
