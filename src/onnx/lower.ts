@@ -23,18 +23,41 @@ function scalar(b: GraphBuilder, dtype: TensorType["dtype"], v: number): Value {
   return b.constant(tensor(data, []));
 }
 
-/** softplus(x) = relu(x) + log(1 + exp(−|x|)), stable for large |x|. */
+/**
+ * log(1 + u) accurate for tiny u (Kahan's trick, since ONNX has no Log1p):
+ * with w = 1 + u rounded, log(w)·u/(w − 1), or u itself where w rounds to 1.
+ */
+function log1p(b: GraphBuilder, u: Value): Value {
+  const one = scalar(b, u.dtype, 1);
+  const w = b.op1("Add", [one, u]);
+  const ratio = b.op1("Div", [b.op1("Mul", [b.op1("Log", [w]), u]), b.op1("Sub", [w, one])]);
+  return b.op1("Where", [b.op1("Equal", [w, one]), u, ratio]);
+}
+
+/**
+ * exp(x) − 1 accurate near 0 (Kahan's trick): with u = exp(x) rounded,
+ * (u − 1)·x/log(u), x where u rounds to 1, −1 where u underflows.
+ */
+function expm1(b: GraphBuilder, x: Value): Value {
+  const one = scalar(b, x.dtype, 1);
+  const u = b.op1("Exp", [x]);
+  const um1 = b.op1("Sub", [u, one]);
+  const ratio = b.op1("Div", [b.op1("Mul", [um1, x]), b.op1("Log", [u])]);
+  const nearZero = b.op1("Where", [b.op1("Equal", [u, one]), x, ratio]);
+  return b.op1("Where", [b.op1("Less", [x, scalar(b, x.dtype, -700)]), b.op1("Neg", [one]), nearZero]);
+}
+
+/** softplus(x) = relu(x) + log1p(exp(−|x|)), stable for large |x| and accurate for very negative x. */
 const softplus: Lowering = (b, _node, [x]) => {
-  const one = scalar(b, x!.dtype, 1);
-  const tail = b.op1("Log", [b.op1("Add", [one, b.op1("Exp", [b.op1("Neg", [b.op1("Abs", [x!])])])])]);
+  const tail = log1p(b, b.op1("Exp", [b.op1("Neg", [b.op1("Abs", [x!])])]));
   return [b.op1("Add", [b.op1("Relu", [x!]), tail])];
 };
 
-/** elu(x) = x for x > 0, alpha·(exp(x) − 1) otherwise. */
+/** elu(x) = x for x > 0, alpha·expm1(x) otherwise. */
 const elu: Lowering = (b, node, [x]) => {
   const alpha = floatAttr(node, "alpha", 1);
-  const zero = scalar(b, x!.dtype, 0), one = scalar(b, x!.dtype, 1);
-  const neg = b.op1("Mul", [scalar(b, x!.dtype, alpha), b.op1("Sub", [b.op1("Exp", [b.op1("Min", [x!, zero])]), one])]);
+  const zero = scalar(b, x!.dtype, 0);
+  const neg = b.op1("Mul", [scalar(b, x!.dtype, alpha), expm1(b, b.op1("Min", [x!, zero]))]);
   return [b.op1("Where", [b.op1("Greater", [x!, zero]), x!, neg])];
 };
 
