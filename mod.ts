@@ -10,4 +10,5 @@ export * from "./src/onnx/errors.ts";
 export { GraphBuilder, type OpOptions, type Value } from "./src/onnx/builder.ts";
 export { decodeModel, encodeModel, readModel, writeModel } from "./src/onnx/proto.ts";
 export * from "./src/runtime/session.ts";
+export { type ModelStoreOptions, readModels, writeModels } from "./src/runtime/model_store.ts";
 export { Random } from "./src/util/random.ts";
