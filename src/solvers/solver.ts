@@ -19,6 +19,10 @@
  * that next first stage, so it costs nothing extra except at the very end of
  * a solve.
  *
+ * dopri8's dense output is only 4th order: between its long steps it is much
+ * less accurate than the steps themselves (~100× the tolerance at rtol 1e-9),
+ * so observe by "clamp" with dopri8 when the observed states matter.
+ *
  * When not to use: all are explicit, so stiff problems make every adaptive
  * solver crawl (many rejected steps) and fixed-step ones blow up; dopri8 pays
  * 13 evaluations per step and only wins at tight tolerances (≲1e-8).

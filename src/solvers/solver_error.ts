@@ -62,6 +62,7 @@ export class SolverError extends RangeError {
   /** Solver name. */
   readonly solver: string;
 
+  /** Builds the error and its message from the failure, the place and an optional detail. */
   constructor(reason: SolverFailure, place: SolverErrorPlace, detail?: string) {
     super(
       `Solver ${place.solver}: ${WHAT[reason]} at t = ${place.t} with step size ${place.h} after ${place.steps} steps` +
