@@ -12,3 +12,10 @@ export { decodeModel, encodeModel, readModel, writeModel } from "./src/onnx/prot
 export * from "./src/runtime/session.ts";
 export { type ModelStoreOptions, readModels, writeModels } from "./src/runtime/model_store.ts";
 export { Random } from "./src/util/random.ts";
+export * from "./src/solvers/tableau.ts";
+export { type RkStepResult, rkStep, type VectorField } from "./src/solvers/rk.ts";
+export * from "./src/solvers/solver.ts";
+export * from "./src/solvers/integrate.ts";
+export * from "./src/solvers/norm.ts";
+export * from "./src/solvers/solver_error.ts";
+export * from "./src/gradients/gauss_legendre.ts";
