@@ -99,3 +99,14 @@ export function asDynamics(graph: Graph): Dynamics {
   });
   return { graph, dtype: z.dtype, stateShape: stateShape as number[], params };
 }
+
+/**
+ * What every model builder returns: the dynamics graph and initial parameter
+ * values for it, keyed by parameter name (same order as `dynamics.params`).
+ */
+export interface DynamicsModel {
+  /** The dynamics graph and its description. */
+  readonly dynamics: Dynamics;
+  /** Initial θ, one tensor per parameter. */
+  readonly init: Params;
+}
