@@ -13,7 +13,7 @@ export * from "./src/runtime/session.ts";
 export { type ModelStoreOptions, readModels, writeModels } from "./src/runtime/model_store.ts";
 export { Random } from "./src/util/random.ts";
 export * from "./src/solvers/tableau.ts";
-export { type RkStepResult, rkStep, type VectorField } from "./src/solvers/rk.ts";
+export { rkStep, type RkStepResult, type VectorField } from "./src/solvers/rk.ts";
 export * from "./src/solvers/solver.ts";
 export * from "./src/solvers/integrate.ts";
 export * from "./src/solvers/norm.ts";

@@ -56,6 +56,7 @@ export interface OpOptions {
  * ```
  */
 export class GraphBuilder {
+  /** Name of the graph being built. */
   readonly name: string;
   #opset: number;
   #inputs: ValueInfo[] = [];
@@ -74,6 +75,7 @@ export class GraphBuilder {
   #docString: string | undefined;
   #producer: string | undefined;
 
+  /** Starts an empty graph; `opset` is the default-domain opset (17 unless given). */
   constructor(name: string, options: { opset?: number; docString?: string; producer?: string } = {}) {
     this.name = name;
     this.#opset = options.opset ?? DEFAULT_OPSET;

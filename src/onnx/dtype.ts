@@ -13,10 +13,15 @@ export type DType = "float32" | "float64" | "int64" | "int32" | "bool";
 
 /** The typed array that holds elements of each {@linkcode DType}. */
 export interface TypedArrayOf {
+  /** 32-bit floats. */
   float32: Float32Array;
+  /** 64-bit floats. */
   float64: Float64Array;
+  /** 64-bit integers, as ONNX Runtime wants them. */
   int64: BigInt64Array;
+  /** 32-bit integers. */
   int32: Int32Array;
+  /** Booleans, one byte each. */
   bool: Uint8Array;
 }
 

@@ -28,6 +28,7 @@ export interface GraphErrorPlace {
 export class GraphError extends TypeError {
   /** Where the error is. */
   readonly place: GraphErrorPlace;
+  /** Makes the error; the place is prefixed to the message. */
   constructor(message: string, place: GraphErrorPlace = {}) {
     super(`${describePlace(place)}${message}`);
     this.name = "GraphError";
@@ -39,6 +40,7 @@ export class GraphError extends TypeError {
 export class OnnxDecodeError extends SyntaxError {
   /** File or source that failed. */
   readonly source: string;
+  /** Makes the error for `source` (a file path or a label). */
   constructor(message: string, source: string, options?: ErrorOptions) {
     super(`Cannot decode ONNX model ${source}: ${message}`, options);
     this.name = "OnnxDecodeError";

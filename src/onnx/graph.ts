@@ -22,12 +22,15 @@ export type Shape = readonly Dim[];
 
 /** Element type and shape of a value. */
 export interface TensorType {
+  /** Element type. */
   readonly dtype: DType;
+  /** Dimensions, concrete or symbolic. */
   readonly shape: Shape;
 }
 
 /** A named, typed value: graph input, output or intermediate. */
 export interface ValueInfo extends TensorType {
+  /** Unique value name in its graph. */
   readonly name: string;
 }
 
@@ -46,25 +49,35 @@ export type Attributes = Readonly<Record<string, Attribute>>;
 
 /** One operator application. An empty input name is an omitted optional input. */
 export interface Node {
+  /** Unique node name. */
   readonly name: string;
+  /** ONNX operator type, e.g. "Gemm". */
   readonly opType: string;
   /** Operator domain; `""` is the ONNX default domain. */
   readonly domain: string;
+  /** Input value names, in the op's order. */
   readonly inputs: readonly string[];
+  /** Output value names, in the op's order. */
   readonly outputs: readonly string[];
+  /** Attributes by name. */
   readonly attributes: Attributes;
 }
 
 /** An opset a graph imports. */
 export interface OpsetImport {
+  /** Operator domain; "" is ONNX's default. */
   readonly domain: string;
+  /** Opset version. */
   readonly version: number;
 }
 
 /** A whole model: one graph with its inputs, outputs, weights and nodes in topological order. */
 export interface Graph {
+  /** Graph name. */
   readonly name: string;
+  /** Runtime inputs (initializers are not listed). */
   readonly inputs: readonly ValueInfo[];
+  /** Outputs. */
   readonly outputs: readonly ValueInfo[];
   /** Constant tensors by name (weights baked into the graph). */
   readonly initializers: ReadonlyMap<string, Tensor>;
@@ -72,6 +85,7 @@ export interface Graph {
   readonly nodes: readonly Node[];
   /** Types of intermediate values, as inferred when the graph was built or decoded. */
   readonly valueInfo: ReadonlyMap<string, TensorType>;
+  /** Opsets the graph imports. */
   readonly opsetImports: readonly OpsetImport[];
   /** Free text carried into the model's doc string. */
   readonly docString?: string;
@@ -92,6 +106,7 @@ export const attr = {
 
 /** Reads an int attribute, or `fallback` when absent. */
 export function intAttr(node: Node, name: string, fallback: number): number;
+/** Reads an int attribute, or undefined when absent. */
 export function intAttr(node: Node, name: string): number | undefined;
 export function intAttr(node: Node, name: string, fallback?: number): number | undefined {
   const a = node.attributes[name];
@@ -112,6 +127,7 @@ export function floatAttr(node: Node, name: string, fallback: number): number {
 
 /** Reads an ints attribute, or `fallback` when absent. */
 export function intsAttr(node: Node, name: string, fallback: readonly number[]): readonly number[];
+/** Reads an ints attribute, or undefined when absent. */
 export function intsAttr(node: Node, name: string): readonly number[] | undefined;
 export function intsAttr(node: Node, name: string, fallback?: readonly number[]): readonly number[] | undefined {
   const a = node.attributes[name];

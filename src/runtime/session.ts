@@ -44,6 +44,7 @@ export interface RuntimeOptions {
 export class BackendError extends Error {
   /** The backend that failed. */
   readonly backend: Backend;
+  /** Makes the error for `backend`, keeping the first line of `cause`. */
   constructor(backend: Backend, cause: unknown) {
     super(`Backend ${backend} cannot start: ${firstLine(cause)}`, { cause });
     this.name = "BackendError";
@@ -55,6 +56,7 @@ export class BackendError extends Error {
 export class InputError extends TypeError {
   /** The input at fault. */
   readonly inputName: string;
+  /** Makes the error for input `inputName`. */
   constructor(message: string, inputName: string) {
     super(message);
     this.name = "InputError";
@@ -100,6 +102,7 @@ export class Runtime {
   readonly #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
   readonly #byContent = new Map<string, Promise<CompiledGraph>>();
 
+  /** Checks the options; sessions are created lazily by {@linkcode Runtime.compile}. */
   constructor(options: RuntimeOptions = {}) {
     this.requested = options.backend ?? "cpu";
     if (!BACKENDS.includes(this.requested)) {
@@ -196,6 +199,7 @@ export class CompiledGraph {
   readonly backend: Backend;
   readonly #session: ort.InferenceSession;
 
+  /** Wraps a session created by {@linkcode Runtime.compile}. */
   constructor(graph: Graph, session: ort.InferenceSession, backend: Backend) {
     this.graph = graph;
     this.#session = session;

@@ -26,6 +26,7 @@ export class Random {
   #rng: Generator;
   #spare: number | undefined;
 
+  /** Seeds the generator; `generator` is for {@linkcode Random.fork} only. */
   constructor(seed: number, generator?: Generator) {
     if (!Number.isInteger(seed)) throw new RangeError(`Seed must be an integer, got ${seed}`);
     this.#rng = generator ?? xoroshiro128plus(seed | 0);

@@ -49,7 +49,9 @@ export function assertThrows(
 
 function checkError(e: unknown, ErrorClass?: new (...args: never[]) => Error, pattern?: RegExp | string): void {
   if (ErrorClass && !(e instanceof ErrorClass)) {
-    throw new AssertionError({ message: `Expected ${ErrorClass.name}, got ${e instanceof Error ? e.name : typeof e}: ${e}` });
+    throw new AssertionError({
+      message: `Expected ${ErrorClass.name}, got ${e instanceof Error ? e.name : typeof e}: ${e}`,
+    });
   }
   const msg = e instanceof Error ? e.message : String(e);
   if (pattern !== undefined && !(typeof pattern === "string" ? msg.includes(pattern) : pattern.test(msg))) {
