@@ -9,7 +9,6 @@ import { type Activation, ACTIVATIONS, augmentedMlpDynamics, augmentGraph, mlpDy
 import { secondOrderDynamics } from "./second_order.ts";
 
 const runtime = new Runtime({ threads: 1 });
-globalThis.addEventListener("unload", () => void runtime.dispose());
 
 // ---- plain float64 reference evaluation ----------------------------------------------------------------------------
 
