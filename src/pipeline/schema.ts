@@ -1,0 +1,497 @@
+/**
+ * The pipeline file schema (zod 4): stages `data`, `model`, `solve`,
+ * `gradient`, `train`, `evaluate`, `memory`, `sweep`, `quick` and `report`.
+ *
+ * Every object is `.strict()`, so a misspelt key is an error rather than a
+ * silently ignored setting. Defaults are applied by parsing and are listed in
+ * each field's description (they also appear in `pipelines/schema.json`,
+ * generated from this file by `src/pipeline/write_schema.ts`).
+ *
+ * Cross-field rules checked here (beyond per-field types and ranges):
+ * - fixed-step solvers (euler, midpoint, rk4) need `solve.dt`;
+ * - `model` and `train` are required unless `data.kind` is `"analytic"`, and
+ *   refused when it is (the analytic problem has its own model, dz/dt = a·z);
+ * - an MLP gives either `hidden` or `width` (+ `depth`), not both;
+ * - a learning-rate table has increasing `maxWidth` rows and covers the model's width;
+ * - `accuracy` needs classification data, `gradient-error` the analytic problem;
+ * - nested spheres need r1 < r2 < r3.
+ *
+ * Sweep paths and `quick` overrides are checked by re-validating whole
+ * configurations; see `parse.ts` and `sweep.ts`.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const positive = z.number().positive();
+const positiveInt = z.number().int().positive();
+const seed = z.number().int().min(0).max(2 ** 31 - 1);
+
+// ---------------------------------------------------------------------------
+// data
+
+/** The exponential problem dz/dt = a·z with L = z(T)², at a grid of end times T. */
+export const AnalyticDataSchema = z.object({
+  kind: z.literal("analytic"),
+  z0: z.number().default(10).describe("Initial state z(0). Default 10"),
+  a: z.number().default(0.2).describe("Growth rate a in dz/dt = a·z. Default 0.2"),
+  T: z.object({
+    min: positive.default(19).describe("Smallest end time. Default 19"),
+    max: positive.default(29).describe("Largest end time. Default 29"),
+    count: positiveInt.default(11).describe("Number of end times, evenly spaced from min to max. Default 11"),
+  }).strict().refine((T) => T.max >= T.min, { message: "T.max must be at least T.min", path: ["max"] })
+    .default({ min: 19, max: 29, count: 11 })
+    .describe("Grid of end times T. Default 19…29, 11 points"),
+  seed: seed.default(0).describe("Seed (unused by this deterministic problem; kept for uniformity). Default 0"),
+}).strict();
+
+/** Two 1-D points that must swap places: [[+1], [−1]] → [[−1], [+1]]. */
+export const CrossingDataSchema = z.object({
+  kind: z.literal("crossing-trajectories"),
+  seed: seed.default(0).describe("Seed (the data are fixed; kept for uniformity). Default 0"),
+}).strict();
+
+/** Concentric classes in `dim` dimensions, as in the ANODE paper. */
+export const NestedSpheresDataSchema = z.object({
+  kind: z.literal("nested-spheres"),
+  dim: z.number().int().min(1).default(2).describe("Dimension of the points. Default 2"),
+  r1: positive.default(0.4).describe("Class 0 lies inside radius r1. Default 0.4"),
+  r2: positive.default(0.7).describe("Class 1 lies between r2 and r3. Default 0.7"),
+  r3: positive.default(0.9).describe("Outer radius of class 1. Default 0.9"),
+  trainPerClass: positiveInt.default(1000).describe("Training points per class. Default 1000"),
+  testPerClass: positiveInt.default(50).describe("Test points per class. Default 50"),
+  seed: seed.default(0).describe("Seed of the point sampler. Default 0"),
+}).strict().superRefine((d, ctx) => {
+  if (!(d.r1 < d.r2)) ctx.addIssue({ code: "custom", path: ["r2"], message: `r2 (${d.r2}) must exceed r1 (${d.r1})` });
+  if (!(d.r2 < d.r3)) ctx.addIssue({ code: "custom", path: ["r3"], message: `r3 (${d.r3}) must exceed r2 (${d.r2})` });
+});
+
+/** Sines x = x0 cos t + v0 sin t on [0, 2π], at 10 or 50 regular times or at irregular times. */
+export const SinesDataSchema = z.object({
+  kind: z.literal("sines"),
+  times: z.union([z.literal(10), z.literal(50), z.literal("irregular")]).default(50)
+    .describe('Observation times: 10 or 50 regular times on [0, 2π], or "irregular". Default 50'),
+  timesPerSequence: z.number().int().min(2).default(10)
+    .describe("With irregular times: observed times per sequence (t = 0 included). Default 10"),
+  train: positiveInt.default(15).describe("Training sequences. Default 15"),
+  test: positiveInt.default(5).describe("Test sequences. Default 5"),
+  seed: seed.default(0).describe("Seed of the sampler. Default 0"),
+}).strict();
+
+/** The data stage: one of the generated datasets, chosen by `kind`. */
+export const DataSchema = z.discriminatedUnion("kind", [
+  AnalyticDataSchema,
+  CrossingDataSchema,
+  NestedSpheresDataSchema,
+  SinesDataSchema,
+]).describe("Dataset, generated from a seed");
+
+/** Data kinds whose task is classification (accuracy applies). */
+export const CLASSIFICATION_DATA = ["nested-spheres"] as const;
+
+// ---------------------------------------------------------------------------
+// model
+
+/** Activation functions an MLP may use. */
+export const ACTIVATIONS = ["softplus", "tanh", "relu", "sigmoid"] as const;
+
+const EncoderSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("identity") }).strict(),
+  z.object({
+    kind: z.literal("augment"),
+    dims: positiveInt.describe("Number of zero dimensions appended to the state (ANODE augmentation)"),
+  }).strict(),
+]).describe('How inputs become the initial state. Default { kind: "identity" }');
+
+const MlpDynamicsSchema = z.object({
+  kind: z.literal("mlp"),
+  hidden: z.array(positiveInt).min(1).optional().describe("Hidden layer widths (give this or width)"),
+  width: positiveInt.optional().describe("Width of every hidden layer (give this or hidden)"),
+  depth: positiveInt.optional().describe("Number of hidden layers when width is given. Default 2"),
+  activation: z.enum(ACTIVATIONS).default("softplus").describe("Activation. Default softplus"),
+  time: z.enum(["concat", "none"]).default("none")
+    .describe('"concat": t is appended to the MLP input (time-dependent); "none": autonomous. Default none'),
+}).strict().superRefine((m, ctx) => {
+  if (m.hidden !== undefined && m.width !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["width"], message: "Give either hidden or width, not both" });
+  }
+  if (m.hidden === undefined && m.width === undefined) {
+    ctx.addIssue({ code: "custom", path: ["width"], message: "Give hidden (a list of widths) or width (+ depth)" });
+  }
+  if (m.hidden !== undefined && m.depth !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["depth"], message: "depth goes with width; hidden already sets the depth" });
+  }
+});
+
+const HeadSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("none") }).strict(),
+  z.object({
+    kind: z.literal("linear"),
+    outputs: positiveInt.optional().describe("Output size. Default: the data's classes or output size"),
+  }).strict(),
+  z.object({
+    kind: z.literal("mlp"),
+    hidden: z.array(positiveInt).min(1).describe("Hidden layer widths"),
+    activation: z.enum(ACTIVATIONS).default("relu").describe("Activation. Default relu"),
+    outputs: positiveInt.optional().describe("Output size. Default: the data's classes or output size"),
+  }).strict(),
+]).describe('Map from the final state to predictions. Default { kind: "none" }');
+
+/** The model stage: encoder → ODE dynamics (first or second order) → head. */
+export const ModelSchema = z.object({
+  encoder: EncoderSchema.default({ kind: "identity" }),
+  dynamics: z.discriminatedUnion("kind", [MlpDynamicsSchema]).describe("The vector field f(z, t, θ)"),
+  form: z.enum(["first-order", "second-order"]).default("first-order")
+    .describe('"second-order": the state is (x, v) and f gives the acceleration. Default first-order'),
+  head: HeadSchema.default({ kind: "none" }),
+  dtype: z.enum(["float32", "float64"]).default("float32").describe("Element type of the model. Default float32"),
+  initSeed: seed.default(0).describe("Seed of the weight initialisation. Default 0"),
+}).strict();
+
+// ---------------------------------------------------------------------------
+// solve
+
+/** Solver names, as in torchdiffeq. */
+export const SOLVER_NAMES = [
+  "dopri5",
+  "tsit5",
+  "bosh3",
+  "adaptive_heun",
+  "dopri8",
+  "euler",
+  "midpoint",
+  "rk4",
+] as const;
+
+/** Solvers with a fixed step, which need `dt`. */
+export const FIXED_STEP_SOLVERS = ["euler", "midpoint", "rk4"] as const;
+
+/** The solve stage: solver, tolerances and time span. */
+export const SolveSchema = z.object({
+  solver: z.enum(SOLVER_NAMES).default("dopri5").describe("ODE solver. Default dopri5"),
+  rtol: positive.default(1e-3).describe("Relative tolerance. Default 1e-3"),
+  atol: positive.default(1e-3).describe("Absolute tolerance. Default 1e-3"),
+  dt: positive.optional().describe("Step size: required by fixed-step solvers, initial step for adaptive ones"),
+  maxSteps: positiveInt.default(100_000).describe("Step limit per solve. Default 100000"),
+  times: z.object({
+    start: z.number().default(0).describe("Start time. Default 0"),
+    end: z.number().default(1).describe("End time. Default 1"),
+  }).strict().optional().describe("Time span for data without their own times. Default 0…1"),
+  backward: z.object({
+    solver: z.enum(SOLVER_NAMES).optional().describe("Backward solver. Default: the forward one"),
+    rtol: positive.optional().describe("Backward relative tolerance. Default: the forward one"),
+    atol: positive.optional().describe("Backward absolute tolerance. Default: the forward one"),
+  }).strict().optional().describe("Settings of the backward solve (adjoint, seminorm, gq)"),
+}).strict().superRefine((s, ctx) => {
+  const fixed = (name: string) => (FIXED_STEP_SOLVERS as readonly string[]).includes(name);
+  if (fixed(s.solver) && s.dt === undefined) {
+    ctx.addIssue({ code: "custom", path: ["dt"], message: `Solver "${s.solver}" has a fixed step and needs dt` });
+  }
+  if (s.backward?.solver !== undefined && fixed(s.backward.solver) && s.dt === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["backward", "solver"],
+      message: `Backward solver "${s.backward.solver}" has a fixed step and needs solve.dt`,
+    });
+  }
+  if (s.times !== undefined && s.times.start === s.times.end) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["times", "end"],
+      message: `times.end must differ from start (${s.times.start})`,
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// gradient
+
+/** Gradient method names. */
+export const GRADIENT_METHODS = ["direct", "adjoint", "seminorm", "gq"] as const;
+
+/** The gradient stage: which method computes dL/dθ. */
+export const GradientSchema = z.object({
+  method: z.enum(GRADIENT_METHODS).describe("Gradient method"),
+  gq: z.object({
+    C: positive.default(0.1).describe("Node-count factor: n_k = clamp(ceil(C·NFE·Δt_k/T), 1, 64). Default 0.1"),
+    nodes: z.enum(["interval", "per-step"]).default("interval")
+      .describe(
+        '"interval": nodes per measurement interval (the paper); "per-step": in every backward step. Default interval',
+      ),
+    trajectory: z.enum(["backward", "checkpoint"]).default("backward")
+      .describe("Where z in the integrand comes from. Default backward"),
+    observe: z.enum(["interpolate", "clamp"]).default("interpolate")
+      .describe("How states at nodes are read. Default interpolate"),
+  }).strict().default({ C: 0.1, nodes: "interval", trajectory: "backward", observe: "interpolate" })
+    .describe("Options of the gq method (kept, but unused, for other methods so sweeps over method work)"),
+}).strict();
+
+// ---------------------------------------------------------------------------
+// train
+
+/** One row of a learning-rate table: `lr` for widths up to `maxWidth` (a row without it matches any width). */
+export const LearningRateRowSchema = z.object({
+  maxWidth: positiveInt.optional().describe("Largest width this row applies to; omit in a last, catch-all row"),
+  lr: positive.describe("Learning rate"),
+}).strict();
+
+/** A learning rate, or a table of rows by model width (as in the paper's appendix). */
+export const LearningRateSchema = z.union([
+  positive,
+  z.array(LearningRateRowSchema).min(1).superRefine((rows, ctx) => {
+    let last = 0;
+    rows.forEach((row, i) => {
+      if (row.maxWidth === undefined) {
+        if (i !== rows.length - 1) {
+          ctx.addIssue({ code: "custom", path: [i, "maxWidth"], message: "Only the last row may omit maxWidth" });
+        }
+      } else if (row.maxWidth <= last) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "maxWidth"],
+          message: `maxWidth must increase down the table: ${row.maxWidth} after ${last}`,
+        });
+      } else {
+        last = row.maxWidth;
+      }
+    });
+  }),
+]);
+
+/** The train stage: Adam, epochs, batch size and seed. */
+export const TrainSchema = z.object({
+  optimizer: z.object({
+    kind: z.literal("adam").default("adam").describe('Optimiser. Only "adam". Default adam'),
+    lr: LearningRateSchema.default(1e-3)
+      .describe("Learning rate, or rows [{ maxWidth, lr }] chosen by the model's width. Default 1e-3"),
+    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999])
+      .describe("Moment decay rates. Default [0.9, 0.999]"),
+    eps: positive.default(1e-8).describe("Denominator guard. Default 1e-8"),
+    weightDecay: z.number().min(0).default(0).describe("L2 penalty added to the gradient (PyTorch Adam). Default 0"),
+  }).strict().default({ kind: "adam", lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }),
+  epochs: positiveInt.describe("Passes over the training data"),
+  batchSize: positiveInt.optional().describe("Minibatch size. Default: the whole training set"),
+  seed: seed.default(0).describe("Seed of the minibatch shuffles. Default 0"),
+  loss: z.enum(["mse", "cross-entropy"]).optional()
+    .describe("Loss. Default: cross-entropy for classification data, mse otherwise"),
+}).strict();
+
+// ---------------------------------------------------------------------------
+// evaluate, memory, report
+
+/** Metrics an evaluate stage may ask for. */
+export const METRICS = ["accuracy", "mse", "loss", "nfe", "time", "gradient-error", "peak-memory"] as const;
+
+/** The evaluate stage: metrics on the test data (or, for the analytic problem, against exact gradients). */
+export const EvaluateSchema = z.object({
+  metrics: z.array(z.enum(METRICS)).min(1).default(["loss", "nfe"]).refine(
+    (m) => new Set(m).size === m.length,
+    { message: "Metrics must not repeat" },
+  ).describe("Metrics to record. Default [loss, nfe]"),
+  every: positiveInt.default(1).describe("Evaluate every this many epochs. Default 1"),
+}).strict();
+
+/** The memory experiment: peak memory of each method at each tolerance (rtol = atol). */
+export const MemorySchema = z.object({
+  tolerances: z.array(positive).min(1).default([1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
+    .describe("Tolerances to measure at, each used as rtol = atol. Default 1e-3…1e-7"),
+}).strict();
+
+/** Charts a report may contain (see src/report/specs.ts). */
+export const CHARTS = [
+  "training-time",
+  "test-metric",
+  "loss-curve",
+  "nfe",
+  "gradient-error",
+  "memory",
+] as const;
+
+/** The report stage. */
+export const ReportSchema = z.object({
+  title: z.string().min(1).describe("Report title"),
+  charts: z.array(z.enum(CHARTS)).default(["training-time", "test-metric", "loss-curve"])
+    .describe("Charts to draw. Default [training-time, test-metric, loss-curve]"),
+  summary: z.boolean().default(true).describe("Include the summary table. Default true"),
+}).strict();
+
+// ---------------------------------------------------------------------------
+// the whole file
+
+/** Sweep: dotted field paths → lists of values; the run is the Cartesian product of all lists. */
+export const SweepSchema = z.record(
+  z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*(\.([A-Za-z][A-Za-z0-9_-]*|\d+))*$/, {
+    message: 'Sweep keys are dotted field paths such as "model.dynamics.width"',
+  }),
+  z.array(z.unknown()).min(1),
+).describe(
+  'Dotted field paths → lists of values, e.g. { "model.dynamics.width": [5, 50], "gradient.method": ["direct", "gq"] }',
+);
+
+/** Overrides merged into the pipeline under `--quick` (objects merge recursively; lists and values replace). */
+export const QuickSchema = z.record(z.string(), z.unknown())
+  .describe("Overrides applied under --quick, in the shape of the pipeline itself, e.g. { train: { epochs: 2 } }");
+
+const BaseSchema = z.object({
+  $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors"),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "Name must be lowercase letters, digits, - and _" })
+    .describe("Pipeline name (used in output paths)"),
+  description: z.string().optional(),
+  data: DataSchema,
+  model: ModelSchema.optional().describe("Required unless data.kind is analytic"),
+  solve: SolveSchema,
+  gradient: GradientSchema,
+  train: TrainSchema.optional().describe("Required unless data.kind is analytic"),
+  evaluate: EvaluateSchema.default({ metrics: ["loss", "nfe"], every: 1 }),
+  memory: MemorySchema.optional(),
+  sweep: SweepSchema.optional(),
+  quick: QuickSchema.optional(),
+  report: ReportSchema.optional(),
+}).strict();
+
+/**
+ * The pipeline schema. Parse with `PipelineSchema.safeParse`, or better with
+ * `parsePipeline` (parse.ts), which also checks sweeps and quick overrides and
+ * formats every issue with its path.
+ *
+ * @example Defaults are filled in
+ * ```ts
+ * import { PipelineSchema } from "./schema.ts";
+ * const c = PipelineSchema.parse({
+ *   name: "demo",
+ *   data: { kind: "crossing-trajectories" },
+ *   model: { dynamics: { kind: "mlp", width: 20 } },
+ *   solve: {},
+ *   gradient: { method: "gq" },
+ *   train: { epochs: 10 },
+ * });
+ * if (c.solve.solver !== "dopri5" || c.gradient.gq.C !== 0.1) throw new Error("bad defaults");
+ * ```
+ */
+export const PipelineSchema = BaseSchema.superRefine((c, ctx) => crossStageChecks(c, ctx), { when: () => true });
+
+/** Reads `obj[k0][k1]…`, or undefined where anything on the way is not an object. */
+function field(obj: unknown, ...keys: string[]): unknown {
+  let v = obj;
+  for (const k of keys) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/**
+ * Rules that span stages. They run even when some fields failed to parse (so a
+ * file's every problem is listed at once), hence the defensive reads.
+ */
+function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
+  const kind = field(c, "data", "kind");
+  if (typeof kind !== "string") return;
+  const analytic = kind === "analytic";
+  for (const stage of ["model", "train"] as const) {
+    const present = field(c, stage) !== undefined;
+    if (analytic && present) {
+      ctx.addIssue({
+        code: "custom",
+        path: [stage],
+        message: `Stage "${stage}" is not used with data.kind "analytic" (its model is dz/dt = a·z); remove it`,
+      });
+    } else if (!analytic && !present) {
+      ctx.addIssue({
+        code: "custom",
+        path: [stage],
+        message: `Missing stage "${stage}" (needed for data.kind "${kind}")`,
+      });
+    }
+  }
+  const classification = (CLASSIFICATION_DATA as readonly string[]).includes(kind);
+  const metrics = field(c, "evaluate", "metrics");
+  (Array.isArray(metrics) ? metrics : []).forEach((m, i) => {
+    if (m === "accuracy" && !classification) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["evaluate", "metrics", i],
+        message: `Metric "accuracy" needs classification data, not data.kind "${kind}"`,
+      });
+    }
+    if (m === "gradient-error" && !analytic) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["evaluate", "metrics", i],
+        message: `Metric "gradient-error" needs exact gradients: data.kind "analytic", not "${kind}"`,
+      });
+    }
+  });
+  if (field(c, "train", "loss") === "cross-entropy" && !classification) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["train", "loss"],
+      message: `Loss "cross-entropy" needs classification data, not data.kind "${kind}"`,
+    });
+  }
+  const lr = field(c, "train", "optimizer", "lr");
+  const width = field(c, "model", "dynamics", "width");
+  const hidden = field(c, "model", "dynamics", "hidden");
+  const w = typeof width === "number"
+    ? width
+    : Array.isArray(hidden) && hidden.every((h) => typeof h === "number")
+    ? Math.max(...hidden)
+    : undefined;
+  if (Array.isArray(lr) && w !== undefined) {
+    const maxWidths = lr.map((row) => field(row, "maxWidth"));
+    if (maxWidths.every((m) => typeof m === "number" && m < w)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["train", "optimizer", "lr"],
+        message: `No learning-rate row covers the model width ${w}: add a row without maxWidth or with maxWidth ≥ ${w}`,
+      });
+    }
+  }
+}
+
+/** A validated pipeline configuration, defaults filled in. */
+export type PipelineConfig = z.infer<typeof PipelineSchema>;
+/** The pipeline as written in a file (defaults optional). */
+export type PipelineInput = z.input<typeof PipelineSchema>;
+/** The data stage. */
+export type DataConfig = z.infer<typeof DataSchema>;
+/** The model stage. */
+export type ModelConfig = z.infer<typeof ModelSchema>;
+/** The solve stage. */
+export type SolveConfig = z.infer<typeof SolveSchema>;
+/** The gradient stage. */
+export type GradientConfig = z.infer<typeof GradientSchema>;
+/** The train stage. */
+export type TrainConfig = z.infer<typeof TrainSchema>;
+/** A learning rate or a table by width. */
+export type LearningRate = z.infer<typeof LearningRateSchema>;
+/** The evaluate stage. */
+export type EvaluateConfig = z.infer<typeof EvaluateSchema>;
+/** The report stage. */
+export type ReportConfig = z.infer<typeof ReportSchema>;
+
+/** The width of a model: the MLP's `width`, or its widest hidden layer. */
+export function modelWidth(model: ModelConfig): number {
+  const d = model.dynamics;
+  return d.width ?? Math.max(...(d.hidden ?? [0]));
+}
+
+/**
+ * The learning rate for a model width: a number is returned as is; in a table
+ * the first row whose `maxWidth` is at least `width` (or has none) wins.
+ *
+ * @example Nested spheres' table from the paper
+ * ```ts
+ * import { learningRateFor } from "./schema.ts";
+ * const table = [{ maxWidth: 20, lr: 5e-3 }, { maxWidth: 500, lr: 1e-3 }, { maxWidth: 1500, lr: 2e-4 }, { lr: 1e-4 }];
+ * if (learningRateFor(table, 100) !== 1e-3 || learningRateFor(table, 3000) !== 1e-4) throw new Error("wrong row");
+ * ```
+ */
+export function learningRateFor(lr: LearningRate, width: number): number {
+  if (typeof lr === "number") return lr;
+  for (const row of lr) {
+    if (row.maxWidth === undefined || width <= row.maxWidth) return row.lr;
+  }
+  const widest = lr[lr.length - 1]?.maxWidth;
+  throw new RangeError(`No learning-rate row covers width ${width}: the table stops at maxWidth ${widest}`);
+}

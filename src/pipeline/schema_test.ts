@@ -1,0 +1,76 @@
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { learningRateFor, modelWidth, PipelineSchema } from "./schema.ts";
+import { renderJsonSchema, SCHEMA_PATH } from "./write_schema.ts";
+
+Deno.test("pipelines/schema.json is the JSON Schema generated from the zod schema (run write_schema.ts if not)", async () => {
+  const committed = await Deno.readTextFile(new URL(`../../${SCHEMA_PATH}`, import.meta.url));
+  assert(
+    committed === renderJsonSchema(),
+    `${SCHEMA_PATH} is stale: run deno run --allow-write=${SCHEMA_PATH} src/pipeline/write_schema.ts`,
+  );
+});
+
+Deno.test("renderJsonSchema() leaves fields with defaults optional and refuses unknown keys", () => {
+  const schema = JSON.parse(renderJsonSchema());
+  assertEquals(schema.required, ["name", "data", "solve", "gradient"]);
+  assertEquals(schema.additionalProperties, false);
+  const solve = schema.properties.solve;
+  assertEquals(solve.required, undefined);
+  assertEquals(solve.properties.rtol.exclusiveMinimum, 0);
+  assertEquals(solve.properties.rtol.default, 1e-3);
+});
+
+Deno.test("PipelineSchema fills the paper's defaults", () => {
+  const c = PipelineSchema.parse({
+    name: "d",
+    data: { kind: "nested-spheres" },
+    model: { dynamics: { kind: "mlp", width: 20 } },
+    solve: {},
+    gradient: { method: "gq" },
+    train: { epochs: 1 },
+  });
+  assert(c.data.kind === "nested-spheres");
+  assertEquals([c.data.r1, c.data.r2, c.data.r3, c.data.trainPerClass, c.data.testPerClass], [0.4, 0.7, 0.9, 1000, 50]);
+  assertEquals([c.solve.solver, c.solve.rtol, c.solve.atol], ["dopri5", 1e-3, 1e-3]);
+  assertEquals(c.train?.optimizer, { kind: "adam", lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
+  assertEquals(c.model?.encoder, { kind: "identity" });
+  assertEquals(c.model?.form, "first-order");
+  const analytic = PipelineSchema.parse({
+    name: "a",
+    data: { kind: "analytic" },
+    solve: {},
+    gradient: { method: "direct" },
+  });
+  assert(analytic.data.kind === "analytic");
+  assertEquals([analytic.data.z0, analytic.data.a, analytic.data.T], [10, 0.2, { min: 19, max: 29, count: 11 }]);
+});
+
+Deno.test("learningRateFor() picks the first row covering the width", () => {
+  const table = [{ maxWidth: 20, lr: 5e-3 }, { maxWidth: 500, lr: 1e-3 }, { maxWidth: 1500, lr: 2e-4 }, { lr: 1e-4 }];
+  assertEquals([5, 20, 21, 500, 1000, 1500, 2000, 3000].map((w) => learningRateFor(table, w)), [
+    5e-3,
+    5e-3,
+    1e-3,
+    1e-3,
+    2e-4,
+    2e-4,
+    1e-4,
+    1e-4,
+  ]);
+  assertEquals(learningRateFor(0.01, 1e6), 0.01);
+  assertThrows(() => learningRateFor([{ maxWidth: 20, lr: 1 }], 21), RangeError, "width 21");
+});
+
+Deno.test("modelWidth() reads width or the widest hidden layer", () => {
+  const m = (dynamics: object) =>
+    PipelineSchema.parse({
+      name: "w",
+      data: { kind: "crossing-trajectories" },
+      model: { dynamics: { kind: "mlp", ...dynamics } },
+      solve: {},
+      gradient: { method: "gq" },
+      train: { epochs: 1 },
+    }).model!;
+  assertEquals(modelWidth(m({ width: 7, depth: 3 })), 7);
+  assertEquals(modelWidth(m({ hidden: [4, 9, 2] })), 9);
+});

@@ -1,0 +1,276 @@
+/**
+ * Sweeps and quick overrides: dotted-path edits of a pipeline configuration,
+ * each result re-validated as a whole.
+ *
+ * A sweep `{ "model.dynamics.width": [5, 50], "gradient.method": ["direct", "gq"] }`
+ * expands to the Cartesian product (4 cells; the first key varies slowest),
+ * each with a stable id derived only from its values, so a resumed run finds
+ * the cells it already finished.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { issuesFromZod, PipelineError, type PipelineIssue } from "./errors.ts";
+import { type PipelineConfig, PipelineSchema } from "./schema.ts";
+
+/** One configuration of a sweep. */
+export interface SweepCell {
+  /** Stable identifier, e.g. `method-gq_width-50_1a2b3c4d`; `base` when there is no sweep. */
+  readonly id: string;
+  /** The swept values of this cell, by dotted path, in the sweep's key order. */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** The validated configuration of this cell, without `sweep` and `quick`. */
+  readonly config: PipelineConfig;
+}
+
+/** Splits a dotted path; all-digit segments become array indices. */
+export function splitPath(path: string): (string | number)[] {
+  return path.split(".").map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A copy of `target` with `value` at `path`; missing objects on the way are created. */
+export function setPath(target: unknown, path: string, value: unknown): unknown {
+  const root = structuredClone(target) as Record<string, unknown>;
+  const segs = splitPath(path);
+  let node: Record<string | number, unknown> = root;
+  segs.forEach((seg, i) => {
+    if (i === segs.length - 1) {
+      node[seg] = structuredClone(value);
+      return;
+    }
+    const next = node[seg];
+    if (typeof next !== "object" || next === null) node[seg] = {};
+    node = node[seg] as Record<string | number, unknown>;
+  });
+  return root;
+}
+
+/**
+ * `override` merged into `base`: plain objects merge key by key, recursively;
+ * arrays and other values in `override` replace those in `base`.
+ *
+ * @example
+ * ```ts
+ * import { deepMerge } from "./sweep.ts";
+ * const m = deepMerge({ train: { epochs: 100, seed: 1 } }, { train: { epochs: 2 } }) as { train: object };
+ * if (JSON.stringify(m.train) !== '{"epochs":2,"seed":1}') throw new Error("bad merge");
+ * ```
+ */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return structuredClone(override);
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(override)) out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  return out;
+}
+
+// --- path existence, checked against the JSON Schema of the input --------------------------------
+
+type JsonSchema = {
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: JsonSchema | boolean;
+  items?: JsonSchema | boolean;
+  prefixItems?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  $ref?: string;
+  $defs?: Record<string, JsonSchema>;
+};
+
+let inputJsonSchema: JsonSchema | undefined;
+
+function resolve(node: JsonSchema, root: JsonSchema): JsonSchema {
+  const ref = node.$ref;
+  if (ref?.startsWith("#/$defs/")) return root.$defs?.[ref.slice(8)] ?? {};
+  return node;
+}
+
+function hasPath(node: JsonSchema, segs: readonly (string | number)[], root: JsonSchema): boolean {
+  node = resolve(node, root);
+  if (segs.length === 0) return true;
+  const branches = [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])];
+  if (branches.some((b) => hasPath(b, segs, root))) return true;
+  const [head, ...rest] = segs as [string | number, ...(string | number)[]];
+  if (typeof head === "number") {
+    const item = node.prefixItems?.[head] ?? node.items;
+    return typeof item === "object" && hasPath(item, rest, root);
+  }
+  const prop = node.properties?.[head];
+  if (prop !== undefined) return hasPath(prop, rest, root);
+  const extra = node.additionalProperties;
+  return typeof extra === "object" && hasPath(extra, rest, root);
+}
+
+/** Whether a dotted path names a field of the pipeline schema (under any variant of a union). */
+export function isSchemaPath(path: string): boolean {
+  inputJsonSchema ??= z.toJSONSchema(PipelineSchema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  return hasPath(inputJsonSchema, splitPath(path), inputJsonSchema);
+}
+
+// --- validation and expansion ---------------------------------------------------------------------
+
+/** Most cells a sweep may expand to. */
+export const MAX_SWEEP_CELLS = 100_000;
+
+function withoutKeys(config: unknown, keys: readonly string[]): Record<string, unknown> {
+  const out = structuredClone(config) as Record<string, unknown>;
+  for (const k of keys) delete out[k];
+  return out;
+}
+
+/** The product of the sweep lists, first key slowest. */
+function product(sweep: Readonly<Record<string, readonly unknown[]>>): Record<string, unknown>[] {
+  let cells: Record<string, unknown>[] = [{}];
+  for (const [path, values] of Object.entries(sweep)) {
+    cells = cells.flatMap((cell) => values.map((v) => ({ ...cell, [path]: v })));
+  }
+  return cells;
+}
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (isPlainObject(v)) {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/**
+ * The stable id of a cell: `<last path segment>-<value>` pairs sorted by path,
+ * then an 8-hex-digit hash of all paths and values (so distinct cells never
+ * share an id, whatever their values look like as text).
+ */
+export function cellId(values: Readonly<Record<string, unknown>>): string {
+  const paths = Object.keys(values).sort();
+  if (paths.length === 0) return "base";
+  const slug = paths.map((p) => {
+    const last = p.split(".").pop() ?? p;
+    const v = values[p];
+    const text = typeof v === "object" && v !== null ? "obj" : String(v);
+    return `${last}-${text}`.replace(/[^A-Za-z0-9.+-]+/g, "_").slice(0, 40);
+  }).join("_");
+  return `${slug}_${fnv1a(canonical(paths.map((p) => [p, values[p]])))}`;
+}
+
+/**
+ * Problems with a parsed configuration's sweep: unknown paths, forbidden
+ * paths, too many cells, and every cell that does not validate (reported
+ * against the sweep value(s) that made it invalid). Empty when all is well.
+ */
+export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
+  const sweep = config.sweep;
+  if (sweep === undefined) return [];
+  const issues: PipelineIssue[] = [];
+  const paths: string[] = [];
+  for (const path of Object.keys(sweep)) {
+    const head = path.split(".")[0];
+    if (head === "sweep" || head === "quick" || head === "$schema") {
+      issues.push({ path: `sweep.${path}`, message: `Cannot sweep over "${head}"` });
+    } else if (!isSchemaPath(path)) {
+      issues.push({ path: `sweep.${path}`, message: `No field "${path}" in the pipeline schema` });
+    } else {
+      paths.push(path);
+    }
+  }
+  const count = paths.reduce((n, p) => n * (sweep[p]?.length ?? 1), 1);
+  if (count > MAX_SWEEP_CELLS) {
+    issues.push({ path: "sweep", message: `Sweep expands to ${count} cells; at most ${MAX_SWEEP_CELLS} are allowed` });
+  }
+  // Each value alone first: its issues are reported against the value itself.
+  const base = withoutKeys(config, ["sweep", "quick"]);
+  for (const path of paths) {
+    (sweep[path] ?? []).forEach((value, i) => {
+      const r = PipelineSchema.safeParse(setPath(base, path, value), { reportInput: true });
+      if (!r.success) {
+        for (const issue of issuesFromZod(r.error.issues)) {
+          const where = issue.path === path ? "" : `${issue.path}: `;
+          issues.push({ path: `sweep.${path}[${i}]`, message: `${where}${issue.message}` });
+        }
+      }
+    });
+  }
+  if (issues.length > 0) return issues;
+  // Then combinations, for rules that span fields.
+  const seen = new Set<string>();
+  for (const cell of product(sweep)) {
+    let edited: unknown = base;
+    for (const [p, v] of Object.entries(cell)) edited = setPath(edited, p, v);
+    const r = PipelineSchema.safeParse(edited, { reportInput: true });
+    if (r.success) continue;
+    for (const issue of issuesFromZod(r.error.issues)) {
+      const key = `${issue.path}: ${issue.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push({ path: "sweep", message: `In cell ${canonical(cell)}: ${key}` });
+    }
+  }
+  return issues;
+}
+
+/**
+ * Expands a validated configuration's sweep into cells, each re-validated
+ * (defaults applied) and without `sweep` and `quick`. No sweep gives one cell
+ * with id `base`.
+ *
+ * @example Width × method
+ * ```ts
+ * import { PipelineSchema } from "./schema.ts";
+ * import { expandSweep } from "./sweep.ts";
+ * const config = PipelineSchema.parse({
+ *   name: "demo",
+ *   data: { kind: "crossing-trajectories" },
+ *   model: { dynamics: { kind: "mlp", width: 5 } },
+ *   solve: {},
+ *   gradient: { method: "gq" },
+ *   train: { epochs: 1 },
+ *   sweep: { "model.dynamics.width": [5, 50], "gradient.method": ["direct", "gq"] },
+ * });
+ * const cells = expandSweep(config);
+ * if (cells.length !== 4 || cells[1]!.config.gradient.method !== "gq") throw new Error("bad expansion");
+ * ```
+ */
+export function expandSweep(config: PipelineConfig, file = "(pipeline)"): SweepCell[] {
+  const issues = sweepIssues(config);
+  if (issues.length > 0) throw new PipelineError(file, issues);
+  const base = withoutKeys(config, ["sweep", "quick"]);
+  return product(config.sweep ?? {}).map((values) => {
+    let edited: unknown = base;
+    for (const [p, v] of Object.entries(values)) edited = setPath(edited, p, v);
+    return { id: cellId(values), values, config: PipelineSchema.parse(edited) };
+  });
+}
+
+/**
+ * The configuration with its `quick` overrides merged in (see
+ * {@linkcode deepMerge}) and re-validated; `quick` itself is dropped. A
+ * configuration without `quick` comes back unchanged apart from that.
+ */
+export function applyQuick(config: PipelineConfig, file = "(pipeline)"): PipelineConfig {
+  const issues = quickIssues(config);
+  if (issues.length > 0) throw new PipelineError(file, issues);
+  const base = withoutKeys(config, ["quick"]);
+  return PipelineSchema.parse(config.quick === undefined ? base : deepMerge(base, config.quick));
+}
+
+/** Problems with a configuration's `quick` overrides, as paths under `quick`. Empty when all is well. */
+export function quickIssues(config: PipelineConfig): PipelineIssue[] {
+  if (config.quick === undefined) return [];
+  if ("quick" in config.quick) return [{ path: "quick.quick", message: "Quick overrides cannot contain quick" }];
+  const merged = deepMerge(withoutKeys(config, ["quick"]), config.quick);
+  const r = PipelineSchema.safeParse(merged, { reportInput: true });
+  const issues = r.success ? sweepIssues(r.data) : issuesFromZod(r.error.issues);
+  return issues.map((i) => ({ path: `quick.${i.path}`, message: i.message }));
+}
