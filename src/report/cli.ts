@@ -1,0 +1,90 @@
+/**
+ * `deno task report <results.json> [--out report.html] [--charts <dir>]`:
+ * renders the self-contained HTML report of a results file, and with
+ * `--charts` also every chart as SVG and PNG (`01-training-time-vs-width.svg`, …).
+ *
+ * The results file is JSON: `{ "title": …, "subtitle"?: …, "meta"?: {…},
+ * "charts"?: [chart names], "summary"?: bool, "metricLabel"?: …,
+ * "metricLogY"?: bool, "results": { "runs"?: […], "epochs"?: […],
+ * "gradientErrors"?: […], "memory"?: […] } }` (see {@linkcode experimentReport}
+ * for the records). Exit codes: 0 done, 1 failure, 2 bad arguments or input.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { experimentReport, type ExperimentReportOptions, type ExperimentResults } from "./experiment.ts";
+import { renderReport, writeReport } from "./html.ts";
+import { writeChartFiles } from "./static.ts";
+
+const USAGE = "Usage: deno task report <results.json> [--out report.html] [--charts <dir>]";
+
+/** The results file's shape. */
+export interface ResultsFile extends ExperimentReportOptions {
+  /** The records. */
+  results: ExperimentResults;
+}
+
+/**
+ * Runs the CLI with `args`; returns the exit code (messages go to stderr,
+ * written paths to stdout).
+ */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { out: { type: "string", short: "o" }, charts: { type: "string" }, help: { type: "boolean" } },
+    });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    console.error(`Expected one results file, got ${parsed.positionals.length}\n${USAGE}`);
+    return 2;
+  }
+  const input = parsed.positionals[0]!;
+  let file: ResultsFile;
+  try {
+    file = JSON.parse(await Deno.readTextFile(input));
+  } catch (e) {
+    console.error(`Cannot read results file ${input}: ${(e as Error).message}`);
+    return 2;
+  }
+  if (typeof file !== "object" || file === null || typeof file.results !== "object" || file.results === null) {
+    console.error(`Results file ${input} needs a "results" object`);
+    return 2;
+  }
+  const { results, ...options } = file;
+  const out = parsed.values.out ?? join(dirname(input), `${basename(input).replace(/\.json$/i, "")}.html`);
+  try {
+    const content = experimentReport(results, { ...options, title: options.title ?? basename(input) });
+    await writeReport(out, renderReport(content));
+    console.log(out);
+    if (parsed.values.charts) {
+      let i = 0;
+      for (const section of content.sections) {
+        for (const spec of section.charts ?? []) {
+          const title = typeof spec.title === "string" ? spec.title : "chart";
+          const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+          const name = `${String(++i).padStart(2, "0")}-${slug || "chart"}`;
+          const { svg, png } = await writeChartFiles(parsed.values.charts, name, spec);
+          console.log(svg);
+          console.log(png);
+        }
+      }
+    }
+  } catch (e) {
+    console.error(`Cannot render report of ${input}: ${(e as Error).message}`);
+    return e instanceof TypeError || e instanceof RangeError ? 2 : 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,49 @@
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
+import { main } from "./cli.ts";
+import { type ChartKind, experimentReport } from "./experiment.ts";
+
+Deno.test("experimentReport() draws every chart that has records when none are named", () => {
+  const c = experimentReport({ runs: sampleRuns(), epochs: sampleEpochs() }, { title: "t", metricLabel: "accuracy" });
+  assertEquals(c.sections.map((s) => s.title), ["Speed and accuracy", "Training curves", "Gradients"]);
+  assertEquals(c.sections.map((s) => s.charts?.map((x) => x.title)), [
+    ["Training time vs width", "Accuracy vs width"],
+    ["Test loss vs epoch", "Test loss vs wall-clock time"],
+    ["Function evaluations per method"],
+  ]);
+  assertEquals(c.sections[0]!.table && !Array.isArray(c.sections[0]!.table) && c.sections[0]!.table.rows.length, 5);
+});
+
+Deno.test("experimentReport() says which named charts have no records", () => {
+  const c = experimentReport({ gradientErrors: sampleGradientErrors(), memory: sampleMemory() }, {
+    title: "analytic",
+    charts: ["gradient-error", "nfe", "memory"],
+    summary: true,
+  });
+  assertEquals(c.sections.map((s) => s.title), ["Gradients", "Memory"]);
+  assertEquals(c.sections[0]!.text, "No records for: nfe.");
+  assertEquals(c.sections[0]!.charts?.length, 1);
+  assertThrows(() => experimentReport({}, { title: "t", charts: ["pie" as ChartKind] }), RangeError, /"pie"/);
+});
+
+Deno.test("main() writes the report and the chart files of a results file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const input = `${dir}/results.json`;
+    await Deno.writeTextFile(
+      input,
+      JSON.stringify({ title: "Sines", meta: { seeds: 2 }, results: { runs: sampleRuns(), memory: sampleMemory() } }),
+    );
+    assertEquals(await main([input, "--charts", `${dir}/charts`]), 0);
+    const html = await Deno.readTextFile(`${dir}/results.html`);
+    assert(html.includes("<h1>Sines</h1>") && html.includes('data-chart="3"'), "report incomplete");
+    const files = [...Deno.readDirSync(`${dir}/charts`)].map((e) => e.name).sort();
+    assertEquals(files.length, 8);
+    assert(files.includes("01-training-time-vs-width.png") && files.includes("04-held-memory-vs-tolerance.svg"));
+    await Deno.writeTextFile(input, JSON.stringify({ title: "no results" }));
+    assertEquals(await main([input]), 2);
+    assertEquals(await main([]), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
