@@ -1,0 +1,125 @@
+/**
+ * Command-line arguments of `deno task pipeline`:
+ *
+ * ```
+ * deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume] [--threads N]
+ * ```
+ *
+ * Mistakes are {@linkcode UsageError}s, which the CLI prints with the usage
+ * text and turns into exit code 2 before any work starts.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Backends a run may ask for. */
+export const BACKENDS = ["cpu", "cuda", "webgpu"] as const;
+
+/** A backend name. */
+export type Backend = typeof BACKENDS[number];
+
+/** The usage text. */
+export const USAGE = `Usage: deno task pipeline <file> [options]
+
+Runs the pipeline described by <file> (JSON or YAML).
+
+Options:
+  --quick             apply the file's quick overrides (minutes on 2 CPU cores)
+  --backend NAME      cpu, cuda or webgpu (default cpu; falls back to cpu with a warning)
+  --out DIR           output folder (default reports/<pipeline name>)
+  --resume            skip sweep cells already finished in the output folder
+  --threads N         ONNX Runtime intra-op threads (default: runtime's choice)
+  -h, --help          show this text`;
+
+/** Parsed command-line arguments. */
+export interface PipelineArgs {
+  /** The pipeline file. Empty when `help` is set and no file was given. */
+  readonly file: string;
+  /** Apply the file's `quick` overrides. */
+  readonly quick: boolean;
+  /** Requested backend. @default "cpu" */
+  readonly backend: Backend;
+  /** Output folder, when given. */
+  readonly out?: string;
+  /** Skip sweep cells already finished. */
+  readonly resume: boolean;
+  /** Intra-op threads, when given. */
+  readonly threads?: number;
+  /** Print the usage text and exit 0. */
+  readonly help: boolean;
+}
+
+/** Bad command-line arguments; `exitCode` is 2 and the message says what to change. */
+export class UsageError extends Error {
+  /** Exit status for a CLI that stops on this error. */
+  readonly exitCode = 2;
+
+  /** An error with `message`; the CLI appends {@linkcode USAGE}. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Parses the pipeline CLI's arguments (without the program name).
+ *
+ * @throws {UsageError} on an unknown flag, a missing or extra file, a bad
+ *   backend or a thread count that is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * import { parsePipelineArgs } from "./args.ts";
+ * const a = parsePipelineArgs(["pipelines/spheres.yaml", "--quick", "--backend", "webgpu"]);
+ * if (!a.quick || a.backend !== "webgpu" || a.file !== "pipelines/spheres.yaml") throw new Error("bad parse");
+ * ```
+ */
+export function parsePipelineArgs(argv: readonly string[]): PipelineArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        quick: { type: "boolean", default: false },
+        backend: { type: "string", default: "cpu" },
+        out: { type: "string" },
+        resume: { type: "boolean", default: false },
+        threads: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    // node:util names the flag in its message, e.g. "Unknown option '--fast'".
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+  const { values, positionals } = parsed;
+  const help = values.help === true;
+  if (positionals.length > 1) {
+    throw new UsageError(`Expected one pipeline file, got ${positionals.length}: ${positionals.join(" ")}`);
+  }
+  const file = positionals[0] ?? "";
+  if (file === "" && !help) throw new UsageError("Missing the pipeline file");
+  const backend = values.backend;
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError(`Option --backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`);
+  }
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    threads = Number(values.threads);
+    if (!/^\d+$/.test(values.threads) || !(threads >= 1)) {
+      throw new UsageError(`Option --threads must be a positive integer, got "${values.threads}"`);
+    }
+  }
+  if (values.out === "") throw new UsageError("Option --out must name a folder, got an empty string");
+  return {
+    file,
+    quick: values.quick === true,
+    backend: backend as Backend,
+    ...(values.out !== undefined ? { out: values.out } : {}),
+    resume: values.resume === true,
+    ...(threads !== undefined ? { threads } : {}),
+    help,
+  };
+}
