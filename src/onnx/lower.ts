@@ -11,9 +11,10 @@
  * @module
  */
 import { GraphBuilder, type Value } from "./builder.ts";
+import { GraphError } from "./errors.ts";
 import type { Graph, Node, TensorType } from "./graph.ts";
-import { floatAttr } from "./graph.ts";
-import { tensor } from "./tensor.ts";
+import { attr, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./graph.ts";
+import { int64, tensor } from "./tensor.ts";
 
 /** Rewrites one node into primitives, returning its output values (same order as `node.outputs`). */
 type Lowering = (b: GraphBuilder, node: Node, inputs: Value[]) => Value[];
@@ -61,10 +62,393 @@ const elu: Lowering = (b, node, [x]) => {
   return [b.op1("Where", [b.op1("Greater", [x!, zero]), x!, neg])];
 };
 
+/** softsign(x) = x / (1 + |x|). */
+const softsign: Lowering = (b, _node, [x]) => {
+  return [b.op1("Div", [x!, b.op1("Add", [scalar(b, x!.dtype, 1), b.op1("Abs", [x!])])])];
+};
+
+// ONNX's defaults for Selu, the float32 roundings of the exact constants.
+const SELU_ALPHA = 1.67326319217681884765625;
+const SELU_GAMMA = 1.05070102214813232421875;
+
+/** selu(x) = gamma · (x for x > 0, alpha·(exp(x) − 1) otherwise). */
+const selu: Lowering = (b, node, [x]) => {
+  const [inner] = elu(b, { ...node, attributes: { alpha: attr.float(floatAttr(node, "alpha", SELU_ALPHA)) } }, [x!]);
+  return [b.op1("Mul", [scalar(b, x!.dtype, floatAttr(node, "gamma", SELU_GAMMA)), inner!])];
+};
+
+/** hardsigmoid(x) = max(0, min(1, alpha·x + beta)). */
+const hardSigmoid: Lowering = (b, node, [x]) => {
+  const d = x!.dtype;
+  const lin = b.op1("Add", [
+    b.op1("Mul", [scalar(b, d, floatAttr(node, "alpha", 0.2)), x!]),
+    scalar(b, d, floatAttr(node, "beta", 0.5)),
+  ]);
+  return [b.op1("Max", [b.op1("Min", [lin, scalar(b, d, 1)]), scalar(b, d, 0)])];
+};
+
+// W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969), as in his
+// CALERF (netlib specfun): erf on |x| ≤ 0.46875, erfc on (0.46875, 4] and on (4, ∞), each near 1e-16 relative.
+const ERF_A = [3.1611237438705656, 113.864154151050156, 377.485237685302021, 3209.37758913846947, 0.185777706184603153];
+const ERF_B = [23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062];
+const ERF_C = [
+  0.564188496988670089,
+  8.88314979438837594,
+  66.1191906371416295,
+  298.635138197400131,
+  881.95222124176909,
+  1712.04761263407058,
+  2051.07837782607147,
+  1230.33935479799725,
+  2.15311535474403846e-8,
+];
+const ERF_D = [
+  15.7449261107098347,
+  117.693950891312499,
+  537.181101862009858,
+  1621.38957456669019,
+  3290.79923573345963,
+  4362.61909014324716,
+  3439.36767414372164,
+  1230.33935480374942,
+];
+const ERF_P = [
+  0.305326634961232344,
+  0.360344899949804439,
+  0.125781726111229246,
+  0.0160837851487422766,
+  6.58749161529837803e-4,
+  0.0163153871373020978,
+];
+const ERF_Q = [
+  2.56852019228982242,
+  1.87295284992346047,
+  0.527905102951428412,
+  0.0605183413124413191,
+  0.00233520497626869185,
+];
+const ERF_THRESH = 0.46875;
+const FRAC_1_SQRT_PI = 0.56418958354775628695;
+
+/**
+ * Cody's nested evaluation: num = ((lead·y + n₀)·y + n₁)·y … + nLast,
+ * den = ((y + d₀)·y + d₁)·y … + dLast, returns num / den.
+ */
+function codyRatio(
+  b: GraphBuilder,
+  y: Value,
+  lead: number,
+  num: readonly number[],
+  den: readonly number[],
+): Value {
+  const d = y.dtype;
+  let xnum = b.op1("Mul", [scalar(b, d, lead), y]);
+  let xden = y;
+  for (let i = 0; i < den.length - 1; i++) {
+    xnum = b.op1("Mul", [b.op1("Add", [xnum, scalar(b, d, num[i]!)]), y]);
+    xden = b.op1("Mul", [b.op1("Add", [xden, scalar(b, d, den[i]!)]), y]);
+  }
+  const last = den.length - 1;
+  return b.op1("Div", [b.op1("Add", [xnum, scalar(b, d, num[last]!)]), b.op1("Add", [xden, scalar(b, d, den[last]!)])]);
+}
+
+/**
+ * erf(x) by Cody's three rational approximations, each on its own range and
+ * chosen with Where. Every branch sees an input clamped into its range, so no
+ * branch makes inf or NaN.
+ */
+const erf: Lowering = (b, _node, [x]) => {
+  const d = x!.dtype;
+  const c = (v: number) => scalar(b, d, v);
+  const y = b.op1("Abs", [x!]);
+  // |x| ≤ 0.46875: erf(x) = x · R₁(x²).
+  const ySmall = b.op1("Min", [y, c(ERF_THRESH)]);
+  const small = b.op1("Mul", [x!, codyRatio(b, b.op1("Mul", [ySmall, ySmall]), ERF_A[4]!, ERF_A, ERF_B)]);
+  // 0.46875 < |x| ≤ 4: erfc(y) = exp(−y²) · R₂(y).
+  const yMid = b.op1("Max", [b.op1("Min", [y, c(4)]), c(ERF_THRESH)]);
+  const expMid = b.op1("Exp", [b.op1("Neg", [b.op1("Mul", [yMid, yMid])])]);
+  const erfcMid = b.op1("Mul", [expMid, codyRatio(b, yMid, ERF_C[8]!, ERF_C, ERF_D)]);
+  // |x| > 4: erfc(y) = exp(−y²)/y · (1/√π − R₃(1/y²)/y²); past 6, erfc < 2e-17 and erf rounds to ±1.
+  const yBig = b.op1("Max", [b.op1("Min", [y, c(6)]), c(4)]);
+  const inv2 = b.op1("Reciprocal", [b.op1("Mul", [yBig, yBig])]);
+  const tail = b.op1("Mul", [inv2, codyRatio(b, inv2, ERF_P[5]!, ERF_P, ERF_Q)]);
+  const expBig = b.op1("Exp", [b.op1("Neg", [b.op1("Mul", [yBig, yBig])])]);
+  const erfcBig = b.op1("Mul", [expBig, b.op1("Div", [b.op1("Sub", [c(FRAC_1_SQRT_PI), tail]), yBig])]);
+  const erfc = b.op1("Where", [b.op1("Greater", [y, c(4)]), erfcBig, erfcMid]);
+  // erf(y) = (0.5 − erfc) + 0.5, in Cody's order; then the sign of x.
+  const erfLarge = b.op1("Add", [b.op1("Sub", [c(0.5), erfc]), c(0.5)]);
+  const signed = b.op1("Where", [b.op1("Less", [x!, c(0)]), b.op1("Neg", [erfLarge]), erfLarge]);
+  return [b.op1("Where", [b.op1("Greater", [y, c(ERF_THRESH)]), signed, small])];
+};
+
+// ---- 2-D windows: Conv, ConvTranspose, AveragePool --------------------------------------------------------------------
+
+/** Concrete [N?, C, H, W] of a 2-D op's input, or GraphError naming the node. */
+function imageDims(node: Node, x: Value): { c: number; h: number; w: number } {
+  const [, c, h, w] = x.shape;
+  if (x.shape.length !== 4) {
+    throw new GraphError(
+      `float64 lowering supports 2-D ${node.opType} only (input rank 4), got input ${formatShape(x.shape)}`,
+      {
+        nodeName: node.name,
+        opType: node.opType,
+      },
+    );
+  }
+  if (typeof c !== "number" || typeof h !== "number" || typeof w !== "number") {
+    throw new GraphError(
+      `float64 lowering needs concrete channel and spatial dims, got input ${formatShape(x.shape)}`,
+      {
+        nodeName: node.name,
+        opType: node.opType,
+      },
+    );
+  }
+  return { c, h, w };
+}
+
+function unsupported(node: Node, what: string): never {
+  throw new GraphError(`float64 lowering does not support ${what}`, { nodeName: node.name, opType: node.opType });
+}
+
+/** Pads [top, left, bottom, right] of a Conv/AveragePool after auto_pad. */
+function windowPads(
+  node: Node,
+  size: readonly [number, number],
+  kEff: readonly [number, number],
+  strides: readonly number[],
+): number[] {
+  const autoPad = stringAttr(node, "auto_pad", "NOTSET");
+  if (autoPad === "VALID") return [0, 0, 0, 0];
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    const head: number[] = [], tail: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const out = Math.ceil(size[i]! / strides[i]!);
+      const total = Math.max(0, (out - 1) * strides[i]! + kEff[i]! - size[i]!);
+      const h = autoPad === "SAME_UPPER" ? Math.floor(total / 2) : Math.ceil(total / 2);
+      head.push(h);
+      tail.push(total - h);
+    }
+    return [...head, ...tail];
+  }
+  if (autoPad !== "NOTSET") unsupported(node, `auto_pad ${autoPad}`);
+  const pads = intsAttr(node, "pads", [0, 0, 0, 0]);
+  if (pads.length !== 4) unsupported(node, `pads [${pads.join(", ")}] (need 4 values)`);
+  return [...pads];
+}
+
+function pair(node: Node, name: string, fallback: number): [number, number] {
+  const v = intsAttr(node, name, [fallback, fallback]);
+  if (v.length !== 2) unsupported(node, `${name} [${v.join(", ")}] (need 2 values)`);
+  return [v[0]!, v[1]!];
+}
+
+/** Zero-pads (positive entries) and crops (negative entries) dims 2 and 3 by [top, left, bottom, right]. */
+function padOrCrop(b: GraphBuilder, x: Value, h: number, w: number, p: readonly number[]): Value {
+  let y = x;
+  if (p.some((v) => v > 0)) {
+    const pos = p.map((v) => Math.max(v, 0));
+    y = b.op1("Pad", [y, b.constant(int64([0, 0, pos[0]!, pos[1]!, 0, 0, pos[2]!, pos[3]!])), scalar(b, x.dtype, 0)]);
+  }
+  if (p.some((v) => v < 0)) {
+    const hp = h + Math.max(p[0]!, 0) + Math.max(p[2]!, 0), wp = w + Math.max(p[1]!, 0) + Math.max(p[3]!, 0);
+    const starts = [Math.max(-p[0]!, 0), Math.max(-p[1]!, 0)];
+    const ends = [hp - Math.max(-p[2]!, 0), wp - Math.max(-p[3]!, 0)];
+    y = b.op1("Slice", [y, b.constant(int64(starts)), b.constant(int64(ends)), b.constant(int64([2, 3]))]);
+  }
+  return y;
+}
+
+interface Window {
+  kernel: readonly [number, number];
+  strides: readonly [number, number];
+  dilations: readonly [number, number];
+  out: readonly [number, number];
+}
+
+/** Output size of a window sweep over a padded length. */
+function windowOut(padded: number, kEff: number, stride: number): number {
+  return Math.floor((padded - kEff) / stride) + 1;
+}
+
+/** The kh·kw strided slices of an already padded input, one per kernel offset (i, j), row-major. */
+function windowSlices(b: GraphBuilder, xp: Value, win: Window): Value[] {
+  const [kh, kw] = win.kernel, [sh, sw] = win.strides, [dh, dw] = win.dilations, [ho, wo] = win.out;
+  const axes = b.constant(int64([2, 3])), steps = b.constant(int64([sh, sw]));
+  const slices: Value[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const starts = [i * dh, j * dw];
+      const ends = [i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1];
+      slices.push(b.op1("Slice", [xp, b.constant(int64(starts)), b.constant(int64(ends)), axes, steps]));
+    }
+  }
+  return slices;
+}
+
+/**
+ * Convolution of an already padded input `xp` [N, C, ·, ·] with `w` [M, C, kh, kw]:
+ * the kernel-offset slices concatenated on the channel axis (order (i, j, c)) and
+ * one MatMul with the weight permuted to [M, kh, kw, C].
+ */
+function convCore(b: GraphBuilder, xp: Value, w: Value, c: number, m: number, win: Window): Value {
+  const [kh, kw] = win.kernel, [ho, wo] = win.out;
+  const k = kh * kw * c;
+  const slices = windowSlices(b, xp, win);
+  const patches = slices.length === 1 ? slices[0]! : b.op1("Concat", slices, { axis: attr.int(1) });
+  const cols = b.op1("Reshape", [patches, b.constant(int64([0, k, ho * wo]))]);
+  const wr = b.op1("Reshape", [b.op1("Transpose", [w], { perm: attr.ints([0, 2, 3, 1]) }), b.constant(int64([m, k]))]);
+  const y = b.op1("MatMul", [wr, cols]);
+  return b.op1("Reshape", [y, b.constant(int64([0, m, ho, wo]))]);
+}
+
+function addBias(b: GraphBuilder, y: Value, bias: Value | undefined, m: number): Value {
+  return bias ? b.op1("Add", [y, b.op1("Reshape", [bias, b.constant(int64([m, 1, 1]))])]) : y;
+}
+
+function kernelOf(node: Node, w: Value): [number, number, number, number] {
+  const dims = w.shape;
+  if (dims.length !== 4 || dims.some((d) => typeof d !== "number")) {
+    unsupported(node, `weight shape ${formatShape(dims)} (need concrete 4-D)`);
+  }
+  return dims as [number, number, number, number];
+}
+
+/** Conv 2-D, group 1: Pad, one strided Slice per kernel offset, Concat, MatMul. */
+const conv: Lowering = (b, node, [x, w, bias]) => {
+  if (intAttr(node, "group", 1) !== 1) unsupported(node, `group ${intAttr(node, "group", 1)} (only group 1)`);
+  const { c, h, w: width } = imageDims(node, x!);
+  const [m, , kh, kw] = kernelOf(node, w!);
+  const strides = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
+  const kEff: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const pads = windowPads(node, [h, width], kEff, strides);
+  const out: [number, number] = [
+    windowOut(h + pads[0]! + pads[2]!, kEff[0], strides[0]),
+    windowOut(width + pads[1]! + pads[3]!, kEff[1], strides[1]),
+  ];
+  const xp = padOrCrop(b, x!, h, width, pads);
+  const y = convCore(b, xp, w!, c, m, { kernel: [kh, kw], strides, dilations, out });
+  return [addBias(b, y, bias, m)];
+};
+
+const MOST_NEGATIVE = -Number.MAX_SAFE_INTEGER;
+
+/**
+ * ConvTranspose 2-D, group 1, as a stride-1 convolution: the input spread out by
+ * the stride (zeros between samples), padded by (k_eff − 1 − pad) per side
+ * (plus output_padding at the end; negative amounts crop), convolved with the
+ * kernel flipped in space and with its channel axes swapped.
+ */
+const convTranspose: Lowering = (b, node, [x, w, bias]) => {
+  if (intAttr(node, "group", 1) !== 1) unsupported(node, `group ${intAttr(node, "group", 1)} (only group 1)`);
+  const { c, h, w: width } = imageDims(node, x!);
+  const [wc, m, kh, kw] = kernelOf(node, w!);
+  if (wc !== c) unsupported(node, `weight ${formatShape(w!.shape)} for ${c} input channels`);
+  const [sh, sw] = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
+  const outPad = pair(node, "output_padding", 0);
+  const kEff = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const natural = [sh * (h - 1) + outPad[0] + kEff[0]!, sw * (width - 1) + outPad[1] + kEff[1]!];
+  const autoPad = stringAttr(node, "auto_pad", "NOTSET");
+  const outputShape = intsAttr(node, "output_shape");
+  let pads: number[];
+  if (outputShape || autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    // ONNX: total padding = natural size − requested size, split head/tail by auto_pad (ORT's NOTSET = SAME_LOWER).
+    const target = outputShape ? outputShape.slice(-2) : [h * sh, width * sw];
+    const head: number[] = [], tail: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const total = natural[i]! - target[i]!;
+      if (total < 0) unsupported(node, `output_shape [${target.join(", ")}] larger than the natural output`);
+      const half = Math.floor(total / 2);
+      head.push(autoPad === "SAME_UPPER" ? half : total - half);
+      tail.push(autoPad === "SAME_UPPER" ? total - half : half);
+    }
+    pads = [...head, ...tail];
+  } else {
+    if (autoPad !== "NOTSET" && autoPad !== "VALID") unsupported(node, `auto_pad ${autoPad}`);
+    pads = autoPad === "VALID" ? [0, 0, 0, 0] : [...intsAttr(node, "pads", [0, 0, 0, 0])];
+  }
+  let xs = x!, hs = h, ws = width;
+  if (sh > 1 || sw > 1) {
+    // [N, C, H, W] → [N, C, H, 1, W, 1] → zero-pad to [N, C, H, sh, W, sw] → [N, C, H·sh, W·sw].
+    const x6 = b.op1("Reshape", [xs, b.constant(int64([0, c, h, 1, width, 1]))]);
+    const spread = b.op1("Pad", [
+      x6,
+      b.constant(int64([0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1])),
+      scalar(b, x!.dtype, 0),
+    ]);
+    xs = b.op1("Reshape", [spread, b.constant(int64([0, c, h * sh, width * sw]))]);
+    hs = h * sh;
+    ws = width * sw;
+  }
+  // The spread input is (sh − 1) rows too long at the end; fold that into the bottom pad.
+  const p = [
+    kEff[0]! - 1 - pads[0]!,
+    kEff[1]! - 1 - pads[1]!,
+    kEff[0]! - 1 - pads[2]! + outPad[0] - (sh - 1),
+    kEff[1]! - 1 - pads[3]! + outPad[1] - (sw - 1),
+  ];
+  const xp = padOrCrop(b, xs, hs, ws, p);
+  const flipped = b.op1("Slice", [
+    w!,
+    b.constant(int64([-1, -1])),
+    b.constant(int64([MOST_NEGATIVE, MOST_NEGATIVE])),
+    b.constant(int64([2, 3])),
+    b.constant(int64([-1, -1])),
+  ]);
+  const wf = b.op1("Transpose", [flipped], { perm: attr.ints([1, 0, 2, 3]) });
+  const out: [number, number] = [natural[0]! - pads[0]! - pads[2]!, natural[1]! - pads[1]! - pads[3]!];
+  const y = convCore(b, xp, wf, c, m, { kernel: [kh, kw], strides: [1, 1], dilations, out });
+  return [addBias(b, y, bias, m)];
+};
+
+/** AveragePool 2-D: Pad, Sum of strided slices, divided by the window size or by the count of real samples. */
+const averagePool: Lowering = (b, node, [x]) => {
+  const { h, w: width } = imageDims(node, x!);
+  if (intAttr(node, "ceil_mode", 0) !== 0) unsupported(node, "ceil_mode 1");
+  const kernel = intsAttr(node, "kernel_shape");
+  if (!kernel || kernel.length !== 2) unsupported(node, `kernel_shape [${kernel?.join(", ") ?? ""}] (need 2 values)`);
+  const [kh, kw] = kernel as [number, number];
+  const strides = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
+  const kEff: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const pads = windowPads(node, [h, width], kEff, strides);
+  const out: [number, number] = [
+    windowOut(h + pads[0]! + pads[2]!, kEff[0], strides[0]),
+    windowOut(width + pads[1]! + pads[3]!, kEff[1], strides[1]),
+  ];
+  const xp = padOrCrop(b, x!, h, width, pads);
+  const slices = windowSlices(b, xp, { kernel: [kh, kw], strides, dilations, out });
+  const sum = slices.length === 1 ? slices[0]! : b.op1("Sum", slices);
+  if (intAttr(node, "count_include_pad", 0) === 1) return [b.op1("Div", [sum, scalar(b, x!.dtype, kh * kw)])];
+  // Samples inside the unpadded input, per output position: a product of per-axis counts.
+  const inside = (o: number, k: number, s: number, d: number, pad: number, size: number) => {
+    let n = 0;
+    for (let i = 0; i < k; i++) {
+      const at = o * s + i * d - pad;
+      if (at >= 0 && at < size) n++;
+    }
+    return n;
+  };
+  const counts = new Float64Array(out[0] * out[1]);
+  for (let oh = 0; oh < out[0]; oh++) {
+    for (let ow = 0; ow < out[1]; ow++) {
+      counts[oh * out[1] + ow] = inside(oh, kh, strides[0], dilations[0], pads[0]!, h) *
+        inside(ow, kw, strides[1], dilations[1], pads[1]!, width);
+    }
+  }
+  return [b.op1("Div", [sum, b.constant(tensor(counts, out))])];
+};
+
 /** Lowerings by op type, applied to float64 nodes only. */
 export const FLOAT64_LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering>([
   ["Softplus", softplus],
   ["Elu", elu],
+  ["Softsign", softsign],
+  ["Selu", selu],
+  ["HardSigmoid", hardSigmoid],
+  ["Erf", erf],
+  ["Conv", conv],
+  ["ConvTranspose", convTranspose],
+  ["AveragePool", averagePool],
 ]);
 
 /** True if the graph has a float64 node that ORT cannot run natively. */

@@ -1,0 +1,426 @@
+import { Runtime } from "../runtime/session.ts";
+import { Random } from "../util/random.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import { GraphBuilder } from "./builder.ts";
+import { GraphError } from "./errors.ts";
+import { attr, type Attributes, type Graph } from "./graph.ts";
+import { lowerForRuntime, needsLowering } from "./lower.ts";
+import { fromNumbers, sizeOf } from "./tensor.ts";
+
+const runtime = new Runtime({ threads: 1 });
+
+interface Operand {
+  name: string;
+  dims: number[];
+  values: number[];
+}
+
+function opGraph(
+  opType: string,
+  operands: readonly Operand[],
+  attributes: Attributes,
+  dtype: "float32" | "float64",
+): Graph {
+  const b = new GraphBuilder(`${opType}_${dtype}`);
+  const inputs = operands.map((o) => b.input(o.name, dtype, o.dims));
+  b.output(b.op1(opType, inputs, attributes, { name: `the_${opType}` }), "y");
+  return b.build();
+}
+
+/** Runs one op in float64 (lowered) and float32 (native ORT kernel); returns both outputs as numbers. */
+async function runBoth(opType: string, operands: readonly Operand[], attributes: Attributes = {}) {
+  const results: Record<string, { dims: number[]; values: number[] }> = {};
+  for (const dtype of ["float64", "float32"] as const) {
+    const g = opGraph(opType, operands, attributes, dtype);
+    assertEquals(needsLowering(g), dtype === "float64", `${opType} ${dtype} lowering need`);
+    if (dtype === "float64") {
+      const lowered = lowerForRuntime(g);
+      assert(!lowered.nodes.some((n) => n.opType === opType), `${opType} should be gone from the lowered graph`);
+    } else assert(lowerForRuntime(g) === g, "float32 graphs are never lowered");
+    const feeds = Object.fromEntries(operands.map((o) => [o.name, fromNumbers(o.values, o.dims, dtype)]));
+    const y = (await (await runtime.compile(g)).run(feeds)).y!;
+    results[dtype] = { dims: [...y.dims], values: Array.from(y.data as Float64Array) };
+  }
+  assertEquals(results.float64!.dims, results.float32!.dims, "float64 and float32 output shapes");
+  return { f64: results.float64!, f32: results.float32! };
+}
+
+function normals(rng: Random, dims: number[], scale = 1): Operand["values"] {
+  return Array.from({ length: sizeOf(dims) }, () => scale * rng.normal());
+}
+
+/** Values as float32 would hold them, so float64 and float32 runs see the same inputs. */
+function rounded(values: number[]): number[] {
+  return values.map(Math.fround);
+}
+
+// ---- element-wise ops ----------------------------------------------------------------------------------------------
+
+const ELEMENTWISE_X = rounded([-30, -8, -3.5, -1.2, -0.4, -1e-3, 0, 1e-4, 0.3, 0.9, 2, 2.6, 4.5, 12, 40, 90]);
+
+const SELU_ALPHA = 1.67326319217681884765625, SELU_GAMMA = 1.05070102214813232421875;
+const elementwise: { op: string; attrs: Attributes; ref: (x: number) => number }[] = [
+  { op: "Softsign", attrs: {}, ref: (x) => x / (1 + Math.abs(x)) },
+  { op: "Selu", attrs: {}, ref: (x) => SELU_GAMMA * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)) },
+  {
+    op: "Selu",
+    attrs: { alpha: attr.float(0.5), gamma: attr.float(2) },
+    ref: (x) => 2 * (x > 0 ? x : 0.5 * Math.expm1(x)),
+  },
+  { op: "HardSigmoid", attrs: {}, ref: (x) => Math.max(0, Math.min(1, 0.2 * x + 0.5)) },
+  {
+    op: "HardSigmoid",
+    attrs: { alpha: attr.float(0.25), beta: attr.float(0.25) },
+    ref: (x) => Math.max(0, Math.min(1, 0.25 * x + 0.25)),
+  },
+];
+
+for (const { op, attrs, ref } of elementwise) {
+  const label = Object.keys(attrs).length ? ` with ${Object.keys(attrs).join(", ")}` : "";
+  Deno.test(`lowerForRuntime() ${op}${label} in float64 matches the float32 kernel and a TypeScript reference`, async () => {
+    const x: Operand = { name: "x", dims: [4, 4], values: ELEMENTWISE_X };
+    const { f64, f32 } = await runBoth(op, [x], attrs);
+    assertClose(f64.values, f32.values, 1e-6, `${op} float64 vs float32`);
+    const want = x.values.map(ref);
+    // Each value on its own scale, so small outputs are checked as tightly as large ones.
+    want.forEach((w, i) => assertClose(f64.values[i]!, w, 1e-14, `${op}(${x.values[i]})`));
+  });
+}
+
+/** erf(x) to double precision, from mpmath (40 digits) rounded to the nearest float64. */
+const ERF_TABLE: readonly (readonly [number, number])[] = [
+  [-30, -1.0],
+  [-6.5, -1.0],
+  [-5.9, -0.9999999999999999],
+  [-4.5, -0.9999999998033839],
+  [-4.0000001, -0.9999999845827549],
+  [-4, -0.9999999845827421],
+  [-3.2, -0.9999939742388483],
+  [-2, -0.9953222650189527],
+  [-1.5, -0.9661051464753108],
+  [-0.9, -0.7969082124228322],
+  [-0.5, -0.5204998778130465],
+  [-0.46875, -0.49261347321793797],
+  [-0.3, -0.3286267594591274],
+  [-0.001, -0.0011283787909692365],
+  [-1e-12, -1.1283791670955126e-12],
+  [0, 0.0],
+  [1e-300, 1.1283791670955126e-300],
+  [2.5e-09, 2.8209479177387815e-09],
+  [0.1, 0.1124629160182849],
+  [0.25, 0.27632639016823696],
+  [0.46875, 0.49261347321793797],
+  [0.4688, 0.4926587618132793],
+  [0.6, 0.6038560908479259],
+  [1, 0.8427007929497149],
+  [1.25, 0.9229001282564583],
+  [2.2, 0.9981371537020182],
+  [3, 0.9999779095030014],
+  [3.99, 0.9999999832607886],
+  [4, 0.9999999845827421],
+  [4.01, 0.9999999858030606],
+  [5, 0.9999999999984626],
+  [5.5, 0.9999999999999927],
+  [5.99, 1.0],
+  [6.2, 1.0],
+  [9, 1.0],
+  [27, 1.0],
+];
+
+Deno.test("lowerForRuntime() Erf in float64 is within 1e-15 relative of erf from mpmath on every branch", async () => {
+  const g = opGraph("Erf", [{ name: "x", dims: [ERF_TABLE.length], values: [] }], {}, "float64");
+  const s = await runtime.compile(g);
+  const y = (await s.run({ x: fromNumbers(ERF_TABLE.map(([x]) => x), [ERF_TABLE.length], "float64") })).y!;
+  ERF_TABLE.forEach(([x, want], i) => assertClose(Number(y.data[i]), want, 1e-15, `erf(${x})`));
+  // Odd symmetry holds exactly.
+  const sym = (await s.run({ x: fromNumbers(ERF_TABLE.map(([x]) => -x), [ERF_TABLE.length], "float64") })).y!;
+  ERF_TABLE.forEach(([x], i) => assert(sym.data[i] === -y.data[i]!, `erf(${-x}) = ${sym.data[i]} ≠ −erf(${x})`));
+});
+
+Deno.test("lowerForRuntime() Erf in float64 matches the float32 kernel", async () => {
+  const x: Operand = { name: "x", dims: [2, 8], values: ELEMENTWISE_X.map((v) => v / 4) };
+  const { f64, f32 } = await runBoth("Erf", [x]);
+  assertClose(f64.values, f32.values, 1e-6, "erf float64 vs float32");
+});
+
+// ---- 2-D window ops: TypeScript references by direct loops ---------------------------------------------------------
+
+interface Conv2d {
+  strides?: [number, number];
+  pads?: [number, number, number, number];
+  dilations?: [number, number];
+}
+
+function at4(dims: readonly number[], a: number, b: number, c: number, d: number): number {
+  return ((a * dims[1]! + b) * dims[2]! + c) * dims[3]! + d;
+}
+
+function convRef(x: Operand, w: Operand, bias: number[] | undefined, o: Conv2d): number[] {
+  const [n, c, h, wd] = x.dims as [number, number, number, number];
+  const [m, , kh, kw] = w.dims as [number, number, number, number];
+  const [sh, sw] = o.strides ?? [1, 1], [dh, dw] = o.dilations ?? [1, 1];
+  const [pt, pl, pb, pr] = o.pads ?? [0, 0, 0, 0];
+  const ho = Math.floor((h + pt + pb - (kh - 1) * dh - 1) / sh) + 1;
+  const wo = Math.floor((wd + pl + pr - (kw - 1) * dw - 1) / sw) + 1;
+  const y: number[] = [];
+  for (let a = 0; a < n; a++) {
+    for (let f = 0; f < m; f++) {
+      for (let oh = 0; oh < ho; oh++) {
+        for (let ow = 0; ow < wo; ow++) {
+          let s = bias ? bias[f]! : 0;
+          for (let ch = 0; ch < c; ch++) {
+            for (let i = 0; i < kh; i++) {
+              for (let j = 0; j < kw; j++) {
+                const ih = oh * sh + i * dh - pt, iw = ow * sw + j * dw - pl;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                s += x.values[at4(x.dims, a, ch, ih, iw)]! * w.values[at4(w.dims, f, ch, i, j)]!;
+              }
+            }
+          }
+          y.push(s);
+        }
+      }
+    }
+  }
+  return y;
+}
+
+function convTransposeRef(
+  x: Operand,
+  w: Operand,
+  bias: number[] | undefined,
+  o: Conv2d & { outputPadding?: [number, number] },
+): { dims: number[]; values: number[] } {
+  const [n, c, h, wd] = x.dims as [number, number, number, number];
+  const [, m, kh, kw] = w.dims as [number, number, number, number];
+  const [sh, sw] = o.strides ?? [1, 1], [dh, dw] = o.dilations ?? [1, 1];
+  const [pt, pl, pb, pr] = o.pads ?? [0, 0, 0, 0];
+  const [oph, opw] = o.outputPadding ?? [0, 0];
+  const ho = sh * (h - 1) + oph + (kh - 1) * dh + 1 - pt - pb;
+  const wo = sw * (wd - 1) + opw + (kw - 1) * dw + 1 - pl - pr;
+  const dims = [n, m, ho, wo];
+  const y = new Array<number>(n * m * ho * wo).fill(0);
+  for (let a = 0; a < n; a++) {
+    for (let f = 0; f < m; f++) {
+      for (let i = 0; i < ho * wo; i++) y[at4(dims, a, f, 0, 0) + i] = bias ? bias[f]! : 0;
+      for (let ch = 0; ch < c; ch++) {
+        for (let ih = 0; ih < h; ih++) {
+          for (let iw = 0; iw < wd; iw++) {
+            for (let i = 0; i < kh; i++) {
+              for (let j = 0; j < kw; j++) {
+                const oh = ih * sh + i * dh - pt, ow = iw * sw + j * dw - pl;
+                if (oh < 0 || oh >= ho || ow < 0 || ow >= wo) continue;
+                y[at4(dims, a, f, oh, ow)]! += x.values[at4(x.dims, a, ch, ih, iw)]! *
+                  w.values[at4(w.dims, ch, f, i, j)]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dims, values: y };
+}
+
+function averagePoolRef(x: Operand, kernel: [number, number], o: Conv2d & { includePad: boolean }): number[] {
+  const [n, c, h, wd] = x.dims as [number, number, number, number];
+  const [kh, kw] = kernel, [sh, sw] = o.strides ?? [1, 1];
+  const [pt, pl, pb, pr] = o.pads ?? [0, 0, 0, 0];
+  const ho = Math.floor((h + pt + pb - kh) / sh) + 1, wo = Math.floor((wd + pl + pr - kw) / sw) + 1;
+  const y: number[] = [];
+  for (let a = 0; a < n * c; a++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        let s = 0, count = 0;
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const ih = oh * sh + i - pt, iw = ow * sw + j - pl;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+            s += x.values[(a * h + ih) * wd + iw]!;
+            count++;
+          }
+        }
+        y.push(s / (o.includePad ? kh * kw : count));
+      }
+    }
+  }
+  return y;
+}
+
+function convAttrs(o: Conv2d): Attributes {
+  return {
+    ...(o.strides ? { strides: attr.ints(o.strides) } : {}),
+    ...(o.pads ? { pads: attr.ints(o.pads) } : {}),
+    ...(o.dilations ? { dilations: attr.ints(o.dilations) } : {}),
+  };
+}
+
+const convCases: { name: string; x: number[]; w: number[]; bias: boolean; o: Conv2d }[] = [
+  { name: "3×3, pads 1, bias", x: [2, 3, 6, 6], w: [4, 3, 3, 3], bias: true, o: { pads: [1, 1, 1, 1] } },
+  {
+    name: "3×2, strides [2, 1], asymmetric pads, dilations [1, 2]",
+    x: [2, 2, 7, 8],
+    w: [3, 2, 3, 2],
+    bias: false,
+    o: { strides: [2, 1], pads: [1, 0, 2, 1], dilations: [1, 2] },
+  },
+  { name: "1×1, stride 2", x: [1, 4, 5, 5], w: [2, 4, 1, 1], bias: true, o: { strides: [2, 2] } },
+];
+
+for (const { name, x: xd, w: wd, bias, o } of convCases) {
+  Deno.test(`lowerForRuntime() Conv ${name} in float64 equals direct loops and the float32 kernel`, async () => {
+    const rng = new Random(xd.reduce((a, b) => a * 7 + b, 1));
+    const x = { name: "x", dims: xd, values: rounded(normals(rng, xd)) };
+    const w = { name: "w", dims: wd, values: rounded(normals(rng, wd, 0.5)) };
+    const b = { name: "b", dims: [wd[0]!], values: rounded(normals(rng, [wd[0]!])) };
+    const { f64, f32 } = await runBoth("Conv", bias ? [x, w, b] : [x, w], convAttrs(o));
+    assertClose(f64.values, convRef(x, w, bias ? b.values : undefined, o), 1e-12, "float64 vs loops");
+    assertClose(f64.values, f32.values, 1e-6, "float64 vs float32 kernel");
+  });
+}
+
+Deno.test("lowerForRuntime() Conv with auto_pad SAME_UPPER and SAME_LOWER matches the float32 kernel", async () => {
+  const rng = new Random(5);
+  const x = { name: "x", dims: [1, 2, 5, 6], values: rounded(normals(rng, [1, 2, 5, 6])) };
+  const w = { name: "w", dims: [2, 2, 3, 2], values: rounded(normals(rng, [2, 2, 3, 2])) };
+  for (const mode of ["SAME_UPPER", "SAME_LOWER"]) {
+    const { f64, f32 } = await runBoth("Conv", [x, w], { auto_pad: attr.string(mode), strides: attr.ints([2, 2]) });
+    assertEquals(f64.dims, [1, 2, 3, 3]);
+    assertClose(f64.values, f32.values, 1e-6, mode);
+  }
+});
+
+const convTransposeCases: {
+  name: string;
+  x: number[];
+  w: number[];
+  bias: boolean;
+  o: Conv2d & { outputPadding?: [number, number] };
+}[] = [
+  {
+    name: "3×3, pads 1 (Conv's input gradient)",
+    x: [2, 4, 5, 5],
+    w: [4, 3, 3, 3],
+    bias: false,
+    o: { pads: [1, 1, 1, 1] },
+  },
+  {
+    name: "3×2, strides 2, pads, output_padding, dilations [1, 2], bias",
+    x: [2, 3, 4, 3],
+    w: [3, 2, 3, 2],
+    bias: true,
+    o: { strides: [2, 2], pads: [1, 0, 0, 1], outputPadding: [1, 0], dilations: [1, 2] },
+  },
+  {
+    name: "2×2, pads larger than the kernel (cropping)",
+    x: [1, 2, 6, 6],
+    w: [2, 2, 2, 2],
+    bias: false,
+    o: { pads: [2, 1, 2, 2] },
+  },
+  { name: "3×3, strides [3, 1]", x: [1, 1, 3, 4], w: [1, 2, 3, 3], bias: true, o: { strides: [3, 1] } },
+];
+
+for (const { name, x: xd, w: wd, bias, o } of convTransposeCases) {
+  Deno.test(`lowerForRuntime() ConvTranspose ${name} in float64 equals direct loops and the float32 kernel`, async () => {
+    const rng = new Random(xd.reduce((a, b) => a * 5 + b, 3));
+    const x = { name: "x", dims: xd, values: rounded(normals(rng, xd)) };
+    const w = { name: "w", dims: wd, values: rounded(normals(rng, wd, 0.5)) };
+    const b = { name: "b", dims: [wd[1]!], values: rounded(normals(rng, [wd[1]!])) };
+    const attrs = {
+      ...convAttrs(o),
+      ...(o.outputPadding ? { output_padding: attr.ints(o.outputPadding) } : {}),
+    };
+    const { f64, f32 } = await runBoth("ConvTranspose", bias ? [x, w, b] : [x, w], attrs);
+    const want = convTransposeRef(x, w, bias ? b.values : undefined, o);
+    assertEquals(f64.dims, want.dims);
+    assertClose(f64.values, want.values, 1e-12, "float64 vs loops");
+    assertClose(f64.values, f32.values, 1e-6, "float64 vs float32 kernel");
+  });
+}
+
+Deno.test("lowerForRuntime() ConvTranspose with output_shape or auto_pad matches the float32 kernel", async () => {
+  const rng = new Random(17);
+  const x = { name: "x", dims: [1, 2, 4, 5], values: rounded(normals(rng, [1, 2, 4, 5])) };
+  const w = { name: "w", dims: [2, 3, 3, 3], values: rounded(normals(rng, [2, 3, 3, 3])) };
+  const variants: Attributes[] = [
+    { strides: attr.ints([2, 2]), output_shape: attr.ints([8, 9]) },
+    { strides: attr.ints([2, 2]), output_shape: attr.ints([8, 9]), auto_pad: attr.string("SAME_UPPER") },
+    { strides: attr.ints([2, 2]), auto_pad: attr.string("SAME_UPPER") },
+    { strides: attr.ints([2, 2]), auto_pad: attr.string("SAME_LOWER") },
+  ];
+  for (const attrs of variants) {
+    const { f64, f32 } = await runBoth("ConvTranspose", [x, w], attrs);
+    assertClose(f64.values, f32.values, 1e-6, JSON.stringify(attrs));
+  }
+});
+
+const poolCases: { name: string; x: number[]; k: [number, number]; o: Conv2d }[] = [
+  { name: "3×3, pads 1", x: [2, 3, 5, 5], k: [3, 3], o: { pads: [1, 1, 1, 1] } },
+  { name: "2×2, strides 2", x: [1, 2, 6, 4], k: [2, 2], o: { strides: [2, 2] } },
+  {
+    name: "3×2, strides [2, 1], asymmetric pads",
+    x: [1, 2, 7, 5],
+    k: [3, 2],
+    o: { strides: [2, 1], pads: [1, 0, 1, 1] },
+  },
+];
+
+for (const { name, x: xd, k, o } of poolCases) {
+  for (const includePad of [false, true]) {
+    Deno.test(
+      `lowerForRuntime() AveragePool ${name}, count_include_pad ${+includePad}, equals direct loops and the float32 kernel`,
+      async () => {
+        const rng = new Random(xd.reduce((a, b) => a * 3 + b, 7));
+        const x = { name: "x", dims: xd, values: rounded(normals(rng, xd)) };
+        const attrs = { ...convAttrs(o), kernel_shape: attr.ints(k), count_include_pad: attr.int(+includePad) };
+        const { f64, f32 } = await runBoth("AveragePool", [x], attrs);
+        assertClose(f64.values, averagePoolRef(x, k, { ...o, includePad }), 1e-12, "float64 vs loops");
+        assertClose(f64.values, f32.values, 1e-6, "float64 vs float32 kernel");
+      },
+    );
+  }
+}
+
+// ---- refusals ------------------------------------------------------------------------------------------------------
+
+Deno.test("lowerForRuntime() rejects grouped and non-2-D float64 Conv, and symbolic spatial dims, naming the node", () => {
+  const grouped = new GraphBuilder("g");
+  const x = grouped.input("x", "float64", [1, 4, 5, 5]);
+  grouped.output(grouped.op1("Conv", [x, grouped.input("w", "float64", [2, 2, 3, 3])], { group: attr.int(2) }, {
+    name: "c1",
+  }));
+  assertThrows(() => lowerForRuntime(grouped.build()), GraphError, /node c1 \(Conv\).*group 2/);
+
+  const oneD = new GraphBuilder("g1");
+  const x1 = oneD.input("x", "float64", [1, 2, 9]);
+  oneD.output(oneD.op1("Conv", [x1, oneD.input("w", "float64", [2, 2, 3])], {}, { name: "c2" }));
+  assertThrows(() => lowerForRuntime(oneD.build()), GraphError, /node c2 \(Conv\).*2-D.*\[1, 2, 9\]/);
+
+  const symbolic = new GraphBuilder("g2");
+  const xs = symbolic.input("x", "float64", ["batch", 1, "h", 5]);
+  symbolic.output(symbolic.op1("AveragePool", [xs], { kernel_shape: attr.ints([2, 2]) }, { name: "p" }));
+  assertThrows(
+    () => lowerForRuntime(symbolic.build()),
+    GraphError,
+    /node p \(AveragePool\).*concrete.*\[batch, 1, h, 5\]/,
+  );
+});
+
+Deno.test("lowerForRuntime() keeps a symbolic batch dim through Conv", async () => {
+  const b = new GraphBuilder("batchconv");
+  const x = b.input("x", "float64", ["batch", 1, 4, 4]);
+  const w = b.input("w", "float64", [1, 1, 3, 3]);
+  b.output(b.op1("Conv", [x, w], { pads: attr.ints([1, 1, 1, 1]) }), "y");
+  const s = await runtime.compile(b.build());
+  const ones = (n: number) => new Array<number>(n).fill(1);
+  for (const batch of [1, 3]) {
+    const y = (await s.run({
+      x: fromNumbers(ones(16 * batch), [batch, 1, 4, 4], "float64"),
+      w: fromNumbers(ones(9), [1, 1, 3, 3], "float64"),
+    })).y!;
+    assertEquals(y.dims, [batch, 1, 4, 4]);
+    // Interior points see 9 ones, edges 6, corners 4.
+    assertEquals(Array.from(y.data as Float64Array).slice(0, 16), [4, 6, 6, 4, 6, 9, 9, 6, 6, 9, 9, 6, 4, 6, 6, 4]);
+  }
+});
