@@ -44,7 +44,7 @@ export interface SecondOrderOptions {
 
 /**
  * Builds f([x, v], t) = [v, MLP([x, v, t])]. Parameters are named like
- * {@linkcode mlpDynamics}'s (`l0.weight`, …); the MLP maps 2d (+1) inputs to
+ * `mlpDynamics`'s (`l0.weight`, …); the MLP maps 2d (+1) inputs to
  * d accelerations.
  *
  * @example The sines model: 1-D position, acceleration from an MLP
