@@ -114,7 +114,7 @@ export function isSchemaPath(path: string): boolean {
 // --- validation and expansion ---------------------------------------------------------------------
 
 /** Most cells a sweep may expand to. */
-export const MAX_SWEEP_CELLS = 100_000;
+export const MAX_SWEEP_CELLS = 10_000;
 
 function withoutKeys(config: unknown, keys: readonly string[]): Record<string, unknown> {
   const out = structuredClone(config) as Record<string, unknown>;
