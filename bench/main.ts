@@ -1,0 +1,67 @@
+/**
+ * Benchmark entry point for `deno task bench [--quick] [names...]`.
+ *
+ * Each benchmark is a module exporting `run(options)` that prints a table and
+ * writes `reports/bench/<name>.json` (see `_report.ts`). Register a new one by
+ * adding a line to {@linkcode BENCHMARKS}; modules load only when selected.
+ * With no names, every benchmark runs in table order.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Options every benchmark's `run` accepts. */
+export interface BenchOptions {
+  /** A trimmed run (fewer sizes and repeats) for smoke checks. @default false */
+  quick?: boolean;
+}
+
+/** What a benchmark module exports. */
+export interface BenchModule {
+  run(options?: BenchOptions): Promise<void>;
+}
+
+/** The benchmarks, by the name given on the command line. */
+export const BENCHMARKS: Readonly<Record<string, () => Promise<BenchModule>>> = {
+  onnx: () => import("./onnx_bench.ts"),
+};
+
+/** Resolves command-line names to benchmarks; RangeError naming an unknown one. */
+export function selectBenchmarks(names: readonly string[]): string[] {
+  if (names.length === 0) return Object.keys(BENCHMARKS);
+  for (const n of names) {
+    if (!(n in BENCHMARKS)) {
+      throw new RangeError(`Unknown benchmark "${n}"; known benchmarks are ${Object.keys(BENCHMARKS).join(", ")}`);
+    }
+  }
+  return [...new Set(names)];
+}
+
+async function main(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { quick: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(`Usage: deno task bench [--quick] [${Object.keys(BENCHMARKS).join("|")} ...]`);
+    return 0;
+  }
+  let names: string[];
+  try {
+    names = selectBenchmarks(positionals);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  for (const name of names) {
+    console.log(`== ${name} ==`);
+    const t0 = performance.now();
+    const mod = await BENCHMARKS[name]!();
+    await mod.run({ quick: values.quick });
+    console.log(`== ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s ==\n`);
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
