@@ -66,13 +66,13 @@ interface MlpConfig {
   name: string;
 }
 
-function mlpConfig(options: MlpOptions, what: string, defaultName: string): MlpConfig {
+function mlpConfig(options: MlpOptions, defaultName: string): MlpConfig {
   return {
     stateDim: positiveInt(options.stateDim, "stateDim"),
     hidden: widths(options.hidden, "hidden"),
     activation: oneOf(options.activation ?? "softplus", ACTIVATIONS, "activation"),
     time: oneOf(options.time ?? "none", ["concat", "none"] as const, "time"),
-    dtype: oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, `${what} dtype`),
+    dtype: oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, "dtype"),
     seed: seedOf(options.seed ?? 0),
     name: options.name ?? defaultName,
   };
@@ -91,7 +91,7 @@ function mlpConfig(options: MlpOptions, what: string, defaultName: string): MlpC
  */
 export function mlpDynamics(options: MlpOptions): DynamicsModel {
   checkKeys(options, MLP_KEYS, "mlpDynamics");
-  const c = mlpConfig(options, "mlpDynamics", "mlp_dynamics");
+  const c = mlpConfig(options, "mlp_dynamics");
   const b = new GraphBuilder(c.name, { producer: "quadjoint" });
   const t = b.input(DYNAMICS_NAMES.time, c.dtype, []);
   const z = b.input(DYNAMICS_NAMES.state, c.dtype, ["batch", c.stateDim]);
