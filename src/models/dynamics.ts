@@ -27,7 +27,9 @@ export const DYNAMICS_NAMES = {
 
 /** One trainable parameter: a named graph input with a concrete shape. */
 export interface ParamSpec {
+  /** Graph input name. */
   readonly name: string;
+  /** Concrete shape. */
   readonly shape: readonly number[];
 }
 
