@@ -1,0 +1,131 @@
+/**
+ * VJP rules of elementwise ops. Binary ops return cotangents with the output's
+ * broadcast shape; the engine sums them back to each input's shape.
+ *
+ * @module
+ */
+import { floatAttr } from "../../onnx/graph.ts";
+import { GraphError } from "../../onnx/errors.ts";
+import { type Cotangent, ew, scalar, type VjpContext, type VjpRule } from "../rule.ts";
+
+type Unary = (ctx: VjpContext, g: NonNullable<Cotangent>) => Cotangent;
+
+/** A rule for a one-input op from its local derivative. */
+function unary(opType: string, f: Unary): VjpRule {
+  return { opType, vjp: (ctx) => [ctx.dy[0] ? f(ctx, ctx.dy[0]) : null] };
+}
+
+const x0 = (ctx: VjpContext) => ctx.inputs[0]!;
+const y0 = (ctx: VjpContext) => ctx.outputs[0]!;
+
+/** Where(x > 0, g, h): the derivative of a piecewise op with its kink at 0. */
+function positive(ctx: VjpContext, g: NonNullable<Cotangent>, otherwise: NonNullable<Cotangent>) {
+  const { b } = ctx;
+  const cond = b.op1("Greater", [x0(ctx), scalar(b, x0(ctx).dtype, 0)]);
+  return b.op1("Where", [cond, g, otherwise]);
+}
+
+/** Rules for elementwise ops. */
+export const ELEMENTWISE_RULES: readonly VjpRule[] = [
+  unary("Identity", (_ctx, g) => g),
+  unary("Neg", ({ b }, g) => ew.neg(b, g)),
+  unary("Exp", (ctx, g) => ew.mul(ctx.b, g, y0(ctx))),
+  unary("Log", (ctx, g) => ew.div(ctx.b, g, x0(ctx))),
+  unary("Sqrt", (ctx, g) => ew.div(ctx.b, g, ew.mul(ctx.b, scalar(ctx.b, g.dtype, 2), y0(ctx)))),
+  unary("Reciprocal", (ctx, g) => ew.neg(ctx.b, ew.mul(ctx.b, g, ew.mul(ctx.b, y0(ctx), y0(ctx))))),
+  unary("Abs", (ctx, g) => ew.mul(ctx.b, g, ctx.b.op1("Sign", [x0(ctx)]))),
+  unary("Tanh", (ctx, g) => {
+    const { b } = ctx;
+    const y = y0(ctx);
+    return ew.mul(b, g, ew.sub(b, scalar(b, g.dtype, 1), ew.mul(b, y, y)));
+  }),
+  unary("Sigmoid", (ctx, g) => {
+    const { b } = ctx;
+    const y = y0(ctx);
+    return ew.mul(b, g, ew.mul(b, y, ew.sub(b, scalar(b, g.dtype, 1), y)));
+  }),
+  unary("Softplus", (ctx, g) => ew.mul(ctx.b, g, ctx.b.op1("Sigmoid", [x0(ctx)]))),
+  unary("Relu", (ctx, g) => positive(ctx, g, scalar(ctx.b, g.dtype, 0))),
+  unary("LeakyRelu", (ctx, g) => {
+    const alpha = floatAttr(ctx.node, "alpha", 0.01);
+    return positive(ctx, g, ew.mul(ctx.b, g, scalar(ctx.b, g.dtype, alpha)));
+  }),
+  unary("Elu", (ctx, g) => {
+    // For x ≤ 0, y = α(eˣ − 1), so dy/dx = αeˣ = y + α.
+    const alpha = floatAttr(ctx.node, "alpha", 1);
+    const { b } = ctx;
+    return positive(ctx, g, ew.mul(b, g, ew.add(b, y0(ctx), scalar(b, g.dtype, alpha))));
+  }),
+  unary("Sin", (ctx, g) => ew.mul(ctx.b, g, ctx.b.op1("Cos", [x0(ctx)]))),
+  unary("Cos", (ctx, g) => ew.neg(ctx.b, ew.mul(ctx.b, g, ctx.b.op1("Sin", [x0(ctx)])))),
+  {
+    opType: "Cast",
+    vjp: (ctx) => {
+      const g = ctx.dy[0], x = x0(ctx);
+      if (!g) return [null];
+      return [ctx.b.op1("Cast", [g], { to: { type: "int", value: x.dtype === "float64" ? 11 : 1 } })];
+    },
+  },
+  { opType: "Add", vjp: ({ dy: [g] }) => [g ?? null, g ?? null] },
+  { opType: "Sub", vjp: ({ b, dy: [g] }) => (g ? [g, ew.neg(b, g)] : [null, null]) },
+  { opType: "Sum", vjp: ({ inputs, dy: [g] }) => inputs.map(() => g ?? null) },
+  {
+    opType: "Mul",
+    vjp: ({ b, inputs: [x, y], dy: [g], wants }) =>
+      g ? [wants(0) ? ew.mul(b, g, y!) : null, wants(1) ? ew.mul(b, g, x!) : null] : [null, null],
+  },
+  {
+    opType: "Div",
+    vjp: ({ b, inputs: [, y], outputs: [q], dy: [g], wants }) => {
+      if (!g) return [null, null];
+      const gx = ew.div(b, g, y!);
+      // d(x/y)/dy = −x/y² = −q/y.
+      return [gx, wants(1) ? ew.neg(b, ew.mul(b, gx, q!)) : null];
+    },
+  },
+  {
+    opType: "Pow",
+    vjp: ({ b, node, inputs: [x, p], outputs: [y], dy: [g], wants }) => {
+      if (!g) return [null, null];
+      if (p!.dtype !== x!.dtype && wants(1)) {
+        throw new GraphError(`Pow with a ${p!.dtype} exponent cannot be differentiated with respect to it`, {
+          nodeName: node.name,
+          opType: node.opType,
+        });
+      }
+      // d(xᵖ)/dx = p·x^(p−1); computed as a power so that x = 0 with p ≥ 1 stays finite.
+      const pf = p!.dtype === x!.dtype
+        ? p!
+        : b.op1("Cast", [p!], { to: { type: "int", value: x!.dtype === "float64" ? 11 : 1 } });
+      const pm1 = ew.sub(b, pf, scalar(b, x!.dtype, 1));
+      const gx = ew.mul(b, g, ew.mul(b, pf, b.op1("Pow", [x!, pm1])));
+      // d(xᵖ)/dp = xᵖ·log x.
+      const gp = wants(1) ? ew.mul(b, g, ew.mul(b, y!, b.op1("Log", [x!]))) : null;
+      return [gx, gp];
+    },
+  },
+  {
+    opType: "Where",
+    vjp: ({ b, inputs: [c, x], dy: [g], wants }) => {
+      if (!g) return [null, null, null];
+      const zero = scalar(b, x!.dtype, 0);
+      return [
+        null,
+        wants(1) ? b.op1("Where", [c!, g, zero]) : null,
+        wants(2) ? b.op1("Where", [c!, zero, g]) : null,
+      ];
+    },
+  },
+  ...["Max", "Min"].map((opType): VjpRule => ({
+    opType,
+    vjp: ({ b, inputs, outputs: [y], dy: [g] }) => {
+      if (!g) return inputs.map(() => null);
+      // The cotangent goes to the inputs equal to the result (ties share it equally).
+      const zero = scalar(b, g.dtype, 0), one = scalar(b, g.dtype, 1);
+      const hits = inputs.map((x) => b.op1("Where", [b.op1("Equal", [x!, y!]), one, zero]));
+      const count = hits.reduce((acc, h) => ew.add(b, acc, h));
+      const share = ew.div(b, g, count);
+      return hits.map((h) => ew.mul(b, share, h));
+    },
+  })),
+];
