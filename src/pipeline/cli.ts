@@ -1,0 +1,108 @@
+/**
+ * `deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume] [--threads N]`
+ *
+ * Validates the pipeline file (every issue printed as `<file>: <path>: <message>`,
+ * exit 2, nothing written), then runs it with {@linkcode runPipeline}; results
+ * go to `<DIR>/<pipeline name>/` (DIR defaults to `reports`). Ctrl-C finishes
+ * the batch in flight, writes the checkpoint and partial results and exits 130;
+ * a second Ctrl-C exits at once. `--resume` skips finished cells and continues
+ * unfinished ones from their last epoch.
+ *
+ * Exit codes: 0 done, 1 a cell failed, 2 bad arguments or pipeline file, 130 interrupted.
+ *
+ * @module
+ */
+import { parsePipelineArgs, USAGE, UsageError } from "./args.ts";
+import { checkPipeline, runPipeline, type RunPipelineOptions } from "./engine.ts";
+import { PipelineError } from "./errors.ts";
+import { readPipeline } from "./parse.ts";
+
+/** Options of {@linkcode main} beyond the command line (for tests). */
+export interface CliOptions extends Pick<RunPipelineOptions, "progress" | "charts" | "onEvent" | "runtime"> {
+  /** Stops the run like Ctrl-C does. */
+  signal?: AbortSignal;
+  /** Receives error messages. @default console.error */
+  error?: (message: string) => void;
+}
+
+/**
+ * Runs the pipeline CLI with `args` (without the program name) and returns
+ * the exit code.
+ *
+ * @example An invalid file exits with 2
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const file = await Deno.makeTempFile({ suffix: ".json" });
+ * await Deno.writeTextFile(file, JSON.stringify({ name: "x", data: { kind: "sines" }, solve: { rtol: -1 } }));
+ * const messages: string[] = [];
+ * const code = await main([file], { error: (m) => messages.push(m) });
+ * if (code !== 2 || !messages.join("\n").includes("solve.rtol")) throw new Error(messages.join("\n"));
+ * await Deno.remove(file);
+ * ```
+ */
+export async function main(args: readonly string[], options: CliOptions = {}): Promise<number> {
+  const error = options.error ?? ((m: string) => console.error(m));
+  let parsed;
+  try {
+    parsed = parsePipelineArgs(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      error(`${e.message}\n\n${USAGE}`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  if (parsed.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = await readPipeline(parsed.file, { quick: parsed.quick });
+    checkPipeline(config, parsed.file);
+  } catch (e) {
+    if (e instanceof PipelineError) {
+      error(e.message);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  const controller = new AbortController();
+  options.signal?.addEventListener("abort", () => controller.abort());
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) Deno.exit(130);
+    error("Interrupted: finishing the current batch and saving a checkpoint (Ctrl-C again to quit at once)");
+    controller.abort();
+  };
+  const listen = options.signal === undefined;
+  if (listen) Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    const run = await runPipeline(config, {
+      resume: parsed.resume,
+      backend: parsed.backend,
+      ...(parsed.out !== undefined ? { out: parsed.out } : {}),
+      ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
+      signal: controller.signal,
+      file: parsed.file,
+      quick: parsed.quick,
+      ...(options.progress ? { progress: options.progress } : {}),
+      ...(options.charts !== undefined ? { charts: options.charts } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.runtime ? { runtime: options.runtime } : {}),
+    });
+    return run.exitCode;
+  } catch (e) {
+    if (e instanceof PipelineError) {
+      error(e.message);
+      return e.exitCode;
+    }
+    error(`Pipeline ${parsed.file} failed: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    if (listen) Deno.removeSignalListener("SIGINT", onSigint);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

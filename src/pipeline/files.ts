@@ -1,0 +1,102 @@
+/**
+ * Atomic file writes for pipeline outputs: each file is written to a
+ * temporary sibling and renamed over its target, so a reader (or a run
+ * interrupted halfway) never sees half a file.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+
+function tempPath(path: string): string {
+  const name = path.split(/[\\/]/).pop() ?? "file";
+  return join(dirname(path), `.${name}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+}
+
+/**
+ * Writes `data` to `path` atomically (temporary file, then rename), creating
+ * the parent directory.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/a/b.txt`, "hello");
+ * if ((await Deno.readTextFile(`${dir}/a/b.txt`)) !== "hello") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = tempPath(path);
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new Error(`Cannot write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Writes `value` as indented JSON to `path` atomically. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Reads JSON from `path`; undefined when the file does not exist. */
+export async function readJsonIfExists(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  return JSON.parse(text);
+}
+
+/**
+ * Replaces directory `path` with the contents `fill` writes into a fresh
+ * temporary directory: the old directory is removed only once the new one is
+ * complete, then the new one is renamed into place.
+ */
+export async function replaceDirectory(path: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  const tmp = tempPath(path);
+  await Deno.mkdir(tmp, { recursive: true });
+  try {
+    await fill(tmp);
+    await Deno.remove(path, { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Quotes a CSV field when needed (RFC 4180). */
+function csvField(v: unknown): string {
+  if (v === null || v === undefined || (typeof v === "number" && !Number.isFinite(v))) return "";
+  const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * Records as CSV: a header with every key that occurs (in first-seen order),
+ * then one line per record; missing and non-finite values are empty.
+ *
+ * @example
+ * ```ts
+ * import { toCsv } from "./files.ts";
+ * const csv = toCsv([{ method: "gq", seconds: 1.5 }, { method: "a,b", note: 'say "hi"' }]);
+ * if (csv !== 'method,seconds,note\ngq,1.5,\n"a,b",,"say ""hi"""\n') throw new Error(csv);
+ * ```
+ */
+export function toCsv(records: readonly object[]): string {
+  const keys: string[] = [];
+  for (const r of records) for (const k of Object.keys(r)) if (!keys.includes(k)) keys.push(k);
+  const lines = [keys.map(csvField).join(",")];
+  for (const r of records) lines.push(keys.map((k) => csvField((r as Record<string, unknown>)[k])).join(","));
+  return lines.join("\n") + "\n";
+}

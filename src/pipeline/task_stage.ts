@@ -1,0 +1,272 @@
+/**
+ * The model and task stages of a training pipeline: a validated cell
+ * configuration and its dataset → the neural ODE (dynamics + readout), its
+ * initial parameters, batch sources for training and testing, and the test
+ * metric.
+ *
+ * Supported combinations are checked up front by {@linkcode taskIssues}, so a
+ * pipeline that the engine cannot run fails validation (exit 2) instead of
+ * halfway through a sweep.
+ *
+ * @module
+ */
+import type { Dynamics } from "../models/dynamics.ts";
+import { mlpDynamics } from "../models/mlp.ts";
+import { secondOrderDynamics } from "../models/second_order.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import { sineBatch } from "../data/sines.ts";
+import type { Batch, NeuralOde } from "../train/neural_ode.ts";
+import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
+import type { BatchSource } from "../train/trainer.ts";
+import { Random } from "../util/random.ts";
+import type { Dataset } from "./data_stage.ts";
+import type { PipelineIssue } from "./errors.ts";
+import { modelWidth, type PipelineConfig } from "./schema.ts";
+
+/** Everything needed to train one cell. */
+export interface Task {
+  /** The model. */
+  readonly model: NeuralOde;
+  /** Initial parameters of dynamics and head. */
+  readonly params: Record<string, Tensor>;
+  /** Number of trainable scalars. */
+  readonly paramCount: number;
+  /** The model's width (for reports). */
+  readonly width: number;
+  /** Training data. */
+  readonly train: BatchSource;
+  /** Test data, one batch. */
+  readonly test: Batch;
+  /** The loss. */
+  readonly loss: LossKind;
+  /** Name of the test metric: "accuracy", "mse" or "loss". */
+  readonly metricName: "accuracy" | "mse" | "loss";
+  /** The test metric from test predictions. */
+  readonly metric: (pred: Float64Array, batch: Batch, loss: number) => number;
+}
+
+/**
+ * Problems the engine has with a configuration that the schema accepts:
+ * combinations it cannot build. Empty when the cell can run.
+ */
+export function taskIssues(config: PipelineConfig): PipelineIssue[] {
+  const issues: PipelineIssue[] = [];
+  const model = config.model;
+  if (model === undefined || config.data.kind === "analytic") return issues;
+  if (model.head.kind === "mlp") {
+    issues.push({ path: "model.head.kind", message: 'Head "mlp" is not supported yet: use "linear" or "none"' });
+  }
+  if (model.form === "second-order" && model.encoder.kind === "augment") {
+    issues.push({
+      path: "model.encoder.kind",
+      message: 'Augmentation with form "second-order" is not supported: use encoder { kind: "identity" }',
+    });
+  }
+  if (config.data.kind === "nested-spheres" && model.head.kind === "none") {
+    const state = config.data.dim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
+    if (state < 2) {
+      issues.push({ path: "model.head.kind", message: `Head "none" reads 2 class scores from a state of ${state}` });
+    }
+  }
+  if (model.head.kind !== "none" && model.head.kind !== "mlp" && model.head.outputs !== undefined) {
+    const expected = config.data.kind === "nested-spheres" ? 2 : 1;
+    if (model.head.outputs !== expected) {
+      issues.push({
+        path: "model.head.outputs",
+        message: `Data "${config.data.kind}" needs ${expected} outputs, got ${model.head.outputs}`,
+      });
+    }
+  }
+  return issues;
+}
+
+function timeSpan(config: PipelineConfig): [number, number] {
+  return [config.solve.times?.start ?? 0, config.solve.times?.end ?? 1];
+}
+
+/** One-hot labels at the last of two times, observed only there. */
+function classificationSource(
+  inputs: Tensor<"float64">,
+  labels: Tensor<"int32">,
+  classes: number,
+  times: [number, number],
+): BatchSource {
+  const [n, dim] = inputs.dims as [number, number];
+  return {
+    size: n,
+    batch(indices) {
+      const b = indices.length;
+      const x = new Float64Array(b * dim);
+      const targets = new Float64Array(2 * b * classes);
+      const mask = new Float64Array(2 * b);
+      indices.forEach((i, j) => {
+        x.set(inputs.data.subarray(i * dim, (i + 1) * dim), j * dim);
+        targets[(b + j) * classes + labels.data[i]!] = 1;
+        mask[b + j] = 1;
+      });
+      return { x, size: b, times, targets, mask };
+    },
+  };
+}
+
+/** Inputs mapped to targets at the last of two times (crossing trajectories). */
+function regressionSource(inputs: Tensor<"float64">, targetsAtEnd: Tensor<"float64">, times: [number, number]) {
+  const [n, dim] = inputs.dims as [number, number];
+  const out = targetsAtEnd.dims[1]!;
+  return {
+    size: n,
+    batch(indices: Int32Array): Batch {
+      const b = indices.length;
+      const x = new Float64Array(b * dim);
+      const targets = new Float64Array(2 * b * out);
+      const mask = new Float64Array(2 * b);
+      indices.forEach((i, j) => {
+        x.set(inputs.data.subarray(i * dim, (i + 1) * dim), j * dim);
+        targets.set(targetsAtEnd.data.subarray(i * out, (i + 1) * out), (b + j) * out);
+        mask[b + j] = 1;
+      });
+      return { x, size: b, times, targets, mask };
+    },
+  };
+}
+
+function all(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+function accuracy(pred: Float64Array, batch: Batch): number {
+  const classes = batch.targets.length / (batch.mask.length);
+  const T = batch.times.length;
+  const last = (T - 1) * batch.size;
+  let correct = 0;
+  for (let j = 0; j < batch.size; j++) {
+    const row = (last + j) * classes;
+    let best = 0, label = 0;
+    for (let c = 1; c < classes; c++) if (pred[row + c]! > pred[row + best]!) best = c;
+    for (let c = 1; c < classes; c++) if (batch.targets[row + c]! > batch.targets[row + label]!) label = c;
+    if (best === label) correct++;
+  }
+  return correct / batch.size;
+}
+
+/**
+ * Builds the model, initial parameters and data of a training cell.
+ *
+ * @throws {RangeError} for analytic data (no model) or a combination
+ *   {@linkcode taskIssues} refuses.
+ *
+ * @example Nested spheres with an augmented MLP and a linear head
+ * ```ts
+ * import { buildTask } from "./task_stage.ts";
+ * import { makeDataset } from "./data_stage.ts";
+ * import { PipelineSchema } from "./schema.ts";
+ * const config = PipelineSchema.parse({
+ *   name: "demo",
+ *   data: { kind: "nested-spheres", trainPerClass: 10, testPerClass: 5 },
+ *   model: { encoder: { kind: "augment", dims: 3 }, dynamics: { kind: "mlp", width: 8 }, head: { kind: "linear" } },
+ *   solve: {}, gradient: { method: "gq" }, train: { epochs: 1 },
+ * });
+ * const task = buildTask(config, makeDataset(config.data));
+ * if (task.train.size !== 20 || task.test.size !== 10 || task.metricName !== "accuracy") throw new Error();
+ * ```
+ */
+export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
+  const modelConfig = config.model;
+  if (modelConfig === undefined || dataset.kind === "analytic" || config.train === undefined) {
+    throw new RangeError(`buildTask needs a model, a train stage and training data, got data.kind "${dataset.kind}"`);
+  }
+  const issues = taskIssues(config);
+  if (issues.length > 0) throw new RangeError(issues.map((i) => `${i.path}: ${i.message}`).join("; "));
+  const dtype = modelConfig.dtype;
+  const d = modelConfig.dynamics;
+  const hidden = d.hidden ?? Array.from({ length: d.depth ?? 2 }, () => d.width!);
+  const augment = modelConfig.encoder.kind === "augment" ? modelConfig.encoder.dims : 0;
+  const span = timeSpan(config);
+  let dataDim: number, outDim: number, train: BatchSource, test: Batch;
+  switch (dataset.kind) {
+    case "crossing-trajectories": {
+      const { inputs, targets } = dataset.data;
+      dataDim = 1;
+      outDim = 1;
+      train = regressionSource(inputs, targets, span);
+      test = train.batch(all(train.size));
+      break;
+    }
+    case "nested-spheres": {
+      const { train: tr, test: te, classes } = dataset.data;
+      dataDim = tr.inputs.dims[1]!;
+      outDim = classes;
+      train = classificationSource(tr.inputs, tr.labels, classes, span);
+      const testSource = classificationSource(te.inputs, te.labels, classes, span);
+      test = testSource.batch(all(testSource.size));
+      break;
+    }
+    case "sines": {
+      const { train: tr, test: te } = dataset.data;
+      const source = (split: typeof tr): BatchSource => ({
+        size: split.sequences.length,
+        batch(indices) {
+          const s = sineBatch(split, indices);
+          const mask = Float64Array.from(s.mask.data);
+          return { x: s.initial.data, size: indices.length, times: Array.from(s.times), targets: s.values.data, mask };
+        },
+      });
+      // The state is (x, v) for a second-order model, or (x0, v0) as a first-order state.
+      dataDim = 2;
+      outDim = 1;
+      train = source(tr);
+      test = source(te).batch(all(te.sequences.length));
+      break;
+    }
+  }
+  const stateDim = dataDim + augment;
+  let dynamics: Dynamics, init: Record<string, Tensor>;
+  const common = { hidden, activation: d.activation, time: d.time, dtype, seed: modelConfig.initSeed };
+  if (modelConfig.form === "second-order") {
+    if (stateDim % 2 !== 0) throw new RangeError(`A second-order model needs an even state size, got ${stateDim}`);
+    ({ dynamics, init } = secondOrderDynamics({ dim: stateDim / 2, ...common }));
+  } else {
+    ({ dynamics, init } = mlpDynamics({ stateDim, ...common }));
+  }
+  const isClassification = dataset.kind === "nested-spheres";
+  const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
+  const head = modelConfig.head.kind === "linear" ? "linear" : "slice";
+  const readout = buildReadout({ stateDim, outDim, head, loss, dtype });
+  const headParams = initReadout(readout, new Random(modelConfig.initSeed).fork(), dtype);
+  const params = { ...init, ...headParams };
+  const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
+  const metrics = config.evaluate.metrics;
+  const metricName = metrics.includes("accuracy") ? "accuracy" : metrics.includes("mse") ? "mse" : "loss";
+  const metric = metricName === "accuracy"
+    ? (pred: Float64Array, batch: Batch) => accuracy(pred, batch)
+    : metricName === "mse"
+    ? mseMetric(outDim)
+    : (_pred: Float64Array, _batch: Batch, l: number) => l;
+  return {
+    model: { dynamics, readout, dataDim, augment },
+    params,
+    paramCount,
+    width: modelWidth(modelConfig),
+    train,
+    test,
+    loss,
+    metricName,
+    metric,
+  };
+}
+
+/** Mean squared error over observed entries, whatever the training loss. */
+function mseMetric(outDim: number) {
+  return (pred: Float64Array, batch: Batch): number => {
+    let sum = 0, n = 0;
+    for (let r = 0; r < batch.mask.length; r++) {
+      if (batch.mask[r] === 0) continue;
+      for (let c = 0; c < outDim; c++) {
+        const e = pred[r * outDim + c]! - batch.targets[r * outDim + c]!;
+        sum += e * e;
+        n++;
+      }
+    }
+    return n === 0 ? NaN : sum / n;
+  };
+}

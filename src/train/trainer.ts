@@ -1,0 +1,391 @@
+/**
+ * The training loop of a neural ODE: Adam over seeded minibatches, any
+ * gradient method, per-epoch evaluation, resumable state and a stop signal.
+ *
+ * Reproducible: the batch order of epoch e comes from `minibatches(n,
+ * batchSize, seed, { epoch: e })`, so the same seed gives the same numbers on
+ * the same machine, and a run resumed from an epoch checkpoint continues
+ * exactly as an uninterrupted one would.
+ *
+ * Interruption: when `signal` aborts, the loop finishes the batch in flight
+ * and returns with `stopped: true`; the parameters and optimiser state are
+ * those of the last completed epoch's checkpoint only if the caller keeps
+ * checkpoints (`onEpoch`), because a partial epoch is not recorded. A resumed
+ * run restarts that epoch from its beginning.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { minibatches } from "../data/batches.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import type { Runtime } from "../runtime/session.ts";
+import {
+  Adam,
+  type AdamOptions,
+  type AdamState,
+  adamStateFromJson,
+  type AdamStateJson,
+  adamStateToJson,
+} from "./adam.ts";
+import { type Batch, evaluate, lossAndGradients, type NeuralOde, type TrainGradientSettings } from "./neural_ode.ts";
+
+/** A dataset split that can form batches from row indices. */
+export interface BatchSource {
+  /** Number of samples. */
+  readonly size: number;
+  /** The batch of samples `indices`. */
+  batch(indices: Int32Array): Batch;
+}
+
+/** What one epoch recorded. */
+export interface EpochResult {
+  /** Epoch number, from 1. */
+  readonly epoch: number;
+  /** Mean training loss over the epoch's batches (weighted by batch size). */
+  readonly trainLoss: number;
+  /** Wall-clock seconds of this epoch (training and evaluation). */
+  readonly seconds: number;
+  /** Wall-clock seconds since training began (summed over resumed sessions). */
+  readonly elapsed: number;
+  /** Forward function evaluations of the epoch's gradient computations. */
+  readonly nfeForward: number;
+  /** Backward function evaluations of the epoch (quadrature nodes included for gq). */
+  readonly nfeBackward: number;
+  /** Largest memory held by one batch's gradient computation, in bytes. */
+  readonly heldBytes: number;
+  /** Test loss, when evaluated this epoch. */
+  readonly testLoss?: number;
+  /** Test metric (see {@linkcode TrainOptions.metric}), when evaluated this epoch. */
+  readonly testMetric?: number;
+  /** Forward NFE of the test evaluation. */
+  readonly testNfe?: number;
+}
+
+/** The state of a run after a completed epoch: enough to continue it exactly. */
+export interface TrainState {
+  /** Completed epochs. */
+  readonly epoch: number;
+  /** Parameter values (copies). */
+  readonly params: Readonly<Record<string, Tensor>>;
+  /** Optimiser state (copies). */
+  readonly adam: AdamState;
+  /** Records of the completed epochs. */
+  readonly history: readonly EpochResult[];
+}
+
+/** Progress inside an epoch, reported after each batch. */
+export interface BatchProgress {
+  /** Epoch number, from 1. */
+  readonly epoch: number;
+  /** Batch number in the epoch, from 1. */
+  readonly batch: number;
+  /** Batches in the epoch. */
+  readonly batches: number;
+  /** This batch's loss. */
+  readonly loss: number;
+  /** Forward and backward NFE of this batch. */
+  readonly nfeForward: number;
+  /** Backward NFE of this batch. */
+  readonly nfeBackward: number;
+}
+
+/** Options of {@linkcode trainNeuralOde}. */
+export interface TrainOptions {
+  /** Where graphs run. */
+  readonly runtime: Runtime;
+  /** The model. */
+  readonly model: NeuralOde;
+  /** Initial parameters (dynamics and head), by graph input name; not modified. */
+  readonly params: Readonly<Record<string, Tensor>>;
+  /** Training data. */
+  readonly train: BatchSource;
+  /** Test data as one batch, evaluated after epochs (see `evaluateEvery`). */
+  readonly test?: Batch;
+  /** Passes over the training data. */
+  readonly epochs: number;
+  /** Minibatch size. @default the whole training set */
+  readonly batchSize?: number;
+  /** Seed of the minibatch shuffles. @default 0 */
+  readonly seed?: number;
+  /** Adam options. @default {} (lr 1e-3) */
+  readonly optimizer?: AdamOptions;
+  /** Gradient method and solver settings. */
+  readonly gradient: TrainGradientSettings;
+  /** Evaluate the test batch every this many epochs (and after the last). @default 1 */
+  readonly evaluateEvery?: number;
+  /** Test metric from the test predictions `[times, batch, outDim]` and the test batch. @default the test loss */
+  readonly metric?: (pred: Float64Array, batch: Batch, loss: number) => number;
+  /** Continue from this state instead of the initial parameters. */
+  readonly resume?: TrainState;
+  /** Stops training after the batch in flight. */
+  readonly signal?: AbortSignal;
+  /** Called after each completed epoch with its record and the state to checkpoint. */
+  readonly onEpoch?: (result: EpochResult, state: TrainState) => void | Promise<void>;
+  /** Called after each batch. */
+  readonly onBatch?: (progress: BatchProgress) => void;
+}
+
+/** What {@linkcode trainNeuralOde} returns. */
+export interface TrainResult {
+  /** Parameters after the last completed epoch. */
+  readonly params: Record<string, Tensor>;
+  /** One record per completed epoch (resumed ones included). */
+  readonly history: readonly EpochResult[];
+  /** Whether the signal stopped training before `epochs`. */
+  readonly stopped: boolean;
+  /** The state after the last completed epoch. */
+  readonly state: TrainState;
+}
+
+function copyParams(params: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(params)) out[name] = { ...t, data: t.data.slice() } as Tensor;
+  return out;
+}
+
+function copyAdam(s: AdamState): AdamState {
+  const m: Record<string, Float64Array> = {}, v: Record<string, Float64Array> = {};
+  for (const [k, a] of Object.entries(s.m)) m[k] = a.slice();
+  for (const [k, a] of Object.entries(s.v)) v[k] = a.slice();
+  return { step: s.step, m, v };
+}
+
+function restoreAdam(target: AdamState, from: AdamState): void {
+  target.step = from.step;
+  for (const [k, a] of Object.entries(from.m)) target.m[k]!.set(a);
+  for (const [k, a] of Object.entries(from.v)) target.v[k]!.set(a);
+}
+
+function floatData(params: Record<string, Tensor>): Record<string, Float64Array | Float32Array> {
+  const out: Record<string, Float64Array | Float32Array> = {};
+  for (const [name, t] of Object.entries(params)) {
+    if (!(t.data instanceof Float64Array || t.data instanceof Float32Array)) {
+      throw new TypeError(`Parameter "${name}" must be float32 or float64, got ${t.dtype}`);
+    }
+    out[name] = t.data;
+  }
+  return out;
+}
+
+/**
+ * Trains a neural ODE with Adam. Each batch: loss and gradients by the chosen
+ * method ({@linkcode lossAndGradients}), one Adam step. After each epoch the
+ * test batch is evaluated (forward only) and `onEpoch` receives the record and
+ * a copy of the state, which {@linkcode trainStateToJson} makes a checkpoint.
+ *
+ * @throws {RangeError} for epochs, batch size or evaluateEvery that are not
+ *   positive integers, or a resume state past `epochs`.
+ *
+ * @example Crossing trajectories with an augmented MLP
+ * ```ts
+ * import { trainNeuralOde } from "./trainer.ts";
+ * import { buildReadout, initReadout } from "./readout.ts";
+ * import { mlpDynamics } from "../models/mlp.ts";
+ * import { gq } from "../gradients/method.ts";
+ * import { Runtime } from "../runtime/session.ts";
+ * import { Random } from "../util/random.ts";
+ * const { dynamics, init } = mlpDynamics({ stateDim: 2, hidden: [16, 16], dtype: "float64", seed: 1 });
+ * const readout = buildReadout({ stateDim: 2, outDim: 1, head: "slice", loss: "mse", dtype: "float64" });
+ * const model = { dynamics, readout, dataDim: 1, augment: 1 };
+ * const batch = {
+ *   x: Float64Array.of(1, -1), size: 2, times: [0, 1],
+ *   targets: Float64Array.of(0, 0, -1, 1), mask: Float64Array.of(0, 0, 1, 1),
+ * };
+ * const runtime = new Runtime({ threads: 1 });
+ * const r = await trainNeuralOde({
+ *   runtime, model, params: { ...init, ...initReadout(readout, new Random(0), "float64") },
+ *   train: { size: 2, batch: () => batch }, test: batch,
+ *   epochs: 60, optimizer: { lr: 0.05 }, gradient: { method: gq() },
+ * });
+ * const first = r.history[0]!.testLoss!, last = r.history.at(-1)!.testLoss!;
+ * if (!(last < 0.1 * first)) throw new Error(`loss ${first} → ${last}`);
+ * ```
+ */
+export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult> {
+  const { runtime, model, train, test, epochs, seed = 0, gradient, metric, resume, signal } = options;
+  const batchSize = options.batchSize ?? train.size;
+  const every = options.evaluateEvery ?? 1;
+  for (const [name, v] of [["epochs", epochs], ["batchSize", batchSize], ["evaluateEvery", every]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`trainNeuralOde option ${name} must be a positive integer, got ${v}`);
+    }
+  }
+  if (resume && resume.epoch > epochs) {
+    throw new RangeError(`trainNeuralOde resume state is at epoch ${resume.epoch}, past epochs ${epochs}`);
+  }
+  const adam = new Adam(options.optimizer ?? {});
+  const params = copyParams(resume?.params ?? options.params);
+  const data = floatData(params);
+  const adamState = resume ? copyAdam(resume.adam) : adam.init(data);
+  const history: EpochResult[] = [...(resume?.history ?? [])];
+  const startEpoch = resume?.epoch ?? 0;
+  let elapsed = history.at(-1)?.elapsed ?? 0;
+  const snapshot = (epoch: number): TrainState => ({
+    epoch,
+    params: copyParams(params),
+    adam: copyAdam(adamState),
+    history: [...history],
+  });
+  let stopped = false;
+  for (let epoch = startEpoch + 1; epoch <= epochs && !stopped; epoch++) {
+    if (signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const t0 = performance.now();
+    const batches = minibatches(train.size, batchSize, seed, { epoch: epoch - 1 });
+    const before = { params: copyParams(params), adam: copyAdam(adamState) };
+    let lossSum = 0, count = 0, nfeForward = 0, nfeBackward = 0, heldBytes = 0;
+    for (let i = 0; i < batches.length; i++) {
+      const batch = train.batch(batches[i]!);
+      const r = await lossAndGradients(runtime, model, params, batch, gradient);
+      adam.step(data, r.grads, adamState);
+      lossSum += r.loss * batch.size;
+      count += batch.size;
+      const fwd = r.stats.forward.nfe, bwd = r.stats.backward.nfe + r.stats.nodes;
+      nfeForward += fwd;
+      nfeBackward += bwd;
+      heldBytes = Math.max(heldBytes, r.stats.heldBytes);
+      options.onBatch?.({
+        epoch,
+        batch: i + 1,
+        batches: batches.length,
+        loss: r.loss,
+        nfeForward: fwd,
+        nfeBackward: bwd,
+      });
+      if (signal?.aborted && i < batches.length - 1) {
+        // A partial epoch is not kept: roll back to the last completed epoch.
+        for (const [name, t] of Object.entries(floatData(before.params))) data[name]!.set(t);
+        restoreAdam(adamState, before.adam);
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped) break;
+    let testLoss: number | undefined, testMetric: number | undefined, testNfe: number | undefined;
+    if (test && (epoch % every === 0 || epoch === epochs)) {
+      const e = await evaluate(runtime, model, params, test, gradient);
+      testLoss = e.loss;
+      testNfe = e.nfe;
+      testMetric = metric ? metric(e.pred, test, e.loss) : e.loss;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    elapsed += seconds;
+    const result: EpochResult = {
+      epoch,
+      trainLoss: lossSum / count,
+      seconds,
+      elapsed,
+      nfeForward,
+      nfeBackward,
+      heldBytes,
+      ...(testLoss !== undefined ? { testLoss } : {}),
+      ...(testMetric !== undefined ? { testMetric } : {}),
+      ...(testNfe !== undefined ? { testNfe } : {}),
+    };
+    history.push(result);
+    await options.onEpoch?.(result, snapshot(epoch));
+  }
+  const state = snapshot(history.length > 0 ? history.at(-1)!.epoch : startEpoch);
+  return { params: copyParams(params), history, stopped, state };
+}
+
+// --- checkpoints ---------------------------------------------------------------------------------
+
+/** A {@linkcode TrainState} as JSON: parameters as base64 of their little-endian bytes. */
+export interface TrainStateJson {
+  /** Format marker. */
+  readonly format: "quadjoint.train/1";
+  /** Completed epochs. */
+  readonly epoch: number;
+  /** Parameters: dtype, dims and base64 little-endian bytes. */
+  readonly params: Record<string, { dtype: "float32" | "float64"; dims: number[]; data: string }>;
+  /** Optimiser state. */
+  readonly adam: AdamStateJson;
+  /** Epoch records. */
+  readonly history: EpochResult[];
+}
+
+function encodeFloats(a: Float32Array | Float64Array): string {
+  const bytes = new Uint8Array(a.length * a.BYTES_PER_ELEMENT);
+  const view = new DataView(bytes.buffer);
+  a.forEach((x, i) => (a instanceof Float64Array ? view.setFloat64(i * 8, x, true) : view.setFloat32(i * 4, x, true)));
+  return Buffer.from(bytes).toString("base64");
+}
+
+function decodeFloats(s: string, dtype: "float32" | "float64", n: number, what: string): Float32Array | Float64Array {
+  const bytes = Buffer.from(s, "base64");
+  const size = dtype === "float64" ? 8 : 4;
+  if (bytes.length !== n * size) {
+    throw new SyntaxError(`Checkpoint parameter "${what}" has ${bytes.length} bytes, expected ${n * size}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = dtype === "float64" ? view.getFloat64(i * 8, true) : view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+/**
+ * The state as JSON-ready data; exact (float bytes in base64), so a resumed
+ * run continues bit for bit.
+ *
+ * @example Round trip
+ * ```ts
+ * import { trainStateFromJson, trainStateToJson } from "./trainer.ts";
+ * import { tensor } from "../onnx/tensor.ts";
+ * const state = {
+ *   epoch: 1, history: [],
+ *   params: { w: tensor(Float32Array.of(0.1, -2), [2]) },
+ *   adam: { step: 3, m: { w: Float64Array.of(1, 2) }, v: { w: Float64Array.of(3, 4) } },
+ * };
+ * const back = trainStateFromJson(JSON.parse(JSON.stringify(trainStateToJson(state))));
+ * if (back.params.w!.data[0] !== state.params.w.data[0] || back.adam.step !== 3) throw new Error("not exact");
+ * ```
+ */
+export function trainStateToJson(state: TrainState): TrainStateJson {
+  const params: TrainStateJson["params"] = {};
+  for (const [name, t] of Object.entries(state.params)) {
+    if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
+      throw new TypeError(`Parameter "${name}" must be float32 or float64, got ${t.dtype}`);
+    }
+    params[name] = {
+      dtype: t.data instanceof Float64Array ? "float64" : "float32",
+      dims: [...t.dims],
+      data: encodeFloats(t.data),
+    };
+  }
+  return {
+    format: "quadjoint.train/1",
+    epoch: state.epoch,
+    params,
+    adam: adamStateToJson(state.adam),
+    history: [...state.history],
+  };
+}
+
+/**
+ * Reads a state written by {@linkcode trainStateToJson}.
+ *
+ * @throws {SyntaxError} when the data are not such a state.
+ */
+export function trainStateFromJson(json: unknown): TrainState {
+  const j = json as Partial<TrainStateJson> | null;
+  if (typeof j !== "object" || j === null || j.format !== "quadjoint.train/1") {
+    throw new SyntaxError(
+      `Not a training checkpoint: format is ${JSON.stringify(j?.format)}, expected "quadjoint.train/1"`,
+    );
+  }
+  if (!Number.isInteger(j.epoch) || typeof j.params !== "object" || !Array.isArray(j.history)) {
+    throw new SyntaxError("Training checkpoint lacks epoch, params or history");
+  }
+  const params: Record<string, Tensor> = {};
+  for (const [name, p] of Object.entries(j.params ?? {})) {
+    const n = p.dims.reduce((a, b) => a * b, 1);
+    const data = decodeFloats(p.data, p.dtype, n, name);
+    params[name] = { dtype: p.dtype, dims: p.dims, data } as Tensor;
+  }
+  return { epoch: j.epoch!, params, adam: adamStateFromJson(j.adam), history: j.history! };
+}
