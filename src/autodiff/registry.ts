@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { CONV_RULES } from "./rules/conv.ts";
 import { ELEMENTWISE_RULES } from "./rules/elementwise.ts";
 import { LINALG_RULES } from "./rules/linalg.ts";
 import { NN_RULES } from "./rules/nn.ts";
@@ -16,4 +17,5 @@ export const VJP_RULES: ReadonlyMap<string, VjpRule> = makeRegistry([
   ...LINALG_RULES,
   ...SHAPE_RULES,
   ...NN_RULES,
+  ...CONV_RULES,
 ]);

@@ -29,7 +29,17 @@ export interface VjpContext {
   readonly dy: readonly (Value | null)[];
   /** True if input `i` needs a cotangent; a rule may skip the others (return null). */
   wants(i: number): boolean;
+  /**
+   * Differentiates the node through a lowering: `lower` emits primitives
+   * computing the node's outputs from its inputs, and the engine differentiates
+   * those with their own rules. Returns one cotangent per input (null for the
+   * inputs not wanted or not in `only`).
+   */
+  viaLowering(lower: Lower, only?: readonly number[]): readonly Cotangent[];
 }
+
+/** Emits primitives computing a node's outputs (in order) from its inputs. */
+export type Lower = (b: GraphBuilder, node: Node, inputs: Value[]) => Value[];
 
 /** One input cotangent: a value shaped like the input or broadcastable from it, or null for none. */
 export type Cotangent = Value | null;

@@ -227,6 +227,102 @@ const CASES: RuleCase[] = [
     name: "LogSoftmax axis 0",
     graph: g("logsoftmax", (b) => b.op1("LogSoftmax", [b.input("x", D, [3, 4])], { axis: attr.int(0) })),
   },
+  ...[
+    { label: "stride 1, pad 1", attrs: { pads: attr.ints([1, 1, 1, 1]) }, size: [5, 5] },
+    {
+      label: "stride 2, pad (1,0,0,1), dilation 2",
+      attrs: { strides: attr.ints([2, 2]), pads: attr.ints([1, 0, 0, 1]), dilations: attr.ints([2, 2]) },
+      size: [7, 6],
+    },
+    {
+      label: "stride 2 with a skipped last row, SAME_UPPER",
+      attrs: { strides: attr.ints([2, 2]), auto_pad: attr.string("SAME_UPPER") },
+      size: [6, 5],
+    },
+  ].map(({ label, attrs, size }): RuleCase => ({
+    op: "Conv",
+    name: `Conv 3×3 ${label}`,
+    graph: g("conv", (b) => {
+      const x = b.input("x", D, ["batch", 2, ...size]);
+      const w = b.input("w", D, [3, 2, 3, 3]);
+      const bias = b.input("b", D, [3]);
+      return b.op1("Conv", [x, w, bias], { kernel_shape: attr.ints([3, 3]), ...attrs });
+    }),
+    options: { dims: { batch: 2 } },
+  })),
+  {
+    op: "MaxPool",
+    name: "MaxPool 2×2 stride 2",
+    graph: g(
+      "maxpool",
+      (b) =>
+        b.op1("MaxPool", [b.input("x", D, [2, 2, 4, 5])], {
+          kernel_shape: attr.ints([2, 2]),
+          strides: attr.ints([2, 2]),
+        }),
+    ),
+  },
+  {
+    op: "MaxPool",
+    name: "MaxPool 3×3 stride 1 pad 1 (overlapping windows)",
+    graph: g(
+      "maxpool",
+      (b) =>
+        b.op1("MaxPool", [b.input("x", D, [1, 2, 4, 4])], {
+          kernel_shape: attr.ints([3, 3]),
+          pads: attr.ints([1, 1, 1, 1]),
+        }),
+    ),
+  },
+  {
+    op: "AveragePool",
+    name: "AveragePool 3×3 stride 2 pad 1 excluding pads",
+    graph: g("avgpool", (b) =>
+      b.op1("AveragePool", [b.input("x", D, [2, 2, 5, 5])], {
+        kernel_shape: attr.ints([3, 3]),
+        strides: attr.ints([2, 2]),
+        pads: attr.ints([1, 1, 1, 1]),
+      })),
+  },
+  {
+    op: "BatchNormalization",
+    name: "BatchNormalization inference mode",
+    graph: g("bn", (b) =>
+      b.op1("BatchNormalization", [
+        b.input("x", D, [3, 2, 2, 2]),
+        b.input("scale", D, [2]),
+        b.input("bias", D, [2]),
+        b.input("mean", D, [2]),
+        b.input("var", D, [2]),
+      ], { epsilon: attr.float(1e-3) })),
+    options: { draw: { var: "positive" } },
+  },
+  {
+    op: "BatchNormalization",
+    name: "BatchNormalization training mode (batch statistics)",
+    graph: g("bn", (b) =>
+      b.op(
+        "BatchNormalization",
+        [
+          b.input("x", D, [4, 2, 3]),
+          b.input("scale", D, [2]),
+          b.input("bias", D, [2]),
+          b.constant(tensor(Float64Array.of(0, 0), [2])),
+          b.constant(tensor(Float64Array.of(1, 1), [2])),
+        ],
+        { training_mode: attr.int(1) },
+        { outputs: 3 },
+      )[0]!),
+  },
+  {
+    op: "Pad",
+    name: "Pad constant with positive and negative pads",
+    graph: g(
+      "pad",
+      (b) =>
+        b.op1("Pad", [b.input("x", D, [3, 4]), ints(b, [1, 0, 2, -1]), b.constant(tensor(Float64Array.of(0.5), []))]),
+    ),
+  },
 ];
 
 const rt = new Runtime({ threads: 1 });

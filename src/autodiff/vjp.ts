@@ -217,6 +217,27 @@ export function appendVjp(
       outputs: node.outputs.map((n) => (n === "" ? undefined : b.value(n))),
       dy,
       wants: (i) => wanted.includes(i),
+      viaLowering: (lower, only) => {
+        const before = b.build().nodes.length;
+        const outs = lower(b, node, ctx.inputs.map((v) => v!));
+        const sub: Graph = {
+          name: `${graph.name}/${node.name}`,
+          inputs: [],
+          outputs: [],
+          initializers: new Map(),
+          nodes: b.build().nodes.slice(before),
+          valueInfo: new Map(),
+          opsetImports: [],
+        };
+        const subSeeds = new Map<string, Value>();
+        outs.forEach((v, i) => {
+          const g = dy[i];
+          if (g) subSeeds.set(v.name, g);
+        });
+        const want = wanted.filter((i) => !only || only.includes(i));
+        const grads = appendVjp(b, sub, subSeeds, want.map((i) => node.inputs[i]!), rules);
+        return node.inputs.map((n, i) => (want.includes(i) ? grads.get(n)! : null));
+      },
     };
     let result: readonly (Value | null)[];
     try {
