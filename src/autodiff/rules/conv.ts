@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { GraphBuilder, Value } from "../../onnx/builder.ts";
+import type { Value } from "../../onnx/builder.ts";
 import { GraphError } from "../../onnx/errors.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr } from "../../onnx/graph.ts";
 import { FLOAT64_LOWERINGS } from "../../onnx/lower.ts";
