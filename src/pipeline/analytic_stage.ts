@@ -89,7 +89,7 @@ const rel = (x: number, exact: number) => Math.abs(x - exact) / Math.abs(exact);
  * import { gq } from "../gradients/method.ts";
  * import { Runtime } from "../runtime/session.ts";
  * const problem = exponentialProblem({ T: { min: 2, max: 2, count: 1 } });
- * const [e] = await analyticErrors(new Runtime(), problem, gq(), { rtol: 1e-9, atol: 1e-9 });
+ * const [e] = await analyticErrors(new Runtime({ threads: 1 }), problem, gq(), { rtol: 1e-9, atol: 1e-9 });
  * if (!(e!.da < 1e-6 && e!.dT < 1e-6)) throw new Error(`errors ${e!.da} ${e!.dT}`);
  * ```
  */

@@ -506,7 +506,7 @@ export async function writePipelineReport(dir: string, results: PipelineResults,
  *   evaluate: { metrics: ["gradient-error"] },
  * });
  * const out = await Deno.makeTempDir();
- * const { results } = await runPipeline(config, { out, charts: false, progress: { write: () => {} } });
+ * const { results } = await runPipeline(config, { out, threads: 1, report: false, progress: { write: () => {} } });
  * const worst = Math.max(...results.results.gradientErrors.map((r) => r.relativeError ?? Infinity));
  * if (!(worst < 1e-5)) throw new Error(`relative error ${worst}`);
  * await Deno.remove(out, { recursive: true });

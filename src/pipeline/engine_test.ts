@@ -1,0 +1,158 @@
+import { Runtime } from "../runtime/session.ts";
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { checkPipeline, type PipelineResults, runPipeline, type RunPipelineOptions } from "./engine.ts";
+import { PipelineError } from "./errors.ts";
+import { type PipelineInput, PipelineSchema } from "./schema.ts";
+
+const runtime = new Runtime({ threads: 1 });
+const quiet = { write: () => {}, tty: false };
+
+const sweepPipeline: PipelineInput = {
+  name: "resume-test",
+  data: { kind: "nested-spheres", trainPerClass: 15, testPerClass: 5, seed: 2 },
+  model: {
+    encoder: { kind: "augment", dims: 1 },
+    dynamics: { kind: "mlp", width: 8, time: "concat" },
+    head: { kind: "linear" },
+  },
+  solve: { rtol: 1e-4, atol: 1e-4 },
+  gradient: { method: "gq" },
+  train: { epochs: 3, batchSize: 10, optimizer: { lr: 0.01 } },
+  evaluate: { metrics: ["accuracy", "loss"] },
+  sweep: { "gradient.method": ["gq", "adjoint"], "model.dynamics.width": [4, 8] },
+};
+
+/** The records without wall-clock fields, which differ between runs. */
+function numbers(r: PipelineResults) {
+  const { runs, epochs } = r.results;
+  return {
+    runs: runs.map(({ cellId, testMetric, testLoss, trainLoss, nfeForward, nfeBackward, params }) => ({
+      cellId,
+      testMetric,
+      testLoss,
+      trainLoss,
+      nfeForward,
+      nfeBackward,
+      params,
+    })),
+    epochs: epochs.map(({ cellId, epoch, trainLoss, testLoss }) => ({ cellId, epoch, trainLoss, testLoss })),
+  };
+}
+
+async function run(out: string, extra: RunPipelineOptions = {}) {
+  return await runPipeline(PipelineSchema.parse(sweepPipeline), {
+    out,
+    runtime,
+    progress: quiet,
+    report: false,
+    ...extra,
+  });
+}
+
+Deno.test("runPipeline() interrupted and resumed ends with the same results as an uninterrupted sweep", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const full = await run(`${dir}/full`);
+    assertEquals(full.exitCode, 0);
+    assertEquals(full.results.cells.map((c) => c.status), ["done", "done", "done", "done"]);
+    assertEquals(full.results.results.runs.length, 4);
+
+    // Stop during the second cell, after its first epoch.
+    const controller = new AbortController();
+    const part = await run(`${dir}/resumed`, {
+      signal: controller.signal,
+      onEvent: (
+        e,
+      ) => (e.kind === "epoch" && e.cell === full.results.cells[1]!.id && e.epoch === 1
+        ? controller.abort()
+        : undefined),
+    });
+    assertEquals(part.exitCode, 130);
+    assertEquals(part.results.status, "interrupted");
+    assertEquals(part.results.cells.map((c) => c.status), ["done", "partial", "pending", "pending"]);
+    const onDisk = JSON.parse(await Deno.readTextFile(`${part.dir}/results.json`)) as PipelineResults;
+    assertEquals(onDisk.status, "interrupted");
+    assertEquals(onDisk.results.runs.length, 1, "partial results hold the finished cell");
+    const checkpoint = JSON.parse(
+      await Deno.readTextFile(`${part.dir}/cells/${full.results.cells[1]!.id}/checkpoint.json`),
+    );
+    assertEquals(checkpoint.state.epoch, 1);
+
+    const resumed = await run(`${dir}/resumed`, { resume: true });
+    assertEquals(resumed.exitCode, 0);
+    assertEquals(resumed.results.cells.map((c) => c.status), ["skipped", "resumed", "done", "done"]);
+    assertEquals(numbers(resumed.results), numbers(full.results));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runPipeline() without --resume starts over and ignores old checkpoints", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const controller = new AbortController();
+    await run(dir, { signal: controller.signal, onEvent: () => controller.abort() });
+    const again = await run(dir);
+    assertEquals(again.results.cells.map((c) => c.status), ["done", "done", "done", "done"]);
+    assertEquals(again.results.results.epochs.filter((e) => e.cellId === again.results.cells[0]!.id).length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runPipeline() on the analytic problem: errors fall with the tolerance, direct's memory grows", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const base = {
+      data: { kind: "analytic", T: { min: 5, max: 10, count: 2 } },
+      gradient: { method: "gq" },
+      evaluate: { metrics: ["gradient-error"] },
+      memory: { tolerances: [1e-3, 1e-6] },
+      sweep: { "gradient.method": ["direct", "adjoint", "seminorm", "gq"] },
+    } as const;
+    const loose = await runPipeline(
+      PipelineSchema.parse({ ...base, name: "loose", solve: { rtol: 1e-3, atol: 1e-3 } }),
+      {
+        out: dir,
+        runtime,
+        progress: quiet,
+        report: false,
+      },
+    );
+    const tight = await runPipeline(
+      PipelineSchema.parse({ ...base, name: "tight", solve: { rtol: 1e-9, atol: 1e-9 } }),
+      {
+        out: dir,
+        runtime,
+        progress: quiet,
+        report: false,
+      },
+    );
+    const worst = (r: PipelineResults) => Math.max(...r.results.gradientErrors.map((e) => e.relativeError ?? Infinity));
+    assertEquals(tight.results.results.gradientErrors.length, 4 * 2 * 4, "methods × T × quantities");
+    assert(worst(tight.results) < 1e-5, `tight tolerance: worst relative error ${worst(tight.results)}`);
+    assert(worst(loose.results) > 1e-6, `loose tolerance shows an error: ${worst(loose.results)}`);
+    const bytes = (m: string) => tight.results.results.memory.filter((r) => r.method === m).map((r) => r.bytes!);
+    const [d3, d6] = bytes("direct");
+    assert(d6! > 2 * d3!, `direct holds every step: ${d3} → ${d6}`);
+    for (const m of ["adjoint", "seminorm", "gq"]) {
+      const [a, b] = bytes(m);
+      assertEquals(a, b, `${m} holds constant memory`);
+    }
+    const csv = await Deno.readTextFile(`${dir}/tight/results.csv`);
+    assertEquals(csv.split("\n")[0], "cellId,method,T,quantity,relativeError,nfeForward,nfeBackward");
+    assertEquals(csv.trim().split("\n").length, 1 + 32);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkPipeline() refuses what the engine cannot build, naming the field", () => {
+  const config = PipelineSchema.parse({
+    ...sweepPipeline,
+    model: { dynamics: { kind: "mlp", width: 4 }, head: { kind: "mlp", hidden: [4] } },
+  });
+  const e = assertThrows(() => checkPipeline(config, "p.yaml"), PipelineError) as PipelineError;
+  assert(e.message.startsWith('p.yaml: model.head.kind: Head "mlp" is not supported'), e.message);
+  assertEquals(e.exitCode, 2);
+});
