@@ -1,0 +1,81 @@
+/**
+ * Every shipped pipeline runs in --quick through the CLI; the results, CSV,
+ * report and charts are checked, and each report is opened in headless
+ * Chromium.
+ */
+import { main } from "../src/pipeline/cli.ts";
+import type { PipelineResults } from "../src/pipeline/engine.ts";
+import { readPipeline } from "../src/pipeline/parse.ts";
+import { expandSweep } from "../src/pipeline/sweep.ts";
+import { main as reportMain } from "../src/report/cli.ts";
+import { assert, assertEquals } from "../src/util/testing.ts";
+import { checkPage } from "./browser.ts";
+
+const pipelines = new URL("../pipelines/", import.meta.url).pathname;
+const SHIPPED = ["quickstart", "analytic-gradients", "memory", "crossing-trajectories", "nested-spheres", "sines"];
+
+Deno.test("shipped pipelines validate in full and in --quick, with the paper's sweeps in full", async () => {
+  const files = [...Deno.readDirSync(pipelines)].map((e) => e.name).filter((n) => n.endsWith(".yaml")).sort();
+  assertEquals(files, SHIPPED.map((n) => `${n}.yaml`).sort());
+  const cells: Record<string, number> = {};
+  for (const name of SHIPPED) {
+    const full = await readPipeline(`${pipelines}${name}.yaml`);
+    assertEquals(full.name, name, `${name}: name matches the file`);
+    cells[name] = expandSweep(full).length;
+    await readPipeline(`${pipelines}${name}.yaml`, { quick: true });
+  }
+  assertEquals(cells["nested-spheres"], 8 * 4);
+  assertEquals(cells["crossing-trajectories"], 7 * 4);
+  assertEquals(cells["sines"], 6 * 4);
+  assertEquals(cells["analytic-gradients"], 4);
+});
+
+for (const name of SHIPPED) {
+  Deno.test(`pipeline ${name} --quick writes results, CSV, report and charts that draw in Chromium`, async () => {
+    const out = await Deno.makeTempDir();
+    try {
+      const errors: string[] = [];
+      const code = await main([`${pipelines}${name}.yaml`, "--quick", "--out", out, "--threads", "1"], {
+        error: (m) => errors.push(m),
+        progress: { tty: false, write: () => {} },
+      });
+      assertEquals(code, 0, `exit code; errors: ${errors.join("\n")}`);
+      const dir = `${out}/${name}`;
+      const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`)) as PipelineResults;
+      assertEquals(results.status, "complete");
+      assert(results.cells.every((c) => c.status === "done"), JSON.stringify(results.cells));
+      const csv = (await Deno.readTextFile(`${dir}/results.csv`)).trim().split("\n");
+      assert(csv.length >= 2, "results.csv has rows");
+      const r = results.results;
+      if (r.runs.length > 0) {
+        assertEquals(r.runs.length, results.cells.length, "one run per cell");
+        for (const run of r.runs) {
+          assert(run.params > 0 && run.epochs > 0 && (run.nfeForward ?? 0) > 0 && (run.nfeBackward ?? 0) > 0);
+          assert(Number.isFinite(run.testMetric) && Number.isFinite(run.trainSeconds), JSON.stringify(run));
+        }
+        assertEquals(r.epochs.length, r.runs.reduce((s, run) => s + run.epochs, 0), "one epoch record per epoch");
+      }
+      if (name === "nested-spheres" || name === "quickstart") {
+        for (const run of r.runs) assert(run.testMetric! > 0.9, `${run.cellId}: test accuracy ${run.testMetric}`);
+      }
+      if (name === "analytic-gradients") assert(r.gradientErrors.length > 0);
+      if (name === "memory") assert(r.memory.length > 0);
+      const charts = [...Deno.readDirSync(`${dir}/charts`)].map((e) => e.name);
+      assert(charts.some((c) => c.endsWith(".svg")) && charts.some((c) => c.endsWith(".png")), charts.join());
+      const page = await checkPage(`${dir}/report.html`);
+      assertEquals(page.errors, [], "console errors");
+      assert(page.chartsExpected > 0, "the report has charts");
+      assertEquals(page.chartsDrawn, page.chartsExpected, `undrawn charts ${page.undrawn}`);
+      assertEquals(charts.filter((c) => c.endsWith(".svg")).length, page.chartsExpected, "one SVG per chart");
+      if (name === "quickstart") {
+        // `deno task report` re-renders from the results file alone.
+        const html = `${out}/again.html`;
+        assertEquals(await reportMain([`${dir}/results.json`, "--out", html]), 0);
+        const again = await checkPage(html);
+        assertEquals(again.chartsDrawn, page.chartsExpected);
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+}
