@@ -1,0 +1,42 @@
+import { assert, assertEquals } from "../util/testing.ts";
+import { formatDuration, Progress } from "./progress.ts";
+
+Deno.test("formatDuration() shows seconds, minutes and hours", () => {
+  assertEquals(formatDuration(4.24), "4.2s");
+  assertEquals(formatDuration(185), "3m05s");
+  assertEquals(formatDuration(3720), "1h02m");
+  assertEquals(formatDuration(NaN), "?");
+});
+
+Deno.test("Progress on a terminal rewrites one line with cell, epoch, loss, NFE, elapsed and time left", () => {
+  const out: string[] = [];
+  let now = 0;
+  const p = new Progress(10, { tty: true, write: (s) => out.push(s), now: () => now });
+  p.skip(2); // resumed work: 8 units left to do in this session
+  p.startCell(2, 3, "width-8");
+  now = 1000;
+  p.update({ step: 1, steps: 4, stepName: "epoch", detail: "batch 2/5", loss: 0.25, done: false });
+  const inStep = out.at(-1)!;
+  assert(inStep.startsWith("\r\x1b[K"), "rewrites the line in place");
+  assert(inStep.includes("batch 2/5") && inStep.includes("left ?"), inStep);
+  now = 4000;
+  p.update({ step: 1, steps: 4, stepName: "epoch", loss: 0.25, nfeForward: 20, nfeBackward: 31, done: true });
+  assertEquals(
+    out.at(-1),
+    "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE 20/31 | elapsed 4.0s | left 28.0s",
+  );
+  p.log("done");
+  assertEquals(out.slice(-2), ["\r\x1b[K", "done\n"]);
+});
+
+Deno.test("Progress off a terminal writes plain lines only for finished steps", () => {
+  const out: string[] = [];
+  const p = new Progress(2, { tty: false, write: (s) => out.push(s), now: () => 0 });
+  p.update({ step: 1, steps: 2, stepName: "point", done: false });
+  assertEquals(out, []);
+  p.update({ step: 1, steps: 2, stepName: "point", metric: { name: "accuracy", value: 0.95 }, done: true });
+  assertEquals(out.length, 1);
+  assert(!out[0]!.includes("\r") && out[0]!.endsWith("\n") && out[0]!.includes("accuracy 0.9500"), out[0]);
+  p.finish();
+  assertEquals(out.length, 1, "no dangling line to end");
+});
