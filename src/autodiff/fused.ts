@@ -116,6 +116,16 @@ function paramRoles(dyn: Dynamics, names: Map<string, string>): Record<string, s
   return Object.fromEntries(dyn.params.map((p) => [p.name, names.get(p.name)!]));
 }
 
+/** Fused graphs built so far, per dynamics object: building one walks the whole graph, so do it once. */
+const built = new WeakMap<Dynamics, Map<string, unknown>>();
+
+function memoized<R>(dyn: Dynamics, kind: string, build: () => R): R {
+  let perDynamics = built.get(dyn);
+  if (!perDynamics) built.set(dyn, perDynamics = new Map());
+  if (!perDynamics.has(kind)) perDynamics.set(kind, build());
+  return perDynamics.get(kind) as R;
+}
+
 /**
  * The standard adjoint's augmented dynamics in one graph: f, −aᵀ∂f/∂z,
  * −aᵀ∂f/∂t and −aᵀ∂f/∂θ.
@@ -131,18 +141,20 @@ function paramRoles(dyn: Dynamics, names: Map<string, string>): Record<string, s
  * ```
  */
 export function adjointDynamicsGraph(dyn: Dynamics): FusedGraph<AdjointRoles> {
-  const wrt = new Map([[DYNAMICS_NAMES.state, "da"], [DYNAMICS_NAMES.time, "dt"], ...paramNames(dyn)]);
-  const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_adjoint`, keepF: true, sign: -1, wrt });
-  return {
-    graph,
-    inputs: { a },
-    outputs: {
-      dz: DYNAMICS_NAMES.derivative,
-      da: names.get(DYNAMICS_NAMES.state)!,
-      dt: names.get(DYNAMICS_NAMES.time)!,
-      params: paramRoles(dyn, names),
-    },
-  };
+  return memoized(dyn, "adjointDynamicsGraph", () => {
+    const wrt = new Map([[DYNAMICS_NAMES.state, "da"], [DYNAMICS_NAMES.time, "dt"], ...paramNames(dyn)]);
+    const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_adjoint`, keepF: true, sign: -1, wrt });
+    return {
+      graph,
+      inputs: { a },
+      outputs: {
+        dz: DYNAMICS_NAMES.derivative,
+        da: names.get(DYNAMICS_NAMES.state)!,
+        dt: names.get(DYNAMICS_NAMES.time)!,
+        params: paramRoles(dyn, names),
+      },
+    };
+  });
 }
 
 /**
@@ -160,9 +172,11 @@ export function adjointDynamicsGraph(dyn: Dynamics): FusedGraph<AdjointRoles> {
  * ```
  */
 export function gqBackwardGraph(dyn: Dynamics): FusedGraph<GqBackwardRoles> {
-  const wrt = new Map([[DYNAMICS_NAMES.state, "da"]]);
-  const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_gq_backward`, keepF: true, sign: -1, wrt });
-  return { graph, inputs: { a }, outputs: { dz: DYNAMICS_NAMES.derivative, da: names.get(DYNAMICS_NAMES.state)! } };
+  return memoized(dyn, "gqBackwardGraph", () => {
+    const wrt = new Map([[DYNAMICS_NAMES.state, "da"]]);
+    const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_gq_backward`, keepF: true, sign: -1, wrt });
+    return { graph, inputs: { a }, outputs: { dz: DYNAMICS_NAMES.derivative, da: names.get(DYNAMICS_NAMES.state)! } };
+  });
 }
 
 /**
@@ -178,9 +192,11 @@ export function gqBackwardGraph(dyn: Dynamics): FusedGraph<GqBackwardRoles> {
  * ```
  */
 export function gqIntegrandGraph(dyn: Dynamics): FusedGraph<GqIntegrandRoles> {
-  const wrt = new Map([[DYNAMICS_NAMES.time, "grad_t"], ...paramNames(dyn)]);
-  const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_gq_integrand`, keepF: false, sign: 1, wrt });
-  return { graph, inputs: { a }, outputs: { dt: names.get(DYNAMICS_NAMES.time)!, params: paramRoles(dyn, names) } };
+  return memoized(dyn, "gqIntegrandGraph", () => {
+    const wrt = new Map([[DYNAMICS_NAMES.time, "grad_t"], ...paramNames(dyn)]);
+    const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_gq_integrand`, keepF: false, sign: 1, wrt });
+    return { graph, inputs: { a }, outputs: { dt: names.get(DYNAMICS_NAMES.time)!, params: paramRoles(dyn, names) } };
+  });
 }
 
 /**
@@ -197,17 +213,19 @@ export function gqIntegrandGraph(dyn: Dynamics): FusedGraph<GqIntegrandRoles> {
  * ```
  */
 export function stageVjpGraph(dyn: Dynamics): FusedGraph<StageVjpRoles> {
-  const wrt = new Map([[DYNAMICS_NAMES.state, "grad_z"], [DYNAMICS_NAMES.time, "grad_t"], ...paramNames(dyn)]);
-  const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_stage_vjp`, keepF: false, sign: 1, wrt });
-  return {
-    graph,
-    inputs: { a },
-    outputs: {
-      z: names.get(DYNAMICS_NAMES.state)!,
-      t: names.get(DYNAMICS_NAMES.time)!,
-      params: paramRoles(dyn, names),
-    },
-  };
+  return memoized(dyn, "stageVjpGraph", () => {
+    const wrt = new Map([[DYNAMICS_NAMES.state, "grad_z"], [DYNAMICS_NAMES.time, "grad_t"], ...paramNames(dyn)]);
+    const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_stage_vjp`, keepF: false, sign: 1, wrt });
+    return {
+      graph,
+      inputs: { a },
+      outputs: {
+        z: names.get(DYNAMICS_NAMES.state)!,
+        t: names.get(DYNAMICS_NAMES.time)!,
+        params: paramRoles(dyn, names),
+      },
+    };
+  });
 }
 
 /**

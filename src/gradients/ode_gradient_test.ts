@@ -1,0 +1,297 @@
+import { assert, assertClose, assertEquals, assertRejects } from "../util/testing.ts";
+import { Runtime } from "../runtime/session.ts";
+import { tensor } from "../onnx/tensor.ts";
+import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts";
+import { odeGradient } from "./ode_gradient.ts";
+import type { GradientResult } from "./problem.ts";
+import { mlpDynamics } from "../models/mlp.ts";
+import { expm, exponentialDynamics, f64, linearDynamics } from "./_test_problems.ts";
+import { asDynamics } from "../models/dynamics.ts";
+import { GraphBuilder } from "../onnx/builder.ts";
+
+const runtime = new Runtime({ threads: 1 });
+
+/** Every method and GQ variant, with GQ's node factor C. */
+function methods(C = 0.1): Record<string, GradientMethod> {
+  return {
+    direct: direct(),
+    adjoint: adjoint(),
+    seminorm: seminorm(),
+    gq: gq({ C }),
+    "gq per-step": gq({ C, nodes: "per-step" }),
+    "gq checkpoint": gq({ C, trajectory: "checkpoint" }),
+    "gq clamp": gq({ C, observe: "clamp" }),
+  };
+}
+const METHODS = methods();
+
+// The paper's analytic problem: dz/dt = a·z, z0 = 10, a = 0.2, L = z(T)².
+for (const dtype of ["float64", "float32"] as const) {
+  Deno.test(`odeGradient() matches the closed-form gradients of L = z(T)² for dz/dt = a·z (${dtype})`, async () => {
+    const dynamics = exponentialDynamics(dtype);
+    const a = 0.2, z0 = 10;
+    const tol = dtype === "float64" ? 2e-5 : 2e-3;
+    for (const T of [19, 24, 29]) {
+      const exact = {
+        loss: z0 ** 2 * Math.exp(2 * a * T),
+        z0: 2 * z0 * Math.exp(2 * a * T),
+        a: 2 * T * z0 ** 2 * Math.exp(2 * a * T),
+        T: 2 * a * z0 ** 2 * Math.exp(2 * a * T),
+      };
+      for (const [name, method] of Object.entries(METHODS)) {
+        const r = await odeGradient({
+          dynamics,
+          params: { a: tensor(dtype === "float64" ? Float64Array.of(a) : Float32Array.of(a), [1]) },
+          z0: tensor(dtype === "float64" ? Float64Array.of(z0) : Float32Array.of(z0), [1, 1]),
+          times: [0, T],
+          loss: ([, zT]) => ({ value: zT![0]! ** 2, cotangents: [null, Float64Array.of(2 * zT![0]!)] }),
+        }, { method, rtol: 1e-6, atol: 1e-6, runtime });
+        assertClose(r.loss!, exact.loss, tol, `${name} T=${T} loss`);
+        assertClose(r.dz0[0]!, exact.z0, tol, `${name} T=${T} dL/dz0`);
+        assertClose(r.dparams["a"]![0]!, exact.a, tol, `${name} T=${T} dL/da`);
+        assertClose(r.dtimes[1]!, exact.T, tol, `${name} T=${T} dL/dT`);
+        assertClose(r.dtimes[0]!, -exact.T, tol, `${name} T=${T} dL/dt0`);
+      }
+      if (dtype === "float64") {
+        // The continuous adjoints solve the same backward ODE: with a tight backward tolerance they converge to one
+        // value, while direct gives the exact gradient of the forward discretisation, off by the forward error.
+        const tight = async (method: GradientMethod) =>
+          (await odeGradient({
+            dynamics,
+            params: { a: tensor(Float64Array.of(a), [1]) },
+            z0: tensor(Float64Array.of(z0), [1, 1]),
+            times: [0, T],
+            loss: ([, zT]) => ({ cotangents: [null, Float64Array.of(2 * zT![0]!)] }),
+          }, { method, rtol: 1e-6, atol: 1e-6, backward: { rtol: 1e-10, atol: 1e-10 }, runtime })).dparams["a"]![0]!;
+        const [g, adj, dir] = [await tight(gq()), await tight(adjoint()), await tight(direct())];
+        assert(
+          Math.abs(g - adj) < 0.01 * Math.abs(g - dir),
+          `T=${T}: |gq−adjoint| ${Math.abs(g - adj)} should be far below |gq−direct| ${Math.abs(g - dir)}`,
+        );
+      }
+    }
+  });
+}
+
+Deno.test("odeGradient() matches matrix-exponential gradients for dz/dt = A z with several measurement times", async () => {
+  const d = 4;
+  const dynamics = linearDynamics(d);
+  const A = Float64Array.from([-0.3, 0.8, 0.1, 0, -0.7, -0.2, 0.3, 0.1, 0.2, -0.1, -0.4, 0.6, 0, 0.3, -0.5, -0.1]);
+  const z0 = Float64Array.from([1, -0.5, 0.25, 2]);
+  const times = [0.2, 0.7, 1.5, 2.4];
+  const c = times.map((_, k) => Float64Array.from({ length: d }, (_, i) => Math.sin(1 + k * d + i)));
+  // Exact: z_k = e^{A(t_k − t0)} z0; L = Σ_{k≥1} c_kᵀ z_k.
+  const expAt = (t: number) => expm(A.map((v) => v * t), d);
+  const apply = (m: Float64Array, v: Float64Array) =>
+    Float64Array.from({ length: d }, (_, i) => v.reduce((s, vj, j) => s + m[i * d + j]! * vj, 0));
+  const applyT = (m: Float64Array, v: Float64Array) =>
+    Float64Array.from({ length: d }, (_, i) => v.reduce((s, vj, j) => s + m[j * d + i]! * vj, 0));
+  const dz0 = new Float64Array(d), dA = new Float64Array(d * d), dt = new Float64Array(times.length);
+  for (let k = 1; k < times.length; k++) {
+    const tau = times[k]! - times[0]!;
+    const E = expAt(tau);
+    const zk = apply(E, z0);
+    applyT(E, c[k]!).forEach((v, i) => dz0[i]! += v);
+    // ∂(cᵀ e^{Aτ} z0)/∂A = upper-right block of exp([[Aᵀ, c z0ᵀ], [0, Aᵀ]] τ) (Van Loan).
+    const M = new Float64Array(4 * d * d);
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) {
+        M[i * 2 * d + j] = M[(i + d) * 2 * d + j + d] = A[j * d + i]! * tau;
+        M[i * 2 * d + j + d] = c[k]![i]! * z0[j]! * tau;
+      }
+    }
+    const big = expm(M, 2 * d);
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) dA[i * d + j]! += big[i * 2 * d + j + d]!;
+    dt[k] = c[k]!.reduce((s, ci, i) => s + ci * apply(A, zk)[i]!, 0);
+    dt[0]! -= dt[k]!;
+  }
+  for (const [name, method] of Object.entries(METHODS)) {
+    const r = await odeGradient({
+      dynamics,
+      params: { A: f64([...A], [d, d]) },
+      z0: f64([...z0], [1, d]),
+      times,
+      loss: () => ({ cotangents: [null, ...c.slice(1)] }),
+    }, { method, rtol: 1e-10, atol: 1e-10, runtime });
+    assertClose(r.dz0, dz0, 1e-7, `${name} dL/dz0`);
+    assertClose(r.dparams["A"]!, dA, 1e-7, `${name} dL/dA`);
+    assertClose(r.dtimes, dt, 1e-7, `${name} dL/dt`);
+  }
+});
+
+Deno.test("odeGradient() handles decreasing times and a single measurement time", async () => {
+  const dynamics = exponentialDynamics("float64");
+  const a = -0.3, z0 = 2, t0 = 3, t1 = 1;
+  const e = Math.exp(2 * a * (t1 - t0));
+  for (const [name, method] of Object.entries(METHODS)) {
+    const r = await odeGradient({
+      dynamics,
+      params: { a: f64([a], [1]) },
+      z0: f64([z0], [1, 1]),
+      times: [t0, t1],
+      loss: ([, z]) => ({ value: z![0]! ** 2, cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+    }, { method, rtol: 1e-9, atol: 1e-9, runtime });
+    assertClose(r.loss!, z0 * z0 * e, 1e-7, `${name} loss`);
+    assertClose(r.dz0[0]!, 2 * z0 * e, 1e-7, `${name} dL/dz0`);
+    assertClose(r.dparams["a"]![0]!, 2 * (t1 - t0) * z0 * z0 * e, 1e-7, `${name} dL/da`);
+    assertClose(r.dtimes[1]!, 2 * a * z0 * z0 * e, 1e-7, `${name} dL/dt1`);
+  }
+});
+
+Deno.test("odeGradient() gives exact zeros for a parameter the dynamics do not use", async () => {
+  const b = new GraphBuilder("unused");
+  b.input("t", "float64", []);
+  const z = b.input("z", "float64", ["batch", 2]);
+  const w = b.input("w", "float64", [2, 2]);
+  b.input("frozen", "float64", [3]);
+  b.output(b.op1("Tanh", [b.op1("MatMul", [z, w])]), "dz");
+  const dynamics = asDynamics(b.build());
+  for (const [name, method] of Object.entries(METHODS)) {
+    const r = await odeGradient({
+      dynamics,
+      params: { w: f64([0.1, -0.4, 0.3, 0.2], [2, 2]), frozen: f64([1, 2, 3], [3]) },
+      z0: f64([0.5, -1, 0.3, 0.2], [2, 2]),
+      times: [0, 0.5, 1],
+      loss: (zs) => ({ cotangents: zs.map((zk, k) => (k === 0 ? null : zk.map((v) => 2 * v))) }),
+    }, { method, rtol: 1e-8, atol: 1e-8, runtime });
+    assertEquals([...r.dparams["frozen"]!], [0, 0, 0], `${name}: unused parameter`);
+    assert(r.dparams["w"]!.some((v) => v !== 0), `${name}: used parameter has a gradient`);
+  }
+});
+
+Deno.test("odeGradient() is right with fixed-step solvers when quadrature nodes fall inside steps", async () => {
+  const dynamics = exponentialDynamics("float64");
+  const a = 0.4, z0 = 1.5, T = 2;
+  const exactA = 2 * T * z0 * z0 * Math.exp(2 * a * T);
+  for (const solver of ["rk4", "euler", "midpoint"]) {
+    // C = 5 asks for 64 nodes per interval: most fall strictly inside grid steps.
+    for (const [name, method] of Object.entries(methods(5))) {
+      const dt = solver === "rk4" ? 0.02 : solver === "midpoint" ? 0.01 : 2e-3;
+      const r = await odeGradient({
+        dynamics,
+        params: { a: f64([a], [1]) },
+        z0: f64([z0], [1, 1]),
+        times: [0, T],
+        loss: ([, z]) => ({ value: z![0]! ** 2, cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+      }, { method, solver, dt, runtime });
+      const tol = solver === "rk4" ? 1e-6 : solver === "midpoint" ? 1e-3 : 1e-2;
+      assertClose(r.dparams["a"]![0]!, exactA, tol, `${solver} ${name} dL/da`);
+    }
+  }
+});
+
+Deno.test("odeGradient() rejects invalid time grids with the offending index", async () => {
+  const dynamics = exponentialDynamics("float64");
+  const base = {
+    dynamics,
+    params: { a: f64([0.1], [1]) },
+    z0: f64([1], [1, 1]),
+    loss: () => ({ cotangents: [null, Float64Array.of(1)] }),
+  };
+  for (
+    const [times, pattern] of [
+      [[0, 1, 1], /times\[2\]/],
+      [[0, 2, 1], /times\[2\]/],
+      [[0, NaN], /times\[1\] must be finite/],
+      [[0], /at least two/],
+    ] as const
+  ) {
+    await assertRejects(
+      () => odeGradient({ ...base, times: [...times] }, { method: gq(), runtime }),
+      RangeError,
+      pattern,
+    );
+  }
+});
+
+Deno.test("odeGradient() stops with t, step size and step count when the state blows up", async () => {
+  // dz/dt = z² blows up at t = 1/z0 = 1.
+  const b = new GraphBuilder("blowup");
+  b.input("t", "float64", []);
+  const z = b.input("z", "float64", ["batch", 1]);
+  b.output(b.op1("Mul", [z, z]), "dz");
+  const dynamics = asDynamics(b.build());
+  const err = await assertRejects(() =>
+    odeGradient({
+      dynamics,
+      params: {},
+      z0: f64([1], [1, 1]),
+      times: [0, 2],
+      loss: () => ({ cotangents: [null, Float64Array.of(1)] }),
+    }, { method: adjoint(), rtol: 1e-6, atol: 1e-6, runtime })
+  );
+  const msg = String(err);
+  assert(/t\s*=?\s*[0-9.e-]+/.test(msg) && /step/.test(msg), `message should name t and the step: ${msg}`);
+});
+
+Deno.test("odeGradient() methods agree with each other and with finite differences on an MLP", async () => {
+  const { dynamics, init } = mlpDynamics({
+    stateDim: 3,
+    hidden: [8, 8],
+    activation: "tanh",
+    time: "concat",
+    dtype: "float64",
+    seed: 3,
+  });
+  const z0 = [0.5, -0.3, 0.8, -1, 0.2, 0.4];
+  const times = [0, 0.4, 1.1];
+  // L = Σ_k Σ_i w_ki z_k,i² with fixed weights.
+  const weights = times.map((_, k) => Float64Array.from({ length: 6 }, (_, i) => 0.5 + Math.cos(k + i)));
+  const loss = (zs: readonly Float64Array[]) => ({
+    value: zs.reduce((s, z, k) => s + z.reduce((t, v, i) => t + weights[k]![i]! * v * v, 0), 0),
+    cotangents: zs.map((z, k) => z.map((v, i) => 2 * weights[k]![i]! * v)),
+  });
+  const lossAt = async (params: typeof init, z: number[], ts: number[]) =>
+    (await odeGradient({ dynamics, params, z0: f64(z, [2, 3]), times: ts, loss }, {
+      method: direct(),
+      rtol: 1e-12,
+      atol: 1e-12,
+      runtime,
+    })).loss!;
+  const h = 1e-5;
+  const probes: { what: string; fd: number; pick: (r: GradientResult) => number }[] = [];
+  for (
+    const [name, index] of [["l0.weight", 5], ["l0.bias", 2], ["l1.weight", 17], ["l2.weight", 4], [
+      "l2.bias",
+      1,
+    ]] as const
+  ) {
+    const shift = async (delta: number) => {
+      const data = Float64Array.from(init[name]!.data as Float64Array);
+      data[index]! += delta;
+      return await lossAt({ ...init, [name]: tensor(data, init[name]!.dims) }, z0, times);
+    };
+    probes.push({
+      what: `${name}[${index}]`,
+      fd: (await shift(h) - await shift(-h)) / (2 * h),
+      pick: (r) => r.dparams[name]![index]!,
+    });
+  }
+  for (const i of [1, 4]) {
+    const shift = (delta: number) => lossAt(init, z0.map((v, j) => (j === i ? v + delta : v)), times);
+    probes.push({ what: `z0[${i}]`, fd: (await shift(h) - await shift(-h)) / (2 * h), pick: (r) => r.dz0[i]! });
+  }
+  for (const k of [0, 1, 2]) {
+    const shift = (delta: number) => lossAt(init, z0, times.map((t, j) => (j === k ? t + delta : t)));
+    probes.push({ what: `t[${k}]`, fd: (await shift(h) - await shift(-h)) / (2 * h), pick: (r) => r.dtimes[k]! });
+  }
+  const all: Record<string, GradientResult> = {};
+  // C = 1: enough interval nodes that quadrature error sits below the tolerance (C = 0.1 leaves ~4e-6 here).
+  for (const [name, method] of Object.entries(methods(1))) {
+    const r = await odeGradient({ dynamics, params: init, z0: f64(z0, [2, 3]), times, loss }, {
+      method,
+      rtol: 1e-10,
+      atol: 1e-10,
+      runtime,
+    });
+    all[name] = r;
+    for (const p of probes) assertClose(p.pick(r), p.fd, 1e-6, `${name} ${p.what} vs finite differences`);
+  }
+  // Independent methods agree on every gradient entry.
+  for (const [name, r] of Object.entries(all)) {
+    assertClose(r.dz0, all.adjoint!.dz0, 1e-7, `${name} vs adjoint dL/dz0`);
+    for (const p of dynamics.params) {
+      assertClose(r.dparams[p.name]!, all.adjoint!.dparams[p.name]!, 1e-7, `${name} vs adjoint dL/d${p.name}`);
+    }
+  }
+});

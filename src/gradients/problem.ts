@@ -1,0 +1,109 @@
+/**
+ * The gradient problem every method solves, its options and its result.
+ *
+ * A neural ODE z(t₀) = z0, dz/dt = f(z, t, θ), observed at measurement times
+ * t₀, …, t_K, with a scalar loss of the observed states. Every method returns
+ * dL/dz0, dL/dθ per parameter and dL/dt_k, with statistics that make methods
+ * comparable.
+ *
+ * @module
+ */
+import type { Dynamics, Params } from "../models/dynamics.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import type { Runtime } from "../runtime/session.ts";
+import type { GradientMethod } from "./method.ts";
+
+/**
+ * The loss as a function of the states at the measurement times
+ * (`states[k]` is z(t_k) flattened, float64). It returns the loss value (if it
+ * has one) and ∂L/∂z(t_k) per time; `null` where L does not depend on z(t_k).
+ */
+export type LossFunction = (states: readonly Float64Array[]) => Promise<LossValue> | LossValue;
+
+/** A loss value with its cotangents. */
+export interface LossValue {
+  /** The loss; absent when only cotangents are known. */
+  readonly value?: number;
+  /** ∂L/∂z(t_k) for each measurement time, or null. */
+  readonly cotangents: readonly (Float64Array | null)[];
+}
+
+/** The problem: dynamics, parameters, initial state and measurement times. */
+export interface OdeGradientProblem {
+  /** The dynamics graph f(z, t, θ). */
+  readonly dynamics: Dynamics;
+  /** Parameter values; every parameter of `dynamics` must be present. */
+  readonly params: Params;
+  /** Initial state, `[batch, ...stateShape]`. */
+  readonly z0: Tensor;
+  /** Measurement times t₀ < … < t_K, or all decreasing; at least two. */
+  readonly times: readonly number[];
+  /** The loss on the states at `times`. */
+  readonly loss: LossFunction;
+}
+
+/** A solver and its tolerances, for one direction of integration. */
+export interface SolveSettings {
+  /** Solver name or object from src/solvers. @default "dopri5" */
+  readonly solver?: string;
+  /** Relative tolerance. @default 1e-3 */
+  readonly rtol?: number;
+  /** Absolute tolerance. @default 1e-3 */
+  readonly atol?: number;
+  /** Step size for fixed-step solvers. */
+  readonly dt?: number;
+  /** Largest number of steps in one solve. @default 100000 */
+  readonly maxSteps?: number;
+}
+
+/** Options of {@linkcode odeGradient}. */
+export interface OdeGradientOptions extends SolveSettings {
+  /** The gradient method. */
+  readonly method: GradientMethod;
+  /** Settings for the backward solve; defaults to the forward ones. */
+  readonly backward?: SolveSettings;
+  /** Where graphs run. @default a CPU runtime shared by all calls */
+  readonly runtime?: Runtime;
+}
+
+/** Statistics of one solve direction. */
+export interface DirectionStats {
+  /** Function evaluations (graph calls that evaluate f, fused or not). */
+  nfe: number;
+  /** Accepted steps. */
+  accepted: number;
+  /** Rejected steps. */
+  rejected: number;
+}
+
+/** What a gradient computation cost. */
+export interface GradientStats {
+  /** The method's name. */
+  readonly method: string;
+  /** Forward solve. */
+  readonly forward: DirectionStats;
+  /** Backward pass (for direct: the stage VJPs and f at the measurement times). */
+  readonly backward: DirectionStats;
+  /** Evaluations of graphs that compute a vector-Jacobian product. */
+  readonly vjpEvals: number;
+  /** Quadrature nodes used (gq only). */
+  readonly nodes: number;
+  /** Bytes of float64 state held between the forward and the backward pass. */
+  readonly heldBytes: number;
+}
+
+/** The gradients and the forward solution. */
+export interface GradientResult {
+  /** The loss value, when the loss function gave one. */
+  readonly loss: number | undefined;
+  /** z(t_k) for each measurement time, flattened float64. */
+  readonly states: readonly Float64Array[];
+  /** dL/dz0, flattened float64. */
+  readonly dz0: Float64Array;
+  /** dL/dθ per parameter name, flattened float64. */
+  readonly dparams: Readonly<Record<string, Float64Array>>;
+  /** dL/dt_k per measurement time. */
+  readonly dtimes: Float64Array;
+  /** Cost statistics. */
+  readonly stats: GradientStats;
+}
