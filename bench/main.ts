@@ -24,6 +24,7 @@ export interface BenchModule {
 /** The benchmarks, by the name given on the command line. */
 export const BENCHMARKS: Readonly<Record<string, () => Promise<BenchModule>>> = {
   onnx: () => import("./onnx_bench.ts"),
+  gradients: () => import("./gradients_bench.ts"),
   vjp: () => import("./vjp_bench.ts"),
 };
 

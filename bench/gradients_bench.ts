@@ -1,0 +1,171 @@
+/**
+ * Gradient methods side by side: time, function evaluations, VJP calls,
+ * quadrature nodes and held memory per method for MLP dynamics of growing
+ * width, in two regimes — a small state (dim 4, batch 2: crossing
+ * trajectories) and a wide batch (dim 5, batch 200: nested spheres) — plus
+ * held memory against tolerance on the paper's analytic problem.
+ *
+ * All methods are measured in the same run; read the ratios, not the
+ * absolute times. Results go to reports/bench/gradients.json.
+ *
+ * @module
+ */
+import { adjoint, direct, gq, type GradientMethod, methodName, seminorm } from "../src/gradients/method.ts";
+import { odeGradient } from "../src/gradients/ode_gradient.ts";
+import { exponentialDynamics } from "../src/gradients/_test_problems.ts";
+import { mlpDynamics } from "../src/models/mlp.ts";
+import { tensor } from "../src/onnx/tensor.ts";
+import { Runtime } from "../src/runtime/session.ts";
+import { Random } from "../src/util/random.ts";
+import { median, printTable, writeJson } from "./_report.ts";
+
+/** One measurement. */
+export interface GradientRecord {
+  method: string;
+  solver: string;
+  width: number;
+  batch: number;
+  dim: number;
+  params: number;
+  seconds: number;
+  nfe_forward: number;
+  nfe_backward: number;
+  vjp_evals: number;
+  nodes: number;
+  held_bytes: number;
+  rtol: number;
+}
+
+const METHODS: GradientMethod[] = [direct(), adjoint(), seminorm(), gq()];
+
+async function timeMlp(
+  runtime: Runtime,
+  width: number,
+  dim: number,
+  batch: number,
+  repeats: number,
+): Promise<GradientRecord[]> {
+  const { dynamics, init } = mlpDynamics({
+    stateDim: dim,
+    hidden: [width, width],
+    activation: "softplus",
+    time: "concat",
+    seed: 1,
+  });
+  const rng = new Random(2);
+  const z0 = tensor(rng.fillUniform(new Float32Array(batch * dim), -1, 1), [batch, dim]);
+  const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
+  const out: GradientRecord[] = [];
+  for (const method of METHODS) {
+    const times: number[] = [];
+    let last;
+    for (let r = 0; r < repeats; r++) {
+      const start = performance.now();
+      last = await odeGradient({
+        dynamics,
+        params: init,
+        z0,
+        times: [0, 1],
+        loss: ([, zT]) => ({
+          value: zT!.reduce((s, v) => s + v * v, 0) / zT!.length,
+          cotangents: [null, zT!.map((v) => (2 * v) / zT!.length)],
+        }),
+      }, { method, rtol: 1e-3, atol: 1e-3, runtime });
+      times.push((performance.now() - start) / 1000);
+    }
+    const s = last!.stats;
+    out.push({
+      method: methodName(method),
+      solver: "dopri5",
+      width,
+      batch,
+      dim,
+      params,
+      seconds: median(times),
+      nfe_forward: s.forward.nfe,
+      nfe_backward: s.backward.nfe,
+      vjp_evals: s.vjpEvals,
+      nodes: s.nodes,
+      held_bytes: s.heldBytes,
+      rtol: 1e-3,
+    });
+  }
+  return out;
+}
+
+async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
+  const dynamics = exponentialDynamics("float64");
+  const out: GradientRecord[] = [];
+  for (const tol of [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]) {
+    for (const method of METHODS) {
+      const start = performance.now();
+      const r = await odeGradient({
+        dynamics,
+        params: { a: tensor(Float64Array.of(0.2), [1]) },
+        z0: tensor(Float64Array.of(10), [1, 1]),
+        times: [0, 25],
+        loss: ([, z]) => ({ value: z![0]! ** 2, cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+      }, { method, rtol: tol, atol: tol, runtime });
+      out.push({
+        method: methodName(method),
+        solver: "dopri5",
+        width: 0,
+        batch: 1,
+        dim: 1,
+        params: 1,
+        seconds: (performance.now() - start) / 1000,
+        nfe_forward: r.stats.forward.nfe,
+        nfe_backward: r.stats.backward.nfe,
+        vjp_evals: r.stats.vjpEvals,
+        nodes: r.stats.nodes,
+        held_bytes: r.stats.heldBytes,
+        rtol: tol,
+      });
+    }
+  }
+  return out;
+}
+
+/** Runs the gradient benchmark; `quick` trims widths for a smoke run. */
+export async function run(options: { quick?: boolean } = {}): Promise<void> {
+  const runtime = new Runtime();
+  const widths = options.quick ? [5, 100] : [5, 20, 100, 500, 1000, 2000];
+  const records: GradientRecord[] = [];
+  for (const [dim, batch] of [[4, 2], [5, 200]] as const) {
+    for (const width of widths) {
+      const repeats = width >= 1000 ? 1 : 3;
+      const rows = await timeMlp(runtime, width, dim, batch, repeats);
+      records.push(...rows);
+      const byMethod = Object.fromEntries(rows.map((r) => [r.method, r.seconds]));
+      console.log(
+        `width ${width} dim ${dim} batch ${batch}: gq/adjoint ${(byMethod.gq! / byMethod.adjoint!).toFixed(2)}, ` +
+          `gq/seminorm ${(byMethod.gq! / byMethod.seminorm!).toFixed(2)}, gq/direct ${
+            (byMethod.gq! / byMethod.direct!).toFixed(2)
+          }`,
+      );
+    }
+  }
+  const memory = await memoryVsTolerance(runtime);
+  printTable("Gradient time per method (dopri5, rtol = atol = 1e-3, C = 0.1)", records, [
+    "method",
+    "width",
+    "dim",
+    "batch",
+    "params",
+    "seconds",
+    "nfe_forward",
+    "nfe_backward",
+    "vjp_evals",
+    "nodes",
+    "held_bytes",
+  ]);
+  printTable("Held memory vs tolerance (dz/dt = 0.2 z, T = 25)", memory, [
+    "method",
+    "rtol",
+    "nfe_forward",
+    "nfe_backward",
+    "held_bytes",
+  ]);
+  await writeJson("gradients", { records: [...records, ...memory] });
+  await runtime.dispose();
+}
