@@ -1,0 +1,168 @@
+/**
+ * A neural ODE model for supervised tasks: data x → z0 (x with zeros
+ * appended), dz/dt = f(z, t, θ_f) over the measurement times, then a readout
+ * (head + loss) on the states. `lossAndGradients` gives the loss and the
+ * gradient of every parameter for one batch, by any gradient method.
+ *
+ * @module
+ */
+import { vjpGraph } from "../autodiff/vjp.ts";
+import { BoundGraph, toFloat64, toTensor } from "../gradients/_evaluator.ts";
+import type { GradientMethod } from "../gradients/method.ts";
+import { odeGradient } from "../gradients/ode_gradient.ts";
+import type { GradientStats, SolveSettings } from "../gradients/problem.ts";
+import type { Dynamics } from "../models/dynamics.ts";
+import type { Graph } from "../onnx/graph.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import type { Runtime } from "../runtime/session.ts";
+import { odeint } from "../solvers/integrate.ts";
+import { resolveSolve, solveOptions } from "../gradients/ode_gradient.ts";
+import type { Readout } from "./readout.ts";
+
+/** A neural ODE with its readout. */
+export interface NeuralOde {
+  readonly dynamics: Dynamics;
+  readonly readout: Readout;
+  /** Data dimension before augmentation. */
+  readonly dataDim: number;
+  /** Zeros appended to the data to form z0. */
+  readonly augment: number;
+}
+
+/** One batch: inputs and targets at the measurement times. */
+export interface Batch {
+  /** Inputs, [batch, dataDim], float64. */
+  readonly x: Float64Array;
+  readonly size: number;
+  /** Measurement times t₀ … t_K of this batch. */
+  readonly times: readonly number[];
+  /** Targets, [times, batch, outDim], float64. */
+  readonly targets: Float64Array;
+  /** Observed entries, [times, batch], 1 or 0. */
+  readonly mask: Float64Array;
+}
+
+/** Settings for gradient computation in training. */
+export interface TrainGradientSettings extends SolveSettings {
+  readonly method: GradientMethod;
+  readonly backward?: SolveSettings;
+}
+
+/** Loss, gradients and costs of one batch. */
+export interface BatchGradients {
+  readonly loss: number;
+  readonly grads: Record<string, Float64Array>;
+  readonly pred: Float64Array;
+  readonly stats: GradientStats;
+}
+
+/** Compiled readout graphs, cached per readout. */
+const readoutVjps = new WeakMap<Graph, Graph>();
+
+function readoutVjpGraph(readout: Readout): Graph {
+  const cached = readoutVjps.get(readout.graph);
+  if (cached) return cached;
+  const g = vjpGraph(readout.graph, { of: ["loss"], wrt: ["zs", ...Object.keys(readout.params)] });
+  readoutVjps.set(readout.graph, g);
+  return g;
+}
+
+/** z0 = [x, 0…0]: the data with `augment` zeros appended per sample. */
+export function augmentData(x: Float64Array, size: number, dataDim: number, augment: number): Float64Array {
+  const d = dataDim + augment;
+  const z0 = new Float64Array(size * d);
+  for (let i = 0; i < size; i++) z0.set(x.subarray(i * dataDim, (i + 1) * dataDim), i * d);
+  return z0;
+}
+
+function stack(states: readonly Float64Array[]): Float64Array {
+  const n = states[0]!.length;
+  const out = new Float64Array(states.length * n);
+  states.forEach((s, k) => out.set(s, k * n));
+  return out;
+}
+
+/** Splits parameters into the dynamics' and the readout's. */
+function partition(model: NeuralOde, params: Readonly<Record<string, Tensor>>) {
+  const f: Record<string, Tensor> = {};
+  const head: Record<string, Tensor> = {};
+  for (const p of model.dynamics.params) f[p.name] = params[p.name]!;
+  for (const name of Object.keys(model.readout.params)) head[name] = params[name]!;
+  return { f, head };
+}
+
+/** Loss and gradients of all parameters for one batch. */
+export async function lossAndGradients(
+  runtime: Runtime,
+  model: NeuralOde,
+  params: Readonly<Record<string, Tensor>>,
+  batch: Batch,
+  settings: TrainGradientSettings,
+): Promise<BatchGradients> {
+  const dtype = model.dynamics.dtype;
+  const D = model.dataDim + model.augment;
+  const { f, head } = partition(model, params);
+  const readout = await BoundGraph.create(runtime, readoutVjpGraph(model.readout), dtype, head);
+  const headNames = Object.keys(model.readout.params);
+  const T = batch.times.length;
+  const dims = [T, batch.size, D];
+  let lossValue = 0;
+  let pred: Float64Array = new Float64Array(0);
+  const headGrads: Record<string, Float64Array> = {};
+  const z0 = augmentData(batch.x, batch.size, model.dataDim, model.augment);
+  const r = await odeGradient({
+    dynamics: model.dynamics,
+    params: f,
+    z0: toTensor(z0, [batch.size, D], dtype),
+    times: batch.times,
+    loss: async (states) => {
+      const outs = await readout.call(0, {
+        zs: { data: stack(states), dims },
+        targets: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
+        mask: { data: batch.mask, dims: [T, batch.size] },
+        grad_loss: { data: Float64Array.of(1), dims: [] },
+      }, ["loss", "pred", "grad_zs", ...headNames.map((n) => `grad_${n}`)]);
+      const [loss, p, gzs, ...gh] = outs;
+      lossValue = loss![0]!;
+      pred = p!;
+      headNames.forEach((n, i) => (headGrads[n] = gh[i]!));
+      const n = batch.size * D;
+      return {
+        value: lossValue,
+        cotangents: states.map((_, k) => gzs!.slice(k * n, (k + 1) * n)),
+      };
+    },
+  }, { ...settings, runtime });
+  return { loss: lossValue, grads: { ...r.dparams, ...headGrads }, pred, stats: r.stats };
+}
+
+/** Forward-only evaluation: loss and predictions, with the forward NFE. */
+export async function evaluate(
+  runtime: Runtime,
+  model: NeuralOde,
+  params: Readonly<Record<string, Tensor>>,
+  batch: Batch,
+  settings: SolveSettings,
+): Promise<{ loss: number; pred: Float64Array; nfe: number }> {
+  const dtype = model.dynamics.dtype;
+  const D = model.dataDim + model.augment;
+  const { f: fParams, head } = partition(model, params);
+  const f = await BoundGraph.create(runtime, model.dynamics.graph, dtype, fParams);
+  const readout = await BoundGraph.create(runtime, model.readout.graph, dtype, head);
+  const zDims = [batch.size, D];
+  const z0 = augmentData(batch.x, batch.size, model.dataDim, model.augment);
+  const solve = resolveSolve(settings, undefined, "solve");
+  const { ys } = await odeint(
+    async (t, y) => (await f.call(t, { z: { data: y, dims: zDims } }, ["dz"]))[0]!,
+    toFloat64(toTensor(z0, zDims, dtype)),
+    batch.times,
+    solveOptions(solve),
+  );
+  const T = batch.times.length;
+  const [loss, pred] = await readout.call(0, {
+    zs: { data: stack(ys), dims: [T, batch.size, D] },
+    targets: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
+    mask: { data: batch.mask, dims: [T, batch.size] },
+  }, ["loss", "pred"]);
+  return { loss: loss![0]!, pred: pred!, nfe: f.calls };
+}
