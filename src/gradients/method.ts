@@ -15,11 +15,13 @@
 
 /** Discretise-then-optimise: backpropagation through every accepted solver step. */
 export interface DirectMethod {
+  /** Discriminant. */
   readonly kind: "direct";
 }
 
 /** The continuous adjoint: the augmented system [z, a, a_θ, a_t] solved backwards. */
 export interface AdjointMethod {
+  /** Discriminant. */
   readonly kind: "adjoint";
   /** Error norm over all of the augmented state (`"full"`), or without a_θ and a_t (`"seminorm"`). */
   readonly norm: "full" | "seminorm";
@@ -27,6 +29,7 @@ export interface AdjointMethod {
 
 /** The GQ adjoint: [z, a] backwards; dL/dθ and dL/dt₀ by Gauss–Legendre quadrature. */
 export interface GqMethod {
+  /** Discriminant. */
   readonly kind: "gq";
   /** Node-count factor: n_k = clamp(ceil(C·NFE_fwd·Δt_k/T), 1, 64). */
   readonly C: number;
