@@ -3,6 +3,10 @@
  * renders the self-contained HTML report of a results file, and with
  * `--charts` also every chart as SVG and PNG (`01-training-time-vs-width.svg`, …).
  *
+ * Given a pipeline's results folder instead (`deno task report reports/quickstart`),
+ * it reads `<dir>/results.json` and writes `<dir>/report.html` and `<dir>/charts/`
+ * unless `--out` or `--charts` say otherwise.
+ *
  * The results file is JSON: `{ "title": …, "subtitle"?: …, "meta"?: {…},
  * "charts"?: [chart names], "summary"?: bool, "metricLabel"?: …,
  * "metricLogY"?: bool, "results": { "runs"?: […], "epochs"?: […],
@@ -17,7 +21,7 @@ import { experimentReport, type ExperimentReportOptions, type ExperimentResults 
 import { renderReport, writeReport } from "./html.ts";
 import { writeChartFiles } from "./static.ts";
 
-const USAGE = "Usage: deno task report <results.json> [--out report.html] [--charts <dir>]";
+const USAGE = "Usage: deno task report <results.json | results dir> [--out report.html] [--charts <dir>]";
 
 /** The results file's shape. */
 export interface ResultsFile extends ExperimentReportOptions {
@@ -49,7 +53,14 @@ export async function main(args: string[]): Promise<number> {
     console.error(`Expected one results file, got ${parsed.positionals.length}\n${USAGE}`);
     return 2;
   }
-  const input = parsed.positionals[0]!;
+  let input = parsed.positionals[0]!;
+  const isDir = await Deno.stat(input).then((s) => s.isDirectory, () => false);
+  if (isDir) {
+    const dir = input;
+    input = join(dir, "results.json");
+    parsed.values.out ??= join(dir, "report.html");
+    parsed.values.charts ??= join(dir, "charts");
+  }
   let file: ResultsFile;
   try {
     file = JSON.parse(await Deno.readTextFile(input));
