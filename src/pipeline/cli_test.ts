@@ -77,3 +77,60 @@ train: { epochs: 1 }
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("the CLI process on SIGINT saves a checkpoint, exits 130, and --resume finishes the run", async () => {
+  const out = await Deno.makeTempDir();
+  const file = `${out}/p.yaml`;
+  await Deno.writeTextFile(
+    file,
+    `name: sigint
+data: { kind: nested-spheres, trainPerClass: 40, testPerClass: 5 }
+model: { encoder: { kind: augment, dims: 1 }, dynamics: { kind: mlp, width: 8 }, head: { kind: linear } }
+solve: {}
+gradient: { method: gq }
+train: { epochs: 150, batchSize: 40 }
+`,
+  );
+  try {
+    const cli = new URL("./cli.ts", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", cli, file, "--out", out, "--threads", "1"],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let log = "", sent = false;
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      log += decoder.decode(chunk);
+      if (!sent && log.includes("epoch 2/150")) {
+        child.kill("SIGINT");
+        sent = true;
+      }
+    }
+    const status = await child.status;
+    assertEquals(status.code, 130, log);
+    assert(log.includes("continue with --resume"), log);
+    const results = JSON.parse(await Deno.readTextFile(`${out}/sigint/results.json`));
+    assertEquals(results.status, "interrupted");
+    const checkpoint = JSON.parse(await Deno.readTextFile(`${out}/sigint/cells/base/checkpoint.json`));
+    const saved = checkpoint.state.epoch as number;
+    assert(saved >= 2 && saved < 150, `checkpoint at epoch ${saved}`);
+    const epochs: number[] = [];
+    const code = await main([file, "--out", out, "--resume", "--threads", "1"], {
+      progress: { tty: false, write: () => {} },
+      charts: false,
+      onEvent: (e) => void (e.kind === "epoch" && epochs.push(e.epoch!)),
+    });
+    assertEquals(code, 0);
+    assertEquals(epochs[0], saved + 1, "resumed after the checkpoint's epoch");
+    const after = JSON.parse(await Deno.readTextFile(`${out}/sigint/results.json`));
+    assertEquals(after.status, "complete");
+    assertEquals(after.cells[0].status, "resumed");
+    assertEquals(
+      after.results.epochs.map((e: { epoch: number }) => e.epoch),
+      Array.from({ length: 150 }, (_, i) => i + 1),
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
