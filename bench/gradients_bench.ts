@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { adjoint, direct, gq, type GradientMethod, methodName, seminorm } from "../src/gradients/method.ts";
+import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradients/method.ts";
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
 import { exponentialDynamics } from "../src/gradients/_test_problems.ts";
 import { mlpDynamics } from "../src/models/mlp.ts";
