@@ -14,6 +14,7 @@ import { GraphBuilder, type Value } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import type { Graph, Node, TensorType } from "./graph.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./graph.ts";
+import { windowPads } from "./shape_rules.ts";
 import { int64, tensor } from "./tensor.ts";
 
 /** Rewrites one node into primitives, returning its output values (same order as `node.outputs`). */
@@ -209,32 +210,6 @@ function imageDims(node: Node, x: Value): { c: number; h: number; w: number } {
 
 function unsupported(node: Node, what: string): never {
   throw new GraphError(`float64 lowering does not support ${what}`, { nodeName: node.name, opType: node.opType });
-}
-
-/** Pads [top, left, bottom, right] of a Conv/AveragePool after auto_pad. */
-function windowPads(
-  node: Node,
-  size: readonly [number, number],
-  kEff: readonly [number, number],
-  strides: readonly number[],
-): number[] {
-  const autoPad = stringAttr(node, "auto_pad", "NOTSET");
-  if (autoPad === "VALID") return [0, 0, 0, 0];
-  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
-    const head: number[] = [], tail: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const out = Math.ceil(size[i]! / strides[i]!);
-      const total = Math.max(0, (out - 1) * strides[i]! + kEff[i]! - size[i]!);
-      const h = autoPad === "SAME_UPPER" ? Math.floor(total / 2) : Math.ceil(total / 2);
-      head.push(h);
-      tail.push(total - h);
-    }
-    return [...head, ...tail];
-  }
-  if (autoPad !== "NOTSET") unsupported(node, `auto_pad ${autoPad}`);
-  const pads = intsAttr(node, "pads", [0, 0, 0, 0]);
-  if (pads.length !== 4) unsupported(node, `pads [${pads.join(", ")}] (need 4 values)`);
-  return [...pads];
 }
 
 function pair(node: Node, name: string, fallback: number): [number, number] {

@@ -13,6 +13,7 @@
  */
 import type { DType } from "./dtype.ts";
 import { isFloat } from "./dtype.ts";
+import { GraphError } from "./errors.ts";
 import {
   type Dim,
   floatAttr,
@@ -224,6 +225,41 @@ function spatialOut(
     }
   }
   return { dtype: x.dtype, shape: [x.shape[0]!, channels, ...spatial] };
+}
+
+/**
+ * Explicit pads [begin…, end…] of a windowed op (Conv, pools) after resolving
+ * `auto_pad`, for concrete spatial `size`, effective kernel extents `kEff`
+ * ((k − 1)·dilation + 1) and `strides`. Shared by shape inference, lowering
+ * and differentiation, so the three agree on the geometry.
+ */
+export function windowPads(
+  node: Node,
+  size: readonly number[],
+  kEff: readonly number[],
+  strides: readonly number[],
+): number[] {
+  const n = size.length;
+  const autoPad = stringAttr(node, "auto_pad", "NOTSET");
+  if (autoPad === "VALID") return Array(2 * n).fill(0);
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    const head: number[] = [], tail: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const out = Math.ceil(size[i]! / strides[i]!);
+      const total = Math.max(0, (out - 1) * strides[i]! + kEff[i]! - size[i]!);
+      const h = autoPad === "SAME_UPPER" ? Math.floor(total / 2) : Math.ceil(total / 2);
+      head.push(h);
+      tail.push(total - h);
+    }
+    return [...head, ...tail];
+  }
+  const place = { nodeName: node.name, opType: node.opType };
+  if (autoPad !== "NOTSET") {
+    throw new GraphError(`auto_pad "${autoPad}" is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER`, place);
+  }
+  const pads = intsAttr(node, "pads", Array(2 * n).fill(0));
+  if (pads.length !== 2 * n) throw new GraphError(`pads [${pads.join(", ")}] needs ${2 * n} values`, place);
+  return [...pads];
 }
 
 function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[]): Dim[] {

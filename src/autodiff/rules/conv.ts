@@ -12,6 +12,7 @@ import type { Value } from "../../onnx/builder.ts";
 import { GraphError } from "../../onnx/errors.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr } from "../../onnx/graph.ts";
 import { FLOAT64_LOWERINGS } from "../../onnx/lower.ts";
+import { windowPads } from "../../onnx/shape_rules.ts";
 import { int64, toNumbers } from "../../onnx/tensor.ts";
 import { ints, type Lower, scalar, unsqueeze, type VjpRule } from "../rule.ts";
 
@@ -26,30 +27,6 @@ function spatial(node: Node, x: Value): number[] {
     fail(node, `Differentiating needs concrete spatial dims, got ${formatShape(x.shape)}`);
   }
   return s as number[];
-}
-
-/** Explicit [begin..., end...] pads of a windowed op after auto_pad. */
-function windowPads(
-  node: Node,
-  size: readonly number[],
-  kEff: readonly number[],
-  strides: readonly number[],
-): number[] {
-  const n = size.length;
-  const autoPad = stringAttr(node, "auto_pad", "NOTSET");
-  if (autoPad === "VALID") return Array(2 * n).fill(0);
-  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
-    const head: number[] = [], tail: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const out = Math.ceil(size[i]! / strides[i]!);
-      const total = Math.max(0, (out - 1) * strides[i]! + kEff[i]! - size[i]!);
-      const h = autoPad === "SAME_UPPER" ? Math.floor(total / 2) : Math.ceil(total / 2);
-      head.push(h);
-      tail.push(total - h);
-    }
-    return [...head, ...tail];
-  }
-  return [...intsAttr(node, "pads", Array(2 * n).fill(0))];
 }
 
 const conv: VjpRule = {
