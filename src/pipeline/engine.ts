@@ -45,7 +45,7 @@ import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAt
 import { Progress, type ProgressOptions } from "./progress.ts";
 import { learningRateFor, type PipelineConfig, type SolveConfig } from "./schema.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";
-import { buildTask, taskIssues } from "./task_stage.ts";
+import { buildTask, taskIssues, testMetricName } from "./task_stage.ts";
 
 /** A finished training run, as written to results.json (a report {@linkcode RunRecord} with more fields). */
 export interface RunResult extends RunRecord {
@@ -519,13 +519,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     new Runtime({ backend: options.backend ?? "cpu", threads: options.threads ?? 0 });
   const progress = new Progress(cells.reduce((s, c) => s + unitsOf(c), 0), options.progress ?? {});
   const first = cells[0]!.config;
-  const metricLabel = first.data.kind === "analytic"
-    ? "relative error"
-    : first.evaluate.metrics.includes("accuracy")
-    ? "accuracy"
-    : first.evaluate.metrics.includes("mse")
-    ? "mse"
-    : "test loss";
+  const metricLabel = first.data.kind === "analytic" ? "relative error" : testMetricName(first);
   const results: PipelineResults = {
     format: "quadjoint.results/1",
     pipeline: config.name,
@@ -535,7 +529,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     ...(config.report?.charts !== undefined ? { charts: [...config.report.charts] } : {}),
     summary: config.report?.summary ?? true,
     metricLabel,
-    metricLogY: metricLabel === "mse" || metricLabel === "test loss",
+    metricLogY: metricLabel === "mse",
     meta: metaOf(config, options, runtime),
     cells: cells.map((c) => ({ id: c.id, values: { ...c.values }, status: "pending" })),
     results: emptyRecords(),

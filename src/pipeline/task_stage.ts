@@ -21,7 +21,7 @@ import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import type { Dataset } from "./data_stage.ts";
 import type { PipelineIssue } from "./errors.ts";
-import { modelWidth, type PipelineConfig } from "./schema.ts";
+import { CLASSIFICATION_DATA, modelWidth, type PipelineConfig } from "./schema.ts";
 
 /** Everything needed to train one cell. */
 export interface Task {
@@ -39,8 +39,8 @@ export interface Task {
   readonly test: Batch;
   /** The loss. */
   readonly loss: LossKind;
-  /** Name of the test metric: "accuracy", "mse" or "loss". */
-  readonly metricName: "accuracy" | "mse" | "loss";
+  /** Name of the test metric (see {@linkcode testMetricName}). */
+  readonly metricName: "accuracy" | "mse";
   /** The test metric from test predictions. */
   readonly metric: (pred: Float64Array, batch: Batch, loss: number) => number;
 }
@@ -78,6 +78,18 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
     }
   }
   return issues;
+}
+
+/**
+ * The test metric of a training configuration: `accuracy` or `mse` when
+ * `evaluate.metrics` names one, otherwise accuracy for classification data and
+ * MSE for the rest.
+ */
+export function testMetricName(config: PipelineConfig): "accuracy" | "mse" {
+  const metrics = config.evaluate.metrics;
+  if (metrics.includes("accuracy")) return "accuracy";
+  if (metrics.includes("mse")) return "mse";
+  return (CLASSIFICATION_DATA as readonly string[]).includes(config.data.kind) ? "accuracy" : "mse";
 }
 
 function timeSpan(config: PipelineConfig): [number, number] {
@@ -235,13 +247,10 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const headParams = initReadout(readout, new Random(modelConfig.initSeed).fork(), dtype);
   const params = { ...init, ...headParams };
   const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
-  const metrics = config.evaluate.metrics;
-  const metricName = metrics.includes("accuracy") ? "accuracy" : metrics.includes("mse") ? "mse" : "loss";
+  const metricName = testMetricName(config);
   const metric = metricName === "accuracy"
     ? (pred: Float64Array, batch: Batch) => accuracy(pred, batch)
-    : metricName === "mse"
-    ? mseMetric(outDim)
-    : (_pred: Float64Array, _batch: Batch, l: number) => l;
+    : mseMetric(outDim);
   return {
     model: { dynamics, readout, dataDim, augment },
     params,
