@@ -599,6 +599,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
       await writeResults(dir, { ...results, status: "interrupted" });
     }
     progress.finish();
+    results.meta.backend = runtime.backend; // after any fallback to cpu
     const interrupted = options.signal?.aborted === true &&
       results.cells.some((c) => c.status === "pending" || c.status === "partial");
     results.status = interrupted ? "interrupted" : "complete";

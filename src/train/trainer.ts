@@ -8,10 +8,10 @@
  * exactly as an uninterrupted one would.
  *
  * Interruption: when `signal` aborts, the loop finishes the batch in flight
- * and returns with `stopped: true`; the parameters and optimiser state are
- * those of the last completed epoch's checkpoint only if the caller keeps
- * checkpoints (`onEpoch`), because a partial epoch is not recorded. A resumed
- * run restarts that epoch from its beginning.
+ * and returns with `stopped: true`. A partial epoch is rolled back, so the
+ * returned parameters and state are those of the last completed epoch — the
+ * state `onEpoch` last received — and a resumed run restarts the interrupted
+ * epoch from its beginning, giving the numbers of an uninterrupted run.
  *
  * @module
  */
