@@ -12,7 +12,7 @@
  */
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradients/method.ts";
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
-import { exponentialDynamics } from "../src/gradients/_test_problems.ts";
+import { exponentialDynamics } from "../src/models/linear.ts";
 import { mlpDynamics } from "../src/models/mlp.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";

@@ -1,32 +1,10 @@
 /**
- * Shared problems for the gradient-method tests: each with exact gradients
- * (or a way to get them), so every method can be run against one table.
+ * Helpers for the gradient-method tests: float64 tensors and a matrix
+ * exponential for exact gradients of linear dynamics (src/models/linear.ts).
  *
  * @module
  */
-import { asDynamics, type Dynamics } from "../models/dynamics.ts";
-import { GraphBuilder } from "../onnx/builder.ts";
 import { type Tensor, tensor } from "../onnx/tensor.ts";
-
-/** dz/dt = a·z with a scalar parameter `a` of shape [1]. */
-export function exponentialDynamics(dtype: "float32" | "float64"): Dynamics {
-  const b = new GraphBuilder("exponential");
-  b.input("t", dtype, []);
-  const z = b.input("z", dtype, ["batch", 1]);
-  const a = b.input("a", dtype, [1]);
-  b.output(b.op1("Mul", [z, a]), "dz");
-  return asDynamics(b.build());
-}
-
-/** dz/dt = A z for row-vector states z [batch, d], parameter `A` [d, d]. */
-export function linearDynamics(d: number): Dynamics {
-  const b = new GraphBuilder("linear");
-  b.input("t", "float64", []);
-  const z = b.input("z", "float64", ["batch", d]);
-  const A = b.input("A", "float64", [d, d]);
-  b.output(b.op1("MatMul", [z, b.op1("Transpose", [A])]), "dz");
-  return asDynamics(b.build());
-}
 
 /** A float64 tensor from numbers. */
 export function f64(values: readonly number[], dims: readonly number[]): Tensor {

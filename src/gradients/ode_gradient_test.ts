@@ -5,7 +5,8 @@ import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts"
 import { odeGradient } from "./ode_gradient.ts";
 import type { GradientResult } from "./problem.ts";
 import { mlpDynamics } from "../models/mlp.ts";
-import { expm, exponentialDynamics, f64, linearDynamics } from "./_test_problems.ts";
+import { expm, f64 } from "./_test_problems.ts";
+import { exponentialDynamics, linearDynamics } from "../models/linear.ts";
 import { asDynamics } from "../models/dynamics.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 

@@ -11,8 +11,7 @@ import type { ExponentialProblem } from "../data/analytic.ts";
 import type { GradientMethod } from "../gradients/method.ts";
 import { odeGradient } from "../gradients/ode_gradient.ts";
 import type { GradientStats, SolveSettings } from "../gradients/problem.ts";
-import { asDynamics, type Dynamics } from "../models/dynamics.ts";
-import { GraphBuilder } from "../onnx/builder.ts";
+import { exponentialDynamics } from "../models/linear.ts";
 import { tensor } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
 
@@ -46,19 +45,6 @@ export interface AnalyticMemory {
   readonly nfeBackward: number;
 }
 
-let cached: Dynamics | undefined;
-
-/** dz/dt = a·z in float64, parameter `a` of shape [1]. */
-export function exponentialDynamicsGraph(): Dynamics {
-  if (cached) return cached;
-  const b = new GraphBuilder("exponential");
-  b.input("t", "float64", []);
-  const z = b.input("z", "float64", ["batch", 1]);
-  const a = b.input("growth", "float64", [1]);
-  b.output(b.op1("Mul", [z, a]), "dz");
-  return (cached = asDynamics(b.build()));
-}
-
 async function solveAt(
   runtime: Runtime,
   z0: number,
@@ -68,8 +54,8 @@ async function solveAt(
   solve: SolveSettings & { backward?: SolveSettings },
 ) {
   return await odeGradient({
-    dynamics: exponentialDynamicsGraph(),
-    params: { growth: tensor(Float64Array.of(a), [1]) },
+    dynamics: exponentialDynamics("float64"),
+    params: { a: tensor(Float64Array.of(a), [1]) },
     z0: tensor(Float64Array.of(z0), [1, 1]),
     times: [0, T],
     loss: ([, zT]) => ({ value: zT![0]! ** 2, cotangents: [null, Float64Array.of(2 * zT![0]!)] }),
@@ -108,7 +94,7 @@ export async function analyticErrors(
       T,
       loss: rel(r.loss!, problem.loss[i]!),
       dz0: rel(r.dz0[0]!, problem.dLdz0[i]!),
-      da: rel(r.dparams["growth"]![0]!, problem.dLda[i]!),
+      da: rel(r.dparams["a"]![0]!, problem.dLda[i]!),
       dT: rel(r.dtimes[1]!, problem.dLdT[i]!),
       stats: r.stats,
     });
