@@ -39,3 +39,7 @@ export * from "./src/autodiff/rule.ts";
 export * from "./src/gradients/method.ts";
 export * from "./src/gradients/problem.ts";
 export { odeGradient } from "./src/gradients/ode_gradient.ts";
+export * from "./src/models/linear.ts";
+export * from "./src/train/readout.ts";
+export * from "./src/train/neural_ode.ts";
+export * from "./src/train/trainer.ts";

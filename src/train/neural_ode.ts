@@ -21,7 +21,9 @@ import type { Readout } from "./readout.ts";
 
 /** A neural ODE with its readout. */
 export interface NeuralOde {
+  /** The vector field f(z, t, θ_f). */
   readonly dynamics: Dynamics;
+  /** Head and loss on the states at the measurement times. */
   readonly readout: Readout;
   /** Data dimension before augmentation. */
   readonly dataDim: number;
@@ -33,6 +35,7 @@ export interface NeuralOde {
 export interface Batch {
   /** Inputs, [batch, dataDim], float64. */
   readonly x: Float64Array;
+  /** Samples in the batch. */
   readonly size: number;
   /** Measurement times t₀ … t_K of this batch. */
   readonly times: readonly number[];
@@ -44,15 +47,21 @@ export interface Batch {
 
 /** Settings for gradient computation in training. */
 export interface TrainGradientSettings extends SolveSettings {
+  /** The gradient method. */
   readonly method: GradientMethod;
+  /** Settings of the backward solve; the forward ones by default. */
   readonly backward?: SolveSettings;
 }
 
 /** Loss, gradients and costs of one batch. */
 export interface BatchGradients {
+  /** The batch loss. */
   readonly loss: number;
+  /** dL/dθ for every parameter (dynamics and head), flattened float64. */
   readonly grads: Record<string, Float64Array>;
+  /** Predictions, [times, batch, outDim]. */
   readonly pred: Float64Array;
+  /** Costs of the gradient computation. */
   readonly stats: GradientStats;
 }
 

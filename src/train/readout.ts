@@ -31,10 +31,15 @@ export type LossKind =
 
 /** A readout: head + loss graph with its parameter shapes. */
 export interface Readout {
+  /** The head + loss graph (inputs zs, targets, mask, head params; outputs loss, pred). */
   readonly graph: Graph;
+  /** How predictions are read from the state. */
   readonly head: HeadKind;
+  /** The loss. */
   readonly loss: LossKind;
+  /** State components per sample. */
   readonly stateDim: number;
+  /** Prediction components per sample. */
   readonly outDim: number;
   /** Head parameter shapes by name (empty for "slice"). */
   readonly params: Readonly<Record<string, readonly number[]>>;
