@@ -26,7 +26,7 @@ Runs the pipeline described by <file> (JSON or YAML).
 Options:
   --quick             apply the file's quick overrides (minutes on 2 CPU cores)
   --backend NAME      cpu, cuda or webgpu (default cpu; falls back to cpu with a warning)
-  --out DIR           output folder (default reports/<pipeline name>)
+  --out DIR           output root; results go to DIR/<pipeline name>/ (default reports)
   --resume            skip sweep cells already finished in the output folder
   --threads N         ONNX Runtime intra-op threads (default: runtime's choice)
   -h, --help          show this text`;
