@@ -285,8 +285,10 @@ interface CellContext {
   readonly onEvent: RunPipelineOptions["onEvent"];
 }
 
-/** A training cell. Returns its records and whether it was stopped. */
-async function runTrainingCell(ctx: CellContext): Promise<{ records: CellRecords; stopped: boolean }> {
+/** A training cell. Returns its records, whether it was stopped and whether it continued from a checkpoint. */
+async function runTrainingCell(
+  ctx: CellContext,
+): Promise<{ records: CellRecords; stopped: boolean; resumed: boolean }> {
   const { cell, runtime, progress, signal } = ctx;
   const config = cell.config;
   const train = config.train!;
@@ -376,7 +378,7 @@ async function runTrainingCell(ctx: CellContext): Promise<{ records: CellRecords
   const records = emptyRecords();
   records.epochs = epochRecords(cell.id, methodLabel, task.width, train.seed, h);
   if (!result.stopped) records.runs = [run];
-  return { records, stopped: result.stopped };
+  return { records, stopped: result.stopped, resumed: resume !== undefined };
 }
 
 /** An analytic cell: gradient errors vs T and held memory vs tolerance. */
@@ -578,16 +580,14 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
           summary.status = "done";
           options.onEvent?.({ cell: cell.id, kind: "cell" });
         } else {
-          const hadCheckpoint = options.resume &&
-            (await readJsonIfExists(join(cellDir, "checkpoint.json"))) !== undefined;
-          const { records, stopped } = await runTrainingCell(ctx);
+          const { records, stopped, resumed } = await runTrainingCell(ctx);
           merge(records);
           if (stopped) {
             summary.status = "partial";
             break;
           }
           await writeJsonAtomic(resultPath, { configHash: hash, cellId: cell.id, records });
-          summary.status = hadCheckpoint ? "resumed" : "done";
+          summary.status = resumed ? "resumed" : "done";
           options.onEvent?.({ cell: cell.id, kind: "cell" });
         }
       } catch (e) {

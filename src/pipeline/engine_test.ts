@@ -156,3 +156,25 @@ Deno.test("checkPipeline() refuses what the engine cannot build, naming the fiel
   assert(e.message.startsWith('p.yaml: model.head.kind: Head "mlp" is not supported'), e.message);
   assertEquals(e.exitCode, 2);
 });
+
+Deno.test("runPipeline() with --resume starts over, as done, from a checkpoint of another configuration", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { sweep: _, ...one } = sweepPipeline;
+    const config = (lr: number) =>
+      PipelineSchema.parse({ ...one, train: { ...one.train, epochs: 2, optimizer: { lr } } });
+    const options = { out: dir, runtime, progress: quiet, report: false };
+    const controller = new AbortController();
+    const part = await runPipeline(config(0.01), {
+      ...options,
+      signal: controller.signal,
+      onEvent: () => controller.abort(),
+    });
+    assertEquals(part.results.cells.map((c) => c.status), ["partial"]);
+    const other = await runPipeline(config(0.02), { ...options, resume: true });
+    assertEquals(other.results.cells.map((c) => c.status), ["done"]);
+    assertEquals(other.results.results.epochs.map((e) => e.epoch), [1, 2]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
