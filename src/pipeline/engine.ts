@@ -27,7 +27,7 @@ import type { SolveSettings } from "../gradients/problem.ts";
 import { experimentReport } from "../report/experiment.ts";
 import { renderReport } from "../report/html.ts";
 import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../report/specs.ts";
-import { writeChartFiles } from "../report/static.ts";
+import { writeReportCharts } from "../report/static.ts";
 import { type Backend, Runtime } from "../runtime/session.ts";
 import { SOLVERS } from "../solvers/solver.ts";
 import type { TrainGradientSettings } from "../train/neural_ode.ts";
@@ -440,16 +440,6 @@ function metaOf(config: PipelineConfig, options: RunPipelineOptions, runtime: Ru
   };
 }
 
-function chartName(index: number, title: unknown): string {
-  const text = typeof title === "string"
-    ? title
-    : typeof title === "object" && title !== null && "text" in title
-    ? String((title as { text: unknown }).text)
-    : "chart";
-  const slug = text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-  return `${String(index).padStart(2, "0")}-${slug || "chart"}`;
-}
-
 /** Writes results.json and the CSV files. */
 async function writeResults(dir: string, results: PipelineResults): Promise<void> {
   const r = results.results;
@@ -482,12 +472,7 @@ export async function writePipelineReport(dir: string, results: PipelineResults,
   });
   await writeFileAtomic(join(dir, "report.html"), renderReport(content));
   if (!charts) return;
-  await replaceDirectory(join(dir, "charts"), async (tmp) => {
-    let i = 0;
-    for (const section of content.sections) {
-      for (const spec of section.charts ?? []) await writeChartFiles(tmp, chartName(++i, spec.title), spec);
-    }
-  });
+  await replaceDirectory(join(dir, "charts"), async (tmp) => void await writeReportCharts(tmp, content));
 }
 
 /**

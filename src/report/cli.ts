@@ -19,7 +19,7 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { experimentReport, type ExperimentReportOptions, type ExperimentResults } from "./experiment.ts";
 import { renderReport, writeReport } from "./html.ts";
-import { writeChartFiles } from "./static.ts";
+import { writeReportCharts } from "./static.ts";
 
 const USAGE = "Usage: deno task report <results.json | results dir> [--out report.html] [--charts <dir>]";
 
@@ -79,16 +79,9 @@ export async function main(args: string[]): Promise<number> {
     await writeReport(out, renderReport(content));
     console.log(out);
     if (parsed.values.charts) {
-      let i = 0;
-      for (const section of content.sections) {
-        for (const spec of section.charts ?? []) {
-          const title = typeof spec.title === "string" ? spec.title : "chart";
-          const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-          const name = `${String(++i).padStart(2, "0")}-${slug || "chart"}`;
-          const { svg, png } = await writeChartFiles(parsed.values.charts, name, spec);
-          console.log(svg);
-          console.log(png);
-        }
+      for (const { svg, png } of await writeReportCharts(parsed.values.charts, content)) {
+        console.log(svg);
+        console.log(png);
       }
     }
   } catch (e) {

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile } from "vega-lite";
+import type { ReportContent } from "./html.ts";
 import type { ChartSpec } from "./specs.ts";
 
 /** Options of {@linkcode renderSvg}. */
@@ -216,4 +217,43 @@ export async function writeChartFiles(
   await Deno.writeTextFile(paths.svg, svg);
   await Deno.writeFile(paths.png, png);
   return paths;
+}
+
+/** The file name (without extension) of the `index`-th chart of a report: `01-training-time-vs-width`. */
+export function chartFileName(index: number, title: unknown): string {
+  const text = typeof title === "string"
+    ? title
+    : typeof title === "object" && title !== null && "text" in title
+    ? String((title as { text: unknown }).text)
+    : "chart";
+  const slug = text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  return `${String(index).padStart(2, "0")}-${slug || "chart"}`;
+}
+
+/**
+ * Writes every chart of a report's sections, in order, as SVG and PNG into
+ * `dir` (see {@linkcode chartFileName}); returns the paths written.
+ *
+ * @example
+ * ```ts
+ * import { writeReportCharts } from "./static.ts";
+ * import { memorySpec } from "./specs.ts";
+ * const dir = await Deno.makeTempDir();
+ * const spec = memorySpec([{ method: "gq", tolerance: 1e-3, bytes: 4096 }]);
+ * const [first] = await writeReportCharts(dir, { sections: [{ title: "Memory", charts: [spec] }] });
+ * if (!first!.svg.endsWith("01-held-memory-vs-tolerance.svg")) throw new Error(first!.svg);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeReportCharts(
+  dir: string,
+  content: Pick<ReportContent, "sections">,
+): Promise<{ svg: string; png: string }[]> {
+  const written: { svg: string; png: string }[] = [];
+  for (const section of content.sections) {
+    for (const spec of section.charts ?? []) {
+      written.push(await writeChartFiles(dir, chartFileName(written.length + 1, spec.title), spec));
+    }
+  }
+  return written;
 }
