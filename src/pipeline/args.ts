@@ -11,12 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-
-/** Backends a run may ask for. */
-export const BACKENDS = ["cpu", "cuda", "webgpu"] as const;
-
-/** A backend name. */
-export type Backend = typeof BACKENDS[number];
+import { type Backend, BACKENDS } from "../runtime/session.ts";
 
 /** The usage text. */
 export const USAGE = `Usage: deno task pipeline <file> [options]
