@@ -19,10 +19,11 @@ export const USAGE = `Usage: deno task pipeline <file> [options]
 Runs the pipeline described by <file> (JSON or YAML).
 
 Options:
-  --quick             apply the file's quick overrides (minutes on 2 CPU cores)
+  --quick             apply the file's quick overrides (seconds to minutes on 2 CPU cores)
   --backend NAME      cpu, cuda or webgpu (default cpu; falls back to cpu with a warning)
   --out DIR           output root; results go to DIR/<pipeline name>/ (default reports)
-  --resume            skip sweep cells already finished in the output folder
+  --resume            skip sweep cells already finished in the output folder and continue
+                      an unfinished one from its last epoch checkpoint
   --threads N         ONNX Runtime intra-op threads (default: runtime's choice)
   -h, --help          show this text`;
 
@@ -36,7 +37,7 @@ export interface PipelineArgs {
   readonly backend: Backend;
   /** Output folder, when given. */
   readonly out?: string;
-  /** Skip sweep cells already finished. */
+  /** Skip sweep cells already finished; continue unfinished ones from their checkpoint. */
   readonly resume: boolean;
   /** Intra-op threads, when given. */
   readonly threads?: number;
