@@ -338,7 +338,8 @@ export function sliceDim(size: number, start: number, end: number, step: number)
     e = clamp(e, 0, size);
     return { size: Math.max(0, Math.ceil((e - s) / step)), start: s };
   }
-  s = clamp(s, -1, size - 1);
+  // ONNX (and ONNX Runtime) clamp a backward start into [0, size − 1], unlike Python slicing.
+  s = clamp(s, 0, size - 1);
   e = clamp(e, -1, size - 1);
   return { size: Math.max(0, Math.ceil((e - s) / step)), start: s };
 }

@@ -156,6 +156,7 @@ const CASES: readonly Case[] = [
       const s = (n: string, v: number[]) => b.initializer(n, int64(v));
       b.output(b.op1("Slice", [x, s("s0", [-1]), s("e0", [-100]), s("a0", [1]), s("p0", [-3])]), "rev");
       b.output(b.op1("Slice", [x, s("s1", [0, 2]), s("e1", [2 ** 31 - 1, 7]), s("a1", [0, 1])]), "mid");
+      b.output(b.op1("Slice", [x, s("s2", [-100]), s("e2", [-200]), s("a2", [1]), s("p2", [-1])]), "before_start");
     },
   },
   {
@@ -293,6 +294,9 @@ Deno.test("sliceDim() counts elements of a reversed range for negative steps", (
   assertEquals(sliceDim(10, -1, -100, -1), { size: 10, start: 9 });
   assertEquals(sliceDim(10, -1, -100, -3), { size: 4, start: 9 }); // 9, 6, 3, 0
   assertEquals(sliceDim(10, 5, 1, -2), { size: 2, start: 5 }); // 5, 3
+  // A start before the beginning clamps to 0 (ONNX Runtime returns element 0), not to "empty" as in Python.
+  assertEquals(sliceDim(10, -100, -200, -1), { size: 1, start: 0 });
+  assertEquals(sliceDim(10, -100, 5, -1), { size: 0, start: 0 });
   assertThrows(() => sliceDim(10, 0, 5, 0), Error, "step must not be 0");
 });
 
