@@ -493,7 +493,7 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
   ["Transpose", (ctx) => {
     const x = need(ctx, 0);
     const perm = intsAttr(ctx.node, "perm", x.shape.map((_, i) => x.shape.length - 1 - i));
-    if (perm.length !== x.shape.length || [...perm].sort().some((p, i) => p !== i)) {
+    if (perm.length !== x.shape.length || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
       fail(`perm [${perm.join(", ")}] is not a permutation of rank ${x.shape.length}`);
     }
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]!) }];

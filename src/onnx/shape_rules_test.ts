@@ -264,6 +264,14 @@ Deno.test("Reshape(x, Shape(y)) keeps y's symbolic dims", () => {
   assertEquals(flat.shape, ["batch", "steps", 6]);
 });
 
+Deno.test("Transpose's shape rule accepts any permutation of rank above 10", () => {
+  const b = new GraphBuilder("g");
+  const dims = Array.from({ length: 12 }, (_, i) => i + 1);
+  const perm = dims.map((_, i) => 11 - i);
+  const y = b.op1("Transpose", [b.input("x", "float32", dims)], { perm: attr.ints(perm) });
+  assertEquals(y.shape, [...dims].reverse());
+});
+
 Deno.test("broadcastShapes() matches symbolic dims with themselves and with 1", () => {
   assertEquals(broadcastShapes([["batch", 1, 3], [4, 1]]), ["batch", 4, 3]);
   assertEquals(broadcastShapes([["batch", 3], [1, 3]]), ["batch", 3]);
