@@ -24,7 +24,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type GradientMethod, methodByName } from "../gradients/method.ts";
 import type { SolveSettings } from "../gradients/problem.ts";
-import { experimentReport } from "../report/experiment.ts";
+import { type ChartKind, experimentReport } from "../report/experiment.ts";
 import { renderReport } from "../report/html.ts";
 import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../report/specs.ts";
 import { writeReportCharts } from "../report/static.ts";
@@ -125,7 +125,7 @@ export interface PipelineResults {
   /** Report subtitle. */
   subtitle?: string;
   /** Charts to draw. */
-  charts?: string[];
+  charts?: ChartKind[];
   /** Include the speed summary. */
   summary: boolean;
   /** Name of the test metric. */
@@ -464,7 +464,7 @@ export async function writePipelineReport(dir: string, results: PipelineResults,
   const content = experimentReport(results.results, {
     title: results.title,
     ...(results.subtitle !== undefined ? { subtitle: results.subtitle } : {}),
-    ...(results.charts !== undefined ? { charts: results.charts as never } : {}),
+    ...(results.charts !== undefined ? { charts: results.charts } : {}),
     summary: results.summary,
     metricLabel: results.metricLabel,
     metricLogY: results.metricLogY,

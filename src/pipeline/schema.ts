@@ -22,6 +22,7 @@
  * @module
  */
 import { z } from "zod";
+import { CHART_KINDS } from "../report/experiment.ts";
 
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
@@ -297,20 +298,10 @@ export const MemorySchema = z.object({
     .describe("Tolerances to measure at, each used as rtol = atol. Default 1e-3…1e-7"),
 }).strict();
 
-/** Charts a report may contain (see src/report/specs.ts). */
-export const CHARTS = [
-  "training-time",
-  "test-metric",
-  "loss-curve",
-  "nfe",
-  "gradient-error",
-  "memory",
-] as const;
-
 /** The report stage. */
 export const ReportSchema = z.object({
   title: z.string().min(1).describe("Report title"),
-  charts: z.array(z.enum(CHARTS)).default(["training-time", "test-metric", "loss-curve"])
+  charts: z.array(z.enum(CHART_KINDS)).default(["training-time", "test-metric", "loss-curve"])
     .describe("Charts to draw. Default [training-time, test-metric, loss-curve]"),
   summary: z.boolean().default(true).describe("Include the summary table. Default true"),
 }).strict();
