@@ -99,7 +99,7 @@ export class Runtime {
   #active: Backend;
   #fellBack = false;
   readonly #options: Required<Omit<RuntimeOptions, "backend">>;
-  readonly #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
+  #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
   readonly #byContent = new Map<string, Promise<CompiledGraph>>();
 
   /** Checks the options; sessions are created lazily by {@linkcode Runtime.compile}. */
@@ -150,10 +150,11 @@ export class Runtime {
     return this.#byContent.size;
   }
 
-  /** Releases every session. */
+  /** Releases every session; a later {@linkcode Runtime.compile} creates fresh ones. */
   async dispose(): Promise<void> {
     const all = [...this.#byContent.values()];
     this.#byContent.clear();
+    this.#byObject = new WeakMap();
     for (const p of all) {
       try {
         await (await p).release();

@@ -147,6 +147,11 @@ Deno.test("Runtime.compile() reuses sessions for the same graph object and for a
   assertClose([Number(y2.data[0]) - Number(y1.data[0])], [2 * 0.25], 1e-6);
   await rt.dispose();
   assertEquals(rt.cachedSessions, 0);
+  // After dispose the same graph object compiles to a new, working session.
+  const fresh = await rt.compile(g);
+  assert(fresh !== s1, "dispose() kept a released session for the same graph object");
+  assertEquals(Array.from((await fresh.run(feeds(1))).y!.data as Float32Array), Array.from(y1.data as Float32Array));
+  await rt.dispose();
 });
 
 Deno.test("Runtime.compile() rejects with GraphError when ONNX Runtime refuses a graph, and does not cache it", async () => {
