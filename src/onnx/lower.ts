@@ -17,8 +17,11 @@ import { attr, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./g
 import { windowPads } from "./shape_rules.ts";
 import { int64, tensor } from "./tensor.ts";
 
-/** Rewrites one node into primitives, returning its output values (same order as `node.outputs`). */
-type Lowering = (b: GraphBuilder, node: Node, inputs: Value[]) => Value[];
+/**
+ * Rewrites one node into primitives, returning its output values (same order
+ * as `node.outputs`). An omitted optional input (empty name) is `undefined`.
+ */
+type Lowering = (b: GraphBuilder, node: Node, inputs: (Value | undefined)[]) => Value[];
 
 function scalar(b: GraphBuilder, dtype: TensorType["dtype"], v: number): Value {
   const data = dtype === "float64" ? new Float64Array([v]) : new Float32Array([v]);
@@ -451,7 +454,7 @@ export function lowerForRuntime(graph: Graph): Graph {
       b.addNode(node);
       continue;
     }
-    const inputs = node.inputs.map((n) => b.value(n));
+    const inputs = node.inputs.map((n) => (n === "" ? undefined : b.value(n)));
     const outs = lowering(b, node, inputs);
     node.outputs.forEach((name, i) => {
       if (name !== "") b.op1("Identity", [outs[i]!], {}, { outputNames: [name] });

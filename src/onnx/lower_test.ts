@@ -407,6 +407,18 @@ Deno.test("lowerForRuntime() rejects grouped and non-2-D float64 Conv, and symbo
   );
 });
 
+Deno.test("lowerForRuntime() lowers a float64 Conv whose omitted bias is an empty input name", async () => {
+  const b = new GraphBuilder("nobias");
+  const x = b.input("x", "float64", [1, 1, 3, 3]);
+  b.output(b.op1("Conv", [x, b.input("w", "float64", [1, 1, 2, 2]), null]), "y");
+  const s = await runtime.compile(b.build());
+  const y = (await s.run({
+    x: fromNumbers([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3], "float64"),
+    w: fromNumbers([1, 0, 0, -1], [1, 1, 2, 2], "float64"),
+  })).y!;
+  assertEquals(Array.from(y.data as Float64Array), [-4, -4, -4, -4]);
+});
+
 Deno.test("lowerForRuntime() keeps a symbolic batch dim through Conv", async () => {
   const b = new GraphBuilder("batchconv");
   const x = b.input("x", "float64", ["batch", 1, 4, 4]);
