@@ -14,6 +14,8 @@ import type { Dynamics } from "../models/dynamics.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { secondOrderDynamics } from "../models/second_order.ts";
 import type { Tensor } from "../onnx/tensor.ts";
+import { gatherRows } from "../data/batches.ts";
+import type { LabelledPoints } from "../data/nested_spheres.ts";
 import { sineBatch } from "../data/sines.ts";
 import type { Batch, NeuralOde } from "../train/neural_ode.ts";
 import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
@@ -96,50 +98,40 @@ function timeSpan(config: PipelineConfig): [number, number] {
   return [config.solve.times?.start ?? 0, config.solve.times?.end ?? 1];
 }
 
-/** One-hot labels at the last of two times, observed only there. */
-function classificationSource(
+/**
+ * Samples observed only at the last of two times: `x` is row i of `inputs`,
+ * and `writeTarget(i, row)` fills sample i's `outDim` target entries.
+ */
+function endTimeSource(
   inputs: Tensor<"float64">,
-  labels: Tensor<"int32">,
-  classes: number,
+  outDim: number,
   times: [number, number],
+  writeTarget: (i: number, row: Float64Array) => void,
 ): BatchSource {
-  const [n, dim] = inputs.dims as [number, number];
   return {
-    size: n,
+    size: inputs.dims[0]!,
     batch(indices) {
       const b = indices.length;
-      const x = new Float64Array(b * dim);
-      const targets = new Float64Array(2 * b * classes);
+      const targets = new Float64Array(2 * b * outDim);
       const mask = new Float64Array(2 * b);
       indices.forEach((i, j) => {
-        x.set(inputs.data.subarray(i * dim, (i + 1) * dim), j * dim);
-        targets[(b + j) * classes + labels.data[i]!] = 1;
+        writeTarget(i, targets.subarray((b + j) * outDim, (b + j + 1) * outDim));
         mask[b + j] = 1;
       });
-      return { x, size: b, times, targets, mask };
+      return { x: gatherRows(inputs, indices).data, size: b, times, targets, mask };
     },
   };
 }
 
+/** One-hot labels at the last of two times (nested spheres). */
+function classificationSource(data: LabelledPoints, classes: number, times: [number, number]): BatchSource {
+  return endTimeSource(data.inputs, classes, times, (i, row) => (row[data.labels.data[i]!] = 1));
+}
+
 /** Inputs mapped to targets at the last of two times (crossing trajectories). */
 function regressionSource(inputs: Tensor<"float64">, targetsAtEnd: Tensor<"float64">, times: [number, number]) {
-  const [n, dim] = inputs.dims as [number, number];
   const out = targetsAtEnd.dims[1]!;
-  return {
-    size: n,
-    batch(indices: Int32Array): Batch {
-      const b = indices.length;
-      const x = new Float64Array(b * dim);
-      const targets = new Float64Array(2 * b * out);
-      const mask = new Float64Array(2 * b);
-      indices.forEach((i, j) => {
-        x.set(inputs.data.subarray(i * dim, (i + 1) * dim), j * dim);
-        targets.set(targetsAtEnd.data.subarray(i * out, (i + 1) * out), (b + j) * out);
-        mask[b + j] = 1;
-      });
-      return { x, size: b, times, targets, mask };
-    },
-  };
+  return endTimeSource(inputs, out, times, (i, row) => row.set(targetsAtEnd.data.subarray(i * out, (i + 1) * out)));
 }
 
 function all(n: number): Int32Array {
@@ -208,8 +200,8 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
       const { train: tr, test: te, classes } = dataset.data;
       dataDim = tr.inputs.dims[1]!;
       outDim = classes;
-      train = classificationSource(tr.inputs, tr.labels, classes, span);
-      const testSource = classificationSource(te.inputs, te.labels, classes, span);
+      train = classificationSource(tr, classes, span);
+      const testSource = classificationSource(te, classes, span);
       test = testSource.batch(all(testSource.size));
       break;
     }

@@ -69,3 +69,18 @@ Deno.test("taskIssues() names the field of a combination the engine cannot build
   assertEquals(issues.map((i) => i.path), ["model.encoder.kind"]);
   assert(issues[0]!.message.includes("second-order"));
 });
+
+Deno.test("buildTask() gives crossing-trajectories batches with targets observed at the end time only", () => {
+  const config = PipelineSchema.parse({
+    ...base,
+    data: { kind: "crossing-trajectories" },
+    model: { encoder: { kind: "augment", dims: 3 }, dynamics: { kind: "mlp", width: 4 } },
+  });
+  const task = buildTask(config, makeDataset(config.data));
+  assertEquals([task.model.dataDim, task.model.augment, task.metricName], [1, 3, "mse"]);
+  const b = task.train.batch(Int32Array.of(1, 0));
+  assertEquals([Array.from(b.x), b.times], [[-1, 1], [0, 1]]);
+  assertEquals(Array.from(b.targets), [0, 0, 1, -1]);
+  assertEquals(Array.from(b.mask), [0, 0, 1, 1]);
+  assertEquals(task.test.size, 2);
+});
