@@ -299,6 +299,15 @@ const CASES: RuleCase[] = [
   },
   {
     op: "BatchNormalization",
+    name: "BatchNormalization inference mode with one value as scale, bias and mean",
+    graph: g("bn", (b) => {
+      const s = b.input("s", D, [2]);
+      return b.op1("BatchNormalization", [b.input("x", D, [3, 2, 2, 2]), s, s, s, b.input("var", D, [2])]);
+    }),
+    options: { draw: { var: "positive" } },
+  },
+  {
+    op: "BatchNormalization",
     name: "BatchNormalization training mode (batch statistics)",
     graph: g("bn", (b) =>
       b.op(

@@ -218,8 +218,13 @@ export function appendVjp(
       dy,
       wants: (i) => wanted.includes(i),
       viaLowering: (lower, only) => {
+        // A value feeding several inputs gets one Identity copy per extra input, made outside the lowered
+        // subgraph, so that each input's cotangent covers only its own uses (the engine adds them up).
+        const slots = ctx.inputs.map((v, i) =>
+          v && node.inputs.indexOf(node.inputs[i]!) !== i ? b.op1("Identity", [v]) : v
+        );
         const before = b.build().nodes.length;
-        const outs = lower(b, node, ctx.inputs.map((v) => v!));
+        const outs = lower(b, node, slots.map((v) => v!));
         const sub: Graph = {
           name: `${graph.name}/${node.name}`,
           inputs: [],
@@ -235,8 +240,8 @@ export function appendVjp(
           if (g) subSeeds.set(v.name, g);
         });
         const want = wanted.filter((i) => !only || only.includes(i));
-        const grads = appendVjp(b, sub, subSeeds, want.map((i) => node.inputs[i]!), rules);
-        return node.inputs.map((n, i) => (want.includes(i) ? grads.get(n)! : null));
+        const grads = appendVjp(b, sub, subSeeds, want.map((i) => slots[i]!.name), rules);
+        return slots.map((v, i) => (want.includes(i) ? grads.get(v!.name)! : null));
       },
     };
     let result: readonly (Value | null)[];
