@@ -132,7 +132,8 @@ export async function odeGradient(problem: OdeGradientProblem, options: OdeGradi
 /** Resolves solver settings, filling defaults and checking values. */
 export function resolveSolve(s: SolveSettings, fallback: ResolvedSolve | undefined, where: string): ResolvedSolve {
   const name = s.solver ?? fallback?.solver.name ?? "dopri5";
-  const solver = SOLVERS[name as keyof typeof SOLVERS];
+  // Own keys only: "toString" and the like must not resolve to Object.prototype members.
+  const solver = Object.hasOwn(SOLVERS, name) ? SOLVERS[name as keyof typeof SOLVERS] : undefined;
   if (!solver) {
     throw new RangeError(`${where}.solver: unknown solver "${name}"; use one of ${Object.keys(SOLVERS).join(", ")}`);
   }
@@ -141,21 +142,28 @@ export function resolveSolve(s: SolveSettings, fallback: ResolvedSolve | undefin
   if (!(rtol > 0)) throw new RangeError(`${where}.rtol must be positive, got ${rtol}`);
   if (!(atol > 0)) throw new RangeError(`${where}.atol must be positive, got ${atol}`);
   const dt = s.dt ?? fallback?.dt;
-  if (!solver.adaptive && !(dt !== undefined && dt > 0)) {
+  if (dt !== undefined && !(dt > 0 && Number.isFinite(dt))) {
+    throw new RangeError(`${where}.dt must be a positive finite number, got ${dt}`);
+  }
+  if (!solver.adaptive && dt === undefined) {
     throw new RangeError(`${where}.dt: fixed-step solver ${name} needs a positive step size dt, got ${dt}`);
   }
   const maxSteps = s.maxSteps ?? fallback?.maxSteps ?? 100000;
   return { solver, rtol, atol, dt, maxSteps };
 }
 
-/** Integration options for a resolved solve. */
+/**
+ * Integration options for a resolved solve: `dt` is the grid step of a
+ * fixed-step solver and only the first step of an adaptive one (which keeps
+ * its error control).
+ */
 export function solveOptions(s: ResolvedSolve) {
   return {
     solver: s.solver,
     rtol: s.rtol,
     atol: s.atol,
     maxSteps: s.maxSteps,
-    ...(s.dt !== undefined ? { dt: s.dt } : {}),
+    ...(s.dt !== undefined ? (s.solver.adaptive ? { firstStep: s.dt } : { dt: s.dt }) : {}),
   };
 }
 

@@ -139,6 +139,33 @@ Deno.test("odeGradient() handles decreasing times and a single measurement time"
   }
 });
 
+Deno.test("odeGradient() takes dt as the first step of an adaptive solver and refuses bad solve settings", async () => {
+  const dynamics = exponentialDynamics("float64");
+  const a = 0.4, z0 = 1.5, T = 2;
+  const problem = {
+    dynamics,
+    params: { a: f64([a], [1]) },
+    z0: f64([z0], [1, 1]),
+    times: [0, T],
+    loss: ([, z]: readonly Float64Array[]) => ({ cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+  };
+  // dt = 1 as a fixed grid would be 2 uncontrolled steps; as a first step, error control still applies.
+  const r = await odeGradient(problem, { method: adjoint(), dt: 1, rtol: 1e-10, atol: 1e-10, runtime });
+  const { nfe, accepted, rejected } = r.stats.forward;
+  assert(accepted > 2, `adaptive steps expected, got ${accepted}`);
+  assertEquals(nfe, 1 + 6 * (accepted + rejected), "a given first step skips the initial-step selection");
+  assertClose(r.dparams["a"]![0]!, 2 * T * z0 * z0 * Math.exp(2 * a * T), 1e-8, "dL/da");
+  const bad: [object, RegExp][] = [
+    [{ solver: "toString" }, /options\.solver: unknown solver "toString"/],
+    [{ dt: -1 }, /options\.dt must be a positive finite number, got -1/],
+    [{ solver: "rk4" }, /options\.dt: fixed-step solver rk4 needs a positive step size/],
+    [{ backward: { solver: "nope" } }, /options\.backward\.solver: unknown solver "nope"/],
+  ];
+  for (const [settings, pattern] of bad) {
+    await assertRejects(() => odeGradient(problem, { method: gq(), runtime, ...settings }), RangeError, pattern);
+  }
+});
+
 Deno.test("odeGradient() gives exact zeros for a parameter the dynamics do not use", async () => {
   const b = new GraphBuilder("unused");
   b.input("t", "float64", []);

@@ -44,13 +44,13 @@ export interface OdeGradientProblem {
 
 /** A solver and its tolerances, for one direction of integration. */
 export interface SolveSettings {
-  /** Solver name or object from src/solvers. @default "dopri5" */
+  /** Solver name, a key of `SOLVERS` in src/solvers. @default "dopri5" */
   readonly solver?: string;
   /** Relative tolerance. @default 1e-3 */
   readonly rtol?: number;
   /** Absolute tolerance. @default 1e-3 */
   readonly atol?: number;
-  /** Step size for fixed-step solvers. */
+  /** Step size of a fixed-step solver (required there); for an adaptive solver, the size of its first step. */
   readonly dt?: number;
   /** Largest number of steps in one solve. @default 100000 */
   readonly maxSteps?: number;
