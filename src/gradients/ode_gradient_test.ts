@@ -3,6 +3,7 @@ import { Runtime } from "../runtime/session.ts";
 import { tensor } from "../onnx/tensor.ts";
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts";
 import { odeGradient } from "./ode_gradient.ts";
+import { intervalNodeCount } from "./gq.ts";
 import type { GradientResult } from "./problem.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { expm, f64 } from "./_test_problems.ts";
@@ -136,6 +137,87 @@ Deno.test("odeGradient() handles decreasing times and a single measurement time"
     assertClose(r.dz0[0]!, 2 * z0 * e, 1e-7, `${name} dL/dz0`);
     assertClose(r.dparams["a"]![0]!, 2 * (t1 - t0) * z0 * z0 * e, 1e-7, `${name} dL/da`);
     assertClose(r.dtimes[1]!, 2 * a * z0 * z0 * e, 1e-7, `${name} dL/dt1`);
+  }
+});
+
+Deno.test("odeGradient() with decreasing times matches finite differences for time-dependent dynamics", async () => {
+  // Several intervals, f depending on t and a loss on z(t0) as well: exercises the sign of every quadrature weight,
+  // the time integral in dL/dt0 and the jumps in a when the solve runs towards smaller t.
+  const { dynamics, init } = mlpDynamics({
+    stateDim: 2,
+    hidden: [6],
+    activation: "tanh",
+    time: "concat",
+    dtype: "float64",
+    seed: 5,
+  });
+  const z0 = [0.5, -0.3, 0.8, -1];
+  const times = [1.3, 0.9, 0.2];
+  const weights = times.map((_, k) => Float64Array.from({ length: 4 }, (_, i) => 0.5 + Math.cos(k + i)));
+  const loss = (zs: readonly Float64Array[]) => ({
+    value: zs.reduce((s, z, k) => s + z.reduce((t, v, i) => t + weights[k]![i]! * v * v, 0), 0),
+    cotangents: zs.map((z, k) => z.map((v, i) => 2 * weights[k]![i]! * v)),
+  });
+  const lossAt = async (z: number[], ts: number[], params = init) =>
+    (await odeGradient({ dynamics, params, z0: f64(z, [2, 2]), times: ts, loss }, {
+      method: direct(),
+      rtol: 1e-12,
+      atol: 1e-12,
+      runtime,
+    })).loss!;
+  const h = 1e-5;
+  const central = async (at: (delta: number) => Promise<number>) => (await at(h) - await at(-h)) / (2 * h);
+  const fdTimes = await Promise.all(
+    times.map((_, k) => central((d) => lossAt(z0, times.map((t, j) => (j === k ? t + d : t))))),
+  );
+  const fdZ = await central((d) => lossAt(z0.map((v, j) => (j === 1 ? v + d : v)), times));
+  const shiftBias = (d: number) => {
+    const data = Float64Array.from(init["l0.bias"]!.data as Float64Array);
+    data[3]! += d;
+    return lossAt(z0, times, { ...init, "l0.bias": tensor(data, init["l0.bias"]!.dims) });
+  };
+  const fdBias = await central(shiftBias);
+  for (const [name, method] of Object.entries(methods(1))) {
+    const r = await odeGradient({ dynamics, params: init, z0: f64(z0, [2, 2]), times, loss }, {
+      method,
+      rtol: 1e-10,
+      atol: 1e-10,
+      runtime,
+    });
+    times.forEach((_, k) => assertClose(r.dtimes[k]!, fdTimes[k]!, 1e-6, `${name} dL/dt${k}`));
+    assertClose(r.dz0[1]!, fdZ, 1e-6, `${name} dL/dz0[1]`);
+    assertClose(r.dparams["l0.bias"]![3]!, fdBias, 1e-6, `${name} dL/dl0.bias[3]`);
+  }
+});
+
+Deno.test("odeGradient() places the paper's n_k nodes per interval, or (order+1)/2 per backward step", async () => {
+  const { dynamics, init } = mlpDynamics({ stateDim: 2, hidden: [6], time: "concat", dtype: "float64", seed: 2 });
+  for (const times of [[0, 0.3, 1.7, 2], [2, 1.2, 0]]) {
+    const problem = {
+      dynamics,
+      params: init,
+      z0: f64([0.4, -0.7], [1, 2]),
+      times,
+      loss: (zs: readonly Float64Array[]) => ({ cotangents: zs.map((z) => z.map((v) => 2 * v)) }),
+    };
+    for (const C of [0.1, 2]) {
+      const r = await odeGradient(problem, { method: gq({ C }), rtol: 1e-6, atol: 1e-6, runtime });
+      const { nfe, accepted, rejected } = r.stats.forward;
+      assertEquals(nfe, 2 + 6 * (accepted + rejected), "NFE_fwd counts the initial-step and rejected evaluations");
+      const span = times[times.length - 1]! - times[0]!;
+      let expected = 0;
+      for (let k = 1; k < times.length; k++) {
+        const n = Math.min(
+          64,
+          Math.max(1, Math.ceil((C * nfe * Math.abs(times[k]! - times[k - 1]!)) / Math.abs(span))),
+        );
+        assertEquals(intervalNodeCount(C, nfe, times[k]! - times[k - 1]!, span), n, `C = ${C}, interval ${k}`);
+        expected += n;
+      }
+      assertEquals(r.stats.nodes, expected, `C = ${C}, times ${times}`);
+    }
+    const perStep = await odeGradient(problem, { method: gq({ nodes: "per-step" }), rtol: 1e-6, atol: 1e-6, runtime });
+    assertEquals(perStep.stats.nodes, 3 * perStep.stats.backward.accepted, "dopri5: 3 Gauss nodes per backward step");
   }
 });
 
