@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { floatsFromBase64, floatsToBase64 } from "./_floats.ts";
 
 /** Parameters or gradients by name. */
 export type ParameterSet = Record<string, Float64Array | Float32Array>;
@@ -161,24 +161,6 @@ export class Adam {
   }
 }
 
-function encode(a: Float64Array): string {
-  const bytes = new Uint8Array(a.length * 8);
-  const view = new DataView(bytes.buffer);
-  a.forEach((x, i) => view.setFloat64(i * 8, x, true));
-  return Buffer.from(bytes).toString("base64");
-}
-
-function decode(s: string, what: string): Float64Array {
-  const bytes = Buffer.from(s, "base64");
-  if (bytes.length % 8 !== 0) {
-    throw new SyntaxError(`Adam state ${what} has ${bytes.length} bytes, not a multiple of 8`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float64Array(bytes.length / 8);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(i * 8, true);
-  return out;
-}
-
 /**
  * The state as JSON-ready data (exact: float64 bytes in base64).
  *
@@ -195,8 +177,8 @@ function decode(s: string, what: string): Float64Array {
  */
 export function adamStateToJson(state: AdamState): AdamStateJson {
   const m: Record<string, string> = {}, v: Record<string, string> = {};
-  for (const [name, a] of Object.entries(state.m)) m[name] = encode(a);
-  for (const [name, a] of Object.entries(state.v)) v[name] = encode(a);
+  for (const [name, a] of Object.entries(state.m)) m[name] = floatsToBase64(a);
+  for (const [name, a] of Object.entries(state.v)) v[name] = floatsToBase64(a);
   return { format: "quadjoint.adam/1", step: state.step, m, v };
 }
 
@@ -219,7 +201,7 @@ export function adamStateFromJson(json: unknown): AdamState {
     const out: Record<string, Float64Array> = {};
     for (const [name, s] of Object.entries(rec)) {
       if (typeof s !== "string") throw new SyntaxError(`Adam state ${field}.${name} must be a base64 string`);
-      out[name] = decode(s, `${field}.${name}`);
+      out[name] = floatsFromBase64(s, "float64", `Adam state ${field}.${name}`);
     }
     return out;
   };

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { minibatches } from "../data/batches.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
@@ -27,6 +26,7 @@ import {
   type AdamStateJson,
   adamStateToJson,
 } from "./adam.ts";
+import { floatsFromBase64, floatsToBase64 } from "./_floats.ts";
 import { type Batch, evaluate, lossAndGradients, type NeuralOde, type TrainGradientSettings } from "./neural_ode.ts";
 
 /** A dataset split that can form batches from row indices. */
@@ -307,27 +307,6 @@ export interface TrainStateJson {
   readonly history: EpochResult[];
 }
 
-function encodeFloats(a: Float32Array | Float64Array): string {
-  const bytes = new Uint8Array(a.length * a.BYTES_PER_ELEMENT);
-  const view = new DataView(bytes.buffer);
-  a.forEach((x, i) => (a instanceof Float64Array ? view.setFloat64(i * 8, x, true) : view.setFloat32(i * 4, x, true)));
-  return Buffer.from(bytes).toString("base64");
-}
-
-function decodeFloats(s: string, dtype: "float32" | "float64", n: number, what: string): Float32Array | Float64Array {
-  const bytes = Buffer.from(s, "base64");
-  const size = dtype === "float64" ? 8 : 4;
-  if (bytes.length !== n * size) {
-    throw new SyntaxError(`Checkpoint parameter "${what}" has ${bytes.length} bytes, expected ${n * size}`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = dtype === "float64" ? view.getFloat64(i * 8, true) : view.getFloat32(i * 4, true);
-  }
-  return out;
-}
-
 /**
  * The state as JSON-ready data; exact (float bytes in base64), so a resumed
  * run continues bit for bit.
@@ -354,7 +333,7 @@ export function trainStateToJson(state: TrainState): TrainStateJson {
     params[name] = {
       dtype: t.data instanceof Float64Array ? "float64" : "float32",
       dims: [...t.dims],
-      data: encodeFloats(t.data),
+      data: floatsToBase64(t.data),
     };
   }
   return {
@@ -384,7 +363,7 @@ export function trainStateFromJson(json: unknown): TrainState {
   const params: Record<string, Tensor> = {};
   for (const [name, p] of Object.entries(j.params ?? {})) {
     const n = p.dims.reduce((a, b) => a * b, 1);
-    const data = decodeFloats(p.data, p.dtype, n, name);
+    const data = floatsFromBase64(p.data, p.dtype, `Checkpoint parameter "${name}"`, n);
     params[name] = { dtype: p.dtype, dims: p.dims, data } as Tensor;
   }
   return { epoch: j.epoch!, params, adam: adamStateFromJson(j.adam), history: j.history! };
