@@ -251,6 +251,17 @@ const CASES: RuleCase[] = [
     options: { dims: { batch: 2 } },
   })),
   {
+    op: "Conv",
+    name: "Conv 1-D with respect to the input only (constant weight)",
+    graph: g("conv1d", (b) => {
+      const w = b.initializer("w", tensor(Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [2, 2, 3]));
+      return b.op1("Conv", [b.input("x", "float32", [2, 2, 7]), w], { pads: attr.ints([1, 1]) });
+    }),
+    // Conv is linear in x and the drawn inputs move by exact float32 steps.
+    options: { step: 0.0625, draw: { x: (rng, n) => Array.from({ length: n }, () => rng.uniformIn(-0.9, 0.9)) } },
+    tol: 1e-4,
+  },
+  {
     op: "MaxPool",
     name: "MaxPool 2×2 stride 2",
     graph: g(

@@ -56,9 +56,9 @@ const conv: VjpRule = {
         ...(outputPadding.some((p) => p !== 0) ? { output_padding: attr.ints(outputPadding) } : {}),
       });
     }
-    const lower = FLOAT64_LOWERINGS.get("Conv")!;
-    const rest = ctx.inputs.length > 1 ? ctx.viaLowering(lower, [1, 2]) : [];
-    return [dx, ...rest.slice(1)];
+    // Only the weight and bias go through the lowering (2-D only), and only when wanted.
+    const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(FLOAT64_LOWERINGS.get("Conv")!, [1, 2]) : [];
+    return ctx.inputs.map((_, i) => (i === 0 ? dx : rest[i] ?? null));
   },
 };
 
