@@ -21,11 +21,11 @@ export function toTensor(data: Float64Array, dims: readonly number[], dtype: Flo
   return { dtype, dims, data: dtype === "float64" ? data : Float32Array.from(data) };
 }
 
-/** Reads a float tensor as a float64 vector (no copy for float64). */
-export function toFloat64(t: Tensor): Float64Array {
+/** Reads a float tensor as a float64 vector (no copy for float64); `what` names it in the error. */
+export function toFloat64(t: Tensor, what = "a tensor"): Float64Array {
   if (t.data instanceof Float64Array) return t.data;
   if (t.data instanceof Float32Array) return Float64Array.from(t.data);
-  throw new TypeError(`Expected a float tensor, got ${t.dtype}`);
+  throw new TypeError(`Expected ${what} to be float32 or float64, got ${t.dtype}`);
 }
 
 /** A compiled graph with its parameters bound, called with float64 vectors. */
@@ -54,7 +54,7 @@ export class BoundGraph {
     for (const input of graph.inputs) {
       const p = params[input.name];
       if (!p) continue;
-      fixed[input.name] = p.dtype === dtype ? p : toTensor(toFloat64(p), p.dims, dtype);
+      fixed[input.name] = p.dtype === dtype ? p : toTensor(toFloat64(p, `parameter "${input.name}"`), p.dims, dtype);
     }
     return new BoundGraph(compiled, dtype, fixed);
   }

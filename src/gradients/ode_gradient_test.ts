@@ -246,6 +246,11 @@ Deno.test("odeGradient() takes dt as the first step of an adaptive solver and re
   for (const [settings, pattern] of bad) {
     await assertRejects(() => odeGradient(problem, { method: gq(), runtime, ...settings }), RangeError, pattern);
   }
+  await assertRejects(
+    () => odeGradient({ ...problem, params: { a: tensor(Int32Array.of(1), [1]) } }, { method: gq(), runtime }),
+    TypeError,
+    /parameter "a" to be float32 or float64, got int32/,
+  );
 });
 
 Deno.test("odeGradient() gives exact zeros for a parameter the dynamics do not use", async () => {
