@@ -39,28 +39,32 @@ export function selectBenchmarks(names: readonly string[]): string[] {
   return [...new Set(names)];
 }
 
+const USAGE = `Usage: deno task bench [--quick] [${Object.keys(BENCHMARKS).join("|")} ...]`;
+
 async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: { quick: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    console.log(`Usage: deno task bench [--quick] [${Object.keys(BENCHMARKS).join("|")} ...]`);
-    return 0;
-  }
-  let names: string[];
+  let quick: boolean, names: string[];
   try {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      options: { quick: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      allowPositionals: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    quick = values.quick;
     names = selectBenchmarks(positionals);
   } catch (e) {
-    console.error((e as Error).message);
+    // An unknown option or benchmark: one line and the usage, not a stack trace.
+    console.error(`${(e as Error).message}\n${USAGE}`);
     return 2;
   }
   for (const name of names) {
     console.log(`== ${name} ==`);
     const t0 = performance.now();
     const mod = await BENCHMARKS[name]!();
-    await mod.run({ quick: values.quick });
+    await mod.run({ quick });
     console.log(`== ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s ==\n`);
   }
   return 0;
