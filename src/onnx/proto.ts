@@ -33,7 +33,16 @@ import {
 import { GraphBuilder } from "./builder.ts";
 import { allocate, BYTES_PER_ELEMENT, type DType, dtypeFromOnnx, ONNX_DATA_TYPE } from "./dtype.ts";
 import { GraphError, OnnxDecodeError } from "./errors.ts";
-import type { Attribute, Attributes, Dim, Graph, Node, ValueInfo } from "./graph.ts";
+import {
+  type Attribute,
+  type Attributes,
+  type Dim,
+  formatShape,
+  type Graph,
+  type Node,
+  typeOf,
+  type ValueInfo,
+} from "./graph.ts";
 import { sizeOf, type Tensor } from "./tensor.ts";
 
 /** ONNX IR version written into models (IR 8 pairs with opset 17–18). */
@@ -90,10 +99,11 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
     let fresh = 0;
     const freshDim = () => `unk_${fresh++}`;
     const inputs = g.input.filter((v) => !initializers.has(v.name)).map((v) => decodeValueInfo(v, freshDim));
+    const outputs = g.output.map((v) => decodeValueInfo(v, freshDim));
     const partial: Graph = {
       name: g.name || "model",
       inputs,
-      outputs: g.output.map((v) => decodeValueInfo(v, freshDim)),
+      outputs,
       initializers,
       nodes: g.node.map((n, i) => decodeNode(n, i)),
       valueInfo: new Map(),
@@ -102,8 +112,8 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
       ...(model.producerName ? { producer: model.producerName } : {}),
     };
     const graph = GraphBuilder.from(partial, { keepOutputs: false }).build();
-    // Keep the declared output types (with their symbolic dim names) where they agree.
-    return { ...graph, outputs: partial.outputs.map((o) => ({ ...o, dtype: typeOfOutput(graph, o).dtype })) };
+    const ranked = g.output.map((v) => v.type?.value.case === "tensorType" && v.type.value.value.shape !== undefined);
+    return { ...graph, outputs: outputs.map((o, i) => outputType(graph, o, ranked[i]!)) };
   } catch (e) {
     if (e instanceof GraphError) throw new GraphError(e.message, { ...e.place, file: source });
     if (e instanceof OnnxDecodeError) throw e;
@@ -132,18 +142,33 @@ export async function readModel(path: string): Promise<Graph> {
   return decodeModel(bytes, path);
 }
 
-function typeOfOutput(graph: Graph, o: ValueInfo) {
-  const t = graph.valueInfo.get(o.name) ?? graph.inputs.find((i) => i.name === o.name);
-  if (!t) {
-    throw new GraphError(`Output "${o.name}" is not produced by any node`, { graph: graph.name, valueName: o.name });
-  }
+/**
+ * The type of output `o` as computed by the shape rules, checked against its
+ * declaration: the dtype must agree, and the shape where both are known.
+ * Declared symbolic dim names are kept where the computed dim is symbolic too;
+ * an output declared without a shape (`ranked` false) takes the computed one.
+ */
+function outputType(graph: Graph, o: ValueInfo, ranked: boolean): ValueInfo {
+  const place = { graph: graph.name, valueName: o.name };
+  const t = typeOf(graph, o.name);
+  if (!t) throw new GraphError(`Output "${o.name}" is not produced by any node`, place);
   if (t.dtype !== o.dtype) {
-    throw new GraphError(`Output "${o.name}" is declared ${o.dtype} but computed as ${t.dtype}`, {
-      graph: graph.name,
-      valueName: o.name,
-    });
+    throw new GraphError(`Output "${o.name}" is declared ${o.dtype} but computed as ${t.dtype}`, place);
   }
-  return t;
+  if (!ranked) return { name: o.name, dtype: t.dtype, shape: t.shape };
+  const clash = o.shape.length !== t.shape.length ||
+    o.shape.some((d, i) => typeof d === "number" && typeof t.shape[i] === "number" && d !== t.shape[i]);
+  if (clash) {
+    throw new GraphError(
+      `Output "${o.name}" is declared ${formatShape(o.shape)} but computed as ${formatShape(t.shape)}`,
+      place,
+    );
+  }
+  return {
+    name: o.name,
+    dtype: o.dtype,
+    shape: o.shape.map((d, i) => (typeof t.shape[i] === "number" ? t.shape[i]! : d)),
+  };
 }
 
 function encodeValueInfo(v: ValueInfo): ValueInfoProto {

@@ -1,5 +1,5 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, OperatorSetIdProtoSchema } from "onnx-buf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, OperatorSetIdProtoSchema, type TypeProto_Tensor } from "onnx-buf";
 import { Random } from "../util/random.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
 import { GraphBuilder } from "./builder.ts";
@@ -157,4 +157,39 @@ Deno.test("decodeModel() throws GraphError naming the value when an output is pr
   const g = graphWithNode("Identity", "");
   const bad: Graph = { ...g, nodes: [], outputs: [{ name: "ghost", dtype: "float32", shape: [1] }] };
   assertThrows(() => decodeModel(encodeModel(bad), "ghost.onnx"), GraphError, /ghost\.onnx.*"ghost"/);
+});
+
+/** Encodes `g`, then lets `edit` change the protobuf type of its first output before re-encoding. */
+function withFirstOutput(g: Graph, edit: (type: TypeProto_Tensor) => void): Uint8Array {
+  const model = fromBinary(ModelProtoSchema, encodeModel(g));
+  const type = model.graph!.output[0]!.type!.value;
+  if (type.case !== "tensorType") throw new Error("expected a tensor type");
+  edit(type.value);
+  return toBinary(ModelProtoSchema, model);
+}
+
+function matmulGraph(): Graph {
+  const b = new GraphBuilder("mm");
+  b.output(b.op1("MatMul", [b.input("x", "float32", ["batch", 3]), b.input("w", "float32", [3, 4])]), "y");
+  return b.build();
+}
+
+Deno.test("decodeModel() takes the computed shape for an output declared without one", () => {
+  const bytes = withFirstOutput(matmulGraph(), (t) => delete t.shape);
+  assertEquals(decodeModel(bytes, "noshape.onnx").outputs, [{ name: "y", dtype: "float32", shape: ["batch", 4] }]);
+});
+
+Deno.test("decodeModel() throws GraphError naming the output when its declared shape contradicts the computed one", () => {
+  const bytes = withFirstOutput(matmulGraph(), (t) => t.shape!.dim.pop());
+  assertThrows(
+    () => decodeModel(bytes, "rank.onnx"),
+    GraphError,
+    /rank\.onnx.*"y" is declared \[batch\] but computed as \[batch, 4\]/,
+  );
+  const wrong: Graph = { ...matmulGraph(), outputs: [{ name: "y", dtype: "float32", shape: ["batch", 5] }] };
+  assertThrows(
+    () => decodeModel(encodeModel(wrong), "dim.onnx"),
+    GraphError,
+    /"y" is declared \[batch, 5\] but computed as \[batch, 4\]/,
+  );
 });
