@@ -12,12 +12,13 @@
  */
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradients/method.ts";
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
+import type { GradientResult } from "../src/gradients/problem.ts";
 import { exponentialDynamics } from "../src/models/linear.ts";
 import { mlpDynamics } from "../src/models/mlp.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Random } from "../src/util/random.ts";
-import { median, printTable, writeJson } from "./_report.ts";
+import { median, printTable, timeRepeats, writeJson } from "./_report.ts";
 
 /** One measurement. */
 export interface GradientRecord {
@@ -65,11 +66,9 @@ async function timeMlp(
   const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
   const out: GradientRecord[] = [];
   for (const { label, method } of METHODS) {
-    const times: number[] = [];
-    let last;
+    let last: GradientResult | undefined;
     // One untimed run first: it builds and compiles the method's graphs.
-    for (let r = -1; r < repeats; r++) {
-      const start = performance.now();
+    const ms = await timeRepeats(async () => {
       last = await odeGradient({
         dynamics,
         params: init,
@@ -80,8 +79,7 @@ async function timeMlp(
           cotangents: [null, zT!.map((v) => (2 * v) / zT!.length)],
         }),
       }, { method, rtol: 1e-3, atol: 1e-3, runtime });
-      if (r >= 0) times.push((performance.now() - start) / 1000);
-    }
+    }, { repeats, warmup: 1, minRepeats: repeats });
     const s = last!.stats;
     out.push({
       method: label,
@@ -90,7 +88,7 @@ async function timeMlp(
       batch,
       dim,
       params,
-      seconds: median(times),
+      seconds: median(ms) / 1000,
       nfe_forward: s.forward.nfe,
       nfe_backward: s.backward.nfe,
       vjp_evals: s.vjpEvals,
@@ -107,14 +105,18 @@ async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
   const out: GradientRecord[] = [];
   for (const tol of [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]) {
     for (const { label, method } of METHODS) {
-      const start = performance.now();
-      const r = await odeGradient({
-        dynamics,
-        params: { a: tensor(Float64Array.of(0.2), [1]) },
-        z0: tensor(Float64Array.of(10), [1, 1]),
-        times: [0, 25],
-        loss: ([, z]) => ({ value: z![0]! ** 2, cotangents: [null, Float64Array.of(2 * z![0]!)] }),
-      }, { method, rtol: tol, atol: tol, runtime });
+      let r: GradientResult | undefined;
+      // A warm-up run first, so the first tolerance's time does not include compiling the method's graphs.
+      const [ms] = await timeRepeats(async () => {
+        r = await odeGradient({
+          dynamics,
+          params: { a: tensor(Float64Array.of(0.2), [1]) },
+          z0: tensor(Float64Array.of(10), [1, 1]),
+          times: [0, 25],
+          loss: ([, z]) => ({ value: z![0]! ** 2, cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+        }, { method, rtol: tol, atol: tol, runtime });
+      }, { repeats: 1, warmup: 1, minRepeats: 1 });
+      const { stats } = r!;
       out.push({
         method: label,
         solver: "dopri5",
@@ -122,12 +124,12 @@ async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
         batch: 1,
         dim: 1,
         params: 1,
-        seconds: (performance.now() - start) / 1000,
-        nfe_forward: r.stats.forward.nfe,
-        nfe_backward: r.stats.backward.nfe,
-        vjp_evals: r.stats.vjpEvals,
-        nodes: r.stats.nodes,
-        held_bytes: r.stats.heldBytes,
+        seconds: ms! / 1000,
+        nfe_forward: stats.forward.nfe,
+        nfe_backward: stats.backward.nfe,
+        vjp_evals: stats.vjpEvals,
+        nodes: stats.nodes,
+        held_bytes: stats.heldBytes,
         rtol: tol,
       });
     }
