@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type AttributeProto,
@@ -121,14 +122,22 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
   }
 }
 
-/** Writes a graph to an `.onnx` file atomically (temp file, then rename). */
+/**
+ * Writes a graph to an `.onnx` file atomically (temp file, then rename),
+ * creating the folder; on failure the temp file is removed and `path` is
+ * left as it was.
+ */
 export async function writeModel(path: string, graph: Graph): Promise<void> {
   const bytes = encodeModel(graph);
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new Error(`Cannot write ONNX model ${path}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Reads and decodes an `.onnx` file; errors name the file. */

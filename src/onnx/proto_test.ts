@@ -75,6 +75,19 @@ Deno.test("writeModel() then readModel() round-trips a graph through a file", as
   }
 });
 
+Deno.test("writeModel() leaves no temporary file when the rename fails, and names the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qj-proto-" });
+  try {
+    // A non-empty folder where the model should go: the final rename cannot replace it.
+    await Deno.mkdir(`${dir}/m.onnx/inside`, { recursive: true });
+    await assertRejects(() => writeModel(`${dir}/m.onnx`, richGraph()), Error, `Cannot write ONNX model ${dir}/m.onnx`);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["m.onnx"]);
+    assertEquals([...Deno.readDirSync(`${dir}/m.onnx`)].map((e) => e.name), ["inside"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("decodeModel() throws OnnxDecodeError naming the source when given random garbage", () => {
   const rng = new Random(11);
   for (let trial = 0; trial < 20; trial++) {
