@@ -54,12 +54,26 @@ for (const name of SHIPPED) {
           assert(Number.isFinite(run.testMetric) && Number.isFinite(run.trainSeconds), JSON.stringify(run));
         }
         assertEquals(r.epochs.length, r.runs.reduce((s, run) => s + run.epochs, 0), "one epoch record per epoch");
+        for (const run of r.runs) {
+          const curve = r.epochs.filter((e) => e.cellId === run.cellId).map((e) => e.trainLoss);
+          assert(curve.at(-1)! < 0.5 * curve[0]!, `${run.cellId}: training loss ${curve[0]} → ${curve.at(-1)}`);
+        }
       }
       if (name === "nested-spheres" || name === "quickstart") {
         for (const run of r.runs) assert(run.testMetric! > 0.9, `${run.cellId}: test accuracy ${run.testMetric}`);
       }
-      if (name === "analytic-gradients") assert(r.gradientErrors.length > 0);
-      if (name === "memory") assert(r.memory.length > 0);
+      if (name === "analytic-gradients") {
+        // 3 end times × 4 quantities per method; at rtol = atol = 1e-3 every error stays below a few 1e-3.
+        assertEquals(r.gradientErrors.length, 4 * 3 * 4);
+        const worst = Math.max(...r.gradientErrors.map((e) => e.relativeError ?? Infinity));
+        assert(worst < 0.05, `worst relative error ${worst}`);
+      }
+      if (name === "memory") {
+        const bytes = (m: string) => r.memory.filter((e) => e.method === m).map((e) => e.bytes!);
+        assertEquals(bytes("direct").length, 3);
+        assert(bytes("direct").every((b, i, all) => i === 0 || b > all[i - 1]!), `direct: ${bytes("direct")}`);
+        for (const m of ["adjoint", "seminorm", "gq"]) assertEquals(new Set(bytes(m)).size, 1, `${m}: ${bytes(m)}`);
+      }
       const charts = [...Deno.readDirSync(`${dir}/charts`)].map((e) => e.name);
       assert(charts.some((c) => c.endsWith(".svg")) && charts.some((c) => c.endsWith(".png")), charts.join());
       const page = await checkPage(`${dir}/report.html`);
