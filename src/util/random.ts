@@ -26,7 +26,10 @@ export class Random {
   #rng: Generator;
   #spare: number | undefined;
 
-  /** Seeds the generator; `generator` is for {@linkcode Random.fork} only. */
+  /**
+   * Seeds the generator; `generator` is for {@linkcode Random.fork} only.
+   * Only the low 32 bits of `seed` count (seeds equal modulo 2^32 give the same stream).
+   */
   constructor(seed: number, generator?: Generator) {
     if (!Number.isInteger(seed)) throw new RangeError(`Seed must be an integer, got ${seed}`);
     this.#rng = generator ?? xoroshiro128plus(seed | 0);
@@ -86,14 +89,18 @@ export class Random {
     return p;
   }
 
-  /** An independent generator 2^64 draws away, leaving this one unchanged. */
+  /**
+   * A generator for an independent stream: a copy of this one jumped 2^64
+   * draws ahead. This one then jumps 2 · 2^64 draws, past the child's
+   * stream, so successive forks (and this generator's later draws) never
+   * overlap one another.
+   */
   fork(): Random {
     const g = this.#rng.clone();
-    g.jump?.();
+    g.jump();
     const child = new Random(0, g);
-    // Advance this stream too, so successive forks differ.
-    this.#rng.jump?.();
-    this.#rng.jump?.();
+    this.#rng.jump();
+    this.#rng.jump();
     return child;
   }
 }
