@@ -112,11 +112,37 @@ export function expandLike(b: GraphBuilder, x: Value, like: Value): Value {
   return b.op1("Expand", [x, b.op1("Shape", [like])]);
 }
 
+/** A reduction over `axes`, as an input from opset `inputSince`, an attribute before. */
+function reduce(
+  b: GraphBuilder,
+  opType: string,
+  inputSince: number,
+  x: Value,
+  axes: readonly number[],
+  keepdims: boolean,
+): Value {
+  const keep = { keepdims: attr.int(keepdims ? 1 : 0) };
+  if (b.opset >= inputSince) return b.op1(opType, [x, ints(b, axes)], keep);
+  return b.op1(opType, [x], { ...keep, axes: attr.ints(axes) });
+}
+
 /** ReduceSum over `axes`, as an attribute or input depending on the opset. */
 export function reduceSum(b: GraphBuilder, x: Value, axes: readonly number[], keepdims: boolean): Value {
-  const keep = { keepdims: attr.int(keepdims ? 1 : 0) };
-  if (b.opset >= 13) return b.op1("ReduceSum", [x, ints(b, axes)], keep);
-  return b.op1("ReduceSum", [x], { ...keep, axes: attr.ints(axes) });
+  return reduce(b, "ReduceSum", 13, x, axes, keepdims);
+}
+
+/** ReduceMean over `axes`, as an attribute or input depending on the opset. */
+export function reduceMean(b: GraphBuilder, x: Value, axes: readonly number[], keepdims: boolean): Value {
+  return reduce(b, "ReduceMean", 18, x, axes, keepdims);
+}
+
+/**
+ * Constant-mode Pad of `x` by `pads` (all begins, then all ends; negative
+ * entries crop) with `value`, as inputs or attributes depending on the opset.
+ */
+export function padConstant(b: GraphBuilder, x: Value, pads: readonly number[], value = 0): Value {
+  if (b.opset >= 11) return b.op1("Pad", [x, ints(b, pads), scalar(b, x.dtype, value)]);
+  return b.op1("Pad", [x], { pads: attr.ints(pads), value: attr.float(value) });
 }
 
 /** Unsqueeze at `axes`, as an attribute or input depending on the opset. */

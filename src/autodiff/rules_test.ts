@@ -335,6 +335,28 @@ const CASES: RuleCase[] = [
       )[0]!),
   },
   {
+    op: "BatchNormalization",
+    name: "BatchNormalization training mode at opset 18 (ReduceMean axes as an input)",
+    graph: g("bn", (b) =>
+      b.op(
+        "BatchNormalization",
+        [
+          b.input("x", D, [4, 2, 3]),
+          b.input("scale", D, [2]),
+          b.input("bias", D, [2]),
+          b.constant(tensor(Float64Array.of(0, 0), [2])),
+          b.constant(tensor(Float64Array.of(1, 1), [2])),
+        ],
+        { training_mode: attr.int(1) },
+        { outputs: 3 },
+      )[0]!, 18),
+  },
+  {
+    op: "Pad",
+    name: "Pad with negative pads at opset 10 (pads as an attribute)",
+    graph: g("pad", (b) => b.op1("Pad", [b.input("x", D, [3, 4])], { pads: attr.ints([1, 0, 2, -1]) }), 10),
+  },
+  {
     op: "Pad",
     name: "Pad constant with positive and negative pads",
     graph: g(

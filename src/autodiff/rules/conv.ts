@@ -14,7 +14,7 @@ import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr 
 import { FLOAT64_LOWERINGS } from "../../onnx/lower.ts";
 import { windowPads } from "../../onnx/shape_rules.ts";
 import { int64, toNumbers } from "../../onnx/tensor.ts";
-import { ints, type Lower, scalar, unsqueeze, type VjpRule } from "../rule.ts";
+import { ints, type Lower, padConstant, reduceMean, scalar, unsqueeze, type VjpRule } from "../rule.ts";
 
 function fail(node: Node, message: string): never {
   throw new GraphError(message, { nodeName: node.name, opType: node.opType });
@@ -79,9 +79,7 @@ const lowerMaxPool: Lower = (b, node, [x]) => {
   // Pad the tail far enough for ceil_mode windows.
   const tail = size.map((s, i) => Math.max(pads[i + n]!, (out[i]! - 1) * strides[i]! + kEff[i]! - s - pads[i]!));
   const full = [0, 0, ...pads.slice(0, n), 0, 0, ...tail];
-  const xp = full.every((p) => p === 0)
-    ? x!
-    : b.op1("Pad", [x!, b.constant(int64(full)), scalar(b, x!.dtype, -Infinity)]);
+  const xp = full.every((p) => p === 0) ? x! : padConstant(b, x!, full, -Infinity);
   const axes = b.constant(int64(size.map((_, i) => i + 2)));
   const steps = b.constant(int64(strides));
   const slices: Value[] = [];
@@ -103,7 +101,7 @@ const lowerBatchNorm: Lower = (b, node, [x, scale, bias, mean, variance]) => {
   let mu: Value, v: Value;
   if (intAttr(node, "training_mode", 0) === 1) {
     const axes = [0, ...[...Array(rank - 2).keys()].map((k) => k + 2)];
-    const mean = (t: Value) => b.op1("ReduceMean", [t], { axes: attr.ints(axes), keepdims: attr.int(1) });
+    const mean = (t: Value) => reduceMean(b, t, axes, true);
     mu = mean(x!);
     const d = b.op1("Sub", [x!, mu]);
     v = mean(b.op1("Mul", [d, d]));
@@ -153,7 +151,7 @@ const pad: VjpRule = {
     }
     let dx = axes.length ? b.op1("Slice", [g, ints(b, starts), ints(b, ends), ints(b, axes)]) : g;
     const neg = pads.map((p) => Math.max(-p, 0));
-    if (neg.some((p) => p > 0)) dx = b.op1("Pad", [dx, ints(b, neg), scalar(b, g.dtype, 0)]);
+    if (neg.some((p) => p > 0)) dx = padConstant(b, dx, neg);
     return [dx, ...nulls];
   },
 };

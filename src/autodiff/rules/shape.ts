@@ -13,7 +13,7 @@ import { GraphError } from "../../onnx/errors.ts";
 import { attr, type Dim, intAttr, intsAttr, type Node } from "../../onnx/graph.ts";
 import { sliceDim } from "../../onnx/shape_rules.ts";
 import { tensor, toNumbers } from "../../onnx/tensor.ts";
-import { ew, expandLike, ints, reshapeLike, unsqueeze, type VjpRule } from "../rule.ts";
+import { ew, expandLike, ints, padConstant, reshapeLike, unsqueeze, type VjpRule } from "../rule.ts";
 
 function fail(node: Node, message: string): never {
   throw new GraphError(message, { nodeName: node.name, opType: node.opType });
@@ -97,9 +97,7 @@ function unslice(
     const pads = Array<number>(2 * rank).fill(0);
     pads[axis] = s;
     pads[axis + rank] = size - s - m;
-    if (pads.every((p) => p === 0)) return g;
-    if (b.opset >= 11) return b.op1("Pad", [g, ints(b, pads)]);
-    return b.op1("Pad", [g], { pads: attr.ints(pads) });
+    return pads.every((p) => p === 0) ? g : padConstant(b, g, pads);
   }
   // Any other step: move the axis last and multiply by S[j, s + j·step] = 1.
   const data = new (g.dtype === "float64" ? Float64Array : Float32Array)(m * size);
