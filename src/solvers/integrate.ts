@@ -108,8 +108,9 @@ export interface IntegrateResult {
   /** Counters. */
   readonly stats: IntegrateStats;
   /**
-   * Proposed size (positive) of the next step, to continue with as `firstStep`;
-   * the grid step on a fixed grid, `firstStep ?? 0` when t0 = t1.
+   * Proposed size (positive) of the next step, to continue with as `firstStep`
+   * (a last step shortened to land on t1 does not shrink it); the grid step on
+   * a fixed grid, `firstStep ?? 0` when t0 = t1.
    */
   readonly lastStep: number;
 }
@@ -470,8 +471,9 @@ export async function integrate(
         continue;
       }
       let hNext = hAbs * factor;
-      // A step shortened onto an observation says little about the step size: keep the earlier proposal.
-      if (landed && target !== t1) hNext = Math.max(hNext, h);
+      // A step shortened onto an observation or onto t1 says little about the step size: keep the earlier
+      // proposal (after t1 it is `lastStep`, which a continuing solve starts from).
+      if (landed) hNext = Math.max(hNext, h);
       h = Math.min(Math.max(hNext, o.minStep), o.maxStep);
     }
     stats.accepted++;

@@ -277,6 +277,14 @@ Deno.test("integrate() continues with lastStep as firstStep without a new initia
   const b = await integrate(f, a.y1, 1, 2, { rtol: 1e-8, atol: 1e-10, firstStep: a.lastStep });
   assert.ok(a.lastStep > 0 && b.stats.initialStepNfe === 0);
   assert.ok(distance(b.y1, exact(2)) < 1e-6);
+  // A last step shortened to a sliver to land on t1 leaves the step size proposed before it.
+  const g = linearProblem(-1).f;
+  const ends: number[] = [];
+  await integrate(g, new Float64Array([1]), 0, 10, { rtol: 1e-6, atol: 1e-9, onStep: (s) => void ends.push(s.t1) });
+  const sliver = await integrate(g, new Float64Array([1]), 0, ends[3]! + 1e-9, { rtol: 1e-6, atol: 1e-9 });
+  assert.equal(sliver.stats.accepted, 5);
+  const before = ends[4]! - ends[3]!;
+  assert.ok(Math.abs(sliver.lastStep - before) < 1e-12 * before, `lastStep ${sliver.lastStep}: the proposal ${before}`);
   const same = await integrate(f, exact(0), 0.5, 0.5, {});
   assert.deepEqual(same.stats, { nfe: 0, accepted: 0, rejected: 0, initialStepNfe: 0 });
 });
