@@ -14,6 +14,7 @@
  * - an MLP gives either `hidden` or `width` (+ `depth`), not both;
  * - a learning-rate table has increasing `maxWidth` rows and covers the model's width;
  * - `accuracy` needs classification data, `gradient-error` the analytic problem;
+ * - the `memory` stage measures the analytic problem only, and `peak-memory` needs it;
  * - nested spheres need r1 < r2 < r3.
  *
  * Sweep paths and `quick` overrides are checked by re-validating whole
@@ -413,6 +414,21 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
       });
     }
   });
+  const memory = field(c, "memory") !== undefined;
+  if (memory && !analytic) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["memory"],
+      message: `Stage "memory" measures the analytic problem, not data.kind "${kind}"; remove it`,
+    });
+  }
+  if (Array.isArray(metrics) && metrics.includes("peak-memory") && !memory) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["evaluate", "metrics", metrics.indexOf("peak-memory")],
+      message: 'Metric "peak-memory" needs a "memory" stage (memory: {} measures at tolerances 1e-3…1e-7)',
+    });
+  }
   if (field(c, "train", "loss") === "cross-entropy" && !classification) {
     ctx.addIssue({
       code: "custom",

@@ -74,3 +74,28 @@ Deno.test("modelWidth() reads width or the widest hidden layer", () => {
   assertEquals(modelWidth(m({ width: 7, depth: 3 })), 7);
   assertEquals(modelWidth(m({ hidden: [4, 9, 2] })), 9);
 });
+
+Deno.test("PipelineSchema refuses a memory stage without the analytic problem and peak-memory without a memory stage", () => {
+  const r = PipelineSchema.safeParse({
+    name: "m",
+    data: { kind: "crossing-trajectories" },
+    model: { dynamics: { kind: "mlp", width: 4 } },
+    solve: {},
+    gradient: { method: "gq" },
+    train: { epochs: 1 },
+    memory: {},
+  });
+  assert(!r.success);
+  assertEquals(r.error.issues.map((i) => i.path.join(".")), ["memory"]);
+  const a = PipelineSchema.safeParse({
+    name: "m",
+    data: { kind: "analytic" },
+    solve: {},
+    gradient: { method: "gq" },
+    evaluate: { metrics: ["nfe", "peak-memory"] },
+  });
+  assert(!a.success);
+  assertEquals(a.error.issues.map((i) => [i.path.join("."), i.message.includes("memory: {}")]), [
+    ["evaluate.metrics.1", true],
+  ]);
+});
