@@ -77,6 +77,34 @@ export function seedOf(value: unknown, field = "seed"): number {
   return value;
 }
 
+/** Options every model builder takes besides its sizes. */
+export interface CommonOptions {
+  /** Activation between layers. @default "softplus" */
+  activation?: Activation;
+  /** How the model sees t. @default "none" */
+  time?: TimeDependence;
+  /** Element type of t, z and θ. @default "float32" */
+  dtype?: FloatDType;
+  /** Seed of the initial θ. @default 0 */
+  seed?: number;
+  /** Graph name. */
+  name?: string;
+}
+
+/** Keys of {@linkcode CommonOptions}, for {@linkcode checkKeys}. */
+export const COMMON_KEYS = ["activation", "time", "dtype", "seed", "name"] as const;
+
+/** {@linkcode CommonOptions} checked and defaulted; RangeError names a bad field. */
+export function commonConfig(options: CommonOptions, defaultName: string): Required<CommonOptions> {
+  return {
+    activation: oneOf(options.activation ?? "softplus", ACTIVATIONS, "activation"),
+    time: oneOf(options.time ?? "none", ["concat", "none"] as const, "time"),
+    dtype: oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, "dtype"),
+    seed: seedOf(options.seed ?? 0),
+    name: options.name ?? defaultName,
+  };
+}
+
 /** A scalar constant of `dtype`. */
 export function scalarOf(b: GraphBuilder, dtype: FloatDType, v: number): Value {
   return b.constant(tensor(dtype === "float64" ? new Float64Array([v]) : new Float32Array([v]), []));

@@ -12,13 +12,12 @@ import { asDynamics, DYNAMICS_NAMES, type DynamicsModel } from "./dynamics.ts";
 import {
   activate,
   type Activation,
-  ACTIVATIONS,
   checkKeys,
+  COMMON_KEYS,
+  commonConfig,
   type FloatDType,
-  oneOf,
   ParamCollector,
   positiveInt,
-  seedOf,
   timeColumn,
   type TimeDependence,
 } from "./_layers.ts";
@@ -61,22 +60,17 @@ export interface ConvOptions {
  * ```
  */
 export function convDynamics(options: ConvOptions): DynamicsModel {
-  checkKeys(
-    options,
-    ["channels", "hidden", "height", "width", "activation", "time", "dtype", "seed", "name"],
-    "convDynamics",
-  );
+  checkKeys(options, ["channels", "hidden", "height", "width", ...COMMON_KEYS], "convDynamics");
   const c = positiveInt(options.channels, "channels");
   const h = positiveInt(options.hidden, "hidden");
   const height = positiveInt(options.height, "height");
   const width = positiveInt(options.width, "width");
-  const activation = oneOf(options.activation ?? "softplus", ACTIVATIONS, "activation");
-  const timed = oneOf(options.time ?? "none", ["concat", "none"] as const, "time") === "concat";
-  const dtype = oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, "dtype");
-  const b = new GraphBuilder(options.name ?? "conv_dynamics", { producer: "quadjoint" });
+  const { activation, time, dtype, seed, name } = commonConfig(options, "conv_dynamics");
+  const timed = time === "concat";
+  const b = new GraphBuilder(name, { producer: "quadjoint" });
   const t = b.input(DYNAMICS_NAMES.time, dtype, []);
   const z = b.input(DYNAMICS_NAMES.state, dtype, ["batch", c, height, width]);
-  const params = new ParamCollector(b, dtype, new Random(seedOf(options.seed ?? 0)));
+  const params = new ParamCollector(b, dtype, new Random(seed));
   const tChannel = timed ? timeColumn(b, t, z, [1, height, width]) : undefined;
   const conv = (x: Value, cin: number, cout: number, i: number): Value => {
     const input = tChannel ? b.op1("Concat", [x, tChannel], { axis: attr.int(1) }) : x;

@@ -19,6 +19,8 @@ import {
   type Activation,
   ACTIVATIONS,
   checkKeys,
+  COMMON_KEYS,
+  commonConfig,
   denseStack,
   type FloatDType,
   ints,
@@ -26,7 +28,6 @@ import {
   oneOf,
   ParamCollector,
   positiveInt,
-  seedOf,
   timeColumn,
   type TimeDependence,
   widths,
@@ -53,30 +54,7 @@ export interface MlpOptions {
   name?: string;
 }
 
-const MLP_KEYS = ["stateDim", "hidden", "activation", "time", "dtype", "seed", "name"] as const;
-
-/** Checked, defaulted MLP options. */
-interface MlpConfig {
-  stateDim: number;
-  hidden: number[];
-  activation: Activation;
-  time: TimeDependence;
-  dtype: FloatDType;
-  seed: number;
-  name: string;
-}
-
-function mlpConfig(options: MlpOptions, defaultName: string): MlpConfig {
-  return {
-    stateDim: positiveInt(options.stateDim, "stateDim"),
-    hidden: widths(options.hidden, "hidden"),
-    activation: oneOf(options.activation ?? "softplus", ACTIVATIONS, "activation"),
-    time: oneOf(options.time ?? "none", ["concat", "none"] as const, "time"),
-    dtype: oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, "dtype"),
-    seed: seedOf(options.seed ?? 0),
-    name: options.name ?? defaultName,
-  };
-}
+const MLP_KEYS = ["stateDim", "hidden", ...COMMON_KEYS] as const;
 
 /**
  * Builds dz/dt = MLP([z, t]) (or MLP(z) without time) as a dynamics graph.
@@ -91,7 +69,11 @@ function mlpConfig(options: MlpOptions, defaultName: string): MlpConfig {
  */
 export function mlpDynamics(options: MlpOptions): DynamicsModel {
   checkKeys(options, MLP_KEYS, "mlpDynamics");
-  const c = mlpConfig(options, "mlp_dynamics");
+  const c = {
+    stateDim: positiveInt(options.stateDim, "stateDim"),
+    hidden: widths(options.hidden, "hidden"),
+    ...commonConfig(options, "mlp_dynamics"),
+  };
   const b = new GraphBuilder(c.name, { producer: "quadjoint" });
   const t = b.input(DYNAMICS_NAMES.time, c.dtype, []);
   const z = b.input(DYNAMICS_NAMES.state, c.dtype, ["batch", c.stateDim]);

@@ -10,15 +10,14 @@ import { Random } from "../util/random.ts";
 import { asDynamics, DYNAMICS_NAMES, type DynamicsModel } from "./dynamics.ts";
 import {
   type Activation,
-  ACTIVATIONS,
   checkKeys,
+  COMMON_KEYS,
+  commonConfig,
   denseStack,
   type FloatDType,
   ints,
-  oneOf,
   ParamCollector,
   positiveInt,
-  seedOf,
   timeColumn,
   type TimeDependence,
   widths,
@@ -56,14 +55,12 @@ export interface SecondOrderOptions {
  * ```
  */
 export function secondOrderDynamics(options: SecondOrderOptions): DynamicsModel {
-  checkKeys(options, ["dim", "hidden", "activation", "time", "dtype", "seed", "name"], "secondOrderDynamics");
+  checkKeys(options, ["dim", "hidden", ...COMMON_KEYS], "secondOrderDynamics");
   const d = positiveInt(options.dim, "dim");
   const hidden = widths(options.hidden, "hidden");
-  const activation = oneOf(options.activation ?? "softplus", ACTIVATIONS, "activation");
-  const timed = oneOf(options.time ?? "none", ["concat", "none"] as const, "time") === "concat";
-  const dtype = oneOf(options.dtype ?? "float32", ["float32", "float64"] as const, "dtype");
-  const seed = seedOf(options.seed ?? 0);
-  const b = new GraphBuilder(options.name ?? "second_order_dynamics", { producer: "quadjoint" });
+  const { activation, time, dtype, seed, name } = commonConfig(options, "second_order_dynamics");
+  const timed = time === "concat";
+  const b = new GraphBuilder(name, { producer: "quadjoint" });
   const t = b.input(DYNAMICS_NAMES.time, dtype, []);
   const z = b.input(DYNAMICS_NAMES.state, dtype, ["batch", 2 * d]);
   const params = new ParamCollector(b, dtype, new Random(seed));
