@@ -14,7 +14,7 @@ import { isFloat } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { attr, type Dim, type Graph, type Shape, typeOf } from "../onnx/graph.ts";
 import { int64 } from "../onnx/tensor.ts";
-import { reduceSum, scalar } from "./rule.ts";
+import { castTo, reduceSum, scalar } from "./rule.ts";
 import { _withShapes, appendVjp, pruneGraph, vjpGraph } from "./vjp.ts";
 
 /** Float element types of losses. */
@@ -193,7 +193,7 @@ export function crossEntropyLossGraph(options: CrossEntropyOptions): LossGraph {
     const target = b.input("target", "int64", [pred.shape[0]!]);
     const idx = b.op1("Unsqueeze", [target, b.constant(int64([1]))]);
     const classes = b.constant(int64([...Array(C).keys()]));
-    onehot = b.op1("Cast", [b.op1("Equal", [idx, classes])], { to: attr.int(dtype === "float64" ? 11 : 1) });
+    onehot = castTo(b, b.op1("Equal", [idx, classes]), dtype);
   } else {
     onehot = b.input("target", dtype, pred.shape);
   }

@@ -11,7 +11,7 @@
  * @module
  */
 import type { GraphBuilder, Value } from "../onnx/builder.ts";
-import type { DType } from "../onnx/dtype.ts";
+import { type DType, ONNX_DATA_TYPE } from "../onnx/dtype.ts";
 import { attr, type Node } from "../onnx/graph.ts";
 import { int64, type Tensor, tensor } from "../onnx/tensor.ts";
 
@@ -88,6 +88,11 @@ export function scalar(b: GraphBuilder, dtype: DType, v: number): Value {
 /** An int64 vector constant (axes, shapes, pads). */
 export function ints(b: GraphBuilder, values: readonly number[]): Value {
   return b.constant(int64(values));
+}
+
+/** `x` cast to `dtype`. */
+export function castTo(b: GraphBuilder, x: Value, dtype: DType): Value {
+  return b.op1("Cast", [x], { to: attr.int(ONNX_DATA_TYPE[dtype]) });
 }
 
 /** A constant tensor. */

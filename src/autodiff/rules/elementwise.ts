@@ -6,7 +6,7 @@
  */
 import { floatAttr } from "../../onnx/graph.ts";
 import { GraphError } from "../../onnx/errors.ts";
-import { type Cotangent, ew, scalar, type VjpContext, type VjpRule } from "../rule.ts";
+import { castTo, type Cotangent, ew, scalar, type VjpContext, type VjpRule } from "../rule.ts";
 
 type Unary = (ctx: VjpContext, g: NonNullable<Cotangent>) => Cotangent;
 
@@ -63,7 +63,7 @@ export const ELEMENTWISE_RULES: readonly VjpRule[] = [
     vjp: (ctx) => {
       const g = ctx.dy[0], x = x0(ctx);
       if (!g) return [null];
-      return [ctx.b.op1("Cast", [g], { to: { type: "int", value: x.dtype === "float64" ? 11 : 1 } })];
+      return [castTo(ctx.b, g, x.dtype)];
     },
   },
   { opType: "Add", vjp: ({ dy: [g] }) => [g ?? null, g ?? null] },
@@ -94,9 +94,7 @@ export const ELEMENTWISE_RULES: readonly VjpRule[] = [
         });
       }
       // d(xᵖ)/dx = p·x^(p−1); computed as a power so that x = 0 with p ≥ 1 stays finite.
-      const pf = p!.dtype === x!.dtype
-        ? p!
-        : b.op1("Cast", [p!], { to: { type: "int", value: x!.dtype === "float64" ? 11 : 1 } });
+      const pf = p!.dtype === x!.dtype ? p! : castTo(b, p!, x!.dtype);
       const pm1 = ew.sub(b, pf, scalar(b, x!.dtype, 1));
       const gx = ew.mul(b, g, ew.mul(b, pf, b.op1("Pow", [x!, pm1])));
       // d(xᵖ)/dp = xᵖ·log x.

@@ -13,7 +13,18 @@ import { GraphError } from "../../onnx/errors.ts";
 import { attr, type Dim, intAttr, intsAttr, type Node } from "../../onnx/graph.ts";
 import { sliceDim } from "../../onnx/shape_rules.ts";
 import { tensor, toNumbers } from "../../onnx/tensor.ts";
-import { ew, expandLike, ints, padConstant, reshapeLike, unsqueeze, type VjpRule } from "../rule.ts";
+import {
+  castTo,
+  ew,
+  expandLike,
+  ints,
+  padConstant,
+  reshapeLike,
+  scalar,
+  unsqueeze,
+  type VjpRule,
+  zerosLike,
+} from "../rule.ts";
 
 function fail(node: Node, message: string): never {
   throw new GraphError(message, { nodeName: node.name, opType: node.opType });
@@ -64,11 +75,11 @@ function reduction(opType: string, axesInputSince: number, mean: boolean): VjpRu
         const dims = axes.map((a) => x!.shape[a]!);
         if (dims.every((d) => typeof d === "number")) {
           const n = (dims as number[]).reduce((p, d) => p * d, 1);
-          gx = ew.div(b, gx, b.constant(tensor(g.dtype === "float64" ? Float64Array.of(n) : Float32Array.of(n), [])));
+          gx = ew.div(b, gx, scalar(b, g.dtype, n));
         } else {
           // Symbolic reduced dims: n = size(x) / size(y), read at run time.
           const n = b.op1("Div", [b.op1("Size", [x!]), b.op1("Size", [y!])]);
-          gx = ew.div(b, gx, b.op1("Cast", [n], { to: attr.int(g.dtype === "float64" ? 11 : 1) }));
+          gx = ew.div(b, gx, castTo(b, n, g.dtype));
         }
       }
       return [gx, ...rest];
@@ -151,15 +162,8 @@ export const SHAPE_RULES: readonly VjpRule[] = [
     vjp: ({ b, node, inputs, outputs, dy }) => {
       if (dy.every((g) => !g)) return inputs.map(() => null);
       const axis = normAxis(intAttr(node, "axis", 0), inputs[0]!.shape.length);
-      const parts = outputs.map((o, i) => {
-        const g = dy[i];
-        if (g) return g;
-        // A zero block shaped like the output.
-        const shape = b.op1("Shape", [o!]);
-        return b.op1("ConstantOfShape", [shape], {
-          value: attr.tensor(tensor(o!.dtype === "float64" ? Float64Array.of(0) : Float32Array.of(0), [1])),
-        });
-      });
+      // Outputs without a cotangent contribute zero blocks shaped like them.
+      const parts = outputs.map((o, i) => dy[i] ?? zerosLike(b, o!));
       return [b.op1("Concat", parts, { axis: attr.int(axis) }), ...inputs.slice(1).map(() => null)];
     },
   },
