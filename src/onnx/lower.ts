@@ -244,9 +244,20 @@ interface Window {
   out: readonly [number, number];
 }
 
-/** Output size of a window sweep over a padded length. */
-function windowOut(padded: number, kEff: number, stride: number): number {
-  return Math.floor((padded - kEff) / stride) + 1;
+/**
+ * The geometry of a 2-D window op (Conv, AveragePool) with kernel kh×kw over
+ * an h×w input: strides, dilations, resolved pads [top, left, bottom, right]
+ * and output size.
+ */
+function windowGeometry(node: Node, h: number, w: number, kh: number, kw: number): Window & { pads: number[] } {
+  const strides = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
+  const kEff = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+  const pads = windowPads(node, [h, w], kEff, strides);
+  const out: [number, number] = [
+    Math.floor((h + pads[0]! + pads[2]! - kEff[0]!) / strides[0]) + 1,
+    Math.floor((w + pads[1]! + pads[3]! - kEff[1]!) / strides[1]) + 1,
+  ];
+  return { kernel: [kh, kw], strides, dilations, pads, out };
 }
 
 /** The kh·kw strided slices of an already padded input, one per kernel offset (i, j), row-major. */
@@ -297,15 +308,8 @@ const conv: Lowering = (b, node, [x, w, bias]) => {
   if (intAttr(node, "group", 1) !== 1) unsupported(node, `group ${intAttr(node, "group", 1)} (only group 1)`);
   const { c, h, w: width } = imageDims(node, x!);
   const [m, , kh, kw] = kernelOf(node, w!);
-  const strides = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
-  const kEff: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
-  const pads = windowPads(node, [h, width], kEff, strides);
-  const out: [number, number] = [
-    windowOut(h + pads[0]! + pads[2]!, kEff[0], strides[0]),
-    windowOut(width + pads[1]! + pads[3]!, kEff[1], strides[1]),
-  ];
-  const xp = padOrCrop(b, x!, h, width, pads);
-  const y = convCore(b, xp, w!, c, m, { kernel: [kh, kw], strides, dilations, out });
+  const win = windowGeometry(node, h, width, kh, kw);
+  const y = convCore(b, padOrCrop(b, x!, h, width, win.pads), w!, c, m, win);
   return [addBias(b, y, bias, m)];
 };
 
@@ -386,15 +390,9 @@ const averagePool: Lowering = (b, node, [x]) => {
   const kernel = intsAttr(node, "kernel_shape");
   if (!kernel || kernel.length !== 2) unsupported(node, `kernel_shape [${kernel?.join(", ") ?? ""}] (need 2 values)`);
   const [kh, kw] = kernel as [number, number];
-  const strides = pair(node, "strides", 1), dilations = pair(node, "dilations", 1);
-  const kEff: [number, number] = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
-  const pads = windowPads(node, [h, width], kEff, strides);
-  const out: [number, number] = [
-    windowOut(h + pads[0]! + pads[2]!, kEff[0], strides[0]),
-    windowOut(width + pads[1]! + pads[3]!, kEff[1], strides[1]),
-  ];
-  const xp = padOrCrop(b, x!, h, width, pads);
-  const slices = windowSlices(b, xp, { kernel: [kh, kw], strides, dilations, out });
+  const win = windowGeometry(node, h, width, kh, kw);
+  const { strides, dilations, pads, out } = win;
+  const slices = windowSlices(b, padOrCrop(b, x!, h, width, pads), win);
   const sum = slices.length === 1 ? slices[0]! : b.op1("Sum", slices);
   if (intAttr(node, "count_include_pad", 0) === 1) return [b.op1("Div", [sum, scalar(b, x!.dtype, kh * kw)])];
   // Samples inside the unpadded input, per output position: a product of per-axis counts.
