@@ -273,10 +273,11 @@ function encodeNode(n: Node): NodeProto {
 }
 
 function decodeNode(n: NodeProto, index: number): Node {
+  const name = n.name || `node_${index}_${n.opType}`;
   const attributes: Record<string, Attribute> = {};
-  for (const a of n.attribute) attributes[a.name] = decodeAttribute(a, n, index);
+  for (const a of n.attribute) attributes[a.name] = decodeAttribute(a, { nodeName: name, opType: n.opType });
   return {
-    name: n.name || `node_${index}_${n.opType}`,
+    name,
     opType: n.opType,
     domain: n.domain === "ai.onnx" ? "" : n.domain,
     inputs: [...n.input],
@@ -311,8 +312,7 @@ function encodeAttribute(name: string, a: Attribute): AttributeProto {
   }
 }
 
-function decodeAttribute(a: AttributeProto, n: NodeProto, index: number): Attribute {
-  const place = { nodeName: n.name || `node_${index}`, opType: n.opType };
+function decodeAttribute(a: AttributeProto, place: { nodeName: string; opType: string }): Attribute {
   switch (a.type) {
     case AT.INT:
       return { type: "int", value: Number(a.i) };
