@@ -24,7 +24,7 @@ import type { Graph } from "../onnx/graph.ts";
 import { typeOf } from "../onnx/graph.ts";
 import { writeModel } from "../onnx/proto.ts";
 import { type Dynamics, DYNAMICS_NAMES } from "../models/dynamics.ts";
-import { _withShapes, appendVjp, pruneGraph } from "./vjp.ts";
+import { finishVjp } from "./vjp.ts";
 
 /** A fused graph and the output names of its roles. */
 export interface FusedGraph<Roles> {
@@ -102,10 +102,7 @@ function fuse(dyn: Dynamics, spec: Spec): { graph: Graph; a: string; names: Map<
   const av = b.input(a, z.dtype, z.shape);
   if (spec.keepF) b.output(b.value(DYNAMICS_NAMES.derivative));
   const seed = spec.sign < 0 ? b.op1("Neg", [av]) : av;
-  const grads = appendVjp(b, g, new Map([[DYNAMICS_NAMES.derivative, seed]]), [...spec.wrt.keys()]);
-  for (const [input, out] of names) b.output(grads.get(input)!, out);
-  const shapes = new Map([...names].map(([input, out]) => [out, typeOf(g, input)!.shape]));
-  return { graph: _withShapes(pruneGraph(b.build()), shapes), a, names };
+  return { graph: finishVjp(b, g, new Map([[DYNAMICS_NAMES.derivative, seed]]), names), a, names };
 }
 
 function paramNames(dyn: Dynamics): Map<string, string> {

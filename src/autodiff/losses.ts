@@ -15,7 +15,7 @@ import { GraphError } from "../onnx/errors.ts";
 import { attr, type Dim, type Graph, type Shape, typeOf } from "../onnx/graph.ts";
 import { int64 } from "../onnx/tensor.ts";
 import { castTo, reduceSum, scalar } from "./rule.ts";
-import { _withShapes, appendVjp, pruneGraph, vjpGraph } from "./vjp.ts";
+import { finishVjp, vjpGraph } from "./vjp.ts";
 
 /** Float element types of losses. */
 export type LossDType = "float32" | "float64";
@@ -86,24 +86,18 @@ function finish(s: LossStart, loss: Value): LossGraph {
   b.output(loss, "loss");
   const predOut = s.head ? b.output(pred, "pred") : undefined;
   const forward = b.build();
-  const names = s.wrt.map((w) => `grad_${w}`);
-  for (const n of names) {
+  const grads = new Map(s.wrt.map((w) => [w, `grad_${w}`]));
+  for (const n of grads.values()) {
     if (typeOf(forward, n)) {
       throw new GraphError(`Cannot add "${n}": the graph already has it`, { graph: forward.name });
     }
   }
   const b2 = GraphBuilder.from(forward);
-  b2.reserveNames(names);
-  const grads = appendVjp(b2, forward, new Map([["loss", scalar(b2, pred.dtype, 1)]]), s.wrt);
-  for (const w of s.wrt) b2.output(grads.get(w)!, `grad_${w}`);
-  const shapes = new Map(s.wrt.map((w) => [`grad_${w}`, typeOf(forward, w)!.shape]));
+  b2.reserveNames([...grads.values()]);
+  const seeds = new Map([["loss", scalar(b2, pred.dtype, 1)]]);
   return {
-    graph: _withShapes(pruneGraph(b2.build()), shapes),
-    outputs: {
-      loss: "loss",
-      ...(predOut ? { pred: predOut.name } : {}),
-      grads: Object.fromEntries(s.wrt.map((w) => [w, `grad_${w}`])),
-    },
+    graph: finishVjp(b2, forward, seeds, grads),
+    outputs: { loss: "loss", ...(predOut ? { pred: predOut.name } : {}), grads: Object.fromEntries(grads) },
   };
 }
 

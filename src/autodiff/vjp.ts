@@ -91,9 +91,25 @@ export function vjpGraph(graph: Graph, options: VjpOptions): Graph {
     const t = typeOf(graph, o)!;
     seeds.set(o, b.input(`grad_${o}`, t.dtype, t.shape));
   }
-  const grads = appendVjp(b, graph, seeds, wrt);
-  for (const w of wrt) b.output(grads.get(w)!, `grad_${w}`);
-  return withShapes(pruneGraph(b.build()), new Map(wrt.map((w) => [`grad_${w}`, typeOf(graph, w)!.shape])));
+  return finishVjp(b, graph, seeds, new Map(wrt.map((w) => [w, `grad_${w}`])));
+}
+
+/**
+ * Appends the backward pass of `graph` to `b` (see {@linkcode appendVjp}),
+ * outputs each gradient under the name `outputs` maps its input to, and
+ * returns the built graph pruned by {@linkcode pruneGraph}, with every
+ * gradient output declared with its input's shape.
+ */
+export function finishVjp(
+  b: GraphBuilder,
+  graph: Graph,
+  seeds: ReadonlyMap<string, Value>,
+  outputs: ReadonlyMap<string, string>,
+): Graph {
+  const grads = appendVjp(b, graph, seeds, [...outputs.keys()]);
+  for (const [w, out] of outputs) b.output(grads.get(w)!, out);
+  const shapes = new Map([...outputs].map(([w, out]) => [out, typeOf(graph, w)!.shape]));
+  return withShapes(pruneGraph(b.build()), shapes);
 }
 
 /** Throws unless `of` are float outputs and `wrt` float inputs or initializers, without repeats. */
@@ -343,5 +359,3 @@ function withShapes(graph: Graph, shapes: ReadonlyMap<string, Shape>): Graph {
     valueInfo: new Map([...graph.valueInfo].map(([n, t]) => [n, fix(n, t)])),
   };
 }
-
-export { withShapes as _withShapes };
