@@ -211,7 +211,12 @@ export class GraphBuilder {
       );
     }
     if (this.#nodeNames.has(node.name)) throw new GraphError(`Node name "${node.name}" is used twice`, place);
-    for (const out of node.outputs) if (out !== "") this.#claim(out, place);
+    const named = node.outputs.filter((o) => o !== "");
+    const repeated = named.find((o, i) => named.indexOf(o) !== i);
+    if (repeated !== undefined) {
+      throw new GraphError(`Value "${repeated}" is defined twice`, { ...place, valueName: repeated });
+    }
+    for (const out of named) this.#claim(out, place);
     this.#nodeNames.add(node.name);
     this.#used.add(node.name);
     this.#nodes.push(node);

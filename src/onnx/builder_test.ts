@@ -26,6 +26,13 @@ Deno.test("GraphBuilder.op() rejects an output name that already names a value",
   ) as GraphError;
   assertEquals(e.place.nodeName, "tanh1");
   assertThrows(() => b.op1("Tanh", [x], {}, { outputNames: ["x"] }), GraphError, `Value "x" is defined twice`);
+  const m = b.input("m", "float32", [4, 2]);
+  assertThrows(
+    () => b.op("Split", [m], {}, { name: "sp", outputNames: ["p", "p"] }),
+    GraphError,
+    /node sp \(Split\).*Value "p" is defined twice/,
+  );
+  assert(!b.has("p"), "a rejected node left its output behind");
 });
 
 Deno.test("GraphBuilder.op() rejects a node name used twice", () => {
