@@ -278,8 +278,16 @@ function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[])
       if (known === 0 || total % known !== 0) fail(`cannot reshape ${formatShape(x.shape)} to ${formatShape(target)}`);
       out[inferred] = total / known;
     } else {
-      // Symbolic: the -1 takes the input's symbolic dims that the others do not account for.
-      const symbolic = x.shape.filter((d) => typeof d === "string" && !rest.includes(d));
+      // Symbolic: the -1 takes the input's symbolic dims that the others do not account for
+      // (as a multiset: [n, n] reshaped to [n, -1] leaves one n).
+      const unmatched = rest.filter((d) => typeof d === "string");
+      const symbolic = x.shape.filter((d) => {
+        if (typeof d !== "string") return false;
+        const k = unmatched.indexOf(d);
+        if (k < 0) return true;
+        unmatched.splice(k, 1);
+        return false;
+      });
       const numericIn = x.shape.filter((d) => typeof d === "number").reduce(
         (a, b) => (a as number) * (b as number),
         1,

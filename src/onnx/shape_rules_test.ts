@@ -262,6 +262,9 @@ Deno.test("Reshape(x, Shape(y)) keeps y's symbolic dims", () => {
   const head = b.op1("Gather", [b.op1("Shape", [x]), b.initializer("i", int64([0, 1]))]);
   const flat = b.op1("Reshape", [x, b.op1("Concat", [head, b.initializer("m", int64([-1]))], { axis: attr.int(0) })]);
   assertEquals(flat.shape, ["batch", "steps", 6]);
+  // A symbolic dim that appears twice: -1 takes the copy the other dims do not account for.
+  const sq = b.input("sq", "float32", ["n", "n"]);
+  assertEquals(b.op1("Reshape", [sq, b.initializer("keep0", int64([0, -1]))]).shape, ["n", "n"]);
 });
 
 Deno.test("Transpose's shape rule accepts any permutation of rank above 10", () => {
