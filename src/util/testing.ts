@@ -83,10 +83,13 @@ export function assertClose(
   const e = typeof expected === "number" ? [expected] : expected;
   const err = relativeError(a, e);
   if (!(err <= tol)) {
+    // A NaN difference is the worst of all, so the message points at it.
+    const gap = (i: number) => {
+      const d = Math.abs(a[i]! - e[i]!);
+      return Number.isNaN(d) ? Infinity : d;
+    };
     let worst = 0;
-    for (let i = 1; i < a.length; i++) {
-      if (Math.abs(a[i]! - e[i]!) > Math.abs(a[worst]! - e[worst]!)) worst = i;
-    }
+    for (let i = 1; i < a.length; i++) if (gap(i) > gap(worst)) worst = i;
     throw new AssertionError({
       message: `${what}: relative error ${err.toExponential(3)} exceeds ${tol.toExponential(1)} ` +
         `(worst at [${worst}]: got ${a[worst]}, expected ${e[worst]})`,
