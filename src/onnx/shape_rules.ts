@@ -655,10 +655,14 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     const pads = intsAttr(ctx.node, "pads", [...kernel.map(() => 0), ...kernel.map(() => 0)]);
     const outPad = intsAttr(ctx.node, "output_padding", kernel.map(() => 0));
     const outShape = intsAttr(ctx.node, "output_shape");
+    const autoPad = stringAttr(ctx.node, "auto_pad", "NOTSET");
+    const same = autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER";
     const spatial: Dim[] = kernel.map((k, i) => {
-      if (outShape) return outShape[i]!;
+      if (outShape) return outShape[outShape.length - n + i]!;
       const s = x.shape[i + 2]!;
       if (typeof s !== "number") return ctx.fresh();
+      if (same) return s * strides[i]!;
+      if (autoPad === "VALID") return strides[i]! * (s - 1) + outPad[i]! + (k - 1) * dil[i]! + 1;
       return strides[i]! * (s - 1) + outPad[i]! + (k - 1) * dil[i]! + 1 - pads[i]! - pads[i + n]!;
     });
     return [{ dtype, shape: [x.shape[0]!, (w.shape[1] as number) * group, ...spatial] }];

@@ -123,6 +123,21 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: "ConvTranspose with auto_pad SAME_UPPER, SAME_LOWER and output_shape",
+    sizes: { batch: 1 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 4, 5]);
+      const w = f32(b, "w", [2, 3, 3, 3]);
+      for (const mode of ["SAME_UPPER", "SAME_LOWER"]) {
+        b.output(b.op1("ConvTranspose", [x, w], { strides: attr.ints([2, 2]), auto_pad: attr.string(mode) }), mode);
+      }
+      b.output(
+        b.op1("ConvTranspose", [x, w], { strides: attr.ints([2, 2]), output_shape: attr.ints([8, 9]) }),
+        "shaped",
+      );
+    },
+  },
+  {
     name: "Reshape with 0 and -1, and Flatten",
     sizes: { batch: 3 },
     build: (b) => {
