@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeJsonAtomic } from "../src/util/files.ts";
 
 /** The median of a non-empty list (mean of the middle two for even lengths). */
 export function median(xs: readonly number[]): number {
@@ -75,9 +76,7 @@ export const REPORT_DIR = "reports/bench";
  */
 export async function writeJson(name: string, data: object, dir: string = REPORT_DIR): Promise<string> {
   if (!/^[a-z0-9_-]+$/i.test(name)) throw new RangeError(`Report name must be [A-Za-z0-9_-]+, got "${name}"`);
-  await Deno.mkdir(dir, { recursive: true });
   const path = `${dir}/${name}.json`;
-  const tmp = `${path}.tmp-${Deno.pid}-${Date.now()}`;
   const report = {
     benchmark: name,
     date: new Date().toISOString(),
@@ -89,12 +88,6 @@ export async function writeJson(name: string, data: object, dir: string = REPORT
     },
     ...data,
   };
-  try {
-    await Deno.writeTextFile(tmp, `${JSON.stringify(report, null, 2)}\n`);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeJsonAtomic(path, report);
   return path;
 }

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { dirname } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type AttributeProto,
@@ -45,6 +44,7 @@ import {
   type ValueInfo,
 } from "./graph.ts";
 import { sizeOf, type Tensor } from "./tensor.ts";
+import { writeFileAtomic } from "../util/files.ts";
 
 /** ONNX IR version written into models (IR 8 pairs with opset 17–18). */
 export const IR_VERSION = 8;
@@ -128,16 +128,7 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
  * left as it was.
  */
 export async function writeModel(path: string, graph: Graph): Promise<void> {
-  const bytes = encodeModel(graph);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`Cannot write ONNX model ${path}: ${(e as Error).message}`, { cause: e });
-  }
+  await writeFileAtomic(path, encodeModel(graph), { what: "ONNX model" });
 }
 
 /** Reads and decodes an `.onnx` file; errors name the file. */

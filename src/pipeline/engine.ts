@@ -41,7 +41,7 @@ import {
 import { analyticErrors, analyticMemory } from "./analytic_stage.ts";
 import { makeDataset } from "./data_stage.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
-import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAtomic } from "./files.ts";
+import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAtomic } from "../util/files.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 import { learningRateFor, type PipelineConfig, type SolveConfig } from "./schema.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";

@@ -23,6 +23,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileAtomic } from "../util/files.ts";
 import type { ChartSpec } from "./specs.ts";
 import { type CellValue, formatCell, type ReportTable } from "./summary.ts";
 
@@ -314,14 +315,5 @@ ${body}
  */
 export async function writeReport(path: string, html: string): Promise<void> {
   if (typeof path !== "string" || path === "") throw new TypeError(`writeReport(): path must be a non-empty string`);
-  const dir = dirname(path);
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${path.split(/[\\/]/).pop()}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-  try {
-    await Deno.writeTextFile(tmp, html);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`Cannot write report ${path}: ${(e as Error).message}`, { cause: e });
-  }
+  await writeFileAtomic(path, html, { what: "report" });
 }

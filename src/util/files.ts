@@ -1,7 +1,8 @@
 /**
- * Atomic file writes for pipeline outputs: each file is written to a
- * temporary sibling and renamed over its target, so a reader (or a run
- * interrupted halfway) never sees half a file.
+ * Atomic file writes, for every file quadjoint writes (models, results,
+ * reports, checkpoints, benchmarks): each is written to a temporary sibling
+ * and renamed over its target, so a reader (or a run interrupted halfway)
+ * never sees half a file. Also small JSON and CSV helpers.
  *
  * @module
  */
@@ -14,7 +15,9 @@ function tempPath(path: string): string {
 
 /**
  * Writes `data` to `path` atomically (temporary file, then rename), creating
- * the parent directory.
+ * the parent directory. On failure the temporary file is removed, `path` is
+ * left as it was, and the error names `path` (after `options.what`, e.g.
+ * "ONNX model").
  *
  * @example
  * ```ts
@@ -25,7 +28,11 @@ function tempPath(path: string): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: { what?: string } = {},
+): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = tempPath(path);
   try {
@@ -34,7 +41,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw new Error(`Cannot write ${path}: ${(e as Error).message}`, { cause: e });
+    const what = options.what ? `${options.what} ` : "";
+    throw new Error(`Cannot write ${what}${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 
