@@ -5,7 +5,10 @@
  * backward pass runs reverse mode through each Runge–Kutta step with one
  * stage-VJP graph call per stage, step sizes held fixed. Steps are clamped to
  * land on each measurement time, so no interpolation enters the gradient.
- * Memory grows with the number of steps.
+ * dL/dz0 and dL/dθ are exact for the discretised solve; dL/dt_k (k ≥ 1) is
+ * f(t_k, z_k)·∂L/∂z_k as for the continuous methods, and dL/dt₀ adds the
+ * stages' ∂f/∂t terms (shifting every stage time together). Memory grows
+ * with the number of steps.
  *
  * @module
  */

@@ -53,8 +53,10 @@ export type MethodName = typeof METHOD_NAMES[number];
 /**
  * Backpropagation through the solver (discretise-then-optimise).
  *
- * Exact gradients of the discretised solution; memory grows with the number
- * of steps, since every stage input is kept for the backward pass.
+ * dL/dz0 and dL/dθ are the exact gradients of the discretised solution (step
+ * sizes held fixed); dL/dt_k uses the continuous formula f(t_k, z_k)·∂L/∂z_k
+ * and the stage-time sensitivities. Memory grows with the number of steps,
+ * since every stage input is kept for the backward pass.
  */
 export function direct(): DirectMethod {
   return { kind: "direct" };
