@@ -286,6 +286,20 @@ const CASES: RuleCase[] = [
     ),
   },
   {
+    op: "MaxPool",
+    name: "MaxPool ceil_mode with end pads (a window starting in the padding is dropped)",
+    graph: g(
+      "maxpool",
+      (b) =>
+        b.op1("MaxPool", [b.input("x", D, [1, 2, 4, 5])], {
+          kernel_shape: attr.ints([2, 2]),
+          strides: attr.ints([2, 2]),
+          pads: attr.ints([0, 0, 1, 1]),
+          ceil_mode: attr.int(1),
+        }),
+    ),
+  },
+  {
     op: "AveragePool",
     name: "AveragePool 3×3 stride 2 pad 1 excluding pads",
     graph: g("avgpool", (b) =>

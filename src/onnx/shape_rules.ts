@@ -219,12 +219,31 @@ function spatialOut(
     } else if (autoPad === "VALID") {
       spatial.push(Math.floor((size - k) / strides[i]!) + 1);
     } else {
-      const span = size + pads[i]! + pads[i + n]! - k;
-      if (span < 0) fail(`kernel ${k} is larger than padded input ${size + pads[i]! + pads[i + n]!}`);
-      spatial.push((ceil ? Math.ceil(span / strides[i]!) : Math.floor(span / strides[i]!)) + 1);
+      spatial.push(windowOutputSize(size, pads[i]!, pads[i + n]!, k, strides[i]!, ceil));
     }
   }
   return { dtype: x.dtype, shape: [x.shape[0]!, channels, ...spatial] };
+}
+
+/**
+ * Output length of a windowed op along one axis: `size` padded by `padBegin`
+ * and `padEnd`, windows of extent `kEff` every `stride`. With `ceil` (pools'
+ * ceil_mode) a last window that would start inside the end padding is dropped,
+ * as ONNX Runtime and PyTorch do.
+ */
+export function windowOutputSize(
+  size: number,
+  padBegin: number,
+  padEnd: number,
+  kEff: number,
+  stride: number,
+  ceil: boolean,
+): number {
+  const span = size + padBegin + padEnd - kEff;
+  if (span < 0) fail(`kernel ${kEff} is larger than padded input ${size + padBegin + padEnd}`);
+  let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+  if (ceil && (out - 1) * stride >= size + padBegin) out--;
+  return out;
 }
 
 /**

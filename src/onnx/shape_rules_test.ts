@@ -105,6 +105,17 @@ const CASES: readonly Case[] = [
         "avg",
       );
       b.output(b.op1("GlobalAveragePool", [x]), "gap");
+      // A last ceil-mode window that would start inside the end padding is dropped (4 + 1 → 2, not 3).
+      const y = b.input("y", "float32", ["batch", 1, 4, 4]);
+      b.output(
+        b.op1("MaxPool", [y], {
+          kernel_shape: attr.ints([2, 2]),
+          strides: attr.ints([2, 2]),
+          pads: attr.ints([0, 0, 1, 1]),
+          ceil_mode: attr.int(1),
+        }),
+        "max_end_pad",
+      );
     },
   },
   {

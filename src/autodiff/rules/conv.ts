@@ -12,7 +12,7 @@ import type { Value } from "../../onnx/builder.ts";
 import { GraphError } from "../../onnx/errors.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr } from "../../onnx/graph.ts";
 import { FLOAT64_LOWERINGS } from "../../onnx/lower.ts";
-import { windowPads } from "../../onnx/shape_rules.ts";
+import { windowOutputSize, windowPads } from "../../onnx/shape_rules.ts";
 import { int64, toNumbers } from "../../onnx/tensor.ts";
 import { ints, type Lower, padConstant, reduceMean, scalar, unsqueeze, type VjpRule } from "../rule.ts";
 
@@ -72,10 +72,7 @@ const lowerMaxPool: Lower = (b, node, [x]) => {
   const kEff = kernel.map((k, i) => (k - 1) * dilations[i]! + 1);
   const pads = windowPads(node, size, kEff, strides);
   const ceil = intAttr(node, "ceil_mode", 0) === 1;
-  const out = size.map((s, i) => {
-    const span = s + pads[i]! + pads[i + n]! - kEff[i]!;
-    return (ceil ? Math.ceil(span / strides[i]!) : Math.floor(span / strides[i]!)) + 1;
-  });
+  const out = size.map((s, i) => windowOutputSize(s, pads[i]!, pads[i + n]!, kEff[i]!, strides[i]!, ceil));
   // Pad the tail far enough for ceil_mode windows.
   const tail = size.map((s, i) => Math.max(pads[i + n]!, (out[i]! - 1) * strides[i]! + kEff[i]! - s - pads[i]!));
   const full = [0, 0, ...pads.slice(0, n), 0, 0, ...tail];
