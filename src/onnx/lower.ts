@@ -14,7 +14,7 @@ import { GraphBuilder, type Value } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import type { Graph, Node, TensorType } from "./graph.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./graph.ts";
-import { windowPads } from "./shape_rules.ts";
+import { windowOutputSize, windowPads } from "./shape_rules.ts";
 import { int64, tensor } from "./tensor.ts";
 
 /**
@@ -254,8 +254,8 @@ function windowGeometry(node: Node, h: number, w: number, kh: number, kw: number
   const kEff = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
   const pads = windowPads(node, [h, w], kEff, strides);
   const out: [number, number] = [
-    Math.floor((h + pads[0]! + pads[2]! - kEff[0]!) / strides[0]) + 1,
-    Math.floor((w + pads[1]! + pads[3]! - kEff[1]!) / strides[1]) + 1,
+    windowOutputSize(h, pads[0]!, pads[2]!, kEff[0]!, strides[0], false),
+    windowOutputSize(w, pads[1]!, pads[3]!, kEff[1]!, strides[1], false),
   ];
   return { kernel: [kh, kw], strides, dilations, pads, out };
 }
