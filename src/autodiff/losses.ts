@@ -5,14 +5,16 @@
  * Each loss graph has inputs for the predictions (or, with a `head`, the head's
  * input and parameters) and the targets, and outputs `loss` (a scalar), `pred`
  * (the head's predictions, with a head) and `grad_<x>` for every differentiated input. The loss's
- * own cotangent is the constant 1, so no cotangent input is needed.
+ * own cotangent is the constant 1, so no cotangent input is needed. With
+ * `mask: true`, MSE and cross-entropy also take a float input `mask` over the
+ * predictions' leading dims and average over observed entries only.
  *
  * @module
  */
 import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import { isFloat } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
-import { attr, type Dim, type Graph, type Shape, typeOf } from "../onnx/graph.ts";
+import { attr, type Dim, formatShape, type Graph, type Shape, typeOf } from "../onnx/graph.ts";
 import { int64 } from "../onnx/tensor.ts";
 import { castTo, reduceSum, scalar } from "./rule.ts";
 import { finishVjp, vjpGraph } from "./vjp.ts";
@@ -105,19 +107,47 @@ function meanAll(b: GraphBuilder, x: Value): Value {
   return b.op1("ReduceMean", [x], { keepdims: attr.int(0) });
 }
 
+/**
+ * The masked mean for `mask: true`: adds a float input `mask` over the
+ * predictions' leading dims (all but the last), 1 where observed, and returns
+ * Σ mask·perEntry / Σ mask, or / (Σ mask · C) with `perComponent` (C the
+ * size of the last axis). `perEntry` is already summed over the last axis.
+ */
+function maskedMean(s: LossStart, perEntry: Value, perComponent: boolean): Value {
+  const { b, pred } = s;
+  const mask = b.input("mask", pred.dtype, pred.shape.slice(0, -1));
+  const observed = b.op1("ReduceSum", [mask], { keepdims: attr.int(0) });
+  const total = b.op1("ReduceSum", [b.op1("Mul", [perEntry, mask])], { keepdims: attr.int(0) });
+  if (!perComponent) return b.op1("Div", [total, observed]);
+  const last = pred.shape[pred.shape.length - 1]!;
+  const c = typeof last === "number" ? scalar(b, pred.dtype, last) : castTo(
+    b,
+    b.op1("Gather", [b.op1("Shape", [pred]), b.constant(int64([-1], []))], { axis: attr.int(0) }),
+    pred.dtype,
+  );
+  return b.op1("Div", [total, b.op1("Mul", [observed, c])]);
+}
+
 /** Options for {@linkcode mseLossGraph}. */
 export interface MseOptions {
-  /** Shape of predictions and targets (the head's output shape with a head). */
+  /** Shape of predictions and targets (the head's output shape with a head); the last axis holds the components. */
   readonly shape: Shape;
   /** Element type. @default "float32" */
   readonly dtype?: LossDType;
   /** A head applied first. */
   readonly head?: HeadSpec;
+  /**
+   * Add a float input `mask` over the leading dims (all but the last), 1 where
+   * observed: the loss is then Σ mask·Σ_c (pred − target)² / (Σ mask · C).
+   * @default false
+   */
+  readonly mask?: boolean;
 }
 
 /**
  * Mean squared error over all elements, mean((pred − target)²), with its
- * gradients. Inputs `pred` (or the head's) and `target`.
+ * gradients. Inputs `pred` (or the head's) and `target`, and `mask` with
+ * `mask: true` (the mean is then over observed entries only).
  *
  * @example
  * ```ts
@@ -133,33 +163,66 @@ export interface MseOptions {
  * if (out.loss!.data[0] !== 5 || out.grad_pred!.data[1] !== 3) throw new Error("mse");
  * await rt.dispose();
  * ```
+ *
+ * @example A mask skips unobserved rows
+ * ```ts
+ * import { Runtime } from "../runtime/session.ts";
+ * import { fromNumbers } from "../onnx/tensor.ts";
+ * import { mseLossGraph } from "./losses.ts";
+ * const { graph } = mseLossGraph({ shape: ["batch", 2], dtype: "float64", mask: true });
+ * const rt = new Runtime();
+ * const out = await (await rt.compile(graph)).run({
+ *   pred: fromNumbers([1, 3, 100, 100], [2, 2], "float64"),
+ *   target: fromNumbers([0, 0, 0, 0], [2, 2], "float64"),
+ *   mask: fromNumbers([1, 0], [2], "float64"),
+ * });
+ * if (out.loss!.data[0] !== 5 || out.grad_pred!.data[2] !== 0) throw new Error("masked mse");
+ * await rt.dispose();
+ * ```
  */
 export function mseLossGraph(options: MseOptions): LossGraph {
   const dtype = options.dtype ?? "float32";
   const s = start("mse_loss", dtype, options.shape, options.head);
   const target = s.b.input("target", dtype, s.pred.shape);
   const d = s.b.op1("Sub", [s.pred, target]);
-  return finish(s, meanAll(s.b, s.b.op1("Mul", [d, d])));
+  const sq = s.b.op1("Mul", [d, d]);
+  if (!options.mask) return finish(s, meanAll(s.b, sq));
+  if (s.pred.shape.length === 0) {
+    throw new GraphError(`A masked MSE needs predictions with a last axis, got shape []`, { graph: s.b.name });
+  }
+  const perEntry = reduceSum(s.b, sq, [s.pred.shape.length - 1], false);
+  return finish(s, maskedMean(s, perEntry, true));
 }
 
 /** Options for {@linkcode crossEntropyLossGraph}. */
 export interface CrossEntropyOptions {
-  /** Number of classes C; logits are `[batch, C]`. */
+  /** Number of classes C; logits are `[batch, C]` (or `[...leading, C]`). */
   readonly classes: number;
-  /** `"index"`: int64 targets `[batch]`; `"onehot"`: float targets `[batch, C]` (any distribution). @default "index" */
+  /**
+   * `"index"`: int64 targets `[batch]`; `"onehot"`: float targets `[batch, C]` (any distribution). With
+   * `leading`, `[...leading]` and `[...leading, C]`. @default "index"
+   */
   readonly targets?: "index" | "onehot";
   /** Batch dim. @default "batch" */
   readonly batch?: Dim;
+  /** Dims ahead of the class axis, e.g. `["times", "batch"]`; replaces `batch`. @default [batch] */
+  readonly leading?: readonly Dim[];
   /** Element type. @default "float32" */
   readonly dtype?: LossDType;
   /** A head applied first (its output gives the logits). */
   readonly head?: HeadSpec;
+  /**
+   * Add a float input `mask` over the leading dims, 1 where observed: the loss
+   * is then Σ mask·(−Σ_c target·logsoftmax(logits)) / Σ mask. @default false
+   */
+  readonly mask?: boolean;
 }
 
 /**
- * Cross-entropy from logits averaged over the batch:
+ * Cross-entropy from logits averaged over the batch (over all leading dims):
  * −mean_b Σ_c target[b, c]·logsoftmax(logits)[b, c]. Inputs `pred` (logits,
- * or the head's inputs) and `target`.
+ * or the head's inputs) and `target`, and `mask` with `mask: true` (the mean
+ * is then over observed entries only).
  *
  * @example Uniform logits cost log C
  * ```ts
@@ -175,24 +238,53 @@ export interface CrossEntropyOptions {
  * if (Math.abs(out.loss!.data[0] as number - Math.log(4)) > 1e-15) throw new Error("log 4");
  * await rt.dispose();
  * ```
+ *
+ * @example Over times and batch, with a mask
+ * ```ts
+ * import { Runtime } from "../runtime/session.ts";
+ * import { fromNumbers, int64 } from "../onnx/tensor.ts";
+ * import { crossEntropyLossGraph } from "./losses.ts";
+ * const { graph } = crossEntropyLossGraph({ classes: 2, leading: ["times", "batch"], dtype: "float64", mask: true });
+ * const rt = new Runtime();
+ * const out = await (await rt.compile(graph)).run({
+ *   pred: fromNumbers([0, 0, 5, -5], [2, 1, 2], "float64"),
+ *   target: int64([0, 1], [2, 1]),
+ *   mask: fromNumbers([1, 0], [2, 1], "float64"),
+ * });
+ * if (Math.abs(out.loss!.data[0] as number - Math.log(2)) > 1e-15) throw new Error("only the first is observed");
+ * await rt.dispose();
+ * ```
  */
 export function crossEntropyLossGraph(options: CrossEntropyOptions): LossGraph {
   const dtype = options.dtype ?? "float32";
   const C = options.classes;
   if (!Number.isInteger(C) || C < 1) throw new RangeError(`classes must be a positive integer, got ${C}`);
-  const s = start("cross_entropy_loss", dtype, [options.batch ?? "batch", C], options.head);
+  if (options.leading && options.batch !== undefined) {
+    throw new TypeError(`Give either leading or batch, got leading [${options.leading}] and batch ${options.batch}`);
+  }
+  const leading = options.leading ?? [options.batch ?? "batch"];
+  const s = start("cross_entropy_loss", dtype, [...leading, C], options.head);
   const { b, pred } = s;
+  const rank = pred.shape.length;
+  const last = pred.shape[rank - 1];
+  if (rank < 1 || (typeof last === "number" && last !== C)) {
+    throw new GraphError(`Logits must be [..., ${C}] for ${C} classes, got ${formatShape(pred.shape)}`, {
+      graph: b.name,
+      valueName: pred.name,
+    });
+  }
   let onehot: Value;
   if ((options.targets ?? "index") === "index") {
-    const target = b.input("target", "int64", [pred.shape[0]!]);
-    const idx = b.op1("Unsqueeze", [target, b.constant(int64([1]))]);
+    const target = b.input("target", "int64", pred.shape.slice(0, -1));
+    const idx = b.op1("Unsqueeze", [target, b.constant(int64([rank - 1]))]);
     const classes = b.constant(int64([...Array(C).keys()]));
     onehot = castTo(b, b.op1("Equal", [idx, classes]), dtype);
   } else {
     onehot = b.input("target", dtype, pred.shape);
   }
   const logp = b.op1("LogSoftmax", [pred], { axis: attr.int(-1) });
-  const perSample = reduceSum(b, b.op1("Mul", [onehot, logp]), [1], false);
+  const perSample = reduceSum(b, b.op1("Mul", [onehot, logp]), [rank - 1], false);
+  if (options.mask) return finish(s, maskedMean(s, b.op1("Neg", [perSample]), false));
   return finish(s, b.op1("Neg", [meanAll(b, perSample)]));
 }
 

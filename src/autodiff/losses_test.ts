@@ -8,7 +8,8 @@ import { augmentGraph } from "../models/mlp.ts";
 import { int64, type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
-import { assertClose, assertEquals } from "../util/testing.ts";
+import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import { GraphError } from "../onnx/errors.ts";
 import { crossEntropyLossGraph, gaussianKlLossGraph, type LossGraph, mseLossGraph, vjpOfModel } from "./losses.ts";
 
 const rt = new Runtime({ threads: 1 });
@@ -90,6 +91,141 @@ Deno.test("crossEntropyLossGraph() with one-hot targets equals the index form", 
     target: int64([1, 2]),
   });
   assertClose(a, toNumbers(out.loss!)[0]!, 1e-15, "same loss");
+});
+
+/** Σ_r mask[r]·f(row r) / (Σ mask · scale) over rows of C components. */
+function maskedRef(rows: number, mask: number[], f: (r: number) => number, scale: number): number {
+  let num = 0, den = 0;
+  for (let r = 0; r < rows; r++) {
+    num += mask[r]! * f(r);
+    den += mask[r]!;
+  }
+  return num / (den * scale);
+}
+
+const MASK = [1, 0, 1, 1, 0, 0.5]; // [times 2, batch 3]; 0.5 checks a fractional weight
+
+Deno.test("mseLossGraph() with mask: true averages over observed entries only", async () => {
+  const rng = new Random(11);
+  const pred = rand([2, 3, 4], rng), target = rand([2, 3, 4], rng);
+  const mask = tensor(Float64Array.from(MASK), [2, 3]);
+  const l = mseLossGraph({ shape: ["times", "batch", 4], dtype: "float64", mask: true });
+  assertEquals(l.graph.inputs.map((v) => v.name), ["pred", "target", "mask"]);
+  const loss = await checkLoss(l, { pred, target, mask });
+  const p = toNumbers(pred), t = toNumbers(target);
+  const sq = (r: number) => [0, 1, 2, 3].reduce((s, c) => s + (p[4 * r + c]! - t[4 * r + c]!) ** 2, 0);
+  assertClose(loss, maskedRef(6, MASK, sq, 4), 1e-14, "masked mse");
+  // Unobserved rows get no gradient; observed ones 2(pred − target)/(Σ mask · C).
+  const g = toNumbers((await (await rt.compile(l.graph)).run({ pred, target, mask })).grad_pred!);
+  assertEquals(g.slice(4, 8).map(Math.abs), [0, 0, 0, 0]);
+  assertClose(g[0]!, 2 * (p[0]! - t[0]!) / (3.5 * 4), 1e-14, "grad of an observed entry");
+});
+
+Deno.test("mseLossGraph() with mask: true reads a symbolic component count from the predictions", async () => {
+  const rng = new Random(12);
+  const pred = rand([2, 3, 2], rng), target = rand([2, 3, 2], rng);
+  const mask = tensor(Float64Array.from(MASK), [2, 3]);
+  const fixed = mseLossGraph({ shape: ["times", "batch", 2], dtype: "float64", mask: true });
+  const symbolic = mseLossGraph({ shape: ["times", "batch", "c"], dtype: "float64", mask: true });
+  const a = toNumbers((await (await rt.compile(fixed.graph)).run({ pred, target, mask })).loss!)[0]!;
+  const b = await checkLoss(symbolic, { pred, target, mask });
+  assertClose(b, a, 1e-15, "same loss");
+});
+
+Deno.test("mseLossGraph() with mask: true and all-ones mask equals the unmasked mean", async () => {
+  const rng = new Random(13);
+  const pred = rand([2, 3, 2], rng), target = rand([2, 3, 2], rng);
+  const ones = tensor(new Float64Array(6).fill(1), [2, 3]);
+  const shape = ["times", "batch", 2];
+  const masked = await checkLoss(mseLossGraph({ shape, dtype: "float64", mask: true }), { pred, target, mask: ones });
+  const plain = await checkLoss(mseLossGraph({ shape, dtype: "float64" }), { pred, target });
+  assertClose(masked, plain, 1e-15, "all observed");
+});
+
+Deno.test("crossEntropyLossGraph() with leading dims averages over all of them", async () => {
+  const rng = new Random(14);
+  const logits = rand([2, 3, 4], rng);
+  const labels = [0, 3, 1, 2, 2, 0];
+  const l = crossEntropyLossGraph({ classes: 4, leading: ["times", "batch"], dtype: "float64" });
+  const loss = await checkLoss(l, { pred: logits, target: int64(labels, [2, 3]) });
+  const x = toNumbers(logits);
+  const nll = (r: number) => {
+    const row = x.slice(4 * r, 4 * r + 4);
+    return Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[labels[r]!]!;
+  };
+  assertClose(loss, maskedRef(6, [1, 1, 1, 1, 1, 1], nll, 1), 1e-14, "cross-entropy over times and batch");
+});
+
+Deno.test("crossEntropyLossGraph() with mask: true averages over observed samples only", async () => {
+  const rng = new Random(15);
+  const logits = rand([2, 3, 4], rng);
+  const labels = [0, 3, 1, 2, 2, 0];
+  const mask = tensor(Float64Array.from(MASK), [2, 3]);
+  const x = toNumbers(logits);
+  const nll = (r: number) => {
+    const row = x.slice(4 * r, 4 * r + 4);
+    return Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[labels[r]!]!;
+  };
+  const ref = maskedRef(6, MASK, nll, 1);
+  const leading = ["times", "batch"];
+  const index = await checkLoss(crossEntropyLossGraph({ classes: 4, leading, dtype: "float64", mask: true }), {
+    pred: logits,
+    target: int64(labels, [2, 3]),
+    mask,
+  });
+  assertClose(index, ref, 1e-14, "index targets");
+  const onehot = new Float64Array(24);
+  labels.forEach((c, r) => (onehot[4 * r + c] = 1));
+  const l = crossEntropyLossGraph({ classes: 4, leading, targets: "onehot", dtype: "float64", mask: true });
+  const g = toNumbers(
+    (await (await rt.compile(l.graph)).run({
+      pred: logits,
+      target: tensor(onehot, [2, 3, 4]),
+      mask,
+    })).grad_pred!,
+  );
+  assertEquals(g.slice(4, 8).map(Math.abs), [0, 0, 0, 0], "an unobserved sample gets no gradient");
+  assertClose(
+    await checkLoss(l, { pred: logits, target: tensor(onehot, [2, 3, 4]), mask }),
+    ref,
+    1e-14,
+    "one-hot targets",
+  );
+});
+
+Deno.test("crossEntropyLossGraph() with a head and mask differentiates the head's input and parameters", async () => {
+  const hb = new GraphBuilder("head");
+  const zs = hb.input("zs", "float64", ["times", "batch", 3]);
+  const w = hb.input("w", "float64", [3, 2]);
+  hb.output(hb.op1("MatMul", [zs, w]), "y");
+  const l = crossEntropyLossGraph({
+    classes: 2,
+    leading: ["times", "batch"],
+    targets: "onehot",
+    dtype: "float64",
+    head: { graph: hb.build() },
+    mask: true,
+  });
+  assertEquals(Object.keys(l.outputs.grads), ["zs", "w"]);
+  assertEquals(l.outputs.pred, "pred");
+  const rng = new Random(16);
+  await checkLoss(l, {
+    zs: rand([2, 3, 3], rng),
+    w: rand([3, 2], rng),
+    target: tensor(Float64Array.of(1, 0, 0, 1, 0.3, 0.7, 1, 0, 0, 1, 0.5, 0.5), [2, 3, 2]),
+    mask: tensor(Float64Array.from(MASK), [2, 3]),
+  });
+});
+
+Deno.test("crossEntropyLossGraph() rejects both leading and batch, and a head with the wrong class count", () => {
+  assertThrows(
+    () => crossEntropyLossGraph({ classes: 2, leading: ["times", "batch"], batch: "n" }),
+    TypeError,
+    "either leading or batch",
+  );
+  const hb = new GraphBuilder("head");
+  hb.output(hb.op1("Neg", [hb.input("z", "float32", ["batch", 3])]), "y");
+  assertThrows(() => crossEntropyLossGraph({ classes: 2, head: { graph: hb.build() } }), GraphError, "[batch, 3]");
 });
 
 Deno.test("gaussianKlLossGraph() matches the closed form and its gradients", async () => {

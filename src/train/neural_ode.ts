@@ -6,13 +6,11 @@
  *
  * @module
  */
-import { vjpGraph } from "../autodiff/vjp.ts";
 import { BoundGraph, toFloat64, toTensor } from "../gradients/_evaluator.ts";
 import type { GradientMethod } from "../gradients/method.ts";
 import { odeGradient } from "../gradients/ode_gradient.ts";
 import type { GradientStats, SolveSettings } from "../gradients/problem.ts";
 import type { Dynamics } from "../models/dynamics.ts";
-import type { Graph } from "../onnx/graph.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
 import { odeint } from "../solvers/integrate.ts";
@@ -65,17 +63,6 @@ export interface BatchGradients {
   readonly stats: GradientStats;
 }
 
-/** Compiled readout graphs, cached per readout. */
-const readoutVjps = new WeakMap<Graph, Graph>();
-
-function readoutVjpGraph(readout: Readout): Graph {
-  const cached = readoutVjps.get(readout.graph);
-  if (cached) return cached;
-  const g = vjpGraph(readout.graph, { of: ["loss"], wrt: ["zs", ...Object.keys(readout.params)] });
-  readoutVjps.set(readout.graph, g);
-  return g;
-}
-
 /** z0 = [x, 0…0]: the data with `augment` zeros appended per sample. */
 export function augmentData(x: Float64Array, size: number, dataDim: number, augment: number): Float64Array {
   const d = dataDim + augment;
@@ -111,7 +98,8 @@ export async function lossAndGradients(
   const dtype = model.dynamics.dtype;
   const D = model.dataDim + model.augment;
   const { f, head } = partition(model, params);
-  const readout = await BoundGraph.create(runtime, readoutVjpGraph(model.readout), dtype, head);
+  const readout = await BoundGraph.create(runtime, model.readout.graph, dtype, head);
+  const { outputs } = model.readout;
   const headNames = Object.keys(model.readout.params);
   const T = batch.times.length;
   const dims = [T, batch.size, D];
@@ -127,10 +115,9 @@ export async function lossAndGradients(
     loss: async (states) => {
       const outs = await readout.call(0, {
         zs: { data: stack(states), dims },
-        targets: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
+        target: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
         mask: { data: batch.mask, dims: [T, batch.size] },
-        grad_loss: { data: Float64Array.of(1), dims: [] },
-      }, ["loss", "pred", "grad_zs", ...headNames.map((n) => `grad_${n}`)]);
+      }, [outputs.loss, outputs.pred!, outputs.grads.zs!, ...headNames.map((n) => outputs.grads[n]!)]);
       const [loss, p, gzs, ...gh] = outs;
       lossValue = loss![0]!;
       pred = p!;
@@ -170,8 +157,8 @@ export async function evaluate(
   const T = batch.times.length;
   const [loss, pred] = await readout.call(0, {
     zs: { data: stack(ys), dims: [T, batch.size, D] },
-    targets: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
+    target: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
     mask: { data: batch.mask, dims: [T, batch.size] },
-  }, ["loss", "pred"]);
+  }, [model.readout.outputs.loss, model.readout.outputs.pred!]);
   return { loss: loss![0]!, pred: pred!, nfe: f.calls };
 }
