@@ -8,7 +8,7 @@ import type { Graph } from "../onnx/graph.ts";
 import { isFloat } from "../onnx/dtype.ts";
 import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
-import { relativeError } from "../util/testing.ts";
+import { assertClose, assertEquals, relativeError } from "../util/testing.ts";
 import { Random } from "../util/random.ts";
 import { vjpGraph } from "./vjp.ts";
 
@@ -106,4 +106,43 @@ export async function gradCheck(rt: Runtime, graph: Graph, options: GradCheckOpt
     errors[w] = relativeError(toNumbers(g), fd, 1e-12);
   }
   return { errors, feeds, grads };
+}
+
+/** A graph with a scalar `loss` output and gradient outputs by input name, like {@linkcode LossGraph}. */
+export interface LossGraphLike {
+  readonly graph: Graph;
+  readonly outputs: { readonly loss: string; readonly grads: Readonly<Record<string, string>> };
+}
+
+/**
+ * Asserts that every gradient output of a loss graph matches float64 central
+ * differences of its `loss` output at `feeds` (relative error ≤ `tol`), and
+ * returns the graph's outputs there.
+ */
+export async function checkLossGradients(
+  rt: Runtime,
+  l: LossGraphLike,
+  feeds: Readonly<Record<string, Tensor>>,
+  tol = 1e-6,
+): Promise<Record<string, Tensor>> {
+  const s = await rt.compile(l.graph);
+  const out = await s.run(feeds);
+  for (const [input, gradName] of Object.entries(l.outputs.grads)) {
+    const x = feeds[input]!;
+    const base = toNumbers(x);
+    const fd = await Promise.all(base.map(async (_, j) => {
+      const h = 1e-6 * Math.max(1, Math.abs(base[j]!));
+      const at = async (v: number) => {
+        const d = Float64Array.from(base);
+        d[j] = v;
+        return toNumbers(
+          (await s.run({ ...feeds, [input]: tensor(d, x.dims) }, [l.outputs.loss]))[l.outputs.loss]!,
+        )[0]!;
+      };
+      return ((await at(base[j]! + h)) - (await at(base[j]! - h))) / (2 * h);
+    }));
+    assertEquals(out[gradName]!.dims, x.dims, `${gradName} dims`);
+    assertClose(toNumbers(out[gradName]!), fd, tol, `${l.graph.name} ${gradName}`);
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import { GraphError } from "../onnx/errors.ts";
+import { checkLossGradients } from "./_gradcheck.ts";
 import { crossEntropyLossGraph, gaussianKlLossGraph, type LossGraph, mseLossGraph, vjpOfModel } from "./losses.ts";
 
 const rt = new Runtime({ threads: 1 });
@@ -21,23 +22,7 @@ function rand(dims: number[], rng: Random, lo?: number): Tensor {
 
 /** Checks every gradient output against central differences of `loss`; returns the loss. */
 async function checkLoss(l: LossGraph, feeds: Record<string, Tensor>): Promise<number> {
-  const s = await rt.compile(l.graph);
-  const out = await s.run(feeds);
-  for (const [input, gradName] of Object.entries(l.outputs.grads)) {
-    const x = feeds[input]!;
-    const base = toNumbers(x);
-    const fd = await Promise.all(base.map(async (_, j) => {
-      const h = 1e-6 * Math.max(1, Math.abs(base[j]!));
-      const at = async (v: number) => {
-        const d = Float64Array.from(base);
-        d[j] = v;
-        return toNumbers((await s.run({ ...feeds, [input]: tensor(d, x.dims) }, ["loss"])).loss!)[0]!;
-      };
-      return ((await at(base[j]! + h)) - (await at(base[j]! - h))) / (2 * h);
-    }));
-    assertEquals(out[gradName]!.dims, x.dims, `${gradName} dims`);
-    assertClose(toNumbers(out[gradName]!), fd, 1e-6, `${l.graph.name} ${gradName}`);
-  }
+  const out = await checkLossGradients(rt, l, feeds);
   return toNumbers(out[l.outputs.loss]!)[0]!;
 }
 

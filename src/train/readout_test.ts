@@ -6,6 +6,7 @@ import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import { checkLossGradients } from "../autodiff/_gradcheck.ts";
 import { buildReadout, type HeadKind, initReadout, type LossKind } from "./readout.ts";
 
 const rt = new Runtime({ threads: 1 });
@@ -54,23 +55,9 @@ for (const head of ["slice", "linear"] as const) {
         target: loss === "mse" ? normal([T, B, O]) : tensor(onehot, [T, B, O]),
         mask: tensor(Float64Array.from(MASK), [T, B]),
       };
-      const s = await rt.compile(r.graph);
-      const out = await s.run(feeds);
+      const out = await checkLossGradients(rt, r, feeds);
       assertClose(toNumbers(out[r.outputs.loss]!)[0]!, reference(head, loss, feeds), 1e-14, "loss");
       assertEquals(out[r.outputs.pred!]!.dims, [T, B, O]);
-      for (const [input, gradName] of Object.entries(r.outputs.grads)) {
-        const x = feeds[input]!, base = toNumbers(x);
-        const fd = await Promise.all(base.map(async (_, j) => {
-          const h = 1e-6 * Math.max(1, Math.abs(base[j]!));
-          const at = async (v: number) => {
-            const d = Float64Array.from(base);
-            d[j] = v;
-            return toNumbers((await s.run({ ...feeds, [input]: tensor(d, x.dims) }, ["loss"])).loss!)[0]!;
-          };
-          return ((await at(base[j]! + h)) - (await at(base[j]! - h))) / (2 * h);
-        }));
-        assertClose(toNumbers(out[gradName]!), fd, 1e-6, `${r.graph.name} ${gradName}`);
-      }
     });
   }
 }
