@@ -119,6 +119,7 @@ export async function gqBackward(
   const nodesPerStep = Math.ceil((ctx.backward.solver.order + 1) / 2);
   const a = new Float64Array(n);
   let accepted = 0, rejected = 0, firstStep: number | undefined;
+  let replayStep: number | undefined; // checkpoint: the last forward replay's step, to start the next one without selection
 
   for (let k = K; k >= 1; k--) {
     const tk = times[k]!, tprev = times[k - 1]!;
@@ -128,13 +129,15 @@ export async function gqBackward(
     if (checkpoint) {
       const steps: DenseTrajectory["steps"] = [];
       const calls0 = ctx.f.calls;
-      await integrate(ctx.vectorField, fwd.states[k - 1]!, tprev, tk, {
+      const replay = await integrate(ctx.vectorField, fwd.states[k - 1]!, tprev, tk, {
         ...solveOptions(ctx.forward),
+        ...(replayStep !== undefined ? { firstStep: replayStep } : {}),
         onStep: (s) => {
           steps.push({ t0: s.t0, t1: s.t1, interpolate: s.interpolate });
         },
       });
       forwardReplayNfe += ctx.f.calls - calls0;
+      if (ctx.forward.solver.adaptive) replayStep = replay.lastStep;
       heldDense = Math.max(heldDense, steps.length * (ctx.forward.solver.tableau.b.length + 2) * n * 8);
       dense = { steps };
       y0 = a.slice();
