@@ -250,7 +250,8 @@ function widthSweepSpec(
     field: "width",
     type: "quantitative" as const,
     title: "width",
-    scale: { type: "log" as const },
+    // Not "nice": widths 16…128 should fill the axis rather than sit inside 10…1000.
+    scale: { type: "log" as const, nice: false },
     axis: { grid: true },
   };
   const yScale = logY ? { type: "log" as const } : { zero: false };
