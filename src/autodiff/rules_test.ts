@@ -49,6 +49,23 @@ function binary(op: string, a: number[], c: number[], draw: "normal" | "positive
   };
 }
 
+/** BatchNormalization in training mode (batch statistics) with learned scale and bias, at an opset. */
+function batchNormTraining(opset?: number): Graph {
+  return g("bn", (b) =>
+    b.op(
+      "BatchNormalization",
+      [
+        b.input("x", D, [4, 2, 3]),
+        b.input("scale", D, [2]),
+        b.input("bias", D, [2]),
+        b.constant(tensor(Float64Array.of(0, 0), [2])),
+        b.constant(tensor(Float64Array.of(1, 1), [2])),
+      ],
+      { training_mode: attr.int(1) },
+      { outputs: 3 },
+    )[0]!, opset);
+}
+
 function gemm(transA: number, transB: number, alpha: number, beta: number, c: number[] | null): RuleCase {
   const [m, k, n] = [3, 4, 2];
   return {
@@ -334,36 +351,12 @@ const CASES: RuleCase[] = [
   {
     op: "BatchNormalization",
     name: "BatchNormalization training mode (batch statistics)",
-    graph: g("bn", (b) =>
-      b.op(
-        "BatchNormalization",
-        [
-          b.input("x", D, [4, 2, 3]),
-          b.input("scale", D, [2]),
-          b.input("bias", D, [2]),
-          b.constant(tensor(Float64Array.of(0, 0), [2])),
-          b.constant(tensor(Float64Array.of(1, 1), [2])),
-        ],
-        { training_mode: attr.int(1) },
-        { outputs: 3 },
-      )[0]!),
+    graph: batchNormTraining(),
   },
   {
     op: "BatchNormalization",
     name: "BatchNormalization training mode at opset 18 (ReduceMean axes as an input)",
-    graph: g("bn", (b) =>
-      b.op(
-        "BatchNormalization",
-        [
-          b.input("x", D, [4, 2, 3]),
-          b.input("scale", D, [2]),
-          b.input("bias", D, [2]),
-          b.constant(tensor(Float64Array.of(0, 0), [2])),
-          b.constant(tensor(Float64Array.of(1, 1), [2])),
-        ],
-        { training_mode: attr.int(1) },
-        { outputs: 3 },
-      )[0]!, 18),
+    graph: batchNormTraining(18),
   },
   {
     op: "Pad",

@@ -1,14 +1,14 @@
 import { assert, assertClose, assertEquals, assertRejects } from "../util/testing.ts";
 import { Runtime } from "../runtime/session.ts";
-import { tensor } from "../onnx/tensor.ts";
+import { type Tensor, tensor } from "../onnx/tensor.ts";
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts";
 import { odeGradient } from "./ode_gradient.ts";
 import { intervalNodeCount } from "./gq.ts";
-import type { GradientResult } from "./problem.ts";
+import type { GradientResult, LossFunction } from "./problem.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { expm, f64 } from "./_test_problems.ts";
 import { exponentialDynamics, linearDynamics } from "../models/linear.ts";
-import { asDynamics } from "../models/dynamics.ts";
+import { asDynamics, type Dynamics, type Params } from "../models/dynamics.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 
 const runtime = new Runtime({ threads: 1 });
@@ -26,6 +26,23 @@ function methods(C = 0.1): Record<string, GradientMethod> {
   };
 }
 const METHODS = methods();
+
+/** The loss after a tight (rtol = atol = 1e-12) float64 forward solve: what finite differences difference. */
+async function tightLoss(
+  dynamics: Dynamics,
+  params: Params,
+  z0: Tensor,
+  times: number[],
+  loss: LossFunction,
+): Promise<number> {
+  const r = await odeGradient({ dynamics, params, z0, times, loss }, {
+    method: direct(),
+    rtol: 1e-12,
+    atol: 1e-12,
+    runtime,
+  });
+  return r.loss!;
+}
 
 // The paper's analytic problem: dz/dt = a·z, z0 = 10, a = 0.2, L = z(T)².
 for (const dtype of ["float64", "float32"] as const) {
@@ -158,13 +175,7 @@ Deno.test("odeGradient() with decreasing times matches finite differences for ti
     value: zs.reduce((s, z, k) => s + z.reduce((t, v, i) => t + weights[k]![i]! * v * v, 0), 0),
     cotangents: zs.map((z, k) => z.map((v, i) => 2 * weights[k]![i]! * v)),
   });
-  const lossAt = async (z: number[], ts: number[], params = init) =>
-    (await odeGradient({ dynamics, params, z0: f64(z, [2, 2]), times: ts, loss }, {
-      method: direct(),
-      rtol: 1e-12,
-      atol: 1e-12,
-      runtime,
-    })).loss!;
+  const lossAt = (z: number[], ts: number[], params = init) => tightLoss(dynamics, params, f64(z, [2, 2]), ts, loss);
   const h = 1e-5;
   const central = async (at: (delta: number) => Promise<number>) => (await at(h) - await at(-h)) / (2 * h);
   const fdTimes = await Promise.all(
@@ -356,13 +367,8 @@ Deno.test("odeGradient() methods agree with each other and with finite differenc
     value: zs.reduce((s, z, k) => s + z.reduce((t, v, i) => t + weights[k]![i]! * v * v, 0), 0),
     cotangents: zs.map((z, k) => z.map((v, i) => 2 * weights[k]![i]! * v)),
   });
-  const lossAt = async (params: typeof init, z: number[], ts: number[]) =>
-    (await odeGradient({ dynamics, params, z0: f64(z, [2, 3]), times: ts, loss }, {
-      method: direct(),
-      rtol: 1e-12,
-      atol: 1e-12,
-      runtime,
-    })).loss!;
+  const lossAt = (params: typeof init, z: number[], ts: number[]) =>
+    tightLoss(dynamics, params, f64(z, [2, 3]), ts, loss);
   const h = 1e-5;
   const probes: { what: string; fd: number; pick: (r: GradientResult) => number }[] = [];
   for (
