@@ -208,9 +208,14 @@ export function gradientMethod(config: PipelineConfig): GradientMethod {
   return methodByName(config.gradient.method, config.gradient.gq);
 }
 
-/** Short hash of a cell's configuration, so a checkpoint of another configuration is never resumed. */
+/**
+ * Short hash of what a cell computes, so a checkpoint of another configuration
+ * is never resumed. Fields that change only how results are shown (name,
+ * description, report) are left out: editing a report title keeps checkpoints.
+ */
 function configHash(config: PipelineConfig): string {
-  return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 16);
+  const { name: _name, description: _description, report: _report, ...computed } = config;
+  return createHash("sha256").update(JSON.stringify(computed)).digest("hex").slice(0, 16);
 }
 
 /**

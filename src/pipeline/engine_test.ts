@@ -178,3 +178,29 @@ Deno.test("runPipeline() with --resume starts over, as done, from a checkpoint o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runPipeline() with --resume keeps checkpoints when only the description or report changed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { sweep: _, ...one } = sweepPipeline;
+    const options = { out: dir, runtime, progress: quiet, report: false };
+    const controller = new AbortController();
+    const part = await runPipeline(PipelineSchema.parse({ ...one, train: { ...one.train, epochs: 2 } }), {
+      ...options,
+      signal: controller.signal,
+      onEvent: (e) => (e.kind === "epoch" && e.epoch === 1 ? controller.abort() : undefined),
+    });
+    assertEquals(part.results.cells.map((c) => c.status), ["partial"]);
+    const edited = PipelineSchema.parse({
+      ...one,
+      train: { ...one.train, epochs: 2 },
+      description: "a new description",
+      report: { title: "A new title" },
+    });
+    const resumed = await runPipeline(edited, { ...options, resume: true });
+    assertEquals(resumed.results.cells.map((c) => c.status), ["resumed"]);
+    assertEquals(resumed.results.results.epochs.map((e) => e.epoch), [1, 2]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
