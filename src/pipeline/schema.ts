@@ -289,7 +289,11 @@ export const EvaluateSchema = z.object({
   metrics: z.array(z.enum(METRICS)).min(1).default(["loss", "nfe"]).refine(
     (m) => new Set(m).size === m.length,
     { message: "Metrics must not repeat" },
-  ).describe("Metrics to record. Default [loss, nfe]"),
+  ).describe(
+    "Metrics: accuracy or mse picks the test metric (default: accuracy for classification, mse otherwise); " +
+      "gradient-error and peak-memory select the analytic experiments. Loss, NFE and time are always recorded. " +
+      "Default [loss, nfe]",
+  ),
   every: positiveInt.default(1).describe("Evaluate every this many epochs. Default 1"),
 }).strict();
 
