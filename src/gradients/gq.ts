@@ -12,12 +12,15 @@
  *   backward step, so the quadrature error follows the solver tolerance;
  * - `trajectory: "checkpoint"` re-solves z forward over each interval from the
  *   stored state and solves only a backwards along that trajectory, which
- *   avoids the instability of reconstructing z backwards.
+ *   avoids the instability of reconstructing z backwards. The forward solve
+ *   keeps a checkpoint every 16 steps and replays one segment at a time
+ *   (see `_replay.ts`): about two extra forward solves, little memory.
  *
  * @module
  */
 import { gqBackwardGraph, gqIntegrandGraph } from "../autodiff/fused.ts";
 import { integrate, type VectorField } from "../solvers/integrate.ts";
+import { SegmentedTrajectory } from "./_replay.ts";
 import { BoundGraph } from "./_evaluator.ts";
 import { mapToInterval, MAX_GAUSS_LEGENDRE_NODES } from "./gauss_legendre.ts";
 import type { GqMethod } from "./method.ts";
@@ -33,25 +36,6 @@ import {
 /** The paper's node count for one interval: clamp(ceil(C·NFE·|Δt|/|T|), 1, 64). */
 export function intervalNodeCount(C: number, nfeForward: number, dt: number, span: number): number {
   return Math.min(MAX_GAUSS_LEGENDRE_NODES, Math.max(1, Math.ceil((C * nfeForward * Math.abs(dt)) / Math.abs(span))));
-}
-
-/** A dense forward trajectory over one interval, for the checkpoint variant. */
-interface DenseTrajectory {
-  readonly steps: { t0: number; t1: number; interpolate: (t: number) => Float64Array }[];
-}
-
-function lookup(traj: DenseTrajectory, t: number): Float64Array {
-  const steps = traj.steps;
-  // Steps run forward in time order of the interval; binary search on the step containing t.
-  let lo = 0, hi = steps.length - 1;
-  const inc = steps[0]!.t1 > steps[0]!.t0;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const end = steps[mid]!.t1;
-    if (inc ? t > end : t < end) lo = mid + 1;
-    else hi = mid;
-  }
-  return steps[lo]!.interpolate(t);
 }
 
 /** Backward pass of the GQ adjoint. */
@@ -86,11 +70,11 @@ export async function gqBackward(
     nodes++;
   };
 
-  // Backward vector field: [z, a] normally; a alone along a dense forward trajectory for "checkpoint".
-  let dense: DenseTrajectory | undefined;
+  // Backward vector field: [z, a] normally; a alone along the replayed forward trajectory for "checkpoint".
+  let dense: SegmentedTrajectory | undefined;
   const field: VectorField = async (t, y) => {
     if (dense) {
-      const z = lookup(dense, t);
+      const z = await dense.at(t);
       const [, da] = await backGraph.call(
         t,
         { z: { data: z, dims: zDims }, [back.inputs.a]: { data: y, dims: zDims } },
@@ -110,8 +94,8 @@ export async function gqBackward(
     out.set(da!, n);
     return out;
   };
-  const split = (t: number, y: Float64Array): [Float64Array, Float64Array] =>
-    dense ? [lookup(dense, t), y] : [y.subarray(0, n), y.subarray(n, 2 * n)];
+  const split = async (t: number, y: Float64Array): Promise<[Float64Array, Float64Array]> =>
+    dense ? [await dense.at(t), y] : [y.subarray(0, n), y.subarray(n, 2 * n)];
 
   const { dtimes, nfe: timeNfe } = await measurementTimeGradients(ctx, fwd.states, cotangents);
   const K = times.length - 1;
@@ -127,19 +111,12 @@ export async function gqBackward(
     if (ck) axpy(a, 1, ck);
     let y0: Float64Array;
     if (checkpoint) {
-      const steps: DenseTrajectory["steps"] = [];
-      const calls0 = ctx.f.calls;
-      const replay = await integrate(ctx.vectorField, fwd.states[k - 1]!, tprev, tk, {
+      const recorded = await SegmentedTrajectory.record(ctx.vectorField, fwd.states[k - 1]!, tprev, tk, {
         ...solveOptions(ctx.forward),
         ...(replayStep !== undefined ? { firstStep: replayStep } : {}),
-        onStep: (s) => {
-          steps.push({ t0: s.t0, t1: s.t1, interpolate: s.interpolate });
-        },
       });
-      forwardReplayNfe += ctx.f.calls - calls0;
-      if (ctx.forward.solver.adaptive) replayStep = replay.lastStep;
-      heldDense = Math.max(heldDense, steps.length * (ctx.forward.solver.tableau.b.length + 2) * n * 8);
-      dense = { steps };
+      if (ctx.forward.solver.adaptive) replayStep = recorded.lastStep;
+      dense = recorded.trajectory;
       y0 = a.slice();
     } else {
       y0 = new Float64Array(2 * n);
@@ -164,7 +141,7 @@ export async function gqBackward(
           // Observations arrive in the order of `times`; the rule runs from t_k to t_{k−1}, so its weights
           // carry the opposite sign of ∫_{t_{k−1}}^{t_k}.
           at: async (tau: number, y: Float64Array) => {
-            const [z, av] = split(tau, y);
+            const [z, av] = await split(tau, y);
             await accumulate(tau, -rule.weights[next++]!, z.slice(), av.slice());
           },
         },
@@ -177,7 +154,7 @@ export async function gqBackward(
           const rule = mapToInterval(nodesPerStep, s.t0, s.t1);
           for (let i = 0; i < rule.nodes.length; i++) {
             const tau = rule.nodes[i]!;
-            const [z, av] = split(tau, s.interpolate(tau));
+            const [z, av] = await split(tau, s.interpolate(tau));
             await accumulate(tau, -rule.weights[i]!, z.slice(), av.slice());
           }
         },
@@ -187,7 +164,11 @@ export async function gqBackward(
     rejected += r.stats.rejected;
     if (ctx.backward.solver.adaptive) firstStep = r.lastStep;
     a.set(checkpoint ? r.y1 : r.y1.subarray(n, 2 * n));
-    dense = undefined;
+    if (dense) {
+      forwardReplayNfe += dense.nfe;
+      heldDense = Math.max(heldDense, dense.heldBytes(ctx.forward.solver.tableau.b.length));
+      dense = undefined;
+    }
   }
   const c0 = cotangents[0];
   if (c0) axpy(a, 1, c0);

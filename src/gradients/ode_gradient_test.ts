@@ -4,6 +4,8 @@ import { type Tensor, tensor } from "../onnx/tensor.ts";
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts";
 import { odeGradient } from "./ode_gradient.ts";
 import { intervalNodeCount } from "./gq.ts";
+import { SEGMENT_STEPS } from "./_replay.ts";
+import { DOPRI5_TABLEAU } from "../solvers/tableau.ts";
 import type { GradientResult, LossFunction } from "./problem.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { expm, f64 } from "./_test_problems.ts";
@@ -415,4 +417,26 @@ Deno.test("odeGradient() methods agree with each other and with finite differenc
       assertClose(r.dparams[p.name]!, all.adjoint!.dparams[p.name]!, 1e-7, `${name} vs adjoint dL/d${p.name}`);
     }
   }
+});
+
+Deno.test("odeGradient() gq checkpoint holds one replayed segment, not the whole interval", async () => {
+  const dynamics = exponentialDynamics("float64");
+  const problem = {
+    dynamics,
+    params: { a: f64([0.2], [1]) },
+    z0: f64([10], [1, 1]),
+    times: [0, 25],
+    loss: ([, z]: readonly Float64Array[]) => ({ cotangents: [null, Float64Array.of(2 * z![0]!)] }),
+  };
+  const options = { rtol: 1e-9, atol: 1e-9, runtime };
+  const ck = await odeGradient(problem, { ...options, method: gq({ trajectory: "checkpoint" }) });
+  const plain = await odeGradient(problem, { ...options, method: gq() });
+  const steps = ck.stats.forward.accepted;
+  assert(steps > 3 * SEGMENT_STEPS, `the test needs several segments, got ${steps} steps`);
+  const stages = DOPRI5_TABLEAU.b.length;
+  // One state per checkpoint (every SEGMENT_STEPS steps, plus both ends) and one segment's dense steps.
+  const bound = (Math.ceil(steps / SEGMENT_STEPS) + 2 + (SEGMENT_STEPS + 1) * (stages + 2)) * 8;
+  assert(ck.stats.heldBytes - 2 * 8 <= bound, `held ${ck.stats.heldBytes} bytes, bound ${bound}`);
+  assert(ck.stats.heldBytes < steps * (stages + 2) * 8, "less than keeping every step of the interval");
+  assertClose(ck.dparams["a"]!, plain.dparams["a"]!, 1e-7, "checkpoint vs backward trajectory dL/da");
 });
