@@ -253,6 +253,28 @@ function emptyRecords(): CellRecords {
   return { runs: [], epochs: [], gradientErrors: [], memory: [] };
 }
 
+/** Multiply-adds that cost about as much as the fixed overhead of one graph call (a few tens of µs). */
+const CALL_OVERHEAD_MACS = 300_000;
+
+/**
+ * Relative cost of one unit (epoch) of a cell, for the time estimate: each
+ * function evaluation pays a fixed call overhead plus the MLP's multiply-adds
+ * over the batch, Σ width_i·width_{i+1}·batch.
+ */
+function unitWeight(cell: SweepCell): number {
+  const d = cell.config.model?.dynamics;
+  if (!d) return 1;
+  const hidden = d.hidden ?? Array.from({ length: d.depth ?? 2 }, () => d.width ?? 1);
+  let macs = hidden.reduce((s, h) => s + h, 0);
+  for (let i = 1; i < hidden.length; i++) macs += hidden[i - 1]! * hidden[i]!;
+  return 1 + (macs * (cell.config.train?.batchSize ?? 1)) / CALL_OVERHEAD_MACS;
+}
+
+/** A cell's units (epochs or analytic points) weighted by their cost. */
+function weightedUnits(cell: SweepCell): number {
+  return unitsOf(cell) * unitWeight(cell);
+}
+
 function unitsOf(cell: SweepCell): number {
   const c = cell.config;
   if (c.data.kind === "analytic") {
@@ -310,7 +332,7 @@ async function runTrainingCell(
     if (saved?.configHash === hash) {
       resume = trainStateFromJson(saved.state);
       progress.log(`cell ${cell.id}: resuming after epoch ${resume.epoch}`);
-      progress.skip(resume.epoch);
+      progress.skip(resume.epoch * unitWeight(cell));
     } else if (saved !== undefined) {
       progress.log(`cell ${cell.id}: checkpoint is of another configuration; starting over`);
     }
@@ -509,7 +531,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
   const dir = join(options.out ?? "reports", config.name);
   const runtime = options.runtime ??
     new Runtime({ backend: options.backend ?? "cpu", threads: options.threads ?? 0 });
-  const progress = new Progress(cells.reduce((s, c) => s + unitsOf(c), 0), options.progress ?? {});
+  const progress = new Progress(cells.reduce((s, c) => s + weightedUnits(c), 0), options.progress ?? {});
   const first = cells[0]!.config;
   const metricLabel = first.data.kind === "analytic" ? "relative error" : testMetricName(first);
   const results: PipelineResults = {
@@ -544,7 +566,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
         if (saved?.configHash === hash && saved.records) {
           merge(saved.records);
           summary.status = "skipped";
-          progress.skip(unitsOf(cell));
+          progress.skip(weightedUnits(cell));
           progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: finished earlier, skipped`);
           continue;
         }
@@ -552,7 +574,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
         await Deno.remove(cellDir, { recursive: true }).catch(() => {});
       }
       if (options.signal?.aborted) break;
-      progress.startCell(i + 1, cells.length, cell.id);
+      progress.startCell(i + 1, cells.length, cell.id, unitWeight(cell));
       const ctx: CellContext = {
         cell,
         dir: cellDir,

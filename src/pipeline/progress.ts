@@ -78,9 +78,13 @@ export class Progress {
   #total: number;
   #done = 0;
   #cell = "";
+  #weight = 1;
   #lineOpen = false;
 
-  /** A reporter for `totalUnits` units of work. */
+  /**
+   * A reporter for `totalUnits` units of work. Units may be weighted by their
+   * cost (see {@linkcode Progress.startCell}); the total is then the weighted sum.
+   */
   constructor(totalUnits: number, options: ProgressOptions = {}) {
     const encoder = new TextEncoder();
     this.#tty = options.tty ?? Deno.stderr.isTerminal();
@@ -90,13 +94,20 @@ export class Progress {
     this.#total = totalUnits;
   }
 
-  /** Units already done before this session (resumed work): they count as done but not in the time estimate. */
+  /**
+   * Units already done before this session (resumed work, already weighted):
+   * they count as done but not in the time estimate.
+   */
   skip(units: number): void {
     this.#total -= units;
   }
 
-  /** Announces cell `index` of `count`. */
-  startCell(index: number, count: number, id: string): void {
+  /**
+   * Announces cell `index` of `count`; each unit it finishes counts `weight`
+   * towards the total, so cells of different cost (widths) share one estimate.
+   */
+  startCell(index: number, count: number, id: string, weight = 1): void {
+    this.#weight = weight;
     this.#cell = `cell ${index}/${count} ${id}`;
     this.log(`${this.#cell}: started`);
   }
@@ -106,7 +117,7 @@ export class Progress {
     return (this.#now() - this.#start) / 1000;
   }
 
-  /** Estimated seconds left, from the mean time per unit so far. */
+  /** Estimated seconds left, from the mean time per (weighted) unit so far. */
   get remaining(): number {
     if (this.#done === 0) return NaN;
     return (this.elapsed / this.#done) * Math.max(0, this.#total - this.#done);
@@ -114,7 +125,7 @@ export class Progress {
 
   /** Reports progress inside the current cell. */
   update(u: ProgressUpdate): void {
-    if (u.done) this.#done++;
+    if (u.done) this.#done += this.#weight;
     if (!this.#tty && !u.done) return;
     const parts = [this.#cell, `${u.stepName} ${u.step}/${u.steps}`];
     if (u.detail) parts.push(u.detail);

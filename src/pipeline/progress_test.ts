@@ -40,3 +40,22 @@ Deno.test("Progress off a terminal writes plain lines only for finished steps", 
   p.finish();
   assertEquals(out.length, 1, "no dangling line to end");
 });
+
+Deno.test("Progress weighs units by cost, so a cheap first cell does not hide an expensive one", () => {
+  const out: string[] = [];
+  let now = 0;
+  // Two cells of 2 epochs: the second costs 9× as much per epoch. Total weighted units 2·1 + 2·9 = 20.
+  const p = new Progress(20, { tty: false, write: (s) => out.push(s), now: () => now });
+  p.startCell(1, 2, "cheap", 1);
+  now = 1000;
+  p.update({ step: 1, steps: 2, stepName: "epoch", done: true });
+  // 1 s for 1 weighted unit: 19 units, 19 s, left (a plain count of epochs would say 3 s).
+  assert(out.at(-1)!.includes("left 19.0s"), out.at(-1));
+  now = 2000;
+  p.update({ step: 2, steps: 2, stepName: "epoch", done: true });
+  p.startCell(2, 2, "expensive", 9);
+  now = 11000;
+  p.update({ step: 1, steps: 2, stepName: "epoch", done: true });
+  // 11 s for 11 weighted units: 9 left.
+  assert(out.at(-1)!.includes("left 9.0s"), out.at(-1));
+});
