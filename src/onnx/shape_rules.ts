@@ -203,25 +203,17 @@ function spatialOut(
   if (x.shape.length !== n + 2) fail(`input must have rank ${n + 2}, got ${formatShape(x.shape)}`);
   const strides = intsAttr(ctx.node, "strides", kernel.map(() => 1));
   const dilations = intsAttr(ctx.node, "dilations", kernel.map(() => 1));
-  const pads = intsAttr(ctx.node, "pads", [...kernel.map(() => 0), ...kernel.map(() => 0)]);
-  const autoPad = stringAttr(ctx.node, "auto_pad", "NOTSET");
+  const kEff = kernel.map((k, i) => (k - 1) * dilations[i]! + 1);
+  const sizes = x.shape.slice(2);
+  const same = stringAttr(ctx.node, "auto_pad", "NOTSET").startsWith("SAME");
+  // SAME pads depend on the size; other modes do not, so symbolic sizes still get their pads checked.
+  const pads = resolveWindowPads(ctx.node, sizes.map((d) => (typeof d === "number" ? d : 1)), kEff, strides);
   const ceil = intAttr(ctx.node, "ceil_mode", 0) === 1;
-  const spatial: Dim[] = [];
-  for (let i = 0; i < n; i++) {
-    const size = x.shape[i + 2]!;
-    if (typeof size !== "number") {
-      spatial.push(ctx.fresh());
-      continue;
-    }
-    const k = (kernel[i]! - 1) * dilations[i]! + 1;
-    if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
-      spatial.push(Math.ceil(size / strides[i]!));
-    } else if (autoPad === "VALID") {
-      spatial.push(Math.floor((size - k) / strides[i]!) + 1);
-    } else {
-      spatial.push(windowOutputSize(size, pads[i]!, pads[i + n]!, k, strides[i]!, ceil));
-    }
-  }
+  const spatial = sizes.map((size, i): Dim => {
+    if (typeof size !== "number") return ctx.fresh();
+    if (same) return Math.ceil(size / strides[i]!);
+    return windowOutputSize(size, pads[i]!, pads[i + n]!, kEff[i]!, strides[i]!, ceil);
+  });
   return { dtype: x.dtype, shape: [x.shape[0]!, channels, ...spatial] };
 }
 
@@ -250,9 +242,24 @@ export function windowOutputSize(
  * Explicit pads [begin…, end…] of a windowed op (Conv, pools) after resolving
  * `auto_pad`, for concrete spatial `size`, effective kernel extents `kEff`
  * ((k − 1)·dilation + 1) and `strides`. Shared by shape inference, lowering
- * and differentiation, so the three agree on the geometry.
+ * and differentiation, so the three agree on the geometry. Errors name the node.
  */
 export function windowPads(
+  node: Node,
+  size: readonly number[],
+  kEff: readonly number[],
+  strides: readonly number[],
+): number[] {
+  try {
+    return resolveWindowPads(node, size, kEff, strides);
+  } catch (e) {
+    if (e instanceof ShapeRuleError) throw new GraphError(e.message, { nodeName: node.name, opType: node.opType });
+    throw e;
+  }
+}
+
+/** {@linkcode windowPads} for use inside shape rules (plain messages; the builder names the node). */
+function resolveWindowPads(
   node: Node,
   size: readonly number[],
   kEff: readonly number[],
@@ -272,12 +279,9 @@ export function windowPads(
     }
     return [...head, ...tail];
   }
-  const place = { nodeName: node.name, opType: node.opType };
-  if (autoPad !== "NOTSET") {
-    throw new GraphError(`auto_pad "${autoPad}" is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER`, place);
-  }
+  if (autoPad !== "NOTSET") fail(`auto_pad "${autoPad}" is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER`);
   const pads = intsAttr(node, "pads", Array(2 * n).fill(0));
-  if (pads.length !== 2 * n) throw new GraphError(`pads [${pads.join(", ")}] needs ${2 * n} values`, place);
+  if (pads.length !== 2 * n) fail(`pads [${pads.join(", ")}] needs ${2 * n} values`);
   return [...pads];
 }
 

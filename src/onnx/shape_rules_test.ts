@@ -428,6 +428,26 @@ const SHAPE_ERRORS: ReadonlyArray<readonly [string, (b: GraphBuilder) => void, r
     ["node cv (Conv)", "bias shape [3] must be [4]"],
   ],
   [
+    "Conv pads of the wrong length",
+    (b) =>
+      b.op1(
+        "Conv",
+        [b.input("a", "float32", ["batch", 2, 8, 8]), b.initializer("w", zeros("float32", [4, 2, 3, 3]))],
+        { pads: attr.ints([1, 1]) },
+        { name: "cv" },
+      ),
+    ["node cv (Conv)", "pads [1, 1] needs 4 values"],
+  ],
+  [
+    "MaxPool with an unknown auto_pad",
+    (b) =>
+      b.op1("MaxPool", [b.input("a", "float32", ["batch", 2, 8, 8])], {
+        kernel_shape: attr.ints([2, 2]),
+        auto_pad: attr.string("SAME_MIDDLE"),
+      }, { name: "mp" }),
+    ["node mp (MaxPool)", 'auto_pad "SAME_MIDDLE" is not one of'],
+  ],
+  [
     "Conv kernel larger than the input",
     (b) =>
       b.op1("Conv", [b.input("a", "float32", [1, 1, 2, 2]), b.initializer("w", zeros("float32", [1, 1, 3, 3]))], {}, {
