@@ -11,6 +11,7 @@
  */
 import { adjointDynamicsGraph } from "../autodiff/fused.ts";
 import { integrate, type VectorField } from "../solvers/integrate.ts";
+import { sizeOf } from "../onnx/tensor.ts";
 import { BoundGraph } from "./_evaluator.ts";
 import { seminormOver } from "./_norms.ts";
 import type { AdjointMethod } from "./method.ts";
@@ -33,7 +34,7 @@ export async function adjointBackward(
   const { n, zDims, dynamics } = ctx;
   const fused = adjointDynamicsGraph(dynamics);
   const aug = await BoundGraph.create(ctx.runtime, fused.graph, ctx.dtype, ctx.problem.params);
-  const sizes = dynamics.params.map((p) => p.shape.reduce((x, y) => x * y, 1));
+  const sizes = dynamics.params.map((p) => sizeOf(p.shape));
   const P = sizes.reduce((x, y) => x + y, 0);
   const outputs = [
     fused.outputs.dz,

@@ -22,6 +22,7 @@ import {
   type GradientContext,
   measurementTimeGradients,
   solveOptions,
+  zeroParamGradients,
 } from "./ode_gradient.ts";
 
 interface StepRecord {
@@ -76,8 +77,7 @@ export async function directBackward(
   const vjp = await BoundGraph.create(ctx.runtime, fused.graph, ctx.dtype, ctx.problem.params);
   const paramOutputs = ctx.dynamics.params.map((p) => fused.outputs.params[p.name]!);
   const outputs = [fused.outputs.z, fused.outputs.t, ...paramOutputs];
-  const dparams: Record<string, Float64Array> = {};
-  for (const p of ctx.dynamics.params) dparams[p.name] = new Float64Array(p.shape.reduce((x, y) => x * y, 1));
+  const dparams = zeroParamGradients(ctx.dynamics);
 
   const ybar = new Float64Array(ctx.n);
   let tShift = 0; // Σ over stages of aᵀ∂f/∂t: the gradient for shifting every stage time together

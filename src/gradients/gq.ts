@@ -31,6 +31,7 @@ import {
   type GradientContext,
   measurementTimeGradients,
   solveOptions,
+  zeroParamGradients,
 } from "./ode_gradient.ts";
 
 /** The paper's node count for one interval: clamp(ceil(C·NFE·|Δt|/|T|), 1, 64). */
@@ -52,8 +53,7 @@ export async function gqBackward(
   const backGraph = await BoundGraph.create(ctx.runtime, back.graph, ctx.dtype, ctx.problem.params);
   const integrandGraph = await BoundGraph.create(ctx.runtime, integrand.graph, ctx.dtype, ctx.problem.params);
   const integrandOutputs = [integrand.outputs.dt, ...dynamics.params.map((p) => integrand.outputs.params[p.name]!)];
-  const dparams: Record<string, Float64Array> = {};
-  for (const p of dynamics.params) dparams[p.name] = new Float64Array(p.shape.reduce((x, y) => x * y, 1));
+  const dparams = zeroParamGradients(dynamics);
   let timeIntegral = 0;
   let nodes = 0;
   let forwardReplayNfe = 0;

@@ -237,6 +237,11 @@ async function evaluateLoss(ctx: GradientContext, states: Float64Array[]): Promi
   return loss;
 }
 
+/** One zero-filled dL/dθ buffer per parameter of the dynamics: what unused parameters keep. */
+export function zeroParamGradients(dynamics: Dynamics): Record<string, Float64Array> {
+  return Object.fromEntries(dynamics.params.map((p) => [p.name, new Float64Array(sizeOf(p.shape))]));
+}
+
 /** Elementwise dot product. */
 export function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
