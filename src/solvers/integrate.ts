@@ -2,6 +2,11 @@
  * Solving dy/dt = f(t, y) between two times, adaptively or on a fixed grid,
  * with dense output at observation times and a hook on every accepted step.
  *
+ * {@linkcode solve} is the one stepping loop: it runs any
+ * {@linkcode Stepper} (a JavaScript vector field, or whole steps as ONNX
+ * graphs) under any {@linkcode StepController}. {@linkcode integrate} is that
+ * loop for a JavaScript vector field on a float64 vector.
+ *
  * Step control follows torchdiffeq so step counts are comparable: Hairer's
  * initial step (II.4; two f evaluations), error ratio
  * rms(err / (atol + rtol·max(|y0|, |y1|))), next step
@@ -14,10 +19,12 @@
  *
  * @module
  */
+import { type ControllerState, iController, type StepController } from "./controller.ts";
 import { type ErrorNorm, rmsNorm } from "./norm.ts";
-import { rkStep, type VectorField } from "./rk.ts";
-import { type DenseOutput, dopri5, type Solver, type StepData } from "./solver.ts";
+import type { VectorField } from "./rk.ts";
+import { type DenseOutput, dopri5, type Solver } from "./solver.ts";
 import { SolverError } from "./solver_error.ts";
+import { jsStepper, type State, type StateDense, type Stepper } from "./stepper.ts";
 
 export type { VectorField } from "./rk.ts";
 
@@ -53,8 +60,28 @@ export interface StepInfo {
   readonly interpolate: DenseOutput;
 }
 
+/** One accepted step of {@linkcode solve}, as handed to its `onStep`. */
+export interface SolveStepInfo {
+  /** Start of the step. */
+  readonly t0: number;
+  /** End of the step (t1 − t0 is the signed step size). */
+  readonly t1: number;
+  /** State at t0. */
+  readonly y0: State;
+  /** State at t1. */
+  readonly y1: State;
+  /** f(t0, y0). */
+  readonly f0: State;
+  /** f(t1, y1). */
+  readonly f1: State;
+  /** Stage derivatives, when the stepper keeps them on the host. */
+  readonly stages: readonly State[] | undefined;
+  /** The stepper's dense blocks at any t in the step; absent when the stepper has none. */
+  readonly interpolate: StateDense | undefined;
+}
+
 /** States wanted at times inside the solve. */
-export interface Observe {
+export interface Observe<Y = Float64Array> {
   /** Times in [t0, t1], monotone in the direction of integration. */
   readonly times: readonly number[];
   /**
@@ -63,8 +90,30 @@ export interface Observe {
    * @default "interpolate"
    */
   readonly by?: "interpolate" | "clamp";
-  /** Called once per time, in order, with a new array. */
-  readonly at: (t: number, y: Float64Array) => void | Promise<void>;
+  /** Called once per time, in order, with new arrays (for {@linkcode solve}: the dense blocks, the whole state at a step end). */
+  readonly at: (t: number, y: Y) => void | Promise<void>;
+}
+
+/** Options of {@linkcode solve}: the loop's own, whatever the stepper. */
+export interface SolveOptions {
+  /** Step-size controller. @default iController() */
+  readonly controller?: StepController;
+  /** Size of the first step (positive); skips the initial-step selection. */
+  readonly firstStep?: number;
+  /** Smallest step size; a rejected step of this size fails with a SolverError. @default 0 */
+  readonly minStep?: number;
+  /** Largest step size. @default Infinity */
+  readonly maxStep?: number;
+  /** Most steps (accepted + rejected) before a SolverError. @default 100000 */
+  readonly maxSteps?: number;
+  /** Fixed step size; solves on a fixed grid (required for fixed-step solvers unless `steps` is given). */
+  readonly dt?: number;
+  /** Number of equal fixed steps (instead of `dt`). */
+  readonly steps?: number;
+  /** States wanted inside the solve. */
+  readonly observe?: Observe<State>;
+  /** Called after each accepted step. */
+  readonly onStep?: (step: SolveStepInfo) => void | Promise<void>;
 }
 
 /** Options of {@linkcode integrate}. */
@@ -83,11 +132,13 @@ export interface IntegrateOptions {
   readonly maxStep?: number;
   /** Most steps (accepted + rejected) before a SolverError. @default 100000 */
   readonly maxSteps?: number;
-  /** Safety factor of step control. @default 0.9 */
+  /** Step-size controller; when given, `safety`, `ifactor` and `dfactor` must not be. @default iController() */
+  readonly controller?: StepController;
+  /** Safety factor of the default controller. @default 0.9 */
   readonly safety?: number;
-  /** Largest growth of the step per step. @default 10 */
+  /** Largest growth of the step per step (default controller). @default 10 */
   readonly ifactor?: number;
-  /** Smallest shrink factor after a rejection. @default 0.2 */
+  /** Smallest shrink factor after a rejection (default controller). @default 0.2 */
   readonly dfactor?: number;
   /** Error norm; pass a seminorm to drop components from step control. @default rmsNorm */
   readonly norm?: ErrorNorm;
@@ -115,66 +166,37 @@ export interface IntegrateResult {
   readonly lastStep: number;
 }
 
-const OPTION_KEYS = new Set([
-  "solver",
-  "rtol",
-  "atol",
-  "firstStep",
-  "minStep",
-  "maxStep",
-  "maxSteps",
-  "safety",
-  "ifactor",
-  "dfactor",
-  "norm",
-  "dt",
-  "steps",
-  "observe",
-  "onStep",
-]);
+/** What {@linkcode solve} returns. */
+export interface SolveResult {
+  /** State at t1. */
+  readonly y1: State;
+  /** Counters. */
+  readonly stats: IntegrateStats;
+  /** As {@linkcode IntegrateResult.lastStep}. */
+  readonly lastStep: number;
+}
+
+const SOLVE_KEYS = ["controller", "firstStep", "minStep", "maxStep", "maxSteps", "dt", "steps", "observe", "onStep"];
+const INTEGRATE_KEYS = new Set([...SOLVE_KEYS, "solver", "rtol", "atol", "safety", "ifactor", "dfactor", "norm"]);
 
 interface Resolved {
-  solver: Solver;
-  rtol: number;
-  atol: number | Float64Array;
+  controller: StepController;
   firstStep: number | undefined;
   minStep: number;
   maxStep: number;
   maxSteps: number;
-  safety: number;
-  ifactor: number;
-  dfactor: number;
-  norm: ErrorNorm;
   dt: number | undefined;
   gridSteps: number | undefined;
 }
 
-function resolveOptions(options: IntegrateOptions, n: number, span: number): Resolved {
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw new TypeError(`integrate: unknown option "${key}"; known options are ${[...OPTION_KEYS].join(", ")}`);
-    }
+function positive(name: string, v: number | undefined): void {
+  if (v !== undefined && !(v > 0 && Number.isFinite(v))) {
+    throw new RangeError(`integrate: option ${name} must be a positive finite number, got ${v}`);
   }
-  const {
-    solver = dopri5,
-    rtol = 1e-7,
-    atol = 1e-9,
-    firstStep,
-    minStep = 0,
-    maxStep = Infinity,
-    maxSteps = 100000,
-    safety = 0.9,
-    ifactor = 10,
-    dfactor = 0.2,
-    norm = rmsNorm,
-    dt,
-    steps,
-  } = options;
-  const positive = (name: string, v: number | undefined) => {
-    if (v !== undefined && !(v > 0 && Number.isFinite(v))) {
-      throw new RangeError(`integrate: option ${name} must be a positive finite number, got ${v}`);
-    }
-  };
+}
+
+/** Checks the tolerances of a solve: rtol ≥ 0, atol ≥ 0 (or one per component), not both 0. */
+export function checkTolerances(rtol: number, atol: number | Float64Array, n: number): void {
   if (!(rtol >= 0 && Number.isFinite(rtol))) throw new RangeError(`integrate: option rtol must be ≥ 0, got ${rtol}`);
   if (typeof atol === "number") {
     if (!(atol >= 0 && Number.isFinite(atol))) throw new RangeError(`integrate: option atol must be ≥ 0, got ${atol}`);
@@ -187,9 +209,13 @@ function resolveOptions(options: IntegrateOptions, n: number, span: number): Res
       if (!(v >= 0 && Number.isFinite(v))) throw new RangeError(`integrate: option atol[${i}] must be ≥ 0, got ${v}`);
     });
   }
+}
+
+function resolveOptions(options: SolveOptions, solver: Solver, span: number): Resolved {
+  const { controller = iController(), firstStep, minStep = 0, maxStep = Infinity, maxSteps = 100000, dt, steps } =
+    options;
   positive("firstStep", firstStep);
   positive("dt", dt);
-  positive("safety", safety);
   if (!(minStep >= 0 && Number.isFinite(minStep))) {
     throw new RangeError(`integrate: option minStep must be ≥ 0, got ${minStep}`);
   }
@@ -197,10 +223,6 @@ function resolveOptions(options: IntegrateOptions, n: number, span: number): Res
   if (minStep > maxStep) throw new RangeError(`integrate: minStep ${minStep} exceeds maxStep ${maxStep}`);
   if (!(Number.isInteger(maxSteps) && maxSteps > 0)) {
     throw new RangeError(`integrate: option maxSteps must be a positive integer, got ${maxSteps}`);
-  }
-  if (!(ifactor >= 1)) throw new RangeError(`integrate: option ifactor must be ≥ 1, got ${ifactor}`);
-  if (!(dfactor > 0 && dfactor <= 1)) {
-    throw new RangeError(`integrate: option dfactor must be in (0, 1], got ${dfactor}`);
   }
   if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) {
     throw new RangeError(`integrate: option steps must be a positive integer, got ${steps}`);
@@ -213,36 +235,16 @@ function resolveOptions(options: IntegrateOptions, n: number, span: number): Res
   if (!solver.adaptive && gridDt === undefined && span > 0) {
     throw new RangeError(`integrate: fixed-step solver ${solver.name} needs option dt or steps, got neither`);
   }
-  return {
-    solver,
-    rtol,
-    atol,
-    firstStep,
-    minStep,
-    maxStep,
-    maxSteps,
-    safety,
-    ifactor,
-    dfactor,
-    norm,
-    dt: gridDt,
-    gridSteps: steps,
-  };
-}
-
-function allFinite(v: Float64Array | undefined): boolean {
-  if (v === undefined) return true;
-  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return false;
-  return true;
+  return { controller, firstStep, minStep, maxStep, maxSteps, dt: gridDt, gridSteps: steps };
 }
 
 /** Pending observation times and how they are met. */
 class Observer {
-  readonly #obs: Observe | undefined;
+  readonly #obs: Observe<State> | undefined;
   readonly #dir: number;
   #next = 0;
 
-  constructor(obs: Observe | undefined, t0: number, t1: number, dir: number) {
+  constructor(obs: Observe<State> | undefined, t0: number, t1: number, dir: number) {
     this.#obs = obs;
     this.#dir = dir;
     if (!obs) return;
@@ -266,6 +268,10 @@ class Observer {
     return this.#obs?.by === "clamp";
   }
 
+  get count(): number {
+    return this.#obs?.times.length ?? 0;
+  }
+
   /** The next pending time, if any. */
   peek(): number | undefined {
     return this.#obs?.times[this.#next];
@@ -278,13 +284,13 @@ class Observer {
   }
 
   /** Emits every pending time up to and including `t1`; `y1` exactly at t1, else `dense`. */
-  async emit(t1: number, y1: Float64Array, dense: DenseOutput | undefined): Promise<void> {
+  async emit(t1: number, y1: State, dense: StateDense | undefined): Promise<void> {
     const obs = this.#obs;
     if (!obs) return;
     for (let p = this.peek(); p !== undefined && (p - t1) * this.#dir <= 0; p = this.peek()) {
       this.#next++;
-      let y: Float64Array;
-      if (p === t1) y = y1.slice();
+      let y: State;
+      if (p === t1) y = y1.map((b) => b.slice());
       else if (dense) y = dense(p);
       else throw new Error(`integrate: internal error, no dense output for observation at t = ${p}`);
       await obs.at(p, y);
@@ -293,86 +299,70 @@ class Observer {
 }
 
 /** Hairer & Wanner II.4 starting step (torchdiffeq's _select_initial_step). Two evaluations: f0 and one more. */
-async function initialStep(
-  f: VectorField,
-  t0: number,
-  y0: Float64Array,
-  f0: Float64Array,
-  dir: number,
-  o: Resolved,
-): Promise<number> {
-  const { rtol, atol, norm } = o;
-  const d0 = norm(y0, y0, y0, rtol, atol);
-  const d1 = norm(f0, y0, y0, rtol, atol);
+async function initialStep(stepper: Stepper, t0: number, y0: State, f0: State, dir: number): Promise<number> {
+  const d0 = stepper.norm(y0, y0);
+  const d1 = stepper.norm(f0, y0);
   const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
-  const y1 = new Float64Array(y0.length);
-  for (let i = 0; i < y0.length; i++) y1[i] = y0[i]! + dir * h0 * f0[i]!;
-  const f1 = await f(t0 + dir * h0, y1);
-  const df = new Float64Array(y0.length);
-  for (let i = 0; i < y0.length; i++) df[i] = f1[i]! - f0[i]!;
-  const d2 = norm(df, y0, y0, rtol, atol) / h0;
-  const h1 = d1 <= 1e-15 && d2 <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / o.solver.order);
+  const f1 = await stepper.evaluate(t0 + dir * h0, stepper.axpy(y0, dir * h0, f0));
+  const d2 = stepper.norm(stepper.sub(f1, f0), y0) / h0;
+  const order = stepper.solver.order;
+  const h1 = d1 <= 1e-15 && d2 <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / order);
   const h = Math.min(100 * h0, h1);
   return Number.isFinite(h) && h > 0 ? h : 1e-6;
 }
 
 /**
- * Solves dy/dt = f(t, y) from t0 to t1 (t1 < t0 integrates backwards).
- *
- * Adaptive unless `dt` or `steps` is given (a fixed grid of size dt, its last
- * step shortened to land on t1; fixed-step solvers need one of them). States at
- * `observe.times` come from the dense output or from steps clamped onto them;
- * `onStep` sees every accepted step with its dense output.
- *
- * Cost: an adaptive FSAL solve makes 2 + (stages − 1)·(accepted + rejected)
- * evaluations; a non-FSAL one also evaluates f(t1, y1) after each accepted step
- * but the last (which it only evaluates when `onStep` or an observation inside
- * the last step needs it).
+ * The stepping loop: solves from (t0, y0) to t1 (t1 < t0 backwards) with any
+ * stepper and controller. Adaptive unless `dt` or `steps` is given; states at
+ * `observe.times` come from the stepper's dense output or from steps clamped
+ * onto them; `onStep` sees every accepted step.
  *
  * @throws {SolverError} when the state becomes NaN/Inf, the step size
  * underflows after rejections, or `maxSteps` is reached.
- * @throws {RangeError} for invalid options, y0 or observation times.
+ * @throws {RangeError} for invalid options or observation times.
  *
- * @example Backwards in time, with observations
+ * @example y' = −y with the JavaScript stepper and a PI controller
  * ```ts
- * import { integrate } from "./integrate.ts";
- * const seen: number[] = [];
- * const { y1, stats } = await integrate((_t, y) => Promise.resolve(y.map((v) => 2 * v)), new Float64Array([1]), 1, 0, {
- *   observe: { times: [0.5], at: (_t, y) => void seen.push(y[0]!) },
- * });
- * if (Math.abs(y1[0]! - Math.exp(-2)) > 1e-7 || Math.abs(seen[0]! - Math.exp(-1)) > 1e-7) throw new Error("inaccurate");
- * if (stats.nfe !== 2 + 6 * (stats.accepted + stats.rejected)) throw new Error("unexpected count");
+ * import { solve } from "./integrate.ts";
+ * import { piController } from "./controller.ts";
+ * import { jsStepper } from "./stepper.ts";
+ * import { rmsNorm } from "./norm.ts";
+ * import { dopri5 } from "./solver.ts";
+ * const stepper = jsStepper(dopri5, (_t, y) => Promise.resolve(y.map((v) => -v)), { rtol: 1e-8, atol: 1e-10, norm: rmsNorm });
+ * const { y1 } = await solve(stepper, [Float64Array.of(1)], 0, 1, { controller: piController() });
+ * if (Math.abs(y1[0]![0]! - Math.exp(-1)) > 1e-7) throw new Error("inaccurate");
  * ```
  */
-export async function integrate(
-  f: VectorField,
-  y0: Float64Array,
+export async function solve(
+  stepper: Stepper,
+  y0: State,
   t0: number,
   t1: number,
-  options: IntegrateOptions = {},
-): Promise<IntegrateResult> {
+  options: SolveOptions = {},
+): Promise<SolveResult> {
+  for (const key of Object.keys(options)) {
+    if (!SOLVE_KEYS.includes(key)) {
+      throw new TypeError(`solve: unknown option "${key}"; known options are ${SOLVE_KEYS.join(", ")}`);
+    }
+  }
   if (!Number.isFinite(t0) || !Number.isFinite(t1)) {
     throw new RangeError(`integrate: t0 and t1 must be finite, got t0 = ${t0}, t1 = ${t1}`);
   }
-  const n = y0.length;
-  y0.forEach((v, i) => {
-    if (!Number.isFinite(v)) throw new RangeError(`integrate: y0[${i}] must be finite, got ${v}`);
-  });
+  const solver = stepper.solver;
   const span = Math.abs(t1 - t0);
-  const o = resolveOptions(options, n, span);
-  const { solver } = o;
-  const tableau = solver.tableau;
+  const o = resolveOptions(options, solver, span);
   const dir = t1 >= t0 ? 1 : -1;
   const observer = new Observer(options.observe, t0, t1, dir);
   const onStep = options.onStep;
+  const nfe0 = stepper.nfe;
   const stats: IntegrateStats = { nfe: 0, accepted: 0, rejected: 0, initialStepNfe: 0 };
-  const fc: VectorField = (t, y) => {
-    stats.nfe++;
-    return f(t, y);
+  const finish = (y1: State, lastStep: number): SolveResult => {
+    stats.nfe = stepper.nfe - nfe0;
+    return { y1, stats, lastStep };
   };
 
   await observer.emit(t0, y0, undefined);
-  if (t0 === t1) return { y1: y0.slice(), stats, lastStep: o.firstStep ?? 0 };
+  if (t0 === t1) return finish(y0.map((b) => b.slice()), o.firstStep ?? 0);
 
   const fixed = o.dt !== undefined;
   let t = t0;
@@ -382,11 +372,8 @@ export async function integrate(
     throw new SolverError(reason, { solver: solver.name, t, h, steps: attempts }, detail);
   };
 
-  let f0: Float64Array | undefined = await fc(t0, y0);
-  if (f0.length !== n) {
-    throw new RangeError(`Vector field returned ${f0.length} values at t = ${t0} but the state has ${n}`);
-  }
-  if (!allFinite(f0)) fail("nonfinite", 0, "f(t0, y0) is not finite");
+  let f0: State | undefined = await stepper.evaluate(t0, y0);
+  if (!stepper.finite(f0)) fail("nonfinite", 0, "f(t0, y0) is not finite");
 
   // Fixed grid: points t0 + dir·i·dt for i < gridN, then t1.
   let h: number; // magnitude of the next step to try
@@ -394,7 +381,7 @@ export async function integrate(
   if (fixed) {
     h = o.dt!;
     gridN = o.gridSteps ?? Math.max(1, Math.ceil(span / h - 1e-10));
-    const clampCount = observer.clamp ? options.observe!.times.length : 0;
+    const clampCount = observer.clamp ? observer.count : 0;
     if (gridN > o.maxSteps) {
       fail("maxSteps", dir * h, `the fixed grid needs ${gridN} steps but maxSteps is ${o.maxSteps}`);
     }
@@ -404,11 +391,12 @@ export async function integrate(
   } else if (o.firstStep !== undefined) {
     h = o.firstStep;
   } else {
-    const before = stats.nfe;
-    h = await initialStep(fc, t0, y0, f0, dir, o);
-    stats.initialStepNfe = stats.nfe - before + 1; // f(t0, y0) included, as torchdiffeq counts it
+    const before = stepper.nfe;
+    h = await initialStep(stepper, t0, y0, f0, dir);
+    stats.initialStepNfe = stepper.nfe - before + 1; // f(t0, y0) included, as torchdiffeq counts it
   }
   if (!fixed) h = Math.min(Math.max(h, o.minStep), o.maxStep);
+  let control: ControllerState = o.controller.init();
 
   while (t !== t1) {
     // Where this step must not pass: the next clamped observation, else t1.
@@ -445,32 +433,30 @@ export async function integrate(
     }
     if (attempts >= o.maxSteps) fail("maxSteps", hTry, `maxSteps is ${o.maxSteps}`);
     attempts++;
-    const step = await rkStep(tableau, fc, t, y, hTry, f0);
+    const step = await stepper.step(t, hTry, y, f0!);
     const y1 = step.y1;
 
     if (fixed) {
-      if (!allFinite(y1)) fail("nonfinite", hTry);
+      if (!Number.isFinite(step.ratio)) fail("nonfinite", hTry);
     } else {
-      const finite = allFinite(y1) && allFinite(step.yError);
-      let ratio = finite ? o.norm(step.yError!, y, y1, o.rtol, o.atol) : Infinity;
-      if (Number.isNaN(ratio)) ratio = Infinity;
-      const accept = ratio <= 1;
-      const factor = ratio === 0
-        ? o.ifactor
-        : Math.min(o.ifactor, Math.max(o.safety * ratio ** (-1 / solver.order), accept ? 1 : o.dfactor));
+      const ratio = step.ratio;
+      const finite = Number.isFinite(ratio);
+      const decision = o.controller.decide(ratio, solver.order, control);
       const hAbs = Math.abs(hTry);
-      if (!accept) {
+      if (!decision.accept) {
         stats.rejected++;
         const reason = finite ? "underflow" : "nonfinite";
         if (o.minStep > 0 && hAbs <= o.minStep) fail(reason, hTry, `rejected at minStep ${o.minStep}`);
-        const hNew = Math.min(Math.max(hAbs * factor, o.minStep), o.maxStep);
+        const hNew = Math.min(Math.max(hAbs * decision.factor, o.minStep), o.maxStep);
         if (hNew < 1e-14 * Math.abs(t) || t + dir * hNew === t || hNew === 0) {
           fail(reason, dir * hNew, finite ? `error ratio ${ratio.toPrecision(3)}` : "trial steps are not finite");
         }
         h = hNew;
+        control = decision.state;
         continue;
       }
-      let hNext = hAbs * factor;
+      control = decision.state;
+      let hNext = hAbs * decision.factor;
       // A step shortened onto an observation or onto t1 says little about the step size: keep the earlier
       // proposal (after t1 it is `lastStep`, which a continuing solve starts from).
       if (landed) hNext = Math.max(hNext, h);
@@ -481,32 +467,130 @@ export async function integrate(
     const last = tNext === t1;
     let f1 = step.f1;
     if (f1 === undefined && (!last || onStep !== undefined || observer.needsInterpolation(tNext))) {
-      f1 = await fc(tNext, y1);
+      f1 = await stepper.evaluate(tNext, y1);
     }
-    let dense: DenseOutput | undefined;
-    if (f1 !== undefined) {
-      const data: StepData = { t0: t, t1: tNext, y0: y, y1, stages: step.stages, f1 };
-      let fitted: DenseOutput | undefined;
-      dense = (tau: number) => (fitted ??= solver.interpolation.fit(data))(tau);
+    let dense: StateDense | undefined;
+    if (f1 !== undefined && step.dense) {
+      const fit = step.dense;
+      const end = tNext, f1End = f1;
+      let fitted: StateDense | undefined;
+      dense = (tau: number) => (fitted ??= fit(end, f1End))(tau);
     }
     if (onStep) {
-      await onStep({
-        t0: t,
-        t1: tNext,
-        y0: y,
-        y1,
-        f0: step.stages[0]!,
-        f1: f1!,
-        stages: step.stages,
-        interpolate: dense!,
-      });
+      await onStep({ t0: t, t1: tNext, y0: y, y1, f0: f0!, f1: f1!, stages: step.stages, interpolate: dense });
     }
     await observer.emit(tNext, y1, dense);
     t = tNext;
     y = y1;
     f0 = f1;
   }
-  return { y1: y === y0 ? y0.slice() : y, stats, lastStep: h };
+  return finish(y === y0 ? y0.map((b) => b.slice()) : y, h);
+}
+
+/**
+ * Solves dy/dt = f(t, y) from t0 to t1 (t1 < t0 integrates backwards) for a
+ * JavaScript vector field on a float64 vector: {@linkcode solve} with
+ * {@linkcode jsStepper}.
+ *
+ * Adaptive unless `dt` or `steps` is given (a fixed grid of size dt, its last
+ * step shortened to land on t1; fixed-step solvers need one of them). States at
+ * `observe.times` come from the dense output or from steps clamped onto them;
+ * `onStep` sees every accepted step with its dense output.
+ *
+ * Cost: an adaptive FSAL solve makes 2 + (stages − 1)·(accepted + rejected)
+ * evaluations; a non-FSAL one also evaluates f(t1, y1) after each accepted step
+ * but the last (which it only evaluates when `onStep` or an observation inside
+ * the last step needs it).
+ *
+ * @throws {SolverError} when the state becomes NaN/Inf, the step size
+ * underflows after rejections, or `maxSteps` is reached.
+ * @throws {RangeError} for invalid options, y0 or observation times.
+ *
+ * @example Backwards in time, with observations
+ * ```ts
+ * import { integrate } from "./integrate.ts";
+ * const seen: number[] = [];
+ * const { y1, stats } = await integrate((_t, y) => Promise.resolve(y.map((v) => 2 * v)), new Float64Array([1]), 1, 0, {
+ *   observe: { times: [0.5], at: (_t, y) => void seen.push(y[0]!) },
+ * });
+ * if (Math.abs(y1[0]! - Math.exp(-2)) > 1e-7 || Math.abs(seen[0]! - Math.exp(-1)) > 1e-7) throw new Error("inaccurate");
+ * if (stats.nfe !== 2 + 6 * (stats.accepted + stats.rejected)) throw new Error("unexpected count");
+ * ```
+ */
+export async function integrate(
+  f: VectorField,
+  y0: Float64Array,
+  t0: number,
+  t1: number,
+  options: IntegrateOptions = {},
+): Promise<IntegrateResult> {
+  for (const key of Object.keys(options)) {
+    if (!INTEGRATE_KEYS.has(key)) {
+      throw new TypeError(`integrate: unknown option "${key}"; known options are ${[...INTEGRATE_KEYS].join(", ")}`);
+    }
+  }
+  if (!Number.isFinite(t0) || !Number.isFinite(t1)) {
+    throw new RangeError(`integrate: t0 and t1 must be finite, got t0 = ${t0}, t1 = ${t1}`);
+  }
+  y0.forEach((v, i) => {
+    if (!Number.isFinite(v)) throw new RangeError(`integrate: y0[${i}] must be finite, got ${v}`);
+  });
+  const {
+    solver = dopri5,
+    rtol = 1e-7,
+    atol = 1e-9,
+    norm = rmsNorm,
+    safety,
+    ifactor,
+    dfactor,
+    controller,
+    observe,
+    onStep,
+    ...loop
+  } = options;
+  checkTolerances(rtol, atol, y0.length);
+  if (controller !== undefined && (safety ?? ifactor ?? dfactor) !== undefined) {
+    throw new RangeError("integrate: give a controller or safety/ifactor/dfactor for the default one, not both");
+  }
+  const stepper = jsStepper(solver, f, { rtol, atol, norm });
+  const solveOptions: SolveOptions = {
+    ...loop,
+    controller: controller ??
+      iController({
+        ...(safety !== undefined ? { safety } : {}),
+        ...(ifactor !== undefined ? { ifactor } : {}),
+        ...(dfactor !== undefined ? { dfactor } : {}),
+      }),
+    ...(observe
+      ? {
+        observe: {
+          times: observe.times,
+          ...(observe.by !== undefined ? { by: observe.by } : {}),
+          at: (t: number, y: State) => observe.at(t, y[0] as Float64Array),
+        },
+      }
+      : {}),
+    ...(onStep
+      ? {
+        onStep: (s: SolveStepInfo) => {
+          const one = (v: State) => v[0] as Float64Array;
+          const dense = s.interpolate!;
+          return onStep({
+            t0: s.t0,
+            t1: s.t1,
+            y0: one(s.y0),
+            y1: one(s.y1),
+            f0: one(s.f0),
+            f1: one(s.f1),
+            stages: s.stages!.map(one),
+            interpolate: (t: number) => one(dense(t)),
+          });
+        },
+      }
+      : {}),
+  };
+  const r = await solve(stepper, [y0], t0, t1, solveOptions);
+  return { y1: r.y1[0] as Float64Array, stats: r.stats, lastStep: r.lastStep };
 }
 
 /** Options of {@linkcode odeint}: those of {@linkcode integrate} except `observe`. */
