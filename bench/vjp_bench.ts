@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph, stageVjpGraph } from "../src/autodiff/fused.ts";
+import { adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph } from "../src/autodiff/fused.ts";
 import { mlpDynamics } from "../src/models/mlp.ts";
 import type { Graph } from "../src/onnx/graph.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";
@@ -29,7 +29,6 @@ export interface VjpRecord {
   adjoint_x: number;
   gq_backward_x: number;
   gq_integrand_x: number;
-  stage_vjp_x: number;
   gq_backward_vs_adjoint: number;
 }
 
@@ -49,7 +48,6 @@ async function measure(rt: Runtime, width: number, batch: number, state: number,
   const adjoint = await time(adjointDynamicsGraph(dynamics).graph, true);
   const gqb = await time(gqBackwardGraph(dynamics).graph, true);
   const gqi = await time(gqIntegrandGraph(dynamics).graph, true);
-  const stage = await time(stageVjpGraph(dynamics).graph, true);
   return {
     width,
     batch,
@@ -59,7 +57,6 @@ async function measure(rt: Runtime, width: number, batch: number, state: number,
     adjoint_x: adjoint / f,
     gq_backward_x: gqb / f,
     gq_integrand_x: gqi / f,
-    stage_vjp_x: stage / f,
     gq_backward_vs_adjoint: gqb / adjoint,
   };
 }
@@ -85,7 +82,6 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
       "adjoint_x",
       "gq_backward_x",
       "gq_integrand_x",
-      "stage_vjp_x",
       "gq_backward_vs_adjoint",
     ],
   );

@@ -12,16 +12,19 @@
  * | {@linkcode adjointDynamicsGraph} | f, −aᵀ∂f/∂z, −aᵀ∂f/∂t, −aᵀ∂f/∂θ |
  * | {@linkcode gqBackwardGraph} | f, −aᵀ∂f/∂z (no θ work at all) |
  * | {@linkcode gqIntegrandGraph} | aᵀ∂f/∂t, aᵀ∂f/∂θ |
- * | {@linkcode stageVjpGraph} | aᵀ∂f/∂z, aᵀ∂f/∂t, aᵀ∂f/∂θ |
+ * | {@linkcode paramVjpBatchGraph} | Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) and Σᵢ aᵢᵀ∂f/∂t over a batch of points, plus an accumulator |
  *
  * θ and t gradients are summed over the batch (they are graph inputs without
  * a batch axis), z gradients are per sample.
  *
  * @module
  */
-import { GraphBuilder } from "../onnx/builder.ts";
+import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import type { Graph } from "../onnx/graph.ts";
 import { typeOf } from "../onnx/graph.ts";
+import { GraphError } from "../onnx/errors.ts";
+import { inlineGraph } from "../onnx/inline.ts";
+import { tensor } from "../onnx/tensor.ts";
 import { writeModel } from "../onnx/proto.ts";
 import { type Dynamics, DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { finishVjp } from "./vjp.ts";
@@ -60,16 +63,6 @@ export interface GqBackwardRoles {
 export interface GqIntegrandRoles {
   /** +aᵀ∂f/∂t. */
   readonly dt: string;
-  /** +aᵀ∂f/∂θ per parameter. */
-  readonly params: Readonly<Record<string, string>>;
-}
-
-/** Output names of the stage VJP used by direct backpropagation. */
-export interface StageVjpRoles {
-  /** +aᵀ∂f/∂z. */
-  readonly z: string;
-  /** +aᵀ∂f/∂t. */
-  readonly t: string;
   /** +aᵀ∂f/∂θ per parameter. */
   readonly params: Readonly<Record<string, string>>;
 }
@@ -196,37 +189,106 @@ export function gqIntegrandGraph(dyn: Dynamics): FusedGraph<GqIntegrandRoles> {
   });
 }
 
+/** The prefix of the names {@linkcode paramVjpBatchGraph} adds; parameters must not start with it. */
+export const PARAM_VJP_PREFIX = "pvjp.";
+
+/** Input and output names of {@linkcode paramVjpBatchGraph}. */
+export interface ParamVjpBatchNames {
+  /** States of the points, `[count, ...z dims]`. */
+  readonly z: string;
+  /** Cotangents (weights folded in), `[count, ...z dims]`. */
+  readonly a: string;
+  /** Times of the points, `[count]` (absent for autonomous dynamics). */
+  readonly t: string | undefined;
+  /** Accumulator inputs per parameter and for time (when built with `accumulate`). */
+  readonly accumulators: { readonly params: Readonly<Record<string, string>>; readonly t: string } | undefined;
+  /** Sums per parameter and for time. */
+  readonly outputs: { readonly params: Readonly<Record<string, string>>; readonly t: string };
+}
+
 /**
- * The stage VJP of direct backpropagation: given the cotangent `a` of one
- * evaluation f(z, t, θ), returns aᵀ∂f/∂z, aᵀ∂f/∂t and aᵀ∂f/∂θ.
+ * One graph for the parameter cotangent of a whole batch of points:
+ * Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) per parameter and Σᵢ aᵢᵀ∂f/∂t, for `count` points fed
+ * stacked — GQ's quadrature nodes (weights folded into aᵢ) or direct
+ * backpropagation's stage points. With `accumulate`, earlier sums are fed
+ * back in and added, so any number of points costs one θ-sized output per
+ * call instead of one per point, and no θ-sized arithmetic on the host.
  *
- * @example
+ * @example Two points of an MLP
  * ```ts
  * import { mlpDynamics } from "../models/mlp.ts";
- * import { stageVjpGraph } from "./fused.ts";
- * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8] });
- * const { outputs } = stageVjpGraph(dynamics);
- * if (outputs.z !== "grad_z" || outputs.t !== "grad_t") throw new Error("names");
+ * import { paramVjpBatchGraph } from "./fused.ts";
+ * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8], time: "concat" });
+ * const { graph, names } = paramVjpBatchGraph(dynamics, 2, true);
+ * if (!graph.inputs.some((v) => v.name === names.accumulators!.params["l0.weight"])) throw new Error("accumulator");
  * ```
  */
-export function stageVjpGraph(dyn: Dynamics): FusedGraph<StageVjpRoles> {
-  return memoized(dyn, "stageVjpGraph", () => {
-    const wrt = new Map([[DYNAMICS_NAMES.state, "grad_z"], [DYNAMICS_NAMES.time, "grad_t"], ...paramNames(dyn)]);
-    const { graph, a, names } = fuse(dyn, { name: `${dyn.graph.name}_stage_vjp`, keepF: false, sign: 1, wrt });
+export function paramVjpBatchGraph(
+  dyn: Dynamics,
+  count: number,
+  accumulate: boolean,
+): { graph: Graph; names: ParamVjpBatchNames } {
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`paramVjpBatchGraph: count must be a positive integer, got ${count}`);
+  }
+  return memoized(dyn, `paramVjpBatchGraph/${count}/${accumulate}`, () => {
+    const integrand = gqIntegrandGraph(dyn);
+    const g = integrand.graph;
+    const z = g.inputs.find((v) => v.name === DYNAMICS_NAMES.state)!;
+    const hasTime = g.inputs.some((v) => v.name === DYNAMICS_NAMES.time);
+    const b = new GraphBuilder(`${dyn.graph.name}_param_vjp_${count}`, { producer: "quadjoint" });
+    const own = (name: string) => `${PARAM_VJP_PREFIX}${name}`;
+    const clash = dyn.params.find((p) => p.name.startsWith(PARAM_VJP_PREFIX));
+    if (clash) {
+      throw new GraphError(`Parameter "${clash.name}" starts with "${PARAM_VJP_PREFIX}", which batch graphs reserve`, {
+        graph: dyn.graph.name,
+        valueName: clash.name,
+      });
+    }
+    const Z = b.input(own("z"), z.dtype, [count, ...z.shape]);
+    const A = b.input(own("a"), z.dtype, [count, ...z.shape]);
+    const T = hasTime ? b.input(own("t"), z.dtype, [count]) : undefined;
+    const params = dyn.params.map((p) => b.input(p.name, dyn.dtype, p.shape));
+    const accParams = accumulate ? dyn.params.map((p) => b.input(own(`acc.${p.name}`), dyn.dtype, p.shape)) : [];
+    const accT = accumulate ? b.input(own("acc.t"), dyn.dtype, []) : undefined;
+    const sums: Value[][] = dyn.params.map((_, q) => (accumulate ? [accParams[q]!] : []));
+    const timeSum: Value[] = accT ? [accT] : [];
+    for (let i = 0; i < count; i++) {
+      const index = b.constant(tensor(BigInt64Array.of(BigInt(i)), []));
+      const bind = new Map<string, Value>([
+        [DYNAMICS_NAMES.state, b.op1("Gather", [Z, index])],
+        [integrand.inputs.a, b.op1("Gather", [A, index])],
+      ]);
+      if (T) bind.set(DYNAMICS_NAMES.time, b.op1("Gather", [T, index]));
+      dyn.params.forEach((p, q) => bind.set(p.name, params[q]!));
+      const out = inlineGraph(b, g, bind, { prefix: `point${i}/`, sharedPrefix: "integrand/" });
+      dyn.params.forEach((p, q) => sums[q]!.push(out.get(integrand.outputs.params[p.name]!)!));
+      timeSum.push(out.get(integrand.outputs.dt)!);
+    }
+    const total = (xs: Value[]) => (xs.length === 1 ? b.op1("Identity", xs) : b.op1("Sum", xs));
+    const outputs = {
+      params: Object.fromEntries(
+        dyn.params.map((p, q) => [p.name, b.output(total(sums[q]!), own(`sum.${p.name}`)).name]),
+      ),
+      t: b.output(total(timeSum), own("sum.t")).name,
+    };
     return {
-      graph,
-      inputs: { a },
-      outputs: {
-        z: names.get(DYNAMICS_NAMES.state)!,
-        t: names.get(DYNAMICS_NAMES.time)!,
-        params: paramRoles(dyn, names),
+      graph: b.build(),
+      names: {
+        z: Z.name,
+        a: A.name,
+        t: T?.name,
+        accumulators: accumulate
+          ? { params: Object.fromEntries(dyn.params.map((p, q) => [p.name, accParams[q]!.name])), t: accT!.name }
+          : undefined,
+        outputs,
       },
     };
   });
 }
 
 /**
- * Writes f and its four fused graphs as `.onnx` files under `dir` (created if
+ * Writes f and its three fused graphs as `.onnx` files under `dir` (created if
  * needed), for inspection with tools such as Netron. Returns the paths.
  */
 export async function writeFusedGraphs(dyn: Dynamics, dir = "models"): Promise<string[]> {
@@ -236,7 +298,6 @@ export async function writeFusedGraphs(dyn: Dynamics, dir = "models"): Promise<s
     ["adjoint_dynamics", adjointDynamicsGraph(dyn).graph],
     ["gq_backward", gqBackwardGraph(dyn).graph],
     ["gq_integrand", gqIntegrandGraph(dyn).graph],
-    ["stage_vjp", stageVjpGraph(dyn).graph],
   ];
   const paths: string[] = [];
   for (const [key, graph] of graphs) {

@@ -11,7 +11,13 @@ import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assert, assertClose, assertEquals } from "../util/testing.ts";
-import { adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph, stageVjpGraph, writeFusedGraphs } from "./fused.ts";
+import {
+  adjointDynamicsGraph,
+  gqBackwardGraph,
+  gqIntegrandGraph,
+  paramVjpBatchGraph,
+  writeFusedGraphs,
+} from "./fused.ts";
 import { vjpGraph } from "./vjp.ts";
 
 const rt = new Runtime({ threads: 1 });
@@ -122,13 +128,45 @@ for (const [label, dyn] of models("float64")) {
     assertClose(rhs, lhs, 1e-7, "⟨a, J_(t,θ) u⟩");
   });
 
-  Deno.test(`stageVjpGraph() passes the dot-product test on the ${label}`, async () => {
-    const fused = stageVjpGraph(dyn);
-    const out = await (await rt.compile(fused.graph)).run(inputsOf(dyn, feeds));
-    const lhs = await directional(dyn, feeds, u, feeds.a!);
-    const rhs = dot(out[fused.outputs.z]!, u.z!) + dot(out[fused.outputs.t]!, u.t!) +
-      paramDot(out, fused.outputs.params);
-    assertClose(rhs, lhs, 1e-7, "⟨a, J u⟩");
+  Deno.test(`paramVjpBatchGraph() sums the integrand over its points and adds the accumulator on the ${label}`, async () => {
+    const integrand = gqIntegrandGraph(dyn);
+    const single = await rt.compile(integrand.graph);
+    const count = 3;
+    const points = Array.from({ length: count }, (_, i) => feedsOf(dyn, 40 + i));
+    const hasTime = dyn.graph.inputs.some((v) => v.name === "t");
+    const expected: Record<string, number[]> = {};
+    let expectedT = 0.25; // the accumulator's time entry
+    for (const point of points) {
+      const out = await single.run(
+        inputsOf(dyn, { ...feeds, z: point.z!, a: point.a!, ...(hasTime ? { t: point.t! } : {}) }),
+      );
+      for (const p of dyn.params) {
+        const g = toNumbers(out[integrand.outputs.params[p.name]!]!);
+        expected[p.name] = (expected[p.name] ?? g.map((_, i) => i * 0.01)).map((v, i) => v + g[i]!);
+      }
+      if (hasTime) expectedT += toNumbers(out[integrand.outputs.dt]!)[0]!;
+    }
+    const { graph, names } = paramVjpBatchGraph(dyn, count, true);
+    const stack = (key: "z" | "a") => {
+      const parts = points.map((p) => p[key]!);
+      return tensor(Float64Array.from(parts.flatMap((t) => toNumbers(t))), [count, ...parts[0]!.dims]);
+    };
+    const batchFeeds: Record<string, Tensor> = { [names.z]: stack("z"), [names.a]: stack("a") };
+    if (names.t) batchFeeds[names.t] = tensor(Float64Array.from(points.map((p) => toNumbers(p.t!)[0]!)), [count]);
+    for (const p of dyn.params) {
+      batchFeeds[p.name] = feeds[p.name]!;
+      const size = feeds[p.name]!.data.length;
+      batchFeeds[names.accumulators!.params[p.name]!] = tensor(
+        Float64Array.from({ length: size }, (_, i) => i * 0.01),
+        feeds[p.name]!.dims,
+      );
+    }
+    batchFeeds[names.accumulators!.t] = tensor(Float64Array.of(0.25), []);
+    const out = await (await rt.compile(graph)).run(batchFeeds);
+    for (const p of dyn.params) {
+      assertClose(toNumbers(out[names.outputs.params[p.name]!]!), expected[p.name]!, 1e-13, p.name);
+    }
+    if (hasTime) assertClose(toNumbers(out[names.outputs.t]!)[0]!, expectedT, 1e-13, "t");
   });
 
   Deno.test(`fused graphs equal f plus single-purpose VJP graphs on the ${label}`, async () => {
@@ -145,10 +183,9 @@ for (const [label, dyn] of models("float64")) {
     const neg = (xs: number[]) => xs.map((v) => -v);
     const adj = adjointDynamicsGraph(dyn),
       gqb = gqBackwardGraph(dyn),
-      gqi = gqIntegrandGraph(dyn),
-      st = stageVjpGraph(dyn);
+      gqi = gqIntegrandGraph(dyn);
     const run = async (g: typeof adj.graph) => await (await rt.compile(g)).run(inputsOf(dyn, feeds));
-    const [oa, ob, oi, os] = [await run(adj.graph), await run(gqb.graph), await run(gqi.graph), await run(st.graph)];
+    const [oa, ob, oi] = [await run(adj.graph), await run(gqb.graph), await run(gqi.graph)];
     const same = (x: Tensor, y: number[], what: string) => assertClose(toNumbers(x), y, 1e-13, what);
     same(oa[adj.outputs.dz]!, toNumbers(f), "adjoint dz");
     same(ob[gqb.outputs.dz]!, toNumbers(f), "gq backward dz");
@@ -156,12 +193,9 @@ for (const [label, dyn] of models("float64")) {
     same(ob[gqb.outputs.da]!, neg(single.z!), "gq backward da");
     same(oa[adj.outputs.dt]!, neg(single.t!), "adjoint dt");
     same(oi[gqi.outputs.dt]!, single.t!, "gq integrand dt");
-    same(os[st.outputs.z]!, single.z!, "stage z");
-    same(os[st.outputs.t]!, single.t!, "stage t");
     for (const p of dyn.params) {
       same(oa[adj.outputs.params[p.name]!]!, neg(single[p.name]!), `adjoint ${p.name}`);
       same(oi[gqi.outputs.params[p.name]!]!, single[p.name]!, `gq integrand ${p.name}`);
-      same(os[st.outputs.params[p.name]!]!, single[p.name]!, `stage ${p.name}`);
     }
   });
 }
@@ -169,7 +203,7 @@ for (const [label, dyn] of models("float64")) {
 Deno.test("fused graphs give an unused parameter exact zeros", async () => {
   const [, dyn] = models("float64")[0]!;
   const feeds = feedsOf(dyn, 5);
-  for (const fused of [adjointDynamicsGraph(dyn), gqIntegrandGraph(dyn), stageVjpGraph(dyn)]) {
+  for (const fused of [adjointDynamicsGraph(dyn), gqIntegrandGraph(dyn)]) {
     const out = await (await rt.compile(fused.graph)).run(inputsOf(dyn, feeds));
     const g = out[fused.outputs.params["unused"]!]!;
     assertEquals(g.dims, [2, 3]);
@@ -196,7 +230,7 @@ Deno.test("fused graphs in float32 agree with float64 to 1e-4", async () => {
     const f64 = feedsOf(d64, 21);
     const f32: Record<string, Tensor> = {};
     for (const [n, t] of Object.entries(f64)) f32[n] = tensor(Float32Array.from(t.data as Float64Array), t.dims);
-    const builders = [adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph, stageVjpGraph] as const;
+    const builders = [adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph] as const;
     for (const build of builders) {
       const g32 = build(d32), g64 = build(d64);
       const o32 = await (await rt.compile(g32.graph)).run(inputsOf(d32, f32));
@@ -229,11 +263,11 @@ Deno.test("fused graphs rename the adjoint input when the dynamics has a paramet
   assertEquals(toNumbers(out[fused.outputs.da]!), [-1, -10]);
 });
 
-Deno.test("writeFusedGraphs() writes f and the four fused graphs", async () => {
+Deno.test("writeFusedGraphs() writes f and the three fused graphs", async () => {
   const dir = await Deno.makeTempDir();
   const [, dyn] = models("float64")[0]!;
   const paths = await writeFusedGraphs(dyn, dir);
-  assertEquals(paths.length, 5);
+  assertEquals(paths.length, 4);
   for (const p of paths) assert((await Deno.stat(p)).size > 100, p);
   await Deno.remove(dir, { recursive: true });
 });

@@ -2,101 +2,127 @@
  * The continuous adjoint and its seminorm variant.
  *
  * Backwards from t_K, the augmented state [z, a, a_θ, a_t] follows
- * dz/dt = f, da/dt = −aᵀ∂f/∂z, da_θ/dt = −aᵀ∂f/∂θ, da_t/dt = −aᵀ∂f/∂t, one
- * fused graph call per evaluation. At each measurement time z is reset to the
- * stored forward state and a jumps by ∂L/∂z(t_k). With the seminorm, only
- * [z, a] enter the error norm.
+ * dz/dt = f, da/dt = −aᵀ∂f/∂z, da_θ/dt = −aᵀ∂f/∂θ, da_t/dt = −aᵀ∂f/∂t. Each
+ * part is a block of its own (a_θ one per parameter, in the model dtype), and
+ * each step is one fused step graph call, so the θ-sized stage arithmetic runs
+ * in ONNX Runtime. At each measurement time z is reset to the stored forward
+ * state and a jumps by ∂L/∂z(t_k). With the seminorm, only [z, a] enter the
+ * error norm (Kidger, Chen & Lyons 2021): a_θ and a_t feed nothing back.
  *
  * @module
  */
 import { adjointDynamicsGraph } from "../autodiff/fused.ts";
-import { integrate, type VectorField } from "../solvers/integrate.ts";
+import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { sizeOf } from "../onnx/tensor.ts";
-import { BoundGraph } from "./_evaluator.ts";
-import { seminormOver } from "./_norms.ts";
-import type { AdjointMethod } from "./method.ts";
+import { solve } from "../solvers/integrate.ts";
+import { onnxStepper } from "../solvers/onnx_stepper.ts";
+import type { StepBlock, StepSystem } from "../solvers/step_graph.ts";
+import type { FloatArray } from "../solvers/stepper.ts";
 import {
+  asFloat64,
   axpy,
   type BackwardResult,
-  type ForwardResult,
   type GradientContext,
+  type GradientStrategy,
+  inDtype,
+  loopOptions,
   measurementTimeGradients,
-  solveOptions,
-} from "./ode_gradient.ts";
+  solveForward,
+} from "./_context.ts";
 
-/** Backward pass of the (seminorm) adjoint. */
-export async function adjointBackward(
-  ctx: GradientContext,
-  fwd: ForwardResult,
-  cotangents: readonly (Float64Array | null)[],
-  method: AdjointMethod,
-): Promise<BackwardResult> {
-  const { n, zDims, dynamics } = ctx;
-  const fused = adjointDynamicsGraph(dynamics);
-  const aug = await BoundGraph.create(ctx.runtime, fused.graph, ctx.dtype, ctx.problem.params);
-  const sizes = dynamics.params.map((p) => sizeOf(p.shape));
-  const P = sizes.reduce((x, y) => x + y, 0);
-  const outputs = [
-    fused.outputs.dz,
-    fused.outputs.da,
-    fused.outputs.dt,
-    ...dynamics.params.map((p) => fused.outputs.params[p.name]!),
-  ];
-  // Layout of the augmented state: [z (n) | a (n) | a_θ (P) | a_t (1)].
-  const field: VectorField = async (t, y) => {
-    const [dz, da, dt, ...dp] = await aug.call(t, {
-      z: { data: y.subarray(0, n), dims: zDims },
-      [fused.inputs.a]: { data: y.subarray(n, 2 * n), dims: zDims },
-    }, outputs);
-    const out = new Float64Array(y.length);
-    out.set(dz!, 0);
-    out.set(da!, n);
-    let off = 2 * n;
-    for (const g of dp) {
-      out.set(g, off);
-      off += g.length;
-    }
-    out[off] = dt![0]!;
-    return out;
-  };
-  const norm = method.norm === "seminorm" ? seminormOver(2 * n) : undefined;
-
-  const { dtimes, nfe: timeNfe } = await measurementTimeGradients(ctx, fwd.states, cotangents);
-  const K = ctx.times.length - 1;
-  const y = new Float64Array(2 * n + P + 1);
-  let accepted = 0, rejected = 0, firstStep: number | undefined;
-  for (let k = K; k >= 1; k--) {
-    y.set(fwd.states[k]!, 0);
-    const ck = cotangents[k];
-    if (ck) axpy(y.subarray(n, 2 * n), 1, ck);
-    y[2 * n + P]! -= dtimes[k]!;
-    const r = await integrate(field, y.slice(), ctx.times[k]!, ctx.times[k - 1]!, {
-      ...solveOptions(ctx.backward),
-      ...(norm ? { norm } : {}),
-      ...(firstStep !== undefined ? { firstStep: Math.abs(firstStep) } : {}),
-    });
-    y.set(r.y1);
-    accepted += r.stats.accepted;
-    rejected += r.stats.rejected;
-    if (ctx.backward.solver.adaptive) firstStep = r.lastStep;
-  }
-  const dz0 = y.slice(n, 2 * n);
-  const c0 = cotangents[0];
-  if (c0) axpy(dz0, 1, c0);
-  const dparams: Record<string, Float64Array> = {};
-  let off = 2 * n;
-  dynamics.params.forEach((p, i) => {
-    dparams[p.name] = y.slice(off, off + sizes[i]!);
-    off += sizes[i]!;
-  });
-  dtimes[0] = y[2 * n + P]!;
-  return {
-    dz0,
-    dparams,
-    dtimes,
-    stats: { nfe: aug.calls + timeNfe, accepted, rejected },
-    vjpEvals: aug.calls,
-    nodes: 0,
-    heldBytes: 0,
-  };
+/** The continuous adjoint: the augmented system [z, a, a_θ, a_t] solved backwards. */
+export interface AdjointMethod {
+  /** Discriminant. */
+  readonly kind: "adjoint";
+  /** Error norm over all of the augmented state (`"full"`), or without a_θ and a_t (`"seminorm"`). */
+  readonly norm: "full" | "seminorm";
 }
+
+/**
+ * The standard continuous adjoint (Chen et al. 2018), restarted at each
+ * measurement time with the stored state and the jump in a.
+ */
+export function adjoint(): AdjointMethod {
+  return { kind: "adjoint", norm: "full" };
+}
+
+/**
+ * The adjoint with a seminorm (Kidger, Chen & Lyons 2021): a_θ and a_t do not
+ * take part in step-size control, so the backward pass takes fewer steps.
+ */
+export function seminorm(): AdjointMethod {
+  return { kind: "adjoint", norm: "seminorm" };
+}
+
+/** The augmented system as step blocks: z, a, then a_θ per parameter and a_t, which only integrate. */
+function augmentedSystem(ctx: GradientContext, method: AdjointMethod): StepSystem {
+  const fused = adjointDynamicsGraph(ctx.dynamics);
+  const full = method.norm === "full";
+  const hasTime = ctx.dynamics.graph.inputs.some((i) => i.name === DYNAMICS_NAMES.time);
+  const blocks: StepBlock[] = [
+    { name: "z", input: DYNAMICS_NAMES.state, output: fused.outputs.dz, inNorm: true, dense: false },
+    { name: "a", input: fused.inputs.a, output: fused.outputs.da, inNorm: true, dense: false },
+    ...ctx.dynamics.params.map((p, i) => ({
+      name: `p${i}`,
+      output: fused.outputs.params[p.name]!,
+      inNorm: full,
+      dense: false,
+    })),
+    { name: "t", output: fused.outputs.dt, inNorm: full, dense: false },
+  ];
+  return { graph: fused.graph, ...(hasTime ? { time: DYNAMICS_NAMES.time } : {}), blocks };
+}
+
+/** The adjoint's (and seminorm's) forward and backward passes. */
+export const adjointStrategy: GradientStrategy<AdjointMethod> = {
+  kind: "adjoint",
+  async forward(ctx) {
+    return { ...(await solveForward(ctx)), extraHeldBytes: 0 };
+  },
+  async backward(ctx, fwd, cotangents, method): Promise<BackwardResult> {
+    const { n, zDims, dynamics, dtype } = ctx;
+    const paramDims = dynamics.params.map((p) => p.shape);
+    const stepper = await onnxStepper({
+      runtime: ctx.runtime,
+      system: augmentedSystem(ctx, method),
+      solver: ctx.backward.solver,
+      params: ctx.params,
+      dims: [zDims, zDims, ...paramDims, []],
+      rtol: ctx.backward.rtol,
+      atol: ctx.backward.atol,
+    });
+    const { dtimes, nfe: timeNfe } = await measurementTimeGradients(ctx, fwd.states, cotangents);
+    const make = (size: number): FloatArray => (dtype === "float64" ? new Float64Array(size) : new Float32Array(size));
+    const K = ctx.times.length - 1;
+    const a = new Float64Array(n);
+    let grads: FloatArray[] = paramDims.map((d) => make(sizeOf(d)));
+    let at = 0;
+    let accepted = 0, rejected = 0, nfe = 0, firstStep: number | undefined;
+    for (let k = K; k >= 1; k--) {
+      const ck = cotangents[k];
+      if (ck) axpy(a, 1, ck);
+      at -= dtimes[k]!;
+      const y0 = [inDtype(fwd.states[k]!.slice(), dtype), inDtype(a.slice(), dtype), ...grads, make(1).fill(at)];
+      const r = await solve(stepper, y0, ctx.times[k]!, ctx.times[k - 1]!, loopOptions(ctx.backward, firstStep));
+      a.set(r.y1[1]!);
+      grads = r.y1.slice(2, 2 + grads.length);
+      at = r.y1[2 + grads.length]![0]!;
+      accepted += r.stats.accepted;
+      rejected += r.stats.rejected;
+      nfe += r.stats.nfe;
+      if (ctx.backward.solver.adaptive) firstStep = r.lastStep;
+    }
+    const c0 = cotangents[0];
+    if (c0) axpy(a, 1, c0);
+    dtimes[0] = at;
+    return {
+      dz0: asFloat64(a),
+      dparams: Object.fromEntries(dynamics.params.map((p, i) => [p.name, grads[i]!])),
+      dtimes,
+      stats: { nfe: nfe + timeNfe, accepted, rejected },
+      vjpEvals: nfe,
+      nodes: 0,
+      heldBytes: 0,
+    };
+  },
+};

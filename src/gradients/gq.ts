@@ -3,9 +3,12 @@
  * backwards; dL/dθ = Σ_k ∫_{t_{k−1}}^{t_k} aᵀ∂f/∂θ dt and the time term
  * ∫ aᵀ∂f/∂t dt come from Gauss–Legendre quadrature.
  *
- * Per measurement interval one backward solve runs through all its nodes; the
- * state at a node comes from the solver's dense output (or a step clamped onto
- * it). At each node one integrand graph call gives aᵀ∂f/∂θ and aᵀ∂f/∂t.
+ * Per measurement interval one backward solve runs through all its nodes, one
+ * fused step graph call per step; the state at a node comes from the solver's
+ * dense output (or a step clamped onto it). The nodes' (z, w·a) are buffered
+ * and their integrands computed in batches by one graph call each (see
+ * `_param_vjp.ts`), which also keeps the running sums, so no θ-sized array is
+ * touched on the host until the end.
  *
  * Beyond the paper:
  * - `nodes: "per-step"` puts ⌈(order+1)/2⌉ Gauss nodes in every accepted
@@ -14,174 +17,256 @@
  *   stored state and solves only a backwards along that trajectory, which
  *   avoids the instability of reconstructing z backwards. The forward solve
  *   keeps a checkpoint every 16 steps and replays one segment at a time
- *   (see `_replay.ts`): about two extra forward solves, little memory.
+ *   (see `_replay.ts`): about two extra forward solves, little memory. This
+ *   variant steps on the host in float64 (z comes from the replay, not from
+ *   the backward state).
  *
  * @module
  */
-import { gqBackwardGraph, gqIntegrandGraph } from "../autodiff/fused.ts";
-import { integrate, type VectorField } from "../solvers/integrate.ts";
-import { SegmentedTrajectory } from "./_replay.ts";
-import { BoundGraph } from "./_evaluator.ts";
-import { mapToInterval, MAX_GAUSS_LEGENDRE_NODES } from "./gauss_legendre.ts";
-import type { GqMethod } from "./method.ts";
+import { gqBackwardGraph } from "../autodiff/fused.ts";
+import { DYNAMICS_NAMES } from "../models/dynamics.ts";
+import { integrate, solve, type SolveOptions, type VectorField } from "../solvers/integrate.ts";
+import { onnxStepper } from "../solvers/onnx_stepper.ts";
+import type { StepSystem } from "../solvers/step_graph.ts";
 import {
+  asFloat64,
   axpy,
   type BackwardResult,
   type ForwardResult,
   type GradientContext,
+  type GradientStrategy,
+  inDtype,
+  loopOptions,
   measurementTimeGradients,
+  solveForward,
   solveOptions,
-  zeroParamGradients,
-} from "./ode_gradient.ts";
+} from "./_context.ts";
+import { BoundGraph } from "../runtime/bound_graph.ts";
+import { ParamGradientAccumulator } from "./_param_vjp.ts";
+import { SegmentedTrajectory } from "./_replay.ts";
+import { mapToInterval, MAX_GAUSS_LEGENDRE_NODES } from "./gauss_legendre.ts";
+
+/** The GQ adjoint: [z, a] backwards; dL/dθ and dL/dt₀ by Gauss–Legendre quadrature. */
+export interface GqMethod {
+  /** Discriminant. */
+  readonly kind: "gq";
+  /** Node-count factor: n_k = clamp(ceil(C·NFE_fwd·Δt_k/T), 1, 64). */
+  readonly C: number;
+  /** `"interval"`: the paper's n_k nodes per measurement interval; `"per-step"`: (order+1)/2 nodes in every accepted backward step. */
+  readonly nodes: "interval" | "per-step";
+  /** Where z in the integrand comes from: the backward solve, or a forward re-solve from the stored states (a alone is then solved backwards). */
+  readonly trajectory: "backward" | "checkpoint";
+  /** How node states are read: the solver's dense output, or steps clamped to land on each node. */
+  readonly observe: "interpolate" | "clamp";
+}
+
+/** Options for {@linkcode gq}. */
+export interface GqOptions {
+  /** Node-count factor. @default 0.1 */
+  C?: number;
+  /** Node placement. @default "interval" */
+  nodes?: "interval" | "per-step";
+  /** Source of z in the integrand. @default "backward" */
+  trajectory?: "backward" | "checkpoint";
+  /** How node states are read. @default "interpolate" */
+  observe?: "interpolate" | "clamp";
+}
+
+/**
+ * The GQ adjoint: only [z, a] is solved backwards; dL/dθ = Σ_k ∫ aᵀ∂f/∂θ dt
+ * by Gauss–Legendre quadrature. Fastest when the state is small and the model
+ * large. Not for very stiff problems, where the backward reconstruction of z
+ * drifts: use `trajectory: "checkpoint"` there.
+ *
+ * @example
+ * ```ts
+ * import { gq } from "./method.ts";
+ * const m = gq({ C: 0.2, nodes: "per-step" });
+ * if (m.C !== 0.2 || m.trajectory !== "backward") throw new Error("bad defaults");
+ * ```
+ */
+export function gq(options: GqOptions = {}): GqMethod {
+  const { C = 0.1, nodes = "interval", trajectory = "backward", observe = "interpolate" } = options;
+  if (!(C > 0) || !Number.isFinite(C)) throw new RangeError(`gq option C must be a positive number, got ${C}`);
+  if (nodes !== "interval" && nodes !== "per-step") {
+    throw new RangeError(`gq option nodes must be "interval" or "per-step", got "${nodes}"`);
+  }
+  if (trajectory !== "backward" && trajectory !== "checkpoint") {
+    throw new RangeError(`gq option trajectory must be "backward" or "checkpoint", got "${trajectory}"`);
+  }
+  if (observe !== "interpolate" && observe !== "clamp") {
+    throw new RangeError(`gq option observe must be "interpolate" or "clamp", got "${observe}"`);
+  }
+  return { kind: "gq", C, nodes, trajectory, observe };
+}
 
 /** The paper's node count for one interval: clamp(ceil(C·NFE·|Δt|/|T|), 1, 64). */
 export function intervalNodeCount(C: number, nfeForward: number, dt: number, span: number): number {
   return Math.min(MAX_GAUSS_LEGENDRE_NODES, Math.max(1, Math.ceil((C * nfeForward * Math.abs(dt)) / Math.abs(span))));
 }
 
-/** Backward pass of the GQ adjoint. */
-export async function gqBackward(
+/** The backward system [z, a] → [f, −aᵀ∂f/∂z] as step blocks. */
+function backwardSystem(ctx: GradientContext): StepSystem {
+  const back = gqBackwardGraph(ctx.dynamics);
+  const hasTime = ctx.dynamics.graph.inputs.some((i) => i.name === DYNAMICS_NAMES.time);
+  return {
+    graph: back.graph,
+    ...(hasTime ? { time: DYNAMICS_NAMES.time } : {}),
+    blocks: [
+      { name: "z", input: DYNAMICS_NAMES.state, output: back.outputs.dz, inNorm: true, dense: true },
+      { name: "a", input: back.inputs.a, output: back.outputs.da, inNorm: true, dense: true },
+    ],
+  };
+}
+
+/** The GQ adjoint's forward and backward passes. */
+export const gqStrategy: GradientStrategy<GqMethod> = {
+  kind: "gq",
+  async forward(ctx) {
+    return { ...(await solveForward(ctx)), extraHeldBytes: 0 };
+  },
+  backward: gqBackward,
+};
+
+async function gqBackward(
   ctx: GradientContext,
   fwd: ForwardResult,
   cotangents: readonly (Float64Array | null)[],
   method: GqMethod,
 ): Promise<BackwardResult> {
-  const { n, zDims, dynamics, times } = ctx;
+  const { n, zDims, times } = ctx;
   const checkpoint = method.trajectory === "checkpoint";
-  const back = gqBackwardGraph(dynamics);
-  const integrand = gqIntegrandGraph(dynamics);
-  const backGraph = await BoundGraph.create(ctx.runtime, back.graph, ctx.dtype, ctx.problem.params);
-  const integrandGraph = await BoundGraph.create(ctx.runtime, integrand.graph, ctx.dtype, ctx.problem.params);
-  const integrandOutputs = [integrand.outputs.dt, ...dynamics.params.map((p) => integrand.outputs.params[p.name]!)];
-  const dparams = zeroParamGradients(dynamics);
-  let timeIntegral = 0;
-  let nodes = 0;
-  let forwardReplayNfe = 0;
-  let heldDense = 0;
-
-  /** Adds w·[aᵀ∂f/∂θ, aᵀ∂f/∂t] at (τ, z, a). */
-  const accumulate = async (tau: number, weight: number, z: Float64Array, a: Float64Array) => {
-    const [gt, ...gp] = await integrandGraph.call(tau, {
-      z: { data: z, dims: zDims },
-      [integrand.inputs.a]: { data: a, dims: zDims },
-    }, integrandOutputs);
-    timeIntegral += weight * gt![0]!;
-    dynamics.params.forEach((p, q) => axpy(dparams[p.name]!, weight, gp[q]!));
-    nodes++;
-  };
-
-  // Backward vector field: [z, a] normally; a alone along the replayed forward trajectory for "checkpoint".
-  let dense: SegmentedTrajectory | undefined;
-  const field: VectorField = async (t, y) => {
-    if (dense) {
-      const z = await dense.at(t);
-      const [, da] = await backGraph.call(
-        t,
-        { z: { data: z, dims: zDims }, [back.inputs.a]: { data: y, dims: zDims } },
-        [
-          back.outputs.dz,
-          back.outputs.da,
-        ],
-      );
-      return da!;
-    }
-    const [dz, da] = await backGraph.call(t, {
-      z: { data: y.subarray(0, n), dims: zDims },
-      [back.inputs.a]: { data: y.subarray(n, 2 * n), dims: zDims },
-    }, [back.outputs.dz, back.outputs.da]);
-    const out = new Float64Array(2 * n);
-    out.set(dz!, 0);
-    out.set(da!, n);
-    return out;
-  };
-  const split = async (t: number, y: Float64Array): Promise<[Float64Array, Float64Array]> =>
-    dense ? [await dense.at(t), y] : [y.subarray(0, n), y.subarray(n, 2 * n)];
-
+  const acc = new ParamGradientAccumulator(ctx.runtime, ctx.dynamics, ctx.params, zDims);
+  const stepper = checkpoint ? undefined : await onnxStepper({
+    runtime: ctx.runtime,
+    system: backwardSystem(ctx),
+    solver: ctx.backward.solver,
+    params: ctx.params,
+    dims: [zDims, zDims],
+    rtol: ctx.backward.rtol,
+    atol: ctx.backward.atol,
+  });
   const { dtimes, nfe: timeNfe } = await measurementTimeGradients(ctx, fwd.states, cotangents);
   const K = times.length - 1;
   const span = times[K]! - times[0]!;
   const nodesPerStep = Math.ceil((ctx.backward.solver.order + 1) / 2);
   const a = new Float64Array(n);
-  let accepted = 0, rejected = 0, firstStep: number | undefined;
+  let accepted = 0, rejected = 0, backwardNfe = 0, firstStep: number | undefined;
+  let forwardReplayNfe = 0, heldDense = 0;
   let replayStep: number | undefined; // checkpoint: the last forward replay's step, to start the next one without selection
+  const backGraph = checkpoint ? await hostBackwardField(ctx) : undefined;
 
   for (let k = K; k >= 1; k--) {
     const tk = times[k]!, tprev = times[k - 1]!;
     const ck = cotangents[k];
     if (ck) axpy(a, 1, ck);
-    let y0: Float64Array;
-    if (checkpoint) {
+    // Nodes: the paper's n_k per interval, ordered from t_k towards t_{k−1}; or a rule per accepted step.
+    // Either way the rule runs against the direction of ∫_{t_{k−1}}^{t_k}, so its weights change sign.
+    const rule = method.nodes === "interval"
+      ? mapToInterval(intervalNodeCount(method.C, fwd.stats.nfe, tk - tprev, span), tk, tprev)
+      : undefined;
+    let next = 0;
+    const atNode = (tau: number, z: ArrayLike<number>, av: ArrayLike<number>) =>
+      acc.add(tau, z, av, -rule!.weights[next++]!);
+    const perStep = async (
+      t0: number,
+      t1: number,
+      at: (tau: number) => Promise<[ArrayLike<number>, ArrayLike<number>]>,
+    ) => {
+      const stepRule = mapToInterval(nodesPerStep, t0, t1);
+      for (let i = 0; i < stepRule.nodes.length; i++) {
+        const tau = stepRule.nodes[i]!;
+        const [z, av] = await at(tau);
+        await acc.add(tau, z, av, -stepRule.weights[i]!);
+      }
+    };
+    let aEnd: ArrayLike<number>;
+    let stats: { nfe: number; accepted: number; rejected: number };
+    let lastStep: number;
+    if (stepper) {
+      const options: SolveOptions = {
+        ...loopOptions(ctx.backward, firstStep),
+        ...(rule
+          ? {
+            observe: { times: Array.from(rule.nodes), by: method.observe, at: (tau, y) => atNode(tau, y[0]!, y[1]!) },
+          }
+          : {
+            onStep: (s) =>
+              perStep(s.t0, s.t1, (tau) => {
+                const y = s.interpolate!(tau);
+                return Promise.resolve([y[0]!, y[1]!]);
+              }),
+          }),
+      };
+      const r = await solve(stepper, [inDtype(fwd.states[k]!, ctx.dtype), inDtype(a, ctx.dtype)], tk, tprev, options);
+      aEnd = r.y1[1]!;
+      stats = r.stats;
+      lastStep = r.lastStep;
+    } else {
+      // Checkpoint: a alone is solved backwards, along z replayed forward from the interval's stored state.
       const recorded = await SegmentedTrajectory.record(ctx.vectorField, fwd.states[k - 1]!, tprev, tk, {
         ...solveOptions(ctx.forward),
         ...(replayStep !== undefined ? { firstStep: replayStep } : {}),
       });
       if (ctx.forward.solver.adaptive) replayStep = recorded.lastStep;
-      dense = recorded.trajectory;
-      y0 = a.slice();
-    } else {
-      y0 = new Float64Array(2 * n);
-      y0.set(fwd.states[k]!, 0);
-      y0.set(a, n);
-    }
-    const common = {
-      ...solveOptions(ctx.backward),
-      ...(firstStep !== undefined ? { firstStep: Math.abs(firstStep) } : {}),
-    };
-    let r;
-    if (method.nodes === "interval") {
-      const count = intervalNodeCount(method.C, fwd.stats.nfe, tk - tprev, span);
-      // Nodes ordered in the direction of the backward solve (from t_k towards t_{k−1}).
-      const rule = mapToInterval(count, tk, tprev);
-      let next = 0;
-      r = await integrate(field, y0, tk, tprev, {
-        ...common,
-        observe: {
-          times: Array.from(rule.nodes),
-          by: method.observe,
-          // Observations arrive in the order of `times`; the rule runs from t_k to t_{k−1}, so its weights
-          // carry the opposite sign of ∫_{t_{k−1}}^{t_k}.
-          at: async (tau: number, y: Float64Array) => {
-            const [z, av] = await split(tau, y);
-            await accumulate(tau, -rule.weights[next++]!, z.slice(), av.slice());
-          },
-        },
-      });
-      if (next !== count) throw new Error(`GQ expected ${count} node observations on [${tprev}, ${tk}], got ${next}`);
-    } else {
-      r = await integrate(field, y0, tk, tprev, {
-        ...common,
-        onStep: async (s) => {
-          const rule = mapToInterval(nodesPerStep, s.t0, s.t1);
-          for (let i = 0; i < rule.nodes.length; i++) {
-            const tau = rule.nodes[i]!;
-            const [z, av] = await split(tau, s.interpolate(tau));
-            await accumulate(tau, -rule.weights[i]!, z.slice(), av.slice());
+      const dense = recorded.trajectory;
+      const field: VectorField = async (t, y) => backGraph!(t, await dense.at(t), y);
+      const r = await integrate(field, a.slice(), tk, tprev, {
+        ...solveOptions(ctx.backward),
+        ...(firstStep !== undefined ? { firstStep: Math.abs(firstStep) } : {}),
+        ...(rule
+          ? {
+            observe: {
+              times: Array.from(rule.nodes),
+              by: method.observe,
+              at: async (tau: number, y: Float64Array) => atNode(tau, await dense.at(tau), y),
+            },
           }
-        },
+          : {
+            onStep: (s) => perStep(s.t0, s.t1, async (tau) => [await dense.at(tau), s.interpolate(tau)]),
+          }),
       });
-    }
-    accepted += r.stats.accepted;
-    rejected += r.stats.rejected;
-    if (ctx.backward.solver.adaptive) firstStep = r.lastStep;
-    a.set(checkpoint ? r.y1 : r.y1.subarray(n, 2 * n));
-    if (dense) {
+      aEnd = r.y1;
+      stats = r.stats;
+      lastStep = r.lastStep;
       forwardReplayNfe += dense.nfe;
       heldDense = Math.max(heldDense, dense.heldBytes(ctx.forward.solver.tableau.b.length));
-      dense = undefined;
     }
+    if (rule && next !== rule.nodes.length) {
+      throw new Error(`GQ expected ${rule.nodes.length} node observations on [${tprev}, ${tk}], got ${next}`);
+    }
+    accepted += stats.accepted;
+    rejected += stats.rejected;
+    backwardNfe += stats.nfe;
+    if (ctx.backward.solver.adaptive) firstStep = lastStep;
+    a.set(aEnd);
   }
   const c0 = cotangents[0];
   if (c0) axpy(a, 1, c0);
+  const { dparams, dt: timeIntegral } = await acc.finish();
   let later = 0;
   for (let k = 1; k <= K; k++) later += dtimes[k]!;
   dtimes[0] = timeIntegral - later;
   return {
-    dz0: a,
+    dz0: asFloat64(a),
     dparams,
     dtimes,
-    stats: { nfe: backGraph.calls + timeNfe + forwardReplayNfe, accepted, rejected },
-    vjpEvals: backGraph.calls + integrandGraph.calls,
-    nodes,
+    stats: { nfe: backwardNfe + timeNfe + forwardReplayNfe, accepted, rejected },
+    vjpEvals: backwardNfe + acc.points,
+    nodes: acc.points,
     heldBytes: heldDense,
   };
+}
+
+/** −aᵀ∂f/∂z at a given z, as a float64 host function (the checkpoint variant's backward field). */
+async function hostBackwardField(
+  ctx: GradientContext,
+): Promise<(t: number, z: Float64Array, a: Float64Array) => Promise<Float64Array>> {
+  const back = gqBackwardGraph(ctx.dynamics);
+  const graph = await BoundGraph.create(ctx.runtime, back.graph, ctx.dtype, ctx.params);
+  const dims = ctx.zDims;
+  return async (t, z, a) =>
+    (await graph.call(t, { [DYNAMICS_NAMES.state]: { data: z, dims }, [back.inputs.a]: { data: a, dims } }, [
+      back.outputs.da,
+    ]))[0]!;
 }

@@ -88,7 +88,7 @@ export interface GradientStats {
   readonly vjpEvals: number;
   /** Quadrature nodes used (gq only). */
   readonly nodes: number;
-  /** Bytes of float64 state held between the forward and the backward pass. */
+  /** Bytes of state held between the forward and the backward pass (the float64 states at the times, direct's step records in the model dtype). */
   readonly heldBytes: number;
 }
 
@@ -100,8 +100,8 @@ export interface GradientResult {
   readonly states: readonly Float64Array[];
   /** dL/dz0, flattened float64. */
   readonly dz0: Float64Array;
-  /** dL/dθ per parameter name, flattened float64. */
-  readonly dparams: Readonly<Record<string, Float64Array>>;
+  /** dL/dθ per parameter name, flattened, in the model's dtype (`Float32Array` for float32 models). */
+  readonly dparams: Readonly<Record<string, Float32Array | Float64Array>>;
   /** dL/dt_k per measurement time. */
   readonly dtimes: Float64Array;
   /** Cost statistics. */

@@ -24,6 +24,9 @@
  */
 import { z } from "zod";
 import { CHART_KINDS } from "../report/experiment.ts";
+import { METHOD_NAMES } from "../gradients/method.ts";
+import { ACTIVATIONS } from "../models/mlp.ts";
+import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
 
 const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
@@ -94,9 +97,6 @@ export const CLASSIFICATION_DATA = ["nested-spheres"] as const;
 // ---------------------------------------------------------------------------
 // model
 
-/** Activation functions an MLP may use. */
-export const ACTIVATIONS = ["softplus", "tanh", "relu", "sigmoid"] as const;
-
 const EncoderSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("identity") }).strict(),
   z.object({
@@ -153,21 +153,6 @@ export const ModelSchema = z.object({
 // ---------------------------------------------------------------------------
 // solve
 
-/** Solver names, as in torchdiffeq. */
-export const SOLVER_NAMES = [
-  "dopri5",
-  "tsit5",
-  "bosh3",
-  "adaptive_heun",
-  "dopri8",
-  "euler",
-  "midpoint",
-  "rk4",
-] as const;
-
-/** Solvers with a fixed step, which need `dt`. */
-export const FIXED_STEP_SOLVERS = ["euler", "midpoint", "rk4"] as const;
-
 /** The solve stage: solver, tolerances and time span. */
 export const SolveSchema = z.object({
   solver: z.enum(SOLVER_NAMES).default("dopri5").describe("ODE solver. Default dopri5"),
@@ -185,7 +170,7 @@ export const SolveSchema = z.object({
     atol: positive.optional().describe("Backward absolute tolerance. Default: the forward one"),
   }).strict().optional().describe("Settings of the backward solve (adjoint, seminorm, gq)"),
 }).strict().superRefine((s, ctx) => {
-  const fixed = (name: string) => (FIXED_STEP_SOLVERS as readonly string[]).includes(name);
+  const fixed = (name: string) => (FIXED_STEP_SOLVER_NAMES as readonly string[]).includes(name);
   if (fixed(s.solver) && s.dt === undefined) {
     ctx.addIssue({ code: "custom", path: ["dt"], message: `Solver "${s.solver}" has a fixed step and needs dt` });
   }
@@ -208,12 +193,9 @@ export const SolveSchema = z.object({
 // ---------------------------------------------------------------------------
 // gradient
 
-/** Gradient method names. */
-export const GRADIENT_METHODS = ["direct", "adjoint", "seminorm", "gq"] as const;
-
 /** The gradient stage: which method computes dL/dθ. */
 export const GradientSchema = z.object({
-  method: z.enum(GRADIENT_METHODS).describe("Gradient method"),
+  method: z.enum(METHOD_NAMES).describe("Gradient method"),
   gq: z.object({
     C: positive.default(0.1).describe("Node-count factor: n_k = clamp(ceil(C·NFE·Δt_k/T), 1, 64). Default 0.1"),
     nodes: z.enum(["interval", "per-step"]).default("interval")

@@ -339,3 +339,9 @@ export const SOLVERS: Readonly<Record<SolverName, Solver>> = Object.freeze({
   midpoint,
   rk4,
 });
+
+/** The solver names, in table order (what the pipeline schema accepts). */
+export const SOLVER_NAMES = Object.keys(SOLVERS) as [SolverName, ...SolverName[]];
+
+/** The names of the fixed-step solvers (they need a step size). */
+export const FIXED_STEP_SOLVER_NAMES: readonly SolverName[] = SOLVER_NAMES.filter((n) => !SOLVERS[n].adaptive);

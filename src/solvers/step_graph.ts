@@ -12,13 +12,14 @@
  * none, when no derivative depends on it (the adjoint's a_θ and a_t, which
  * only integrate). The system graph is inlined once per stage that needs it.
  *
- * Step graph names (`STEP_NAMES`): inputs `t0`, `h`, `rtol`, `atol` (scalars
- * of the model dtype), `y0.<block>`, `k0.<block>` (f(t0, y0): the FSAL stage
- * of the previous step) and the system's other inputs (its parameters) under
- * their own names; outputs `y1.<block>`, `k1.<block>` (FSAL tableaux: the last
- * stage, f(t1, y1)), `ratio` (the error ratio; 0 on fixed-step tableaux; NaN
- * when any new value is not finite) and `stages.<block>` ([stages, …shape],
- * for dense blocks).
+ * Step graph names (`STEP_NAMES`, all starting `rk.`): inputs `rk.t0`,
+ * `rk.h`, `rk.rtol`, `rk.atol` (scalars of the model dtype), `rk.y0.<block>`,
+ * `rk.k0.<block>` (f(t0, y0): the FSAL stage of the previous step) and the
+ * system's other inputs (its parameters) under their own names; outputs
+ * `rk.y1.<block>`, `rk.k1.<block>` (FSAL tableaux: the last stage, f(t1, y1)),
+ * `rk.ratio` (the error ratio; 0 on fixed-step tableaux; NaN when any new
+ * value is not finite) and `rk.stages.<block>` ([stages, …shape], for dense
+ * blocks).
  *
  * @module
  */
@@ -63,10 +64,11 @@ export interface StepGraphOptions {
    */
   readonly firstStage?: "input" | "compute";
   /**
-   * Adds an input `delta<i>.<block>` to every stage derivative (fed zeros) and
-   * outputs every stage's state `Y<i>.<block>`: the gradient with respect to
-   * `delta<i>` is then the cotangent of stage i, which is how direct
-   * backpropagation reads stage cotangents out of one VJP of the step.
+   * The variant for differentiation: adds an input `delta<i>.<block>` to every
+   * stage derivative (fed zeros) and outputs only `y1.<block>` and every
+   * stage's state `Y<i>.<block>`. The gradient with respect to `delta<i>` is
+   * the cotangent of stage i, which is how direct backpropagation reads stage
+   * cotangents out of one VJP of the whole step.
    * @default false
    */
   readonly stageTaps?: boolean;
@@ -74,19 +76,22 @@ export interface StepGraphOptions {
 
 /** Names of the step graph's inputs and outputs. */
 export const STEP_NAMES = {
-  t0: "t0",
-  h: "h",
-  rtol: "rtol",
-  atol: "atol",
-  ratio: "ratio",
-  y0: (block: string) => `y0.${block}`,
-  k0: (block: string) => `k0.${block}`,
-  y1: (block: string) => `y1.${block}`,
-  k1: (block: string) => `k1.${block}`,
-  stages: (block: string) => `stages.${block}`,
-  delta: (stage: number, block: string) => `delta${stage}.${block}`,
-  stageState: (stage: number, block: string) => `Y${stage}.${block}`,
+  t0: "rk.t0",
+  h: "rk.h",
+  rtol: "rk.rtol",
+  atol: "rk.atol",
+  ratio: "rk.ratio",
+  y0: (block: string) => `rk.y0.${block}`,
+  k0: (block: string) => `rk.k0.${block}`,
+  y1: (block: string) => `rk.y1.${block}`,
+  k1: (block: string) => `rk.k1.${block}`,
+  stages: (block: string) => `rk.stages.${block}`,
+  delta: (stage: number, block: string) => `rk.delta${stage}.${block}`,
+  stageState: (stage: number, block: string) => `rk.Y${stage}.${block}`,
 } as const;
+
+/** The prefix of every name the step graph adds; the system's own inputs must not start with it. */
+export const STEP_PREFIX = "rk.";
 
 /**
  * Builds the fused step graph of `tableau` applied to `system`.
@@ -104,7 +109,7 @@ export const STEP_NAMES = {
  * g.output(g.op1("Neg", [z]), "dz");
  * const step = stepGraph({ graph: g.build(), blocks: [{ name: "z", input: "z", output: "dz", inNorm: true, dense: true }] }, DOPRI5_TABLEAU);
  * const outputs = step.outputs.map((o) => o.name);
- * if (!outputs.includes("y1.z") || !outputs.includes("ratio") || !outputs.includes("k1.z")) throw new Error("outputs");
+ * if (!outputs.includes("rk.y1.z") || !outputs.includes("rk.ratio") || !outputs.includes("rk.k1.z")) throw new Error("outputs");
  * ```
  */
 export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: StepGraphOptions = {}): Graph {
@@ -130,7 +135,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   const scalarInput = (name: string) => b.input(name, dtype, []);
   const t0 = scalarInput(STEP_NAMES.t0);
   const h = scalarInput(STEP_NAMES.h);
-  const adaptive = tableau.bError !== undefined;
+  const adaptive = tableau.bError !== undefined && !stageTaps;
   const rtol = adaptive ? scalarInput(STEP_NAMES.rtol) : undefined;
   const atol = adaptive ? scalarInput(STEP_NAMES.atol) : undefined;
   const y0 = system.blocks.map((blk, i) => b.input(STEP_NAMES.y0(blk.name), dtype, blockTypes[i]!.shape));
@@ -142,6 +147,12 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   const params = new Map<string, Value>();
   for (const input of g.inputs) {
     if (input.name === system.time || blockInputs.has(input.name)) continue;
+    if (input.name.startsWith(STEP_PREFIX)) {
+      throw new GraphError(
+        `System input "${input.name}" starts with "${STEP_PREFIX}", which step graphs reserve; rename it`,
+        { ...place, valueName: input.name },
+      );
+    }
     params.set(input.name, b.input(input.name, input.dtype, input.shape));
   }
   const constant = (v: number) => b.constant(tensor(dtype === "float64" ? Float64Array.of(v) : Float32Array.of(v), []));
@@ -189,19 +200,22 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   });
   system.blocks.forEach((blk, m) => {
     b.output(y1[m]!, STEP_NAMES.y1(blk.name));
+    if (stageTaps) {
+      stageStates.forEach((Y, i) => {
+        if (Y[m]) b.output(Y[m]!, STEP_NAMES.stageState(i, blk.name));
+      });
+      return;
+    }
     if (tableau.fsal) b.output(stages[s - 1]![m]!, STEP_NAMES.k1(blk.name));
     if (blk.dense) {
       const all = stages.map((k) => unsqueeze(b, k[m]!, [0]));
       b.output(b.op1("Concat", all, { axis: attr.int(0) }), STEP_NAMES.stages(blk.name));
     }
-    if (stageTaps) {
-      stageStates.forEach((Y, i) => {
-        if (Y[m]) b.output(Y[m]!, STEP_NAMES.stageState(i, blk.name));
-      });
-    }
   });
+  // The differentiation variant stops here: step control plays no part in a VJP of the step.
+  if (stageTaps) return b.build();
 
-  const sumAll = (x: Value) => reduceSum(b, x, [...x.shape.keys()], false);
+  const sumAll = (x: Value) => (x.shape.length === 0 ? x : reduceSum(b, x, [...x.shape.keys()], false));
   // Any non-finite new value makes the ratio NaN: 0·Σ y1 is 0 unless some element is NaN or ±Inf.
   const check = b.op1("Mul", [b.op1("Sum", y1.map(sumAll).concat(constant(0))), constant(0)]);
   let ratio = check;

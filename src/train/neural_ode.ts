@@ -6,15 +6,13 @@
  *
  * @module
  */
-import { BoundGraph, toFloat64, toTensor } from "../gradients/_evaluator.ts";
+import { BoundGraph, toTensor } from "../runtime/bound_graph.ts";
 import type { GradientMethod } from "../gradients/method.ts";
-import { odeGradient } from "../gradients/ode_gradient.ts";
+import { odeGradient, odeSolve } from "../gradients/ode_gradient.ts";
 import type { GradientStats, SolveSettings } from "../gradients/problem.ts";
 import type { Dynamics } from "../models/dynamics.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
-import { odeint } from "../solvers/integrate.ts";
-import { resolveSolve, solveOptions } from "../gradients/ode_gradient.ts";
 import type { Readout } from "./readout.ts";
 
 /** A neural ODE with its readout. */
@@ -55,8 +53,8 @@ export interface TrainGradientSettings extends SolveSettings {
 export interface BatchGradients {
   /** The batch loss. */
   readonly loss: number;
-  /** dL/dθ for every parameter (dynamics and head), flattened float64. */
-  readonly grads: Record<string, Float64Array>;
+  /** dL/dθ for every parameter (dynamics and head), flattened (the dynamics' in the model dtype). */
+  readonly grads: Record<string, Float32Array | Float64Array>;
   /** Predictions, [times, batch, outDim]. */
   readonly pred: Float64Array;
   /** Costs of the gradient computation. */
@@ -143,22 +141,20 @@ export async function evaluate(
   const dtype = model.dynamics.dtype;
   const D = model.dataDim + model.augment;
   const { f: fParams, head } = partition(model, params);
-  const f = await BoundGraph.create(runtime, model.dynamics.graph, dtype, fParams);
   const readout = await BoundGraph.create(runtime, model.readout.graph, dtype, head);
   const zDims = [batch.size, D];
   const z0 = augmentData(batch.x, batch.size, model.dataDim, model.augment);
-  const solve = resolveSolve(settings, undefined, "solve");
-  const { ys } = await odeint(
-    async (t, y) => (await f.call(t, { z: { data: y, dims: zDims } }, ["dz"]))[0]!,
-    toFloat64(toTensor(z0, zDims, dtype)),
-    batch.times,
-    solveOptions(solve),
-  );
+  const { states: ys, stats } = await odeSolve({
+    dynamics: model.dynamics,
+    params: fParams,
+    z0: toTensor(z0, zDims, dtype),
+    times: batch.times,
+  }, { ...settings, runtime });
   const T = batch.times.length;
   const [loss, pred] = await readout.call(0, {
     zs: { data: stack(ys), dims: [T, batch.size, D] },
     target: { data: batch.targets, dims: [T, batch.size, model.readout.outDim] },
     mask: { data: batch.mask, dims: [T, batch.size] },
   }, [model.readout.outputs.loss, model.readout.outputs.pred!]);
-  return { loss: loss![0]!, pred: pred!, nfe: f.calls };
+  return { loss: loss![0]!, pred: pred!, nfe: stats.nfe };
 }

@@ -1,17 +1,16 @@
 /**
- * The bridge between the solvers (float64 state vectors) and ONNX graphs that
- * follow the dynamics naming contract (`t`, `z`, `a`, parameters).
- *
- * Solvers keep state in float64 whatever the model dtype; a float32 model is
- * fed rounded copies and its outputs are widened. Parameters are bound once
- * and fed without copying on every call.
+ * A compiled graph with its parameters bound, called with float64 host
+ * vectors: the bridge for code that keeps float64 state on the host (the
+ * JavaScript stepper, readouts, losses). A float32 graph is fed rounded
+ * copies and its outputs are widened; parameters are bound once and fed
+ * without copying on every call. The solvers' hot paths use fused step graphs
+ * in the model dtype instead (src/solvers/onnx_stepper.ts).
  *
  * @module
  */
-import type { Params } from "../models/dynamics.ts";
 import type { Graph } from "../onnx/graph.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import type { CompiledGraph, Runtime } from "../runtime/session.ts";
+import type { CompiledGraph, Runtime } from "./session.ts";
 
 /** Float element types a model can have. */
 export type FloatDType = "float32" | "float64";
@@ -48,7 +47,12 @@ export class BoundGraph {
    * Compiles `graph` and binds `params` to the graph inputs of the same name
    * (only those the graph has), converting them to the model dtype once.
    */
-  static async create(runtime: Runtime, graph: Graph, dtype: FloatDType, params: Params): Promise<BoundGraph> {
+  static async create(
+    runtime: Runtime,
+    graph: Graph,
+    dtype: FloatDType,
+    params: Readonly<Record<string, Tensor>>,
+  ): Promise<BoundGraph> {
     const compiled = await runtime.compile(graph);
     const fixed: Record<string, Tensor> = {};
     for (const input of graph.inputs) {

@@ -1,0 +1,112 @@
+/**
+ * Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) over many points, computed in ONNX Runtime in batches:
+ * GQ's quadrature nodes and direct backpropagation's stage points both end
+ * in such a sum. Points are buffered on the host (a state and a cotangent
+ * each, small) and sent in batches of up to {@linkcode MAX_BATCH} to one
+ * {@linkcode paramVjpBatchGraph} call that also adds the running sums, so the
+ * θ-sized work happens in ORT kernels and one θ-sized output comes back per
+ * batch — not one per point, widened and added up in JavaScript.
+ *
+ * Memory: at most `MAX_BATCH` points are held, whatever the number of steps.
+ *
+ * @module
+ */
+import { paramVjpBatchGraph } from "../autodiff/fused.ts";
+import type { Dynamics, Params } from "../models/dynamics.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import type { CompiledGraph, Runtime } from "../runtime/session.ts";
+import type { FloatArray } from "../solvers/stepper.ts";
+import { zeroParamGradients } from "./_context.ts";
+
+/** Most points per graph call; batches are powers of two up to this, so few distinct graphs are compiled. */
+export const MAX_BATCH = 16;
+
+/** Accumulates weighted parameter (and time) cotangents at points, in batches. */
+export class ParamGradientAccumulator {
+  readonly #runtime: Runtime;
+  readonly #dynamics: Dynamics;
+  readonly #params: Params;
+  readonly #zDims: readonly number[];
+  readonly #n: number;
+  readonly #Z: FloatArray;
+  readonly #A: FloatArray;
+  readonly #T: FloatArray;
+  #pending = 0;
+  #sums: Record<string, Tensor> | undefined;
+  #timeSum = 0;
+  /** Points added so far. */
+  points = 0;
+  /** Graph calls made so far. */
+  calls = 0;
+
+  /** An empty accumulator for `dynamics` at `params` (model dtype) with states of dims `zDims`. */
+  constructor(runtime: Runtime, dynamics: Dynamics, params: Params, zDims: readonly number[]) {
+    this.#runtime = runtime;
+    this.#dynamics = dynamics;
+    this.#params = params;
+    this.#zDims = zDims;
+    this.#n = zDims.reduce((x, y) => x * y, 1);
+    const make = (n: number) => (dynamics.dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+    this.#Z = make(MAX_BATCH * this.#n);
+    this.#A = make(MAX_BATCH * this.#n);
+    this.#T = make(MAX_BATCH);
+  }
+
+  /** Adds weight·aᵀ∂f/∂θ(z, t) and weight·aᵀ∂f/∂t (the arrays are copied). */
+  async add(t: number, z: ArrayLike<number>, a: ArrayLike<number>, weight: number): Promise<void> {
+    const i = this.#pending, n = this.#n;
+    for (let j = 0; j < n; j++) {
+      this.#Z[i * n + j] = z[j]!;
+      this.#A[i * n + j] = weight * a[j]!;
+    }
+    this.#T[i] = t;
+    this.#pending++;
+    this.points++;
+    if (this.#pending === MAX_BATCH) await this.#flush();
+  }
+
+  /** The sums: dL/dθ contributions per parameter (model dtype) and the time term. */
+  async finish(): Promise<{ dparams: Record<string, FloatArray>; dt: number }> {
+    await this.#flush();
+    const sums = this.#sums;
+    const dparams = sums
+      ? Object.fromEntries(this.#dynamics.params.map((p) => [p.name, sums[p.name]!.data as FloatArray]))
+      : zeroParamGradients(this.#dynamics);
+    return { dparams, dt: this.#timeSum };
+  }
+
+  async #flush(): Promise<void> {
+    let start = 0;
+    while (this.#pending > 0) {
+      // The largest power of two that fits: 13 pending points go as 8 + 4 + 1.
+      const count = 2 ** Math.floor(Math.log2(this.#pending));
+      await this.#run(start, count);
+      start += count;
+      this.#pending -= count;
+    }
+  }
+
+  async #run(start: number, count: number): Promise<void> {
+    const dyn = this.#dynamics, n = this.#n, dtype = dyn.dtype;
+    const accumulate = this.#sums !== undefined;
+    const { graph, names } = paramVjpBatchGraph(dyn, count, accumulate);
+    const compiled: CompiledGraph = await this.#runtime.compile(graph);
+    const stacked = (data: FloatArray): Tensor =>
+      ({ dtype, dims: [count, ...this.#zDims], data: data.subarray(start * n, (start + count) * n) }) as Tensor;
+    const feeds: Record<string, Tensor> = { [names.z]: stacked(this.#Z), [names.a]: stacked(this.#A) };
+    if (names.t) feeds[names.t] = { dtype, dims: [count], data: this.#T.subarray(start, start + count) } as Tensor;
+    for (const p of dyn.params) feeds[p.name] = this.#params[p.name]!;
+    if (accumulate) {
+      for (const p of dyn.params) feeds[names.accumulators!.params[p.name]!] = this.#sums![p.name]!;
+      feeds[names.accumulators!.t] = {
+        dtype,
+        dims: [],
+        data: dtype === "float64" ? Float64Array.of(this.#timeSum) : Float32Array.of(this.#timeSum),
+      } as Tensor;
+    }
+    const out = await compiled.run(feeds);
+    this.calls++;
+    this.#sums = Object.fromEntries(dyn.params.map((p) => [p.name, out[names.outputs.params[p.name]!]!]));
+    this.#timeSum = out[names.outputs.t]!.data[0] as number;
+  }
+}
