@@ -19,7 +19,7 @@ import type { FloatArray } from "../solvers/stepper.ts";
 import { zeroParamGradients } from "./_context.ts";
 
 /** Most points per graph call; batches are powers of two up to this, so few distinct graphs are compiled. */
-export const MAX_BATCH = 16;
+export const MAX_BATCH = 4;
 
 /** Accumulates weighted parameter (and time) cotangents at points, in batches. */
 export class ParamGradientAccumulator {

@@ -169,6 +169,10 @@ export class Runtime {
       interOpNumThreads: 1,
       executionMode: "sequential",
       logSeverityLevel: 3,
+      // Every session owns its thread pool, and by default its threads spin after a run. A solve alternates
+      // between several sessions (step, f, node batches), so spinning threads of the last one steal the cores
+      // from the next: measured 2–3× slower calls on 2 cores. Idle threads must sleep.
+      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
     };
     if (this.#active !== "cpu") {
       try {
