@@ -42,7 +42,21 @@ export * from "./src/autodiff/fused.ts";
 export * from "./src/autodiff/losses.ts";
 export { VJP_RULES } from "./src/autodiff/registry.ts";
 export * from "./src/autodiff/rule.ts";
-export * from "./src/gradients/method.ts";
+export {
+  adjoint,
+  type AdjointMethod,
+  direct,
+  type DirectMethod,
+  gq,
+  type GqMethod,
+  type GqOptions,
+  type GradientMethod,
+  METHOD_NAMES,
+  methodByName,
+  type MethodName,
+  methodName,
+  seminorm,
+} from "./src/gradients/method.ts";
 export * from "./src/gradients/problem.ts";
 export { odeGradient, odeSolve, type OdeSolveOptions } from "./src/gradients/ode_gradient.ts";
 export * from "./src/models/linear.ts";

@@ -38,8 +38,9 @@ async function assertThrowsAsync(fn: () => Promise<unknown>): Promise<void> {
   throw new Error("expected a RangeError for a report name with a path in it");
 }
 
-Deno.test("selectBenchmarks() runs all in table order by default and rejects an unknown name, listing the known ones", () => {
-  assertEquals(selectBenchmarks([]), Object.keys(BENCHMARKS));
+Deno.test("selectBenchmarks() runs all but the on-request ones by default and rejects an unknown name, listing the known ones", () => {
+  assertEquals(selectBenchmarks([]), Object.keys(BENCHMARKS).filter((n) => n !== "peers"));
+  assertEquals(selectBenchmarks(["peers"]), ["peers"]);
   assertEquals(selectBenchmarks(["onnx", "onnx"]), ["onnx"]);
   assertThrows(
     () => selectBenchmarks(["onnx", "nope"]),

@@ -4,7 +4,7 @@
  * Each benchmark is a module exporting `run(options)` that prints a table and
  * writes `reports/bench/<name>.json` (see `_report.ts`). Register a new one by
  * adding a line to {@linkcode BENCHMARKS}; modules load only when selected.
- * With no names, every benchmark runs in table order.
+ * With no names, every benchmark but `peers` runs in table order.
  *
  * @module
  */
@@ -14,6 +14,8 @@ import { parseArgs } from "node:util";
 export interface BenchOptions {
   /** A trimmed run (fewer sizes and repeats) for smoke checks. @default false */
   quick?: boolean;
+  /** Folder holding the paper authors' `torch_gq_adjoint/` package, for the peer benchmark's GQ rows. */
+  gqPath?: string;
 }
 
 /** What a benchmark module exports. */
@@ -26,11 +28,15 @@ export const BENCHMARKS: Readonly<Record<string, () => Promise<BenchModule>>> = 
   onnx: () => import("./onnx_bench.ts"),
   gradients: () => import("./gradients_bench.ts"),
   vjp: () => import("./vjp_bench.ts"),
+  peers: () => import("./peers_bench.ts"),
 };
 
-/** Resolves command-line names to benchmarks; RangeError naming an unknown one. */
+/** Benchmarks that run only when named: `peers` installs torch (~3 GB) into bench/.venv when it is missing. */
+export const ON_REQUEST: readonly string[] = ["peers"];
+
+/** Resolves command-line names to benchmarks (none: all but {@linkcode ON_REQUEST}); RangeError naming an unknown one. */
 export function selectBenchmarks(names: readonly string[]): string[] {
-  if (names.length === 0) return Object.keys(BENCHMARKS);
+  if (names.length === 0) return Object.keys(BENCHMARKS).filter((n) => !ON_REQUEST.includes(n));
   for (const n of names) {
     if (!(n in BENCHMARKS)) {
       throw new RangeError(`Unknown benchmark "${n}"; known benchmarks are ${Object.keys(BENCHMARKS).join(", ")}`);
@@ -39,14 +45,18 @@ export function selectBenchmarks(names: readonly string[]): string[] {
   return [...new Set(names)];
 }
 
-const USAGE = `Usage: deno task bench [--quick] [${Object.keys(BENCHMARKS).join("|")} ...]`;
+const USAGE = `Usage: deno task bench [--quick] [--gq-path DIR] [${Object.keys(BENCHMARKS).join("|")} ...]`;
 
 async function main(args: readonly string[]): Promise<number> {
-  let quick: boolean, names: string[];
+  let quick: boolean, gqPath: string | undefined, names: string[];
   try {
     const { values, positionals } = parseArgs({
       args: [...args],
-      options: { quick: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      options: {
+        quick: { type: "boolean", default: false },
+        "gq-path": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
       allowPositionals: true,
     });
     if (values.help) {
@@ -54,6 +64,7 @@ async function main(args: readonly string[]): Promise<number> {
       return 0;
     }
     quick = values.quick;
+    gqPath = values["gq-path"];
     names = selectBenchmarks(positionals);
   } catch (e) {
     // An unknown option or benchmark: one line and the usage, not a stack trace.
@@ -64,10 +75,11 @@ async function main(args: readonly string[]): Promise<number> {
     console.log(`== ${name} ==`);
     const t0 = performance.now();
     const mod = await BENCHMARKS[name]!();
-    await mod.run({ quick });
+    await mod.run({ quick, ...(gqPath !== undefined ? { gqPath } : {}) });
     console.log(`== ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s ==\n`);
   }
-  return 0;
+  // A benchmark that could not run (e.g. the peers without Python) says so in one line and sets Deno.exitCode.
+  return Deno.exitCode;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,188 @@
+"""The PyTorch side of `deno task bench peers`: a long-running JSON-lines server.
+
+quadjoint's benchmark (bench/peers_bench.ts) starts this once, so torch is
+imported once, and interleaves its requests with its own runs. Each request is
+one JSON object on a line of stdin; each answer is one JSON object on a line of
+stdout ({"ok": true, ...} or {"ok": false, "error": "..."}). Anything else this
+process prints goes to stderr. It exits on {"cmd": "quit"} or end of input.
+
+Commands:
+  hello     versions, thread count, and whether the authors' GQ imported
+  model     build the MLP dynamics from a weight file (which also holds z0)
+  gradient  time one gradient (forward solve + backward) by one method
+  train     time a few epochs of the crossing-trajectories training loop
+
+Methods: "direct" (torchdiffeq.odeint, backpropagation through the solver),
+"adjoint" (torchdiffeq.odeint_adjoint), "seminorm" (odeint_adjoint with
+adjoint_options=dict(norm="seminorm")) and "gq" (the paper authors'
+torch_gq_adjoint.odeint_adjoint_gq, importable when --gq-path is given).
+Everything is float32 with dopri5.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import torch
+import torchdiffeq
+
+sys.dont_write_bytecode = True  # leave no __pycache__ in the repository's bench/peers/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import MlpDynamics  # noqa: E402  (after the path insert)
+from weights import read_weights, write_weights  # noqa: E402
+
+METHODS = ("direct", "adjoint", "seminorm", "gq")
+
+
+class Peers:
+    """The server's state: options, the optional GQ module and the current model."""
+
+    def __init__(self, threads, gq_path):
+        self.threads = threads
+        self.gq = None
+        self.gq_error = None
+        if gq_path:
+            # The authors' package is a folder `torch_gq_adjoint/` inside the given checkout.
+            sys.path.insert(0, os.path.abspath(gq_path))
+            try:
+                import torch_gq_adjoint
+
+                self.gq = torch_gq_adjoint
+            except Exception as e:  # any import failure only disables the GQ rows
+                self.gq_error = f"cannot import torch_gq_adjoint from {gq_path}: {e}"
+        else:
+            self.gq_error = "no --gq-path given"
+        self.func = None
+        self.z0 = None
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def hello(self, request):
+        return {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchdiffeq": torchdiffeq.__version__,
+            "threads": torch.get_num_threads(),
+            "gq": self.gq is not None,
+            "gq_error": self.gq_error,
+        }
+
+    def model(self, request):
+        weights = read_weights(request["weights"])
+        self.func = MlpDynamics(int(request["dim"]), [int(w) for w in request["hidden"]], request.get("time", "concat"))
+        self.func.load(weights)
+        self.z0 = weights["z0"]
+        return {"params": sum(p.numel() for p in self.func.parameters())}
+
+    def gradient(self, request):
+        if self.func is None:
+            raise RuntimeError("no model loaded: send a 'model' request first")
+        func, method = self.func, request["method"]
+        t = torch.tensor([0.0, float(request["t1"])], dtype=torch.float32)
+        for p in func.parameters():
+            p.grad = None
+        z0 = self.z0.clone().requires_grad_(True)
+        start_evals = func.evals
+        start = time.perf_counter()
+        states = self._solve(method, func, z0, t, request["rtol"], request["atol"])
+        forward_evals = func.evals - start_evals
+        loss = (states[-1] ** 2).mean()  # the benchmark's loss: mean of z(T)^2
+        loss.backward()
+        seconds = time.perf_counter() - start
+        backward_evals = func.evals - start_evals - forward_evals
+        answer = {
+            "seconds": seconds,
+            "nfe_forward": forward_evals,
+            "nfe_backward": backward_evals,
+            "loss": loss.item(),
+            "dz0": z0.grad.reshape(-1).tolist(),
+        }
+        if request.get("grad_out"):
+            # Outside the timed region: the whole dL/dθ (and dL/dz0) for the agreement check.
+            grads = {name: p.grad for name, p in func.named_parameters()}
+            grads["z0"] = z0.grad
+            write_weights(request["grad_out"], grads)
+        return answer
+
+    def train(self, request):
+        """Full-batch training: per epoch one gradient by `method` and one Adam step."""
+        weights = read_weights(request["weights"])
+        func = MlpDynamics(int(request["dim"]), [int(w) for w in request["hidden"]], request.get("time", "concat"))
+        func.load(weights)
+        x = torch.tensor(request["x"], dtype=torch.float32)
+        target = torch.tensor(request["target"], dtype=torch.float32)
+        # z0 = [x, 0 ... 0]: the data followed by the augmented zeros.
+        z0 = torch.cat([x, torch.zeros(x.shape[0], int(request["dim"]) - x.shape[1])], dim=1)
+        t = torch.tensor([0.0, float(request["t1"])], dtype=torch.float32)
+        betas = tuple(request.get("betas", (0.9, 0.999)))
+        optimizer = torch.optim.Adam(func.parameters(), lr=request["lr"], betas=betas, eps=request.get("eps", 1e-8))
+        out_dim = target.shape[1]
+        seconds, losses, nfe_forward, nfe_backward = [], [], [], []
+        for _ in range(int(request["epochs"])):
+            start_evals = func.evals
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            states = self._solve(request["method"], func, z0, t, request["rtol"], request["atol"])
+            forward_evals = func.evals - start_evals
+            # MSE on the first out_dim components at the last time, as quadjoint's "slice" head + mse.
+            loss = ((states[-1][:, :out_dim] - target) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            seconds.append(time.perf_counter() - start)
+            losses.append(loss.item())
+            nfe_forward.append(forward_evals)
+            nfe_backward.append(func.evals - start_evals - forward_evals)
+        return {"seconds": seconds, "loss": losses, "nfe_forward": nfe_forward, "nfe_backward": nfe_backward}
+
+    # --- solving --------------------------------------------------------------------------------
+
+    def _solve(self, method, func, z0, t, rtol, atol):
+        """The states at t (shape [len(t), *z0.shape]) by one of METHODS; backward() gives the gradients."""
+        common = dict(rtol=float(rtol), atol=float(atol), method="dopri5")
+        if method == "direct":
+            return torchdiffeq.odeint(func, z0, t, **common)
+        if method == "adjoint":
+            return torchdiffeq.odeint_adjoint(func, z0, t, **common)
+        if method == "seminorm":
+            return torchdiffeq.odeint_adjoint(func, z0, t, adjoint_options=dict(norm="seminorm"), **common)
+        if method == "gq":
+            if self.gq is None:
+                raise RuntimeError(f"the authors' GQ is unavailable ({self.gq_error})")
+            return self.gq.odeint_adjoint_gq(func, z0, t, gtol=0.1, **common)
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (quadjoint's ORT threads)")
+    parser.add_argument("--gq-path", default=None, help="folder holding the authors' torch_gq_adjoint/ package")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    peers = Peers(args.threads, args.gq_path)
+    handlers = {"hello": peers.hello, "model": peers.model, "gradient": peers.gradient, "train": peers.train}
+    out = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            cmd = request.get("cmd")
+            if cmd == "quit":
+                out.write(json.dumps({"ok": True}) + "\n")
+                out.flush()
+                break
+            if cmd not in handlers:
+                raise ValueError(f"unknown command {cmd!r}: use one of {', '.join(handlers)}, quit")
+            answer = {"ok": True, **handlers[cmd](request)}
+        except Exception as e:  # answer the error and keep serving
+            answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,842 @@
+/**
+ * quadjoint against the PyTorch peers on the same problems: one gradient of
+ * MLP dynamics (2 hidden softplus layers, time as an extra input column,
+ * float32, dopri5 at rtol = atol = 1e-3, loss = mean z(T)²) by
+ *
+ * | quadjoint    | peer                                                      |
+ * |--------------|-----------------------------------------------------------|
+ * | `direct()`   | torchdiffeq `odeint`, backpropagation through the solver  |
+ * | `adjoint()`  | torchdiffeq `odeint_adjoint`                              |
+ * | `seminorm()` | `odeint_adjoint(adjoint_options=dict(norm="seminorm"))`   |
+ * | `gq()`       | the paper authors' `odeint_adjoint_gq(gtol=0.1)`          |
+ *
+ * with the same θ (quadjoint's seeded initial weights, sent to the peer in a
+ * weight file), the same z0 and time grid, and 2 threads on both sides (ORT
+ * intra-op threads, `torch.set_num_threads`). Runs are interleaved round
+ * robin — quadjoint method m, peer method m, next method — after one untimed
+ * warm-up run of each, whose gradients are compared (relative error of dL/dθ
+ * and dL/dz0). Also: seconds per epoch of the crossing-trajectories training
+ * loop (pipelines/crossing-trajectories.yaml) in both libraries, and the
+ * machine's limits (a MatMul of the gradient's size through ONNX Runtime,
+ * copy bandwidth) set against the work each of quadjoint's gradients does
+ * (see `_peer_costs.ts` for the work model).
+ *
+ * The peers run in bench/peers/peers.py, a JSON-lines server started once.
+ * The authors' GQ is imported from the checkout given by `--gq-path DIR`;
+ * without it the GQ peer rows are skipped. Writes reports/bench/peers.json
+ * and reports/bench/peers.html. Read ratios measured in one run, not
+ * absolute times.
+ *
+ * @module
+ */
+import { adjoint, direct, gq, type GradientMethod, methodName, seminorm } from "../src/gradients/method.ts";
+import { odeGradient } from "../src/gradients/ode_gradient.ts";
+import type { GradientResult } from "../src/gradients/problem.ts";
+import { mlpDynamics } from "../src/models/mlp.ts";
+import { GraphBuilder } from "../src/onnx/builder.ts";
+import { type Tensor, tensor } from "../src/onnx/tensor.ts";
+import { gradientMethod, solveSettings } from "../src/pipeline/engine.ts";
+import { makeDataset } from "../src/pipeline/data_stage.ts";
+import { readPipeline } from "../src/pipeline/parse.ts";
+import { learningRateFor } from "../src/pipeline/schema.ts";
+import { expandSweep } from "../src/pipeline/sweep.ts";
+import { buildTask } from "../src/pipeline/task_stage.ts";
+import { renderReport, writeReport } from "../src/report/html.ts";
+import { type ChartSpec, methodColourScale } from "../src/report/specs.ts";
+import type { ReportTable } from "../src/report/summary.ts";
+import { Runtime } from "../src/runtime/session.ts";
+import { trainNeuralOde } from "../src/train/trainer.ts";
+import { Random } from "../src/util/random.ts";
+import { gradientWork, mlpMacs, mlpParams, relativeError } from "./_peer_costs.ts";
+import { ensurePeerPython, type PeerAnswer, PeerServer, PeerSetupError } from "./_peer_server.ts";
+import { readWeights, type WeightTensor, writeWeights } from "./_peer_weights.ts";
+import { median, printTable, REPORT_DIR, timeRepeats, writeJson } from "./_report.ts";
+import type { BenchOptions } from "./main.ts";
+
+const RTOL = 1e-3, ATOL = 1e-3, THREADS = 2;
+
+/** The peer error of GQ rows when the authors' GQ was not loaded (said once at the start, not per row). */
+const GQ_SKIPPED = "skipped: the authors' GQ is not loaded";
+
+/** The methods, each with its peer. */
+const METHODS: readonly { method: GradientMethod; peer: string }[] = [
+  { method: direct(), peer: "torchdiffeq odeint" },
+  { method: adjoint(), peer: "torchdiffeq odeint_adjoint" },
+  { method: seminorm(), peer: "odeint_adjoint (seminorm)" },
+  { method: gq(), peer: "authors' GQ (gtol 0.1)" },
+];
+
+/** A state size, batch and time span. */
+interface Regime {
+  readonly name: string;
+  readonly dim: number;
+  readonly batch: number;
+  readonly t1: number;
+  readonly widths: readonly number[];
+}
+
+function regimes(quick: boolean): Regime[] {
+  return quick
+    ? [
+      { name: "dim 4, batch 2", dim: 4, batch: 2, t1: 1, widths: [100, 1000] },
+      { name: "dim 5, batch 200", dim: 5, batch: 200, t1: 1, widths: [100, 1000] },
+      { name: "dim 4, batch 2, t ∈ [0, 10]", dim: 4, batch: 2, t1: 10, widths: [100] },
+      { name: "dim 5, batch 200, t ∈ [0, 10]", dim: 5, batch: 200, t1: 10, widths: [100] },
+    ]
+    : [
+      { name: "dim 4, batch 2", dim: 4, batch: 2, t1: 1, widths: [100, 1000, 2000, 3000] },
+      { name: "dim 5, batch 200", dim: 5, batch: 200, t1: 1, widths: [100, 1000, 2000, 3000] },
+      { name: "dim 4, batch 2, t ∈ [0, 10]", dim: 4, batch: 2, t1: 10, widths: [100, 1000, 2000] },
+      { name: "dim 5, batch 200, t ∈ [0, 10]", dim: 5, batch: 200, t1: 10, widths: [100, 1000] },
+      // With the initial (untrained) weights t ∈ [0, 10] takes only 20–26 forward evaluations; t ∈ [0, 100]
+      // takes 50–80, the range of a model in training.
+      { name: "dim 4, batch 2, t ∈ [0, 100]", dim: 4, batch: 2, t1: 100, widths: [1000] },
+      { name: "dim 5, batch 200, t ∈ [0, 100]", dim: 5, batch: 200, t1: 100, widths: [1000] },
+    ];
+}
+
+function repeatsFor(width: number, quick: boolean): number {
+  if (quick) return width <= 1000 ? 2 : 1;
+  return width <= 1000 ? 5 : 3;
+}
+
+/** One method at one regime and width, both libraries. */
+export interface PeerGradientRecord {
+  regime: string;
+  dim: number;
+  batch: number;
+  t1: number;
+  width: number;
+  params: number;
+  method: string;
+  peer: string;
+  repeats: number;
+  /** Median seconds of one gradient. */
+  quadjoint_s: number;
+  peer_s: number | null;
+  /** quadjoint_s / peer_s: below 1 quadjoint is faster. */
+  ratio: number | null;
+  quadjoint_nfe_forward: number;
+  peer_nfe_forward: number | null;
+  quadjoint_nfe_backward: number;
+  peer_nfe_backward: number | null;
+  vjp_evals: number;
+  nodes: number;
+  /** ‖dL/dθ_quadjoint − dL/dθ_peer‖ / ‖dL/dθ_peer‖ over all parameters. */
+  dtheta_rel_err: number | null;
+  /** The same for dL/dz0. */
+  dz0_rel_err: number | null;
+  /** |L_quadjoint − L_peer| / |L_peer|. */
+  loss_rel_diff: number | null;
+  quadjoint_times_s: number[];
+  peer_times_s: number[];
+  peer_error?: string;
+}
+
+/** One method's training loop at one width, both libraries. */
+export interface PeerTrainingRecord {
+  width: number;
+  method: string;
+  peer: string;
+  epochs: number;
+  /** Median seconds per epoch after the first. */
+  quadjoint_epoch_s: number;
+  peer_epoch_s: number | null;
+  ratio: number | null;
+  quadjoint_first_epoch_s: number;
+  peer_first_epoch_s: number | null;
+  quadjoint_loss_first: number;
+  peer_loss_first: number | null;
+  quadjoint_loss_last: number;
+  peer_loss_last: number | null;
+  quadjoint_nfe_forward: number;
+  peer_nfe_forward: number | null;
+  peer_error?: string;
+}
+
+/** What quadjoint's gradient at one size reaches of a machine limit. */
+export interface LimitRecord {
+  regime: string;
+  width: number;
+  batch: number;
+  method: string;
+  /** Work in forward-evaluation units (see _peer_costs.ts). */
+  work_units: number;
+  seconds: number;
+  /** Achieved rate and its fraction of the limit. */
+  achieved: number;
+  unit: string;
+  limit: number;
+  fraction: number;
+  /** The same work over the peer's time, as a fraction of the limit. */
+  peer_fraction: number | null;
+}
+
+function meanSquareLoss(states: readonly Float64Array[]) {
+  const zT = states.at(-1)!;
+  return {
+    value: zT.reduce((s, v) => s + v * v, 0) / zT.length,
+    cotangents: [null, zT.map((v) => (2 * v) / zT.length)],
+  };
+}
+
+function asWeight(t: Tensor): WeightTensor {
+  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
+    throw new TypeError(`Cannot send a ${t.dtype} tensor to the peers`);
+  }
+  return { dims: t.dims, data: t.data };
+}
+
+async function peerRequest(
+  peer: PeerServer,
+  request: { cmd: string } & Record<string, unknown>,
+): Promise<PeerAnswer | string> {
+  try {
+    return await peer.request(request);
+  } catch (e) {
+    if (e instanceof PeerSetupError) throw e; // the server is gone: nothing more can run
+    return (e as Error).message;
+  }
+}
+
+async function measureGradients(
+  peer: PeerServer,
+  gqAvailable: boolean,
+  regime: Regime,
+  width: number,
+  repeats: number,
+  tmp: string,
+): Promise<PeerGradientRecord[]> {
+  const { dim, batch, t1 } = regime;
+  const { dynamics, init } = mlpDynamics({
+    stateDim: dim,
+    hidden: [width, width],
+    activation: "softplus",
+    time: "concat",
+    seed: 1,
+  });
+  const z0 = tensor(new Random(2).fillUniform(new Float32Array(batch * dim), -1, 1), [batch, dim]);
+  const names = dynamics.params.map((p) => p.name);
+  const params = names.reduce((s, n) => s + init[n]!.data.length, 0);
+  const weightsPath = `${tmp}/weights.bin`, gradPath = `${tmp}/grad.bin`;
+  const weights: Record<string, WeightTensor> = {};
+  for (const n of names) weights[n] = asWeight(init[n]!);
+  weights.z0 = asWeight(z0);
+  await writeWeights(weightsPath, weights);
+  const loaded = await peer.request({
+    cmd: "model",
+    weights: weightsPath,
+    dim,
+    hidden: [width, width],
+    time: "concat",
+  });
+  if (loaded.params !== params) {
+    throw new Error(`Peer model has ${loaded.params} parameters, quadjoint's ${params}: the two MLPs differ`);
+  }
+  const runtime = new Runtime({ threads: THREADS });
+  const problem = { dynamics, params: init, z0, times: [0, t1], loss: meanSquareLoss };
+  const options = (method: GradientMethod) => ({ method, rtol: RTOL, atol: ATOL, runtime });
+  const gradientRequest = (method: string, gradOut?: string) => ({
+    cmd: "gradient",
+    method,
+    t1,
+    rtol: RTOL,
+    atol: ATOL,
+    ...(gradOut ? { grad_out: gradOut } : {}),
+  });
+  const records: PeerGradientRecord[] = [];
+  const results: GradientResult[] = [];
+  const peerAnswers: (PeerAnswer | string)[] = [];
+  // Warm-up round (untimed): compiles quadjoint's graphs, and gives both gradients for the agreement check.
+  for (const { method, peer: peerName } of METHODS) {
+    const name = methodName(method);
+    const r = await odeGradient(problem, options(method));
+    results.push(r);
+    const hasPeer = name !== "gq" || gqAvailable;
+    const a = hasPeer ? await peerRequest(peer, gradientRequest(name, gradPath)) : GQ_SKIPPED;
+    peerAnswers.push(a);
+    let dtheta: number | null = null, dz0: number | null = null, lossDiff: number | null = null;
+    if (typeof a !== "string") {
+      const g = await readWeights(gradPath);
+      dtheta = relativeError(names.map((n) => r.dparams[n]!), names.map((n) => g[n]!.data));
+      dz0 = relativeError([r.dz0], [g.z0!.data]);
+      lossDiff = Math.abs(r.loss! - (a.loss as number)) / Math.abs(a.loss as number);
+    }
+    records.push({
+      regime: regime.name,
+      dim,
+      batch,
+      t1,
+      width,
+      params,
+      method: name,
+      peer: peerName,
+      repeats,
+      quadjoint_s: NaN,
+      peer_s: null,
+      ratio: null,
+      quadjoint_nfe_forward: r.stats.forward.nfe,
+      peer_nfe_forward: typeof a === "string" ? null : (a.nfe_forward as number),
+      quadjoint_nfe_backward: r.stats.backward.nfe,
+      peer_nfe_backward: typeof a === "string" ? null : (a.nfe_backward as number),
+      vjp_evals: r.stats.vjpEvals,
+      nodes: r.stats.nodes,
+      dtheta_rel_err: dtheta,
+      dz0_rel_err: dz0,
+      loss_rel_diff: lossDiff,
+      quadjoint_times_s: [],
+      peer_times_s: [],
+      ...(typeof a === "string" ? { peer_error: a } : {}),
+    });
+  }
+  // Timed rounds, round robin: quadjoint m, peer m, next m.
+  for (let rep = 0; rep < repeats; rep++) {
+    for (const [i, { method }] of METHODS.entries()) {
+      const rec = records[i]!;
+      const [ms] = await timeRepeats(() => odeGradient(problem, options(method)), { repeats: 1, warmup: 0 });
+      rec.quadjoint_times_s.push(ms! / 1000);
+      if (rec.peer_error === undefined) {
+        const a = await peerRequest(peer, gradientRequest(rec.method));
+        if (typeof a === "string") rec.peer_error = a;
+        else rec.peer_times_s.push(a.seconds as number);
+      }
+    }
+  }
+  for (const rec of records) {
+    rec.quadjoint_s = median(rec.quadjoint_times_s);
+    if (rec.peer_times_s.length > 0) {
+      rec.peer_s = median(rec.peer_times_s);
+      rec.ratio = rec.quadjoint_s / rec.peer_s;
+    }
+  }
+  await runtime.dispose();
+  return records;
+}
+
+function fmt(v: number | null, digits = 2): string {
+  return v === null || !Number.isFinite(v) ? "—" : v.toFixed(digits);
+}
+
+// --- training loop -------------------------------------------------------------------------------
+
+const PIPELINE = new URL("../pipelines/crossing-trajectories.yaml", import.meta.url).pathname;
+
+/** Median of the epochs after the first (the first compiles graphs), or the only epoch. */
+function steadyEpoch(seconds: readonly number[]): number {
+  return median(seconds.length > 1 ? seconds.slice(1) : seconds);
+}
+
+async function measureTraining(
+  peer: PeerServer,
+  gqAvailable: boolean,
+  quick: boolean,
+  tmp: string,
+): Promise<PeerTrainingRecord[]> {
+  const config = await readPipeline(PIPELINE);
+  const cells = expandSweep(config, PIPELINE);
+  const widths = quick ? [1000] : [1000, 3000];
+  const epochs = quick ? 2 : 5;
+  const out: PeerTrainingRecord[] = [];
+  for (const width of widths) {
+    for (const { method, peer: peerName } of METHODS) {
+      const name = methodName(method);
+      const cell = cells.find((c) =>
+        c.values["model.dynamics.width"] === width && c.values["gradient.method"] === name
+      );
+      if (!cell) throw new Error(`${PIPELINE} has no cell for width ${width} and method ${name}`);
+      const c = cell.config, train = c.train!;
+      const task = buildTask(c, makeDataset(c.data));
+      const lr = learningRateFor(train.optimizer.lr, task.width);
+      const optimizer = {
+        lr,
+        betas: train.optimizer.betas,
+        eps: train.optimizer.eps,
+        weightDecay: train.optimizer.weightDecay,
+      };
+      const runtime = new Runtime({ threads: THREADS });
+      const q = await trainNeuralOde({
+        runtime,
+        model: task.model,
+        params: task.params,
+        train: task.train,
+        epochs,
+        seed: train.seed,
+        optimizer,
+        gradient: { ...solveSettings(c.solve), method: gradientMethod(c) },
+      });
+      await runtime.dispose();
+      // The same start for the peer: the dynamics' initial θ, the data and the targets at the last time.
+      const { dynamics } = task.model;
+      const weights: Record<string, WeightTensor> = {};
+      for (const p of dynamics.params) weights[p.name] = asWeight(task.params[p.name]!);
+      const weightsPath = `${tmp}/train.bin`;
+      await writeWeights(weightsPath, weights);
+      const all = task.train.batch(Int32Array.from({ length: task.train.size }, (_, i) => i));
+      const outDim = task.model.readout.outDim, n = all.size;
+      const rows = (data: Float64Array, cols: number, from = 0) =>
+        Array.from({ length: n }, (_, i) => Array.from(data.subarray(from + i * cols, from + (i + 1) * cols)));
+      const hidden = c.model!.dynamics.hidden ?? Array.from({ length: c.model!.dynamics.depth ?? 2 }, () => width);
+      const hasPeer = name !== "gq" || gqAvailable;
+      const a = hasPeer
+        ? await peerRequest(peer, {
+          cmd: "train",
+          weights: weightsPath,
+          dim: dynamics.stateShape[0]!,
+          hidden,
+          time: c.model!.dynamics.time,
+          x: rows(all.x, task.model.dataDim),
+          target: rows(all.targets, outDim, (all.times.length - 1) * n * outDim),
+          method: name,
+          epochs,
+          lr,
+          betas: train.optimizer.betas,
+          eps: train.optimizer.eps,
+          t1: all.times.at(-1)!,
+          rtol: c.solve.rtol,
+          atol: c.solve.atol,
+        })
+        : GQ_SKIPPED;
+      const qs = q.history.map((h) => h.seconds);
+      const ps = typeof a === "string" ? null : (a.seconds as number[]);
+      const pl = typeof a === "string" ? null : (a.loss as number[]);
+      const rec: PeerTrainingRecord = {
+        width,
+        method: name,
+        peer: peerName,
+        epochs,
+        quadjoint_epoch_s: steadyEpoch(qs),
+        peer_epoch_s: ps ? steadyEpoch(ps) : null,
+        ratio: ps ? steadyEpoch(qs) / steadyEpoch(ps) : null,
+        quadjoint_first_epoch_s: qs[0]!,
+        peer_first_epoch_s: ps ? ps[0]! : null,
+        quadjoint_loss_first: q.history[0]!.trainLoss,
+        peer_loss_first: pl ? pl[0]! : null,
+        quadjoint_loss_last: q.history.at(-1)!.trainLoss,
+        peer_loss_last: pl ? pl.at(-1)! : null,
+        quadjoint_nfe_forward: q.history.at(-1)!.nfeForward,
+        peer_nfe_forward: typeof a === "string" ? null : (a.nfe_forward as number[]).at(-1)!,
+        ...(typeof a === "string" ? { peer_error: a } : {}),
+      };
+      out.push(rec);
+      console.log(
+        `training width ${width} ${name}: ${rec.quadjoint_epoch_s.toFixed(3)} s/epoch vs ${fmt(rec.peer_epoch_s, 3)} ` +
+          `(ratio ${fmt(rec.ratio)})`,
+      );
+      if (rec.peer_error && rec.peer_error !== GQ_SKIPPED) console.log(`  peer failed: ${rec.peer_error}`);
+    }
+  }
+  return out;
+}
+
+// --- machine limits ------------------------------------------------------------------------------
+
+/** Measured limits of this machine through the same runtime settings. */
+export interface MachineLimits {
+  /** The MatMul [m, k] × [k, n] timed, and its rate. */
+  matmul: { m: number; k: number; n: number; ms: number; gflops: number };
+  /** The batch-2 product [2, k] × [k, n]: weight streaming through ORT. */
+  gemv: { m: number; k: number; n: number; ms: number; gflops: number; gbytes_per_s: number };
+  /** Float32Array copy of `bytes` bytes: (read + write) bytes per second. */
+  copy: { bytes: number; ms: number; gbytes_per_s: number };
+  /** ORT Identity on the same tensor (its output is copied out too): 2·bytes per run. */
+  identity: { bytes: number; ms: number; gbytes_per_s: number };
+}
+
+async function matmulRate(runtime: Runtime, m: number, k: number, n: number, quick: boolean) {
+  const b = new GraphBuilder("matmul");
+  const x = b.input("a", "float32", [m, k]);
+  b.output(b.op1("MatMul", [x, b.input("b", "float32", [k, n])]), "c");
+  const s = await runtime.compile(b.build());
+  const rng = new Random(3);
+  const feeds = {
+    a: tensor(rng.fillUniform(new Float32Array(m * k), -1, 1), [m, k]),
+    b: tensor(rng.fillUniform(new Float32Array(k * n), -1, 1), [k, n]),
+  };
+  const ms = median(await timeRepeats(() => s.run(feeds), { repeats: quick ? 10 : 30, budgetMs: quick ? 500 : 3000 }));
+  return { m, k, n, ms, gflops: (2 * m * k * n) / (ms * 1e6) };
+}
+
+async function measureLimits(width: number, batch: number, quick: boolean): Promise<MachineLimits> {
+  const runtime = new Runtime({ threads: THREADS });
+  const matmul = await matmulRate(runtime, batch, width, width, quick);
+  const g = await matmulRate(runtime, 2, width, width, quick);
+  const gemv = { ...g, gbytes_per_s: (4 * g.k * g.n) / (g.ms * 1e6) };
+  const count = 32 * 1024 * 1024, bytes = 4 * count;
+  const src = new Random(4).fillUniform(new Float32Array(count), -1, 1), dst = new Float32Array(count);
+  const copyMs = median(await timeRepeats(() => Promise.resolve(dst.set(src)), { repeats: quick ? 5 : 15 }));
+  const b = new GraphBuilder("identity");
+  b.output(b.op1("Identity", [b.input("x", "float32", [count])]), "y");
+  const s = await runtime.compile(b.build());
+  const idMs = median(await timeRepeats(() => s.run({ x: tensor(src, [count]) }), { repeats: quick ? 5 : 15 }));
+  await runtime.dispose();
+  return {
+    matmul,
+    gemv,
+    copy: { bytes, ms: copyMs, gbytes_per_s: (2 * bytes) / (copyMs * 1e6) },
+    identity: { bytes, ms: idMs, gbytes_per_s: (2 * bytes) / (idMs * 1e6) },
+  };
+}
+
+function limitRecords(rows: readonly PeerGradientRecord[], limits: MachineLimits): LimitRecord[] {
+  const out: LimitRecord[] = [];
+  for (const r of rows) {
+    const sizes = [r.dim + 1, r.width, r.width, r.dim];
+    const w = gradientWork(r.method, {
+      nfeForward: r.quadjoint_nfe_forward,
+      nfeBackward: r.quadjoint_nfe_backward,
+      vjpEvals: r.vjp_evals,
+      nodes: r.nodes,
+    });
+    if (r.batch > 2) {
+      const flops = 2 * w.units * mlpMacs(sizes, r.batch);
+      const gflops = flops / (r.quadjoint_s * 1e9);
+      out.push({
+        regime: r.regime,
+        width: r.width,
+        batch: r.batch,
+        method: r.method,
+        work_units: w.units,
+        seconds: r.quadjoint_s,
+        achieved: gflops,
+        unit: "GFLOP/s",
+        limit: limits.matmul.gflops,
+        fraction: gflops / limits.matmul.gflops,
+        peer_fraction: r.peer_s === null ? null : flops / (r.peer_s * 1e9) / limits.matmul.gflops,
+      });
+    } else {
+      const bytes = 4 * w.units * mlpParams(sizes);
+      const gbs = bytes / (r.quadjoint_s * 1e9);
+      out.push({
+        regime: r.regime,
+        width: r.width,
+        batch: r.batch,
+        method: r.method,
+        work_units: w.units,
+        seconds: r.quadjoint_s,
+        achieved: gbs,
+        unit: "GB/s",
+        limit: limits.copy.gbytes_per_s,
+        fraction: gbs / limits.copy.gbytes_per_s,
+        peer_fraction: r.peer_s === null ? null : bytes / (r.peer_s * 1e9) / limits.copy.gbytes_per_s,
+      });
+    }
+  }
+  return out;
+}
+
+// --- report --------------------------------------------------------------------------------------
+
+/** One row per regime and width: each method's quadjoint ÷ peer ratio. */
+function ratioTable(rows: readonly PeerGradientRecord[]) {
+  const keys = [...new Set(rows.map((r) => `${r.regime}|${r.width}`))];
+  return keys.map((k) => {
+    const cell = rows.filter((r) => `${r.regime}|${r.width}` === k);
+    const by = (m: string) => cell.find((r) => r.method === m);
+    const within = (lib: "quadjoint_s" | "peer_s") => {
+      const g = by("gq")?.[lib], a = by("adjoint")?.[lib];
+      return g != null && a != null ? g / a : null;
+    };
+    return {
+      regime: cell[0]!.regime,
+      width: cell[0]!.width,
+      nfe_fwd: `${by("direct")?.quadjoint_nfe_forward}/${by("direct")?.peer_nfe_forward ?? "—"}`,
+      "gq/GQ": by("gq")?.ratio ?? null,
+      "direct/odeint": by("direct")?.ratio ?? null,
+      "adjoint/odeint_adjoint": by("adjoint")?.ratio ?? null,
+      "seminorm/seminorm": by("seminorm")?.ratio ?? null,
+      "qj gq/adjoint": within("quadjoint_s"),
+      "peer gq/adjoint": within("peer_s"),
+    };
+  });
+}
+
+function ratioSpec(rows: readonly PeerGradientRecord[]): ChartSpec {
+  const values = rows.filter((r) => r.ratio !== null).map((r) => ({
+    regime: r.regime,
+    width: r.width,
+    method: r.method,
+    ratio: r.ratio,
+    quadjoint_s: r.quadjoint_s,
+    peer_s: r.peer_s,
+  }));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "quadjoint ÷ peer, seconds per gradient (below 1: quadjoint faster)",
+    data: { values },
+    facet: { field: "regime", type: "nominal", title: null },
+    columns: 2,
+    resolve: { scale: { x: "independent" } },
+    spec: {
+      width: 300,
+      height: 200,
+      layer: [
+        {
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "width", type: "quantitative", scale: { type: "log", nice: false }, axis: { grid: true } },
+            y: { field: "ratio", type: "quantitative", scale: { type: "log" }, title: "quadjoint ÷ peer" },
+            color: {
+              field: "method",
+              type: "nominal",
+              scale: methodColourScale(values.map((v) => v.method)),
+            },
+            tooltip: [
+              { field: "method", type: "nominal" },
+              { field: "width", type: "quantitative" },
+              { field: "ratio", type: "quantitative", format: ".3~g" },
+              { field: "quadjoint_s", type: "quantitative", format: ".4~g" },
+              { field: "peer_s", type: "quantitative", format: ".4~g" },
+            ],
+          },
+        },
+        { mark: { type: "rule", strokeDash: [4, 4] }, encoding: { y: { datum: 1 } } },
+      ],
+    },
+  } as ChartSpec;
+}
+
+/** The cells of `records` under `columns`: numbers and strings as they are, anything else empty. */
+function tableRows(records: readonly object[], columns: ReportTable["columns"]): ReportTable["rows"] {
+  return records.map((r) =>
+    Object.fromEntries(columns.map((c) => {
+      const v = (r as Record<string, unknown>)[c.key];
+      return [c.key, typeof v === "number" || typeof v === "string" ? v : null];
+    }))
+  );
+}
+
+function htmlReport(
+  versions: Record<string, unknown>,
+  gradients: readonly PeerGradientRecord[],
+  training: readonly PeerTrainingRecord[],
+  limits: MachineLimits | undefined,
+  limitRows: readonly LimitRecord[],
+  quick: boolean,
+): string {
+  const ratioRows = ratioTable(gradients);
+  const ratioCols: ReportTable["columns"] = [
+    { key: "regime", label: "regime" },
+    { key: "width", label: "width", format: "int" },
+    { key: "nfe_fwd", label: "fwd NFE q/peer", description: "forward NFE of direct: quadjoint / peer" },
+    { key: "gq/GQ", label: "gq ÷ authors' GQ", format: "ratio" },
+    { key: "direct/odeint", label: "direct ÷ odeint", format: "ratio" },
+    { key: "adjoint/odeint_adjoint", label: "adjoint ÷ odeint_adjoint", format: "ratio" },
+    { key: "seminorm/seminorm", label: "seminorm ÷ seminorm", format: "ratio" },
+    { key: "qj gq/adjoint", label: "quadjoint gq/adjoint", format: "ratio" },
+    { key: "peer gq/adjoint", label: "peer GQ/adjoint", format: "ratio" },
+  ];
+  const detailColumns: ReportTable["columns"] = [
+    { key: "regime", label: "regime" },
+    { key: "width", label: "width", format: "int" },
+    { key: "method", label: "method" },
+    { key: "quadjoint_s", label: "quadjoint s" },
+    { key: "peer_s", label: "peer s" },
+    { key: "ratio", label: "ratio", format: "ratio" },
+    { key: "quadjoint_nfe_forward", label: "fwd NFE q", format: "int" },
+    { key: "peer_nfe_forward", label: "fwd NFE peer", format: "int" },
+    { key: "quadjoint_nfe_backward", label: "bwd NFE q", format: "int" },
+    { key: "peer_nfe_backward", label: "bwd NFE peer", format: "int" },
+    { key: "dtheta_rel_err", label: "dL/dθ rel. err", description: "‖q − peer‖ / ‖peer‖ over all of θ" },
+    { key: "dz0_rel_err", label: "dL/dz0 rel. err" },
+  ];
+  const detail: ReportTable = {
+    caption: "Per method: median seconds, NFE and gradient agreement",
+    columns: detailColumns,
+    rows: tableRows(gradients, detailColumns),
+    note: "Peer backward NFE counts every call of the torch module during backward(); 0 for odeint, " +
+      "which backpropagates through the recorded graph instead.",
+  };
+  const trainTableColumns: ReportTable["columns"] = [
+    { key: "width", label: "width", format: "int" },
+    { key: "method", label: "method" },
+    { key: "epochs", label: "epochs", format: "int" },
+    { key: "quadjoint_epoch_s", label: "quadjoint s/epoch" },
+    { key: "peer_epoch_s", label: "peer s/epoch" },
+    { key: "ratio", label: "ratio", format: "ratio" },
+    { key: "quadjoint_loss_first", label: "quadjoint first loss" },
+    { key: "peer_loss_first", label: "peer first loss" },
+    { key: "quadjoint_loss_last", label: "quadjoint last loss" },
+    { key: "peer_loss_last", label: "peer last loss" },
+  ];
+  const trainTable: ReportTable = {
+    caption: "Crossing trajectories: seconds per epoch (median after the first epoch)",
+    columns: trainTableColumns,
+    rows: tableRows(training, trainTableColumns),
+  };
+  const limitTableColumns: ReportTable["columns"] = [
+    { key: "regime", label: "regime" },
+    { key: "width", label: "width", format: "int" },
+    { key: "method", label: "method" },
+    { key: "work_units", label: "work (f evals)", format: "int" },
+    { key: "seconds", label: "seconds" },
+    { key: "achieved", label: "achieved" },
+    { key: "unit", label: "unit" },
+    { key: "limit", label: "limit" },
+    { key: "fraction", label: "fraction of limit" },
+    { key: "peer_fraction", label: "peer (same work)" },
+  ];
+  const limitTable: ReportTable = {
+    caption: "quadjoint's gradients against the machine's limits",
+    columns: limitTableColumns,
+    rows: tableRows(limitRows, limitTableColumns),
+    note: "Work model: f = 1 unit, f + aᵀ∂f/∂z = 2, f + aᵀ∂f/∂z + aᵀ∂f/∂θ (direct's stage VJPs, the adjoints' " +
+      "augmented calls, each gq node) = 3; a unit is batch·Σ in·out multiply-adds (batch 200: against the MatMul " +
+      "rate) or one read of the float32 weights (batch 2: against the copy bandwidth).",
+  };
+  const limitText = limits
+    ? `MatMul [${limits.matmul.m}, ${limits.matmul.k}] × [${limits.matmul.k}, ${limits.matmul.n}]: ` +
+      `${limits.matmul.gflops.toFixed(1)} GFLOP/s. Batch-2 product [2, ${limits.gemv.k}] × [${limits.gemv.k}, ` +
+      `${limits.gemv.n}]: ${limits.gemv.gflops.toFixed(1)} GFLOP/s, ${limits.gemv.gbytes_per_s.toFixed(1)} GB/s ` +
+      `of weights. Float32Array copy of ${limits.copy.bytes / 2 ** 20} MiB: ${limits.copy.gbytes_per_s.toFixed(1)} ` +
+      `GB/s (read + write); ORT Identity on it: ${limits.identity.gbytes_per_s.toFixed(1)} GB/s.`
+    : "Not measured.";
+  return renderReport({
+    title: "quadjoint vs the PyTorch peers",
+    subtitle: "One gradient of MLP dynamics (2 hidden softplus layers), dopri5 at rtol = atol = 1e-3, float32, " +
+      "2 threads, the same θ and z0 in both libraries",
+    meta: {
+      date: new Date().toISOString(),
+      mode: quick ? "quick" : "full",
+      cpus: navigator.hardwareConcurrency,
+      deno: Deno.version.deno,
+      ...Object.fromEntries(Object.entries(versions).map(([k, v]) => [k, String(v)])),
+    },
+    sections: [
+      {
+        title: "Ratios",
+        text: "Each ratio is quadjoint's median seconds for one gradient divided by the peer's, measured in the same " +
+          "run with interleaved repeats: below 1 quadjoint is faster. Read ratios, not absolute times.",
+        charts: [ratioSpec(gradients)],
+        table: [{ caption: "quadjoint ÷ peer", columns: ratioCols, rows: ratioRows }, detail],
+      },
+      { title: "Training loop", table: trainTable },
+      { title: "Machine limits", text: limitText, table: limitTable },
+    ],
+  });
+}
+
+// --- entry point ---------------------------------------------------------------------------------
+
+/** Runs the peer benchmark; `quick` trims sizes, repeats and epochs; `gqPath` locates the authors' GQ checkout. */
+export async function run(options: BenchOptions = {}): Promise<void> {
+  const quick = options.quick ?? false;
+  const tmp = await Deno.makeTempDir({ prefix: "quadjoint-peers-" });
+  let peer: PeerServer | undefined;
+  try {
+    const python = await ensurePeerPython();
+    peer = PeerServer.start(python, { threads: THREADS, gqPath: options.gqPath });
+    const hello = await peer.request({ cmd: "hello" });
+    const gqAvailable = hello.gq === true;
+    const versions = { python: hello.python, torch: hello.torch, torchdiffeq: hello.torchdiffeq, gq: gqAvailable };
+    console.log(
+      `peers: torch ${hello.torch}, torchdiffeq ${hello.torchdiffeq}, ${hello.threads} torch threads, ` +
+        `${THREADS} ORT threads; authors' GQ ${gqAvailable ? "loaded" : `skipped (${hello.gq_error})`}`,
+    );
+    if (!gqAvailable && !options.gqPath) {
+      console.log("peers: pass --gq-path DIR (the folder holding torch_gq_adjoint/) for the authors' GQ rows");
+    }
+
+    const gradients: PeerGradientRecord[] = [];
+    for (const regime of regimes(quick)) {
+      for (const width of regime.widths) {
+        const rows = await measureGradients(peer, gqAvailable, regime, width, repeatsFor(width, quick), tmp);
+        gradients.push(...rows);
+        console.log(
+          `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjoint_nfe_forward}/${
+            rows[0]!.peer_nfe_forward ?? "—"
+          }): ` + rows.map((r) => `${r.method} ${fmt(r.ratio)}`).join(", "),
+        );
+        for (const r of rows) {
+          if (r.peer_error && r.peer_error !== GQ_SKIPPED) console.log(`  ${r.method} peer failed: ${r.peer_error}`);
+        }
+      }
+    }
+
+    const training = await measureTraining(peer, gqAvailable, quick, tmp);
+
+    // Limits at the largest width measured at t ∈ [0, 1], for both batches.
+    const base = gradients.filter((r) => r.t1 === 1);
+    const wide = Math.max(...base.filter((r) => r.batch > 2).map((r) => r.width));
+    const limitWidth = quick ? wide : Math.min(wide, 2000);
+    const limits = await measureLimits(limitWidth, 200, quick);
+    const limitRows = limitRecords(base.filter((r) => r.width === limitWidth), limits);
+
+    printTable(
+      "quadjoint ÷ peer, seconds per gradient (dopri5, rtol = atol = 1e-3, float32, 2 threads)",
+      ratioTable(
+        gradients,
+      ),
+      [
+        "regime",
+        "width",
+        "nfe_fwd",
+        "gq/GQ",
+        "direct/odeint",
+        "adjoint/odeint_adjoint",
+        "seminorm/seminorm",
+        "qj gq/adjoint",
+        "peer gq/adjoint",
+      ],
+    );
+    printTable("Per method", gradients, [
+      "regime",
+      "width",
+      "method",
+      "quadjoint_s",
+      "peer_s",
+      "ratio",
+      "quadjoint_nfe_forward",
+      "peer_nfe_forward",
+      "quadjoint_nfe_backward",
+      "peer_nfe_backward",
+      "dtheta_rel_err",
+      "dz0_rel_err",
+    ]);
+    printTable("Crossing trajectories training, seconds per epoch", training, [
+      "width",
+      "method",
+      "epochs",
+      "quadjoint_epoch_s",
+      "peer_epoch_s",
+      "ratio",
+      "quadjoint_loss_first",
+      "peer_loss_first",
+      "quadjoint_loss_last",
+      "peer_loss_last",
+    ]);
+    console.log(
+      `Limits: MatMul [${limits.matmul.m}, ${limits.matmul.k}] x [${limits.matmul.k}, ${limits.matmul.n}] ` +
+        `${limits.matmul.gflops.toFixed(1)} GFLOP/s; batch-2 product ${limits.gemv.gflops.toFixed(1)} GFLOP/s ` +
+        `(${limits.gemv.gbytes_per_s.toFixed(1)} GB/s of weights); Float32Array copy ` +
+        `${limits.copy.gbytes_per_s.toFixed(1)} GB/s; ORT Identity ${limits.identity.gbytes_per_s.toFixed(1)} GB/s`,
+    );
+    printTable("quadjoint's gradients against the machine's limits", limitRows, [
+      "regime",
+      "width",
+      "method",
+      "work_units",
+      "seconds",
+      "achieved",
+      "unit",
+      "limit",
+      "fraction",
+      "peer_fraction",
+    ]);
+
+    const settings = { rtol: RTOL, atol: ATOL, solver: "dopri5", threads: THREADS, dtype: "float32", quick };
+    const path = await writeJson("peers", { settings, versions, gradients, training, limits, limitRows });
+    const html = `${REPORT_DIR}/peers.html`;
+    await writeReport(html, htmlReport(versions, gradients, training, limits, limitRows, quick));
+    console.log(`Wrote ${path} and ${html}`);
+  } catch (e) {
+    if (e instanceof PeerSetupError) {
+      console.error(`peers: ${e.message}`);
+      Deno.exitCode = 1;
+      return;
+    }
+    throw e;
+  } finally {
+    await peer?.close();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
