@@ -487,39 +487,24 @@ function limitRecords(rows: readonly PeerGradientRecord[], limits: MachineLimits
       vjpEvals: r.vjp_evals,
       nodes: r.nodes,
     });
-    if (r.batch > 2) {
-      const flops = 2 * w.units * mlpMacs(sizes, r.batch);
-      const gflops = flops / (r.quadjoint_s * 1e9);
-      out.push({
-        regime: r.regime,
-        width: r.width,
-        batch: r.batch,
-        method: r.method,
-        work_units: w.units,
-        seconds: r.quadjoint_s,
-        achieved: gflops,
-        unit: "GFLOP/s",
-        limit: limits.matmul.gflops,
-        fraction: gflops / limits.matmul.gflops,
-        peer_fraction: r.peer_s === null ? null : flops / (r.peer_s * 1e9) / limits.matmul.gflops,
-      });
-    } else {
-      const bytes = 4 * w.units * mlpParams(sizes);
-      const gbs = bytes / (r.quadjoint_s * 1e9);
-      out.push({
-        regime: r.regime,
-        width: r.width,
-        batch: r.batch,
-        method: r.method,
-        work_units: w.units,
-        seconds: r.quadjoint_s,
-        achieved: gbs,
-        unit: "GB/s",
-        limit: limits.copy.gbytes_per_s,
-        fraction: gbs / limits.copy.gbytes_per_s,
-        peer_fraction: r.peer_s === null ? null : bytes / (r.peer_s * 1e9) / limits.copy.gbytes_per_s,
-      });
-    }
+    // Wide batch: limited by the MatMul rate; small state: by the bandwidth of reading weights and gradients.
+    const wide = r.batch > 2;
+    const work = wide ? 2 * w.units * mlpMacs(sizes, r.batch) : 4 * w.units * mlpParams(sizes);
+    const limit = wide ? limits.matmul.gflops : limits.copy.gbytes_per_s;
+    const achieved = work / (r.quadjoint_s * 1e9);
+    out.push({
+      regime: r.regime,
+      width: r.width,
+      batch: r.batch,
+      method: r.method,
+      work_units: w.units,
+      seconds: r.quadjoint_s,
+      achieved,
+      unit: wide ? "GFLOP/s" : "GB/s",
+      limit,
+      fraction: achieved / limit,
+      peer_fraction: r.peer_s === null ? null : work / (r.peer_s * 1e9) / limit,
+    });
   }
   return out;
 }

@@ -4,10 +4,9 @@
  * The forward pass keeps the start state of every accepted step (fused steps,
  * one graph call each). The backward pass runs reverse mode through each
  * step with ONE call of the VJP of the whole fused step graph (step sizes held
- * fixed), which returns the cotangent of the step's start state and of each
- * stage's derivative; the parameter and time cotangents of all stages are
- * then summed in batches by one graph call per batch (`_param_vjp.ts`), not
- * per stage. Steps are clamped to land on each measurement time, so no
+ * fixed), which returns the cotangents of the step's start state and start
+ * time and adds the parameter cotangents to running sums fed in, so the
+ * θ-sized sums stay in ONNX Runtime and no stage is evaluated twice. Steps are clamped to land on each measurement time, so no
  * interpolation enters the gradient. dL/dz0 and dL/dθ are exact for the
  * discretised solve; dL/dt_k (k ≥ 1) is f(t_k, z_k)·∂L/∂z_k as for the
  * continuous methods, and dL/dt₀ adds the stages' ∂f/∂t terms (shifting every
@@ -16,7 +15,8 @@
  *
  * @module
  */
-import { vjpGraph } from "../autodiff/vjp.ts";
+import { pruneGraph, vjpGraph } from "../autodiff/vjp.ts";
+import { GraphBuilder } from "../onnx/builder.ts";
 import type { Graph } from "../onnx/graph.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { solve } from "../solvers/integrate.ts";
@@ -34,9 +34,9 @@ import {
   inDtype,
   loopOptions,
   measurementTimeGradients,
+  zeroParamGradients,
 } from "./_context.ts";
 import { toFloat64 } from "../runtime/bound_graph.ts";
-import { ParamGradientAccumulator } from "./_param_vjp.ts";
 
 /** Discretise-then-optimise: backpropagation through every accepted solver step. */
 export interface DirectMethod {
@@ -102,37 +102,56 @@ async function directForward(ctx: GradientContext): Promise<ForwardResult> {
   };
 }
 
-/** Reverse mode through the recorded steps. */
+/** Names in the step VJP graph. */
+const ACC = (param: string) => `direct.acc.${param}`;
+const SUM = (param: string) => `direct.sum.${param}`;
+const GRAD = (name: string) => `grad_${name}`;
+
+/**
+ * The VJP of one whole fused step (step size fixed) with respect to its start
+ * state, its start time and the parameters, the parameter cotangents added to
+ * accumulators fed in: one call per step, the θ-sized sums staying in ORT.
+ */
+function stepVjpGraph(ctx: GradientContext): Graph {
+  const step = cachedStepGraph(forwardSystem(ctx.dynamics, false), ctx.forward.solver.tableau, {
+    firstStage: "compute",
+    yOnly: true,
+  });
+  let graph = stepVjps.get(step);
+  if (graph) return graph;
+  const params = ctx.dynamics.params;
+  const vjp = vjpGraph(step, {
+    of: [STEP_NAMES.y1("z")],
+    wrt: [STEP_NAMES.y0("z"), STEP_NAMES.t0, ...params.map((p) => p.name)],
+    keepOutputs: false,
+  });
+  const b = GraphBuilder.from(vjp, { keepOutputs: false });
+  b.output(b.value(GRAD(STEP_NAMES.y0("z"))));
+  b.output(b.value(GRAD(STEP_NAMES.t0)));
+  for (const p of params) {
+    const acc = b.input(ACC(p.name), ctx.dtype, p.shape);
+    b.output(b.op1("Add", [b.value(GRAD(p.name)), acc]), SUM(p.name));
+  }
+  stepVjps.set(step, graph = pruneGraph(b.build()));
+  return graph;
+}
+
+/** Reverse mode through the recorded steps: one step-VJP call per step. */
 async function directBackward(
   ctx: GradientContext,
   fwd: ForwardResult,
   cotangents: readonly (Float64Array | null)[],
 ): Promise<BackwardResult> {
   const { steps, intervalEnds } = fwd.records as DirectRecords;
-  const { dtype, zDims } = ctx;
-  const tableau = ctx.forward.solver.tableau;
-  const s = tableau.stages;
-  const taps = cachedStepGraph(forwardSystem(ctx.dynamics, false), tableau, { firstStage: "compute", stageTaps: true });
-  let graph = stepVjps.get(taps);
-  if (!graph) {
-    const wrt = [STEP_NAMES.y0("z"), ...Array.from({ length: s }, (_, i) => STEP_NAMES.delta(i, "z"))];
-    stepVjps.set(taps, graph = vjpGraph(taps, { of: [STEP_NAMES.y1("z")], wrt }));
-  }
-  const vjp = await ctx.runtime.compile(graph);
-  const acc = new ParamGradientAccumulator(ctx.runtime, ctx.dynamics, ctx.params, zDims);
+  const { dtype, zDims, dynamics } = ctx;
+  const vjp = await ctx.runtime.compile(stepVjpGraph(ctx));
   const tensorOf = (data: FloatArray, dims: readonly number[]) => ({ dtype, dims, data }) as Tensor;
   const scalar = (v: number) => tensorOf(dtype === "float64" ? Float64Array.of(v) : Float32Array.of(v), []);
-  const zeros = tensorOf(inDtype(new Float64Array(ctx.n), dtype), zDims);
-  const fixed: Record<string, Tensor> = { ...ctx.params };
-  for (let i = 0; i < s; i++) fixed[STEP_NAMES.delta(i, "z")] = zeros;
-  const outputs = [
-    `grad_${STEP_NAMES.y0("z")}`,
-    ...Array.from({ length: s }, (_, i) => `grad_${STEP_NAMES.delta(i, "z")}`),
-    ...Array.from({ length: s }, (_, i) => STEP_NAMES.stageState(i, "z")),
-  ];
+  const outputs = [GRAD(STEP_NAMES.y0("z")), GRAD(STEP_NAMES.t0), ...dynamics.params.map((p) => SUM(p.name))];
+  let sums: Record<string, FloatArray> = zeroParamGradients(dynamics);
 
   const ybar = new Float64Array(ctx.n);
-  let stagePoints = 0;
+  let tShift = 0; // Σ over steps of the cotangent of shifting a step's times together
   let next = ctx.times.length - 1;
   for (let i = steps.length - 1; i >= -1; i--) {
     // Add ∂L/∂z(t_k) when passing the end of interval k.
@@ -143,36 +162,35 @@ async function directBackward(
     }
     if (i < 0) break;
     const step = steps[i]!;
-    const out = await vjp.run({
-      ...fixed,
+    const feeds: Record<string, Tensor> = {
+      ...ctx.params,
       [STEP_NAMES.t0]: scalar(step.t0),
       [STEP_NAMES.h]: scalar(step.h),
       [STEP_NAMES.y0("z")]: tensorOf(step.y0, zDims),
-      [`grad_${STEP_NAMES.y1("z")}`]: tensorOf(inDtype(ybar, dtype), zDims),
-    }, outputs);
-    for (let j = 0; j < s; j++) {
-      const kbar = out[outputs[1 + j]!]!.data as FloatArray;
-      if (!kbar.some((x) => x !== 0)) continue; // a stage y1 does not use (dopri5's FSAL stage)
-      stagePoints++;
-      const tj = tableau.c[j] === 1 ? step.t0 + step.h : step.t0 + tableau.c[j]! * step.h;
-      await acc.add(tj, out[outputs[1 + s + j]!]!.data as FloatArray, kbar, 1);
-    }
+      [GRAD(STEP_NAMES.y1("z"))]: tensorOf(inDtype(ybar, dtype), zDims),
+    };
+    for (const p of dynamics.params) feeds[ACC(p.name)] = tensorOf(sums[p.name]!, p.shape);
+    const out = await vjp.run(feeds, outputs);
     ybar.set(out[outputs[0]!]!.data as FloatArray);
+    tShift += out[outputs[1]!]!.data[0] as number;
+    sums = Object.fromEntries(dynamics.params.map((p) => [p.name, out[SUM(p.name)]!.data as FloatArray]));
   }
   const c0 = cotangents[0];
   if (c0) axpy(ybar, 1, c0);
-  const { dparams, dt: tShift } = await acc.finish();
   const { dtimes, nfe } = await measurementTimeGradients(ctx, fwd.states, cotangents);
   // Shifting t0 alone = shifting everything, minus shifting each later time.
   let later = 0;
   for (let k = 1; k < dtimes.length; k++) later += dtimes[k]!;
   dtimes[0] = tShift - later;
+  // Each step's VJP differentiates every stage that y1 uses (all but an FSAL tableau's last).
+  const tableau = ctx.forward.solver.tableau;
+  const stageVjps = steps.length * (tableau.fsal ? tableau.stages - 1 : tableau.stages);
   return {
     dz0: ybar,
-    dparams,
+    dparams: sums,
     dtimes,
-    stats: { nfe: nfe + stagePoints, accepted: steps.length, rejected: 0 },
-    vjpEvals: stagePoints,
+    stats: { nfe: nfe + stageVjps, accepted: steps.length, rejected: 0 },
+    vjpEvals: stageVjps,
     nodes: 0,
     heldBytes: 0,
   };

@@ -529,9 +529,6 @@ export async function integrate(
       throw new TypeError(`integrate: unknown option "${key}"; known options are ${[...INTEGRATE_KEYS].join(", ")}`);
     }
   }
-  if (!Number.isFinite(t0) || !Number.isFinite(t1)) {
-    throw new RangeError(`integrate: t0 and t1 must be finite, got t0 = ${t0}, t1 = ${t1}`);
-  }
   y0.forEach((v, i) => {
     if (!Number.isFinite(v)) throw new RangeError(`integrate: y0[${i}] must be finite, got ${v}`);
   });

@@ -64,14 +64,12 @@ export interface StepGraphOptions {
    */
   readonly firstStage?: "input" | "compute";
   /**
-   * The variant for differentiation: adds an input `delta<i>.<block>` to every
-   * stage derivative (fed zeros) and outputs only `y1.<block>` and every
-   * stage's state `Y<i>.<block>`. The gradient with respect to `delta<i>` is
-   * the cotangent of stage i, which is how direct backpropagation reads stage
-   * cotangents out of one VJP of the whole step.
+   * The variant for differentiation: the only output is `rk.y1.<block>` (no
+   * error ratio, FSAL stage or dense stages), so a VJP of the whole step —
+   * direct backpropagation's — computes nothing for step control.
    * @default false
    */
-  readonly stageTaps?: boolean;
+  readonly yOnly?: boolean;
 }
 
 /** Names of the step graph's inputs and outputs. */
@@ -86,8 +84,6 @@ export const STEP_NAMES = {
   y1: (block: string) => `rk.y1.${block}`,
   k1: (block: string) => `rk.k1.${block}`,
   stages: (block: string) => `rk.stages.${block}`,
-  delta: (stage: number, block: string) => `rk.delta${stage}.${block}`,
-  stageState: (stage: number, block: string) => `rk.Y${stage}.${block}`,
 } as const;
 
 /** The prefix of every name the step graph adds; the system's own inputs must not start with it. */
@@ -113,7 +109,7 @@ export const STEP_PREFIX = "rk.";
  * ```
  */
 export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: StepGraphOptions = {}): Graph {
-  const { firstStage = "input", stageTaps = false } = options;
+  const { firstStage = "input", yOnly = false } = options;
   const g = system.graph;
   const place = { graph: g.name };
   const blockTypes = system.blocks.map((blk) => {
@@ -135,7 +131,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   const scalarInput = (name: string) => b.input(name, dtype, []);
   const t0 = scalarInput(STEP_NAMES.t0);
   const h = scalarInput(STEP_NAMES.h);
-  const adaptive = tableau.bError !== undefined && !stageTaps;
+  const adaptive = tableau.bError !== undefined && !yOnly;
   const rtol = adaptive ? scalarInput(STEP_NAMES.rtol) : undefined;
   const atol = adaptive ? scalarInput(STEP_NAMES.atol) : undefined;
   const y0 = system.blocks.map((blk, i) => b.input(STEP_NAMES.y0(blk.name), dtype, blockTypes[i]!.shape));
@@ -187,11 +183,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
       if (blk.input !== undefined) bind.set(blk.input, Y[m]!);
     });
     const out = inlineGraph(b, g, bind, { prefix: `stage${i}/`, sharedPrefix: "system/" });
-    stages.push(system.blocks.map((blk, m) => {
-      const k = out.get(blk.output)!;
-      if (!stageTaps) return k;
-      return b.op1("Add", [k, b.input(STEP_NAMES.delta(i, blk.name), dtype, blockTypes[m]!.shape)]);
-    }));
+    stages.push(system.blocks.map((blk) => out.get(blk.output)!));
   }
   const y1 = system.blocks.map((blk, m) => {
     // FSAL: the last stage is evaluated at y1, so y1 is its state.
@@ -200,12 +192,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   });
   system.blocks.forEach((blk, m) => {
     b.output(y1[m]!, STEP_NAMES.y1(blk.name));
-    if (stageTaps) {
-      stageStates.forEach((Y, i) => {
-        if (Y[m]) b.output(Y[m]!, STEP_NAMES.stageState(i, blk.name));
-      });
-      return;
-    }
+    if (yOnly) return;
     if (tableau.fsal) b.output(stages[s - 1]![m]!, STEP_NAMES.k1(blk.name));
     if (blk.dense) {
       const all = stages.map((k) => unsqueeze(b, k[m]!, [0]));
@@ -213,7 +200,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
     }
   });
   // The differentiation variant stops here: step control plays no part in a VJP of the step.
-  if (stageTaps) return b.build();
+  if (yOnly) return b.build();
 
   const sumAll = (x: Value) => (x.shape.length === 0 ? x : reduceSum(b, x, [...x.shape.keys()], false));
   // Any non-finite new value makes the ratio NaN: 0·Σ y1 is 0 unless some element is NaN or ±Inf.
@@ -253,7 +240,7 @@ const built = new WeakMap<Graph, Map<string, Graph>>();
 export function cachedStepGraph(system: StepSystem, tableau: ButcherTableau, options: StepGraphOptions = {}): Graph {
   let perSystem = built.get(system.graph);
   if (!perSystem) built.set(system.graph, perSystem = new Map());
-  const key = JSON.stringify([tableau.name, system.time, system.blocks, options.firstStage, options.stageTaps]);
+  const key = JSON.stringify([tableau.name, system.time, system.blocks, options.firstStage, options.yOnly]);
   let g = perSystem.get(key);
   if (!g) perSystem.set(key, g = stepGraph(system, tableau, options));
   return g;
