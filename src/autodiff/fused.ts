@@ -209,8 +209,7 @@ export interface ParamVjpBatchNames {
 /**
  * One graph for the parameter cotangent of a whole batch of points:
  * Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) per parameter and Σᵢ aᵢᵀ∂f/∂t, for `count` points fed
- * stacked — GQ's quadrature nodes (weights folded into aᵢ) or direct
- * backpropagation's stage points. With `accumulate`, earlier sums are fed
+ * stacked — GQ's quadrature nodes, their weights folded into aᵢ. With `accumulate`, earlier sums are fed
  * back in and added, so any number of points costs one θ-sized output per
  * call instead of one per point, and no θ-sized arithmetic on the host.
  *

@@ -1,7 +1,6 @@
 /**
  * Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) over many points, computed in ONNX Runtime in batches:
- * GQ's quadrature nodes and direct backpropagation's stage points both end
- * in such a sum. Points are buffered on the host (a state and a cotangent
+ * GQ's quadrature, its nodes' weights folded into the aᵢ. Points are buffered on the host (a state and a cotangent
  * each, small) and sent in batches of up to {@linkcode MAX_BATCH} to one
  * {@linkcode paramVjpBatchGraph} call that also adds the running sums, so the
  * θ-sized work happens in ORT kernels and one θ-sized output comes back per
