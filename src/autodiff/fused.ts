@@ -21,7 +21,7 @@
  */
 import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import type { Graph } from "../onnx/graph.ts";
-import { typeOf } from "../onnx/graph.ts";
+import { defaultOpset, typeOf } from "../onnx/graph.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { inlineGraph } from "../onnx/inline.ts";
 import { tensor } from "../onnx/tensor.ts";
@@ -235,7 +235,10 @@ export function paramVjpBatchGraph(
     const g = integrand.graph;
     const z = g.inputs.find((v) => v.name === DYNAMICS_NAMES.state)!;
     const hasTime = g.inputs.some((v) => v.name === DYNAMICS_NAMES.time);
-    const b = new GraphBuilder(`${dyn.graph.name}_param_vjp_${count}`, { producer: "quadjoint" });
+    const b = new GraphBuilder(`${dyn.graph.name}_param_vjp_${count}`, {
+      opset: defaultOpset(dyn.graph),
+      producer: "quadjoint",
+    });
     const own = (name: string) => `${PARAM_VJP_PREFIX}${name}`;
     const clash = dyn.params.find((p) => p.name.startsWith(PARAM_VJP_PREFIX));
     if (clash) {

@@ -51,8 +51,6 @@ export interface GradientContext {
   readonly evaluate: (t: number, z: FloatArray) => Promise<FloatArray>;
   /** f as a float64 JavaScript vector field, for the solves that stay on the host (gq's checkpoint replay). */
   readonly vectorField: VectorField;
-  /** Calls of `vectorField` so far. */
-  readonly vectorFieldCalls: () => number;
 }
 
 /** What the forward pass hands to the backward pass. */
@@ -239,7 +237,6 @@ export async function prepareContext(
     backward,
     evaluate,
     vectorField,
-    vectorFieldCalls: () => bound.calls,
   };
 }
 

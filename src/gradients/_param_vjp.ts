@@ -77,7 +77,7 @@ export class ParamGradientAccumulator {
   async #flush(): Promise<void> {
     let start = 0;
     while (this.#pending > 0) {
-      // The largest power of two that fits: 13 pending points go as 8 + 4 + 1.
+      // The largest power of two that fits (3 pending points go as 2 + 1), so few distinct graphs are compiled.
       const count = 2 ** Math.floor(Math.log2(this.#pending));
       await this.#run(start, count);
       start += count;

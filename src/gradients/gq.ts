@@ -198,7 +198,13 @@ async function gqBackward(
               }),
           }),
       };
-      const r = await solve(stepper, [inDtype(fwd.states[k]!, ctx.dtype), inDtype(a, ctx.dtype)], tk, tprev, options);
+      const r = await solve(
+        stepper,
+        [inDtype(fwd.states[k]!.slice(), ctx.dtype), inDtype(a.slice(), ctx.dtype)],
+        tk,
+        tprev,
+        options,
+      );
       aEnd = r.y1[1]!;
       stats = r.stats;
       lastStep = r.lastStep;

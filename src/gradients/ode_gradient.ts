@@ -22,8 +22,6 @@ import type {
   SolveSettings,
 } from "./problem.ts";
 
-export { resolveSolve, solveOptions } from "./_context.ts";
-
 let sharedRuntime: Runtime | undefined;
 
 /**

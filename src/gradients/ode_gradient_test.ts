@@ -475,3 +475,28 @@ Deno.test("odeGradient() stepping a float32 model agrees with float64 to 1e-4 fo
     }
   }
 });
+
+Deno.test("odeGradient() runs every method on dynamics of opset 18 (ReduceMean with an axes input)", async () => {
+  const b = new GraphBuilder("opset18", { opset: 18 });
+  b.input("t", "float64", []);
+  const z = b.input("z", "float64", ["batch", 2]);
+  const w = b.input("w", "float64", [2, 2]);
+  const mean = b.op1("ReduceMean", [z, b.constant(tensor(BigInt64Array.of(1n), [1]))], {
+    keepdims: { type: "int", value: 1 },
+  });
+  b.output(b.op1("Sub", [b.op1("Tanh", [b.op1("MatMul", [z, w])]), mean]), "dz");
+  const dynamics = asDynamics(b.build());
+  const all: Record<string, GradientResult> = {};
+  for (const [name, method] of Object.entries(methods(1))) {
+    all[name] = await odeGradient({
+      dynamics,
+      params: { w: f64([0.3, -0.5, 0.8, 0.1], [2, 2]) },
+      z0: f64([0.5, -1, 0.3, 0.2], [2, 2]),
+      times: [0, 0.5, 1],
+      loss: (zs) => ({ cotangents: zs.map((zk, k) => (k === 0 ? null : zk.map((v) => 2 * v))) }),
+    }, { method, rtol: 1e-9, atol: 1e-9, runtime });
+  }
+  for (const [name, r] of Object.entries(all)) {
+    assertClose(r.dparams["w"]!, all.adjoint!.dparams["w"]!, 1e-6, `${name} vs adjoint dL/dw`);
+  }
+});

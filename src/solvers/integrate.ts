@@ -353,6 +353,12 @@ export async function solve(
   const o = resolveOptions(options, solver, span);
   const dir = t1 >= t0 ? 1 : -1;
   const observer = new Observer(options.observe, t0, t1, dir);
+  const interior = options.observe?.times.some((t) => t !== t0 && t !== t1) ?? false;
+  if (interior && !observer.clamp && !stepper.dense) {
+    throw new RangeError(
+      'solve: observe.by is "interpolate" but the stepper has no dense output; make it with dense blocks or observe by "clamp"',
+    );
+  }
   const onStep = options.onStep;
   const nfe0 = stepper.nfe;
   const stats: IntegrateStats = { nfe: 0, accepted: 0, rejected: 0, initialStepNfe: 0 };

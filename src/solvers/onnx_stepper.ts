@@ -89,6 +89,7 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
 
   const stepper: Stepper = {
     solver,
+    dense,
     get nfe() {
       return nfe;
     },

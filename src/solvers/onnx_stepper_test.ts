@@ -2,6 +2,7 @@ import { assert, assertClose, assertEquals } from "../util/testing.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { Runtime } from "../runtime/session.ts";
 import { tensor } from "../onnx/tensor.ts";
+import { GraphBuilder } from "../onnx/builder.ts";
 import { integrate, solve } from "./integrate.ts";
 import { onnxStepper } from "./onnx_stepper.ts";
 import { SOLVERS } from "./solver.ts";
@@ -107,4 +108,20 @@ Deno.test("onnxStepper() gives an infinite error ratio for a step from a non-fin
     await stepper.evaluate(0, y0),
   );
   assertEquals(bad.ratio, Infinity);
+});
+
+Deno.test("onnxStepper() does not mistake large finite float32 values for non-finite ones", async () => {
+  const g = new GraphBuilder("decay");
+  const z = g.input("z", "float32", ["batch", 32]);
+  g.output(g.op1("Neg", [z]), "dz");
+  const system: StepSystem = {
+    graph: g.build(),
+    blocks: [{ name: "z", input: "z", output: "dz", inNorm: true, dense: false }],
+  };
+  for (const solver of [SOLVERS.rk4, SOLVERS.dopri5]) {
+    const stepper = await onnxStepper({ runtime, system, solver, params: {}, dims: [[1, 32]], rtol: 1e-3, atol: 1e-3 });
+    const y0 = [new Float32Array(32).fill(2e37)];
+    const r = await stepper.step(0, 0.01, y0, await stepper.evaluate(0, y0));
+    assert(Number.isFinite(r.ratio), `${solver.name}: ratio ${r.ratio} for finite values whose sum overflows`);
+  }
 });

@@ -18,7 +18,7 @@
  * system's other inputs (its parameters) under their own names; outputs
  * `rk.y1.<block>`, `rk.k1.<block>` (FSAL tableaux: the last stage, f(t1, y1)),
  * `rk.ratio` (the error ratio; 0 on fixed-step tableaux; NaN when any new
- * value is not finite) and `rk.stages.<block>` ([stages, …shape], for dense
+ * value or FSAL stage is not finite) and `rk.stages.<block>` ([stages, …shape], for dense
  * blocks).
  *
  * @module
@@ -203,8 +203,10 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   if (yOnly) return b.build();
 
   const sumAll = (x: Value) => (x.shape.length === 0 ? x : reduceSum(b, x, [...x.shape.keys()], false));
-  // Any non-finite new value makes the ratio NaN: 0·Σ y1 is 0 unless some element is NaN or ±Inf.
-  const check = b.op1("Mul", [b.op1("Sum", y1.map(sumAll).concat(constant(0))), constant(0)]);
+  // Any non-finite new value or FSAL stage makes the ratio NaN: Σ 0·x is 0 unless some element is NaN or ±Inf
+  // (multiplying first, so that large finite values cannot overflow the sum).
+  const checked = tableau.fsal ? [...y1, ...stages[s - 1]!] : y1;
+  const check = b.op1("Sum", checked.map((x) => sumAll(b.op1("Mul", [x, constant(0)]))).concat(constant(0)));
   let ratio = check;
   if (adaptive) {
     const squares: Value[] = [];
@@ -233,15 +235,17 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   return b.build();
 }
 
-/** Step graphs built so far, per system graph: building walks the graph once per stage, so do it once. */
-const built = new WeakMap<Graph, Map<string, Graph>>();
+/** Step graphs built so far, per system graph and tableau object: building walks the graph once per stage, so do it once. */
+const built = new WeakMap<Graph, WeakMap<ButcherTableau, Map<string, Graph>>>();
 
-/** {@linkcode stepGraph}, memoised per system graph object, tableau and options. */
+/** {@linkcode stepGraph}, memoised per system graph object, tableau object and options. */
 export function cachedStepGraph(system: StepSystem, tableau: ButcherTableau, options: StepGraphOptions = {}): Graph {
   let perSystem = built.get(system.graph);
-  if (!perSystem) built.set(system.graph, perSystem = new Map());
-  const key = JSON.stringify([tableau.name, system.time, system.blocks, options.firstStage, options.yOnly]);
-  let g = perSystem.get(key);
-  if (!g) perSystem.set(key, g = stepGraph(system, tableau, options));
+  if (!perSystem) built.set(system.graph, perSystem = new WeakMap());
+  let perTableau = perSystem.get(tableau);
+  if (!perTableau) perSystem.set(tableau, perTableau = new Map());
+  const key = JSON.stringify([system.time, system.blocks, options.firstStage ?? "input", options.yOnly ?? false]);
+  let g = perTableau.get(key);
+  if (!g) perTableau.set(key, g = stepGraph(system, tableau, options));
   return g;
 }

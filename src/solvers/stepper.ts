@@ -35,7 +35,7 @@ export interface TrialStep {
   readonly f1: State | undefined;
   /**
    * The error ratio of step control (≤ 1 accepts); 0 for a fixed-step solver.
-   * NaN or Infinity when the trial state or its error is not finite.
+   * Infinity when the trial state or its error is not finite.
    */
   readonly ratio: number;
   /**
@@ -51,6 +51,8 @@ export interface TrialStep {
 export interface Stepper {
   /** The solver: tableau, order, adaptivity and interpolation. */
   readonly solver: Solver;
+  /** Whether its steps give dense output (needed for observations between step ends). */
+  readonly dense: boolean;
   /** Number of evaluations of f made so far (each evaluation of the vector field counts once). */
   readonly nfe: number;
   /** f(t, y). */
@@ -111,6 +113,7 @@ export function jsStepper(solver: Solver, f: VectorField, options: JsStepperOpti
   };
   return {
     solver,
+    dense: true,
     get nfe() {
       return nfe;
     },
