@@ -30,6 +30,20 @@ function mlpSystem(dtype: "float32" | "float64", dense = true) {
 
 const z0 = [0.5, -0.3, 0.8, -1, 0.2, 0.4];
 
+/** A dopri5 stepper over the test MLP without dense output, rtol = atol = tol. */
+async function dopri5Stepper(dtype: "float32" | "float64", tol: number) {
+  const { init, system } = mlpSystem(dtype, false);
+  return await onnxStepper({
+    runtime,
+    system,
+    solver: SOLVERS.dopri5,
+    params: init,
+    dims: [[2, 3]],
+    rtol: tol,
+    atol: tol,
+  });
+}
+
 for (const solver of Object.values(SOLVERS)) {
   Deno.test(`onnxStepper() with ${solver.name} takes the same steps as the JavaScript stepper to round-off (float64)`, async () => {
     const { dynamics, init, system } = mlpSystem("float64");
@@ -71,16 +85,7 @@ for (const solver of Object.values(SOLVERS)) {
 Deno.test("onnxStepper() stepping in float32 agrees with float64 to 1e-4", async () => {
   const results: Float64Array[] = [];
   for (const dtype of ["float64", "float32"] as const) {
-    const { init, system } = mlpSystem(dtype, false);
-    const stepper = await onnxStepper({
-      runtime,
-      system,
-      solver: SOLVERS.dopri5,
-      params: init,
-      dims: [[2, 3]],
-      rtol: 1e-5,
-      atol: 1e-5,
-    });
+    const stepper = await dopri5Stepper(dtype, 1e-5);
     const y0 = dtype === "float64" ? Float64Array.from(z0) : Float32Array.from(z0);
     const r = await solve(stepper, [y0], 0, 2);
     assert(r.y1[0] instanceof (dtype === "float64" ? Float64Array : Float32Array), "state stays in the model dtype");
@@ -90,16 +95,7 @@ Deno.test("onnxStepper() stepping in float32 agrees with float64 to 1e-4", async
 });
 
 Deno.test("onnxStepper() gives an infinite error ratio for a step from a non-finite state", async () => {
-  const { init, system } = mlpSystem("float64", false);
-  const stepper = await onnxStepper({
-    runtime,
-    system,
-    solver: SOLVERS.dopri5,
-    params: init,
-    dims: [[2, 3]],
-    rtol: 1e-6,
-    atol: 1e-6,
-  });
+  const stepper = await dopri5Stepper("float64", 1e-6);
   const y0 = [Float64Array.from(z0)];
   const bad = await stepper.step(
     0,
