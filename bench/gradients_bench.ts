@@ -14,10 +14,9 @@ import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradi
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
 import type { GradientResult } from "../src/gradients/problem.ts";
 import { exponentialDynamics } from "../src/models/linear.ts";
-import { mlpDynamics } from "../src/models/mlp.ts";
+import { benchmarkMlp } from "./_mlp_problem.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";
-import { Random } from "../src/util/random.ts";
 import { median, printTable, timeRepeats, writeJson } from "./_report.ts";
 
 /** One measurement. */
@@ -54,31 +53,14 @@ async function timeMlp(
   batch: number,
   repeats: number,
 ): Promise<GradientRecord[]> {
-  const { dynamics, init } = mlpDynamics({
-    stateDim: dim,
-    hidden: [width, width],
-    activation: "softplus",
-    time: "concat",
-    seed: 1,
-  });
-  const rng = new Random(2);
-  const z0 = tensor(rng.fillUniform(new Float32Array(batch * dim), -1, 1), [batch, dim]);
+  const { init, problem } = benchmarkMlp(width, dim, batch);
   const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
   const out: GradientRecord[] = [];
   for (const { label, method } of METHODS) {
     let last: GradientResult | undefined;
     // One untimed run first: it builds and compiles the method's graphs.
     const ms = await timeRepeats(async () => {
-      last = await odeGradient({
-        dynamics,
-        params: init,
-        z0,
-        times: [0, 1],
-        loss: ([, zT]) => ({
-          value: zT!.reduce((s, v) => s + v * v, 0) / zT!.length,
-          cotangents: [null, zT!.map((v) => (2 * v) / zT!.length)],
-        }),
-      }, { method, rtol: 1e-3, atol: 1e-3, runtime });
+      last = await odeGradient(problem, { method, rtol: 1e-3, atol: 1e-3, runtime });
     }, { repeats, warmup: 1, minRepeats: repeats });
     const s = last!.stats;
     out.push({

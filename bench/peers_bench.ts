@@ -32,7 +32,7 @@
 import { adjoint, direct, gq, type GradientMethod, methodName, seminorm } from "../src/gradients/method.ts";
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
 import type { GradientResult } from "../src/gradients/problem.ts";
-import { mlpDynamics } from "../src/models/mlp.ts";
+import { benchmarkMlp } from "./_mlp_problem.ts";
 import { GraphBuilder } from "../src/onnx/builder.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";
 import { gradientMethod, solveSettings } from "../src/pipeline/engine.ts";
@@ -172,14 +172,6 @@ export interface LimitRecord {
   peer_fraction: number | null;
 }
 
-function meanSquareLoss(states: readonly Float64Array[]) {
-  const zT = states.at(-1)!;
-  return {
-    value: zT.reduce((s, v) => s + v * v, 0) / zT.length,
-    cotangents: [null, zT.map((v) => (2 * v) / zT.length)],
-  };
-}
-
 function asWeight(t: Tensor): WeightTensor {
   if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
     throw new TypeError(`Cannot send a ${t.dtype} tensor to the peers`);
@@ -208,14 +200,7 @@ async function measureGradients(
   tmp: string,
 ): Promise<PeerGradientRecord[]> {
   const { dim, batch, t1 } = regime;
-  const { dynamics, init } = mlpDynamics({
-    stateDim: dim,
-    hidden: [width, width],
-    activation: "softplus",
-    time: "concat",
-    seed: 1,
-  });
-  const z0 = tensor(new Random(2).fillUniform(new Float32Array(batch * dim), -1, 1), [batch, dim]);
+  const { dynamics, init, z0, problem } = benchmarkMlp(width, dim, batch, t1);
   const names = dynamics.params.map((p) => p.name);
   const params = names.reduce((s, n) => s + init[n]!.data.length, 0);
   const weightsPath = `${tmp}/weights.bin`, gradPath = `${tmp}/grad.bin`;
@@ -234,7 +219,6 @@ async function measureGradients(
     throw new Error(`Peer model has ${loaded.params} parameters, quadjoint's ${params}: the two MLPs differ`);
   }
   const runtime = new Runtime({ threads: THREADS });
-  const problem = { dynamics, params: init, z0, times: [0, t1], loss: meanSquareLoss };
   const options = (method: GradientMethod) => ({ method, rtol: RTOL, atol: ATOL, runtime });
   const gradientRequest = (method: string, gradOut?: string) => ({
     cmd: "gradient",
