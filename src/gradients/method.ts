@@ -12,17 +12,17 @@
  * | direct   | reverse mode through every accepted step       | grows with steps  | the discretised forward solve |
  * | adjoint  | [z, a, a_θ, a_t] backwards, all in the norm    | constant          | the ODE, to solver tolerance |
  * | seminorm | as adjoint, a_θ and a_t left out of the norm   | constant          | the ODE, to solver tolerance |
- * | gq       | [z, a] backwards, dL/dθ by Gauss–Legendre      | constant          | the ODE, to tolerance and quadrature |
+ * | gq       | [z, a] backwards, dL/dθ by Gauss–Legendre      | constant          | the ODE, to solver tolerance (adaptive nodes; the paper's rule: to its quadrature) |
  *
  * @module
  */
 import type { GradientStrategy } from "./_context.ts";
 import { adjoint, type AdjointMethod, adjointStrategy, seminorm } from "./adjoint.ts";
 import { direct, type DirectMethod, directStrategy } from "./direct.ts";
-import { gq, type GqMethod, type GqOptions, gqStrategy } from "./gq.ts";
+import { gq, GQ_NODES, type GqMethod, type GqNodes, type GqOptions, gqStrategy } from "./gq.ts";
 
-export { adjoint, direct, gq, seminorm };
-export type { AdjointMethod, DirectMethod, GqMethod, GqOptions };
+export { adjoint, direct, gq, GQ_NODES, seminorm };
+export type { AdjointMethod, DirectMethod, GqMethod, GqNodes, GqOptions };
 
 /** Any gradient method. */
 export type GradientMethod = DirectMethod | AdjointMethod | GqMethod;

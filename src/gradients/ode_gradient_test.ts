@@ -22,9 +22,10 @@ function methods(C = 0.1): Record<string, GradientMethod> {
     adjoint: adjoint(),
     seminorm: seminorm(),
     gq: gq({ C }),
+    "gq paper": gq({ C, nodes: "interval" }),
     "gq per-step": gq({ C, nodes: "per-step" }),
     "gq checkpoint": gq({ C, trajectory: "checkpoint" }),
-    "gq clamp": gq({ C, observe: "clamp" }),
+    "gq clamp": gq({ C, nodes: "interval", observe: "clamp" }),
   };
 }
 const METHODS = methods();
@@ -203,7 +204,7 @@ Deno.test("odeGradient() with decreasing times matches finite differences for ti
   }
 });
 
-Deno.test("odeGradient() places the paper's n_k nodes per interval, or (order+1)/2 per backward step", async () => {
+Deno.test("odeGradient() places the paper's n_k nodes per interval, (order+1)/2 per backward step, or per panel", async () => {
   const { dynamics, init } = mlpDynamics({ stateDim: 2, hidden: [6], time: "concat", dtype: "float64", seed: 2 });
   for (const times of [[0, 0.3, 1.7, 2], [2, 1.2, 0]]) {
     const problem = {
@@ -214,7 +215,7 @@ Deno.test("odeGradient() places the paper's n_k nodes per interval, or (order+1)
       loss: (zs: readonly Float64Array[]) => ({ cotangents: zs.map((z) => z.map((v) => 2 * v)) }),
     };
     for (const C of [0.1, 2]) {
-      const r = await odeGradient(problem, { method: gq({ C }), rtol: 1e-6, atol: 1e-6, runtime });
+      const r = await odeGradient(problem, { method: gq({ C, nodes: "interval" }), rtol: 1e-6, atol: 1e-6, runtime });
       const { nfe, accepted, rejected } = r.stats.forward;
       assertEquals(nfe, 2 + 6 * (accepted + rejected), "NFE_fwd counts the initial-step and rejected evaluations");
       const span = times[times.length - 1]! - times[0]!;
@@ -231,6 +232,10 @@ Deno.test("odeGradient() places the paper's n_k nodes per interval, or (order+1)
     }
     const perStep = await odeGradient(problem, { method: gq({ nodes: "per-step" }), rtol: 1e-6, atol: 1e-6, runtime });
     assertEquals(perStep.stats.nodes, 3 * perStep.stats.backward.accepted, "dopri5: 3 Gauss nodes per backward step");
+    const adaptive = await odeGradient(problem, { method: gq(), rtol: 1e-6, atol: 1e-6, runtime });
+    const panels = adaptive.stats.nodes / 3;
+    assert(Number.isInteger(panels), "adaptive: 3 nodes per panel");
+    assert(panels >= times.length - 1 && panels <= adaptive.stats.backward.accepted, `${panels} panels`);
   }
 });
 

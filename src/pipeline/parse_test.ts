@@ -36,7 +36,7 @@ Deno.test("parsePipeline() accepts the valid fixtures and fills in defaults", as
   }
   const spheres = await readPipeline(new URL("nested_spheres.yaml", dir).pathname);
   assertEquals(spheres.train?.optimizer.betas, [0.9, 0.999]);
-  assertEquals(spheres.gradient.gq, { C: 0.1, nodes: "interval", trajectory: "backward", observe: "interpolate" });
+  assertEquals(spheres.gradient.gq, { C: 0.1, nodes: "adaptive", trajectory: "backward", observe: "interpolate" });
   assertEquals(expandSweep(spheres).length, 8 * 4);
 });
 

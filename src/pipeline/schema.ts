@@ -24,7 +24,7 @@
  */
 import { z } from "zod";
 import { CHART_KINDS } from "../report/experiment.ts";
-import { METHOD_NAMES } from "../gradients/method.ts";
+import { GQ_NODES, METHOD_NAMES } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
 
@@ -197,16 +197,20 @@ export const SolveSchema = z.object({
 export const GradientSchema = z.object({
   method: z.enum(METHOD_NAMES).describe("Gradient method"),
   gq: z.object({
-    C: positive.default(0.1).describe("Node-count factor: n_k = clamp(ceil(C·NFE·Δt_k/T), 1, 64). Default 0.1"),
-    nodes: z.enum(["interval", "per-step"]).default("interval")
+    C: positive.default(0.1).describe(
+      "Node-count factor of the paper's rule (nodes: interval): n_k = clamp(ceil(C·NFE·Δt_k/T), 1, 64). Default 0.1",
+    ),
+    nodes: z.enum(GQ_NODES).default("adaptive")
       .describe(
-        '"interval": nodes per measurement interval (the paper); "per-step": in every backward step. Default interval',
+        '"adaptive": a rule of the solver\'s order on each run of backward steps step control allows, accurate to the ' +
+          'tolerance; "interval": the paper\'s n_k per measurement interval; "per-step": one rule per backward step. ' +
+          "Default adaptive",
       ),
     trajectory: z.enum(["backward", "checkpoint"]).default("backward")
       .describe("Where z in the integrand comes from. Default backward"),
     observe: z.enum(["interpolate", "clamp"]).default("interpolate")
       .describe("How states at nodes are read. Default interpolate"),
-  }).strict().default({ C: 0.1, nodes: "interval", trajectory: "backward", observe: "interpolate" })
+  }).strict().default({ C: 0.1, nodes: "adaptive", trajectory: "backward", observe: "interpolate" })
     .describe("Options of the gq method (kept, but unused, for other methods so sweeps over method work)"),
 }).strict();
 

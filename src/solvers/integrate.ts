@@ -58,6 +58,8 @@ export interface StepInfo {
   readonly stages: readonly Float64Array[];
   /** Dense output: the state at any t in the step (stays valid after the callback). */
   readonly interpolate: DenseOutput;
+  /** The size step control proposes for the next step (positive; a fixed-step solve: this step's size). */
+  readonly nextStep: number;
 }
 
 /** One accepted step of {@linkcode solve}, as handed to its `onStep`. */
@@ -78,6 +80,8 @@ export interface SolveStepInfo {
   readonly stages: readonly State[] | undefined;
   /** The stepper's dense blocks at any t in the step; absent when the stepper has none. */
   readonly interpolate: StateDense | undefined;
+  /** The size step control proposes for the next step (positive; a fixed-step solve: this step's size). */
+  readonly nextStep: number;
 }
 
 /** States wanted at times inside the solve. */
@@ -483,7 +487,18 @@ export async function solve(
       dense = (tau: number) => (fitted ??= fit(end, f1End))(tau);
     }
     if (onStep) {
-      await onStep({ t0: t, t1: tNext, y0: y, y1, f0: f0!, f1: f1!, stages: step.stages, interpolate: dense });
+      const nextStep = fixed ? Math.abs(tNext - t) : h;
+      await onStep({
+        t0: t,
+        t1: tNext,
+        y0: y,
+        y1,
+        f0: f0!,
+        f1: f1!,
+        stages: step.stages,
+        interpolate: dense,
+        nextStep,
+      });
     }
     await observer.emit(tNext, y1, dense);
     t = tNext;
@@ -587,6 +602,7 @@ export async function integrate(
             f1: one(s.f1),
             stages: s.stages!.map(one),
             interpolate: (t: number) => one(dense(t)),
+            nextStep: s.nextStep,
           });
         },
       }
