@@ -45,6 +45,7 @@ export * from "./src/autodiff/rule.ts";
 export {
   adjoint,
   type AdjointMethod,
+  type AdjointOptions,
   direct,
   type DirectMethod,
   gq,
@@ -57,7 +58,10 @@ export {
   methodByName,
   type MethodName,
   methodName,
+  type MethodOptions,
   seminorm,
+  STEP_CONTROLS,
+  type StepControl,
 } from "./src/gradients/method.ts";
 export * from "./src/gradients/problem.ts";
 export { odeGradient, odeSolve, type OdeSolveOptions } from "./src/gradients/ode_gradient.ts";

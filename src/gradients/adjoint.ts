@@ -9,6 +9,19 @@
  * state and a jumps by ∂L/∂z(t_k). With the seminorm, only [z, a] enter the
  * error norm (Kidger, Chen & Lyons 2021): a_θ and a_t feed nothing back.
  *
+ * Step control (`stepControl`):
+ * - `"quadjoint"` (default): one RMS norm over the blocks in the norm, every
+ *   element weighing the same (so θ-sized a_θ dominates the full norm); each
+ *   interval's solve starts with the step the previous one ended with.
+ * - `"torchdiffeq"`: as `odeint_adjoint`: the norm is the largest of the
+ *   per-tensor RMS norms — |a_t|, z, a and each parameter's a_θ (seminorm:
+ *   |a_t|, z, a) — and every interval selects its first step afresh (Hairer's
+ *   rule, in that norm). For like-for-like comparisons; step counts then
+ *   equal torchdiffeq's (tests/fixtures/torchdiffeq_steps.json). One
+ *   difference stays: torchdiffeq steps past each measurement time and
+ *   interpolates back, quadjoint shortens the last step to land on it (the
+ *   same number of steps, a different last step).
+ *
  * @module
  */
 import { adjointDynamicsGraph } from "../autodiff/fused.ts";
@@ -34,30 +47,63 @@ import {
 export interface AdjointMethod {
   /** Discriminant. */
   readonly kind: "adjoint";
-  /** Error norm over all of the augmented state (`"full"`), or without a_θ and a_t (`"seminorm"`). */
+  /** Error norm over all of the augmented state (`"full"`), or without a_θ (and, quadjoint's way, a_t) (`"seminorm"`). */
   readonly norm: "full" | "seminorm";
+  /** Backward step control: quadjoint's own, or torchdiffeq's `odeint_adjoint` (see the module doc). */
+  readonly stepControl: StepControl;
+}
+
+/** Backward step control of the adjoint methods. */
+export type StepControl = typeof STEP_CONTROLS[number];
+
+/** The step controls, as the pipeline spells them. */
+export const STEP_CONTROLS = ["quadjoint", "torchdiffeq"] as const;
+
+/** Options of {@linkcode adjoint} and {@linkcode seminorm}. */
+export interface AdjointOptions {
+  /** Backward step control. @default "quadjoint" */
+  readonly stepControl?: StepControl;
+}
+
+function checkedStepControl(options: AdjointOptions): StepControl {
+  const { stepControl = "quadjoint" } = options;
+  if (!STEP_CONTROLS.includes(stepControl)) {
+    throw new RangeError(
+      `adjoint option stepControl must be one of ${
+        STEP_CONTROLS.map((x) => `"${x}"`).join(", ")
+      }, got "${stepControl}"`,
+    );
+  }
+  return stepControl;
 }
 
 /**
  * The standard continuous adjoint (Chen et al. 2018), restarted at each
  * measurement time with the stored state and the jump in a.
+ *
+ * @example Step control as torchdiffeq's odeint_adjoint
+ * ```ts
+ * import { adjoint } from "./adjoint.ts";
+ * if (adjoint({ stepControl: "torchdiffeq" }).stepControl !== "torchdiffeq") throw new Error("option lost");
+ * ```
  */
-export function adjoint(): AdjointMethod {
-  return { kind: "adjoint", norm: "full" };
+export function adjoint(options: AdjointOptions = {}): AdjointMethod {
+  return { kind: "adjoint", norm: "full", stepControl: checkedStepControl(options) };
 }
 
 /**
  * The adjoint with a seminorm (Kidger, Chen & Lyons 2021): a_θ and a_t do not
  * take part in step-size control, so the backward pass takes fewer steps.
  */
-export function seminorm(): AdjointMethod {
-  return { kind: "adjoint", norm: "seminorm" };
+export function seminorm(options: AdjointOptions = {}): AdjointMethod {
+  return { kind: "adjoint", norm: "seminorm", stepControl: checkedStepControl(options) };
 }
 
 /** The augmented system as step blocks: z, a, then a_θ per parameter and a_t, which only integrate. */
 function augmentedSystem(ctx: GradientContext, method: AdjointMethod): StepSystem {
   const fused = adjointDynamicsGraph(ctx.dynamics);
   const full = method.norm === "full";
+  const torchdiffeq = method.stepControl === "torchdiffeq";
   const hasTime = ctx.dynamics.graph.inputs.some((i) => i.name === DYNAMICS_NAMES.time);
   const blocks: StepBlock[] = [
     { name: "z", input: DYNAMICS_NAMES.state, output: fused.outputs.dz, inNorm: true, dense: false },
@@ -68,9 +114,15 @@ function augmentedSystem(ctx: GradientContext, method: AdjointMethod): StepSyste
       inNorm: full,
       dense: false,
     })),
-    { name: "t", output: fused.outputs.dt, inNorm: full, dense: false },
+    // torchdiffeq keeps the time adjoint in its seminorm too.
+    { name: "t", output: fused.outputs.dt, inNorm: full || torchdiffeq, dense: false },
   ];
-  return { graph: fused.graph, ...(hasTime ? { time: DYNAMICS_NAMES.time } : {}), blocks };
+  return {
+    graph: fused.graph,
+    ...(hasTime ? { time: DYNAMICS_NAMES.time } : {}),
+    blocks,
+    norm: torchdiffeq ? "mixed" : "rms",
+  };
 }
 
 /** The adjoint's (and seminorm's) forward and backward passes. */
@@ -110,7 +162,8 @@ export const adjointStrategy: GradientStrategy<AdjointMethod> = {
       accepted += r.stats.accepted;
       rejected += r.stats.rejected;
       nfe += r.stats.nfe;
-      if (ctx.backward.solver.adaptive) firstStep = r.lastStep;
+      // torchdiffeq selects each interval's first step afresh.
+      if (ctx.backward.solver.adaptive && method.stepControl === "quadjoint") firstStep = r.lastStep;
     }
     const c0 = cotangents[0];
     if (c0) axpy(a, 1, c0);

@@ -17,12 +17,28 @@
  * @module
  */
 import type { GradientStrategy } from "./_context.ts";
-import { adjoint, type AdjointMethod, adjointStrategy, seminorm } from "./adjoint.ts";
+import {
+  adjoint,
+  type AdjointMethod,
+  type AdjointOptions,
+  adjointStrategy,
+  seminorm,
+  STEP_CONTROLS,
+  type StepControl,
+} from "./adjoint.ts";
 import { direct, type DirectMethod, directStrategy } from "./direct.ts";
 import { gq, GQ_NODES, type GqMethod, type GqNodes, type GqOptions, gqStrategy } from "./gq.ts";
 
-export { adjoint, direct, gq, GQ_NODES, seminorm };
-export type { AdjointMethod, DirectMethod, GqMethod, GqNodes, GqOptions };
+export { adjoint, direct, gq, GQ_NODES, seminorm, STEP_CONTROLS };
+export type { AdjointMethod, AdjointOptions, DirectMethod, GqMethod, GqNodes, GqOptions, StepControl };
+
+/** Options of {@linkcode methodByName}: each applies to its own methods only. */
+export interface MethodOptions {
+  /** GQ's options (`gq`). */
+  readonly gq?: GqOptions;
+  /** Backward step control (`adjoint`, `seminorm`). */
+  readonly stepControl?: StepControl;
+}
 
 /** Any gradient method. */
 export type GradientMethod = DirectMethod | AdjointMethod | GqMethod;
@@ -38,15 +54,15 @@ export const METHOD_NAMES = ["direct", "adjoint", "seminorm", "gq"] as const;
 /** A method name. */
 export type MethodName = typeof METHOD_NAMES[number];
 
-const BY_NAME: Readonly<Record<MethodName, (options: GqOptions) => GradientMethod>> = {
+const BY_NAME: Readonly<Record<MethodName, (options: MethodOptions) => GradientMethod>> = {
   direct: () => direct(),
-  adjoint: () => adjoint(),
-  seminorm: () => seminorm(),
-  gq: (options) => gq(options),
+  adjoint: (o) => adjoint(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
+  seminorm: (o) => seminorm(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
+  gq: (o) => gq(o.gq),
 };
 
 /**
- * The method for a pipeline name (GQ options apply to `gq` only).
+ * The method for a pipeline name (each option applies to its own methods only).
  *
  * @example
  * ```ts
@@ -54,7 +70,7 @@ const BY_NAME: Readonly<Record<MethodName, (options: GqOptions) => GradientMetho
  * if (methodByName("seminorm").kind !== "adjoint") throw new Error("seminorm is the adjoint with another norm");
  * ```
  */
-export function methodByName(name: MethodName, options: GqOptions = {}): GradientMethod {
+export function methodByName(name: MethodName, options: MethodOptions = {}): GradientMethod {
   const make = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (!make) throw new RangeError(`Unknown gradient method "${name}": use one of ${METHOD_NAMES.join(", ")}`);
   return make(options);

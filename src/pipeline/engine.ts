@@ -205,7 +205,10 @@ export function solveSettings(solve: SolveConfig): SolveSettings & { backward?: 
 
 /** The gradient method of a configuration. */
 export function gradientMethod(config: PipelineConfig): GradientMethod {
-  return methodByName(config.gradient.method, config.gradient.gq);
+  return methodByName(config.gradient.method, {
+    gq: config.gradient.gq,
+    stepControl: config.gradient.stepControl,
+  });
 }
 
 /**

@@ -24,7 +24,7 @@
  */
 import { z } from "zod";
 import { CHART_KINDS } from "../report/experiment.ts";
-import { GQ_NODES, METHOD_NAMES } from "../gradients/method.ts";
+import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
 
@@ -196,6 +196,10 @@ export const SolveSchema = z.object({
 /** The gradient stage: which method computes dL/dθ. */
 export const GradientSchema = z.object({
   method: z.enum(METHOD_NAMES).describe("Gradient method"),
+  stepControl: z.enum(STEP_CONTROLS).default("quadjoint").describe(
+    'Backward step control of adjoint and seminorm: "quadjoint" (one RMS norm, steps carried across intervals) or ' +
+      '"torchdiffeq" (odeint_adjoint\'s: largest per-tensor RMS, first step chosen per interval). Default quadjoint',
+  ),
   gq: z.object({
     C: positive.default(0.1).describe(
       "Node-count factor of the paper's rule (nodes: interval): n_k = clamp(ceil(C·NFE·Δt_k/T), 1, 64). Default 0.1",

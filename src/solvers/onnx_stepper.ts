@@ -141,16 +141,20 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
       return { y1, f1, ratio: Number.isNaN(ratio) ? Infinity : ratio, dense: denseFit };
     },
     norm(v, y) {
-      let s = 0, count = 0;
+      // The step graph's norm: one RMS over the norm blocks, or the largest block RMS ("mixed").
+      let s = 0, count = 0, largest = 0;
       for (const m of normBlocks) {
         const vm = v[m]!, ym = y[m]!;
+        let sm = 0;
         for (let i = 0; i < vm.length; i++) {
           const r = vm[i]! / (atol + rtol * Math.abs(ym[i]!));
-          s += r * r;
+          sm += r * r;
         }
+        s += sm;
         count += vm.length;
+        largest = Math.max(largest, Math.sqrt(sm / Math.max(vm.length, 1)));
       }
-      return Math.sqrt(s / Math.max(count, 1));
+      return system.norm === "mixed" ? largest : Math.sqrt(s / Math.max(count, 1));
     },
     axpy(y, h, v) {
       return y.map((ym, m) => {

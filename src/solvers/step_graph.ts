@@ -53,6 +53,13 @@ export interface StepSystem {
   readonly time?: string;
   /** The state blocks, in order. */
   readonly blocks: readonly StepBlock[];
+  /**
+   * How the error ratio combines the norm blocks: `"rms"`, one RMS over all
+   * their elements; `"mixed"`, the largest of the blocks' own RMS norms
+   * (torchdiffeq's adjoint norm, each tensor weighing the same whatever its
+   * size). @default "rms"
+   */
+  readonly norm?: "rms" | "mixed";
 }
 
 /** Options of {@linkcode stepGraph}. */
@@ -223,7 +230,13 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
       squares.push(sumAll(b.op1("Mul", [q, q])));
       counts.push(b.op1("Cast", [b.op1("Size", [y0[m]!])], { to: attr.int(dtype === "float64" ? 11 : 1) }));
     });
-    if (squares.length > 0) {
+    if (squares.length > 0 && system.norm === "mixed") {
+      // max over blocks of sqrt(Σ q² / n_b); max(n_b, 1) keeps an empty block at 0.
+      const norms = squares.map((sq, i) =>
+        b.op1("Sqrt", [b.op1("Div", [sq, b.op1("Max", [counts[i]!, constant(1)])])])
+      );
+      ratio = b.op1("Add", [norms.length === 1 ? norms[0]! : b.op1("Max", norms), check]);
+    } else if (squares.length > 0) {
       const total = squares.length === 1 ? squares[0]! : b.op1("Sum", squares);
       const count = counts.length === 1 ? counts[0]! : b.op1("Sum", counts);
       // max(count, 1): an empty block set has ratio 0, as rmsNorm.
@@ -244,7 +257,13 @@ export function cachedStepGraph(system: StepSystem, tableau: ButcherTableau, opt
   if (!perSystem) built.set(system.graph, perSystem = new WeakMap());
   let perTableau = perSystem.get(tableau);
   if (!perTableau) perSystem.set(tableau, perTableau = new Map());
-  const key = JSON.stringify([system.time, system.blocks, options.firstStage ?? "input", options.yOnly ?? false]);
+  const key = JSON.stringify([
+    system.time,
+    system.blocks,
+    system.norm ?? "rms",
+    options.firstStage ?? "input",
+    options.yOnly ?? false,
+  ]);
   let g = perTableau.get(key);
   if (!g) perTableau.set(key, g = stepGraph(system, tableau, options));
   return g;
