@@ -42,7 +42,7 @@ export interface GradientWork {
 
 /**
  * Sorts a gradient's calls by kind. gq: the forward evaluations, every
- * backward call as a z-VJP (its few plain f calls at the measurement times
+ * backward call but the nodes as a z-VJP (its few plain f calls at the measurement times
  * counted as z-VJPs too) and one θ-VJP per node. The other methods: the
  * forward evaluations and the backward calls beyond the VJPs as f, every VJP
  * as a θ-VJP.
@@ -51,7 +51,7 @@ export function gradientWork(method: string, s: WorkStats): GradientWork {
   let fEvals: number, zVjps: number, thetaVjps: number;
   if (method === "gq") {
     fEvals = s.nfeForward;
-    zVjps = s.nfeBackward;
+    zVjps = s.nfeBackward - s.nodes; // the backward NFE counts the nodes too
     thetaVjps = s.nodes;
   } else {
     fEvals = s.nfeForward + Math.max(0, s.nfeBackward - s.vjpEvals);

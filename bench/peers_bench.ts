@@ -397,7 +397,7 @@ async function measureTraining(
         peer_loss_first: pl ? pl[0]! : null,
         quadjoint_loss_last: q.history.at(-1)!.trainLoss,
         peer_loss_last: pl ? pl.at(-1)! : null,
-        quadjoint_nfe_forward: q.history.at(-1)!.nfeForward,
+        quadjoint_nfe_forward: q.history.at(-1)!.nfeForwardPerEpoch,
         peer_nfe_forward: typeof a === "string" ? null : (a.nfe_forward as number[]).at(-1)!,
         ...(typeof a === "string" ? { peer_error: a } : {}),
       };

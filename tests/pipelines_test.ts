@@ -50,7 +50,9 @@ for (const name of SHIPPED) {
       if (r.runs.length > 0) {
         assertEquals(r.runs.length, results.cells.length, "one run per cell");
         for (const run of r.runs) {
-          assert(run.params > 0 && run.epochs > 0 && (run.nfeForward ?? 0) > 0 && (run.nfeBackward ?? 0) > 0);
+          assert(
+            run.params > 0 && run.epochs > 0 && (run.nfeForwardPerBatch ?? 0) > 0 && (run.nfeBackwardPerBatch ?? 0) > 0,
+          );
           assert(Number.isFinite(run.testMetric) && Number.isFinite(run.trainSeconds), JSON.stringify(run));
         }
         assertEquals(r.epochs.length, r.runs.reduce((s, run) => s + run.epochs, 0), "one epoch record per epoch");

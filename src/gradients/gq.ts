@@ -291,7 +291,8 @@ async function gqBackward(
     dz0: asFloat64(a),
     dparams,
     dtimes,
-    stats: { nfe: backwardNfe + timeNfe + forwardReplayNfe, accepted, rejected },
+    // Every evaluation of f or of a VJP of f counts, the quadrature nodes' integrands included.
+    stats: { nfe: backwardNfe + timeNfe + forwardReplayNfe + acc.points, accepted, rejected },
     vjpEvals: backwardNfe + acc.points,
     nodes: acc.points,
     heldBytes: heldDense,

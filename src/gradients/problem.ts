@@ -68,7 +68,13 @@ export interface OdeGradientOptions extends SolveSettings {
 
 /** Statistics of one solve direction. */
 export interface DirectionStats {
-  /** Function evaluations (graph calls that evaluate f, fused or not). */
+  /**
+   * Function evaluations: every evaluation of f or of a VJP of f (a fused
+   * step of s stages counts s − 1 or s). Backwards this includes the f
+   * calls at the measurement times, gq's quadrature integrands (one per
+   * node, also counted in {@linkcode GradientStats.nodes}) and its
+   * checkpoint replay — the same meaning in every method, so NFE compare.
+   */
   nfe: number;
   /** Accepted steps. */
   accepted: number;
@@ -82,11 +88,11 @@ export interface GradientStats {
   readonly method: string;
   /** Forward solve. */
   readonly forward: DirectionStats;
-  /** Backward pass (for direct: the stage VJPs and f at the measurement times). */
+  /** Backward pass (for direct: the stage VJPs and f at the measurement times; for gq: nodes included). */
   readonly backward: DirectionStats;
-  /** Evaluations of graphs that compute a vector-Jacobian product. */
+  /** Evaluations of graphs that compute a vector-Jacobian product (part of the backward NFE). */
   readonly vjpEvals: number;
-  /** Quadrature nodes used (gq only). */
+  /** Quadrature nodes used (gq only; each is one evaluation in the backward NFE). */
   readonly nodes: number;
   /** Bytes of state held between the forward and the backward pass (the float64 states at the times, direct's step records in the model dtype). */
   readonly heldBytes: number;

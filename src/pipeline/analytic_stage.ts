@@ -39,10 +39,12 @@ export interface AnalyticMemory {
   readonly T: number;
   /** Bytes held between forward and backward pass. */
   readonly heldBytes: number;
-  /** Forward NFE. */
-  readonly nfeForward: number;
-  /** Backward NFE. */
-  readonly nfeBackward: number;
+  /** Forward NFE of the gradient. */
+  readonly nfeForwardPerGradient: number;
+  /** Backward NFE of the gradient (every evaluation of f or of a VJP of f, gq's nodes included). */
+  readonly nfeBackwardPerGradient: number;
+  /** gq's quadrature nodes (0 for other methods). */
+  readonly nodesPerGradient: number;
 }
 
 async function solveAt(
@@ -128,8 +130,9 @@ export async function analyticMemory(
       tolerance,
       T,
       heldBytes: r.stats.heldBytes,
-      nfeForward: r.stats.forward.nfe,
-      nfeBackward: r.stats.backward.nfe + r.stats.nodes,
+      nfeForwardPerGradient: r.stats.forward.nfe,
+      nfeBackwardPerGradient: r.stats.backward.nfe,
+      nodesPerGradient: r.stats.nodes,
     });
     onPoint?.(i + 1, tolerances.length);
   }

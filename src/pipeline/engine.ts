@@ -80,9 +80,11 @@ export interface EpochResultRecord extends EpochRecord {
   /** Wall-clock seconds of this epoch. */
   epochSeconds: number;
   /** Forward NFE summed over the epoch's batches. */
-  nfeForward: number;
-  /** Backward NFE summed over the epoch's batches. */
-  nfeBackward: number;
+  nfeForwardPerEpoch: number;
+  /** Backward NFE summed over the epoch's batches (every evaluation of f or of a VJP of f, gq's nodes included). */
+  nfeBackwardPerEpoch: number;
+  /** gq's quadrature nodes summed over the epoch's batches. */
+  nodesPerEpoch: number;
 }
 
 /** The records of one cell. */
@@ -92,9 +94,16 @@ export interface CellRecords {
   /** One record per completed epoch. */
   epochs: EpochResultRecord[];
   /** Relative errors of the analytic problem, per T and quantity. */
-  gradientErrors: (GradientErrorRecord & { cellId: string; nfeForward: number; nfeBackward: number })[];
+  gradientErrors: (GradientErrorRecord & { cellId: string } & PerGradientCosts)[];
   /** Held memory per tolerance. */
-  memory: (MemoryRecord & { cellId: string; T: number; nfeForward: number; nfeBackward: number })[];
+  memory: (MemoryRecord & { cellId: string; T: number } & PerGradientCosts)[];
+}
+
+/** What one gradient of an analytic point cost (the NFE as {@linkcode EpochResultRecord}'s). */
+export interface PerGradientCosts {
+  nfeForwardPerGradient: number;
+  nfeBackwardPerGradient: number;
+  nodesPerGradient: number;
 }
 
 /** What happened to a cell. */
@@ -114,8 +123,8 @@ export interface CellSummary {
 
 /** results.json: the report CLI's input format plus the pipeline's cells. */
 export interface PipelineResults {
-  /** Format marker. */
-  format: "quadjoint.results/1";
+  /** Format marker (/2: NFE fields carry their unit, PerBatch / PerEpoch / PerGradient, and count gq nodes). */
+  format: "quadjoint.results/2";
   /** Pipeline name. */
   pipeline: string;
   /** "complete" or "interrupted". */
@@ -300,8 +309,9 @@ function epochRecords(cellId: string, method: string, width: number, seed: numbe
     trainLoss: h.trainLoss,
     testMetric: h.testMetric ?? null,
     epochSeconds: h.seconds,
-    nfeForward: h.nfeForward,
-    nfeBackward: h.nfeBackward,
+    nfeForwardPerEpoch: h.nfeForwardPerEpoch,
+    nfeBackwardPerEpoch: h.nfeBackwardPerEpoch,
+    nodesPerEpoch: h.nodesPerEpoch,
   }));
 }
 
@@ -363,8 +373,8 @@ async function runTrainingCell(
         stepName: "epoch",
         detail: `batch ${b.batch}/${b.batches}`,
         loss: b.loss,
-        nfeForward: b.nfeForward,
-        nfeBackward: b.nfeBackward,
+        nfeForwardPerBatch: b.nfeForwardPerBatch,
+        nfeBackwardPerBatch: b.nfeBackwardPerBatch,
         done: false,
       }),
     onEpoch: async (e, state) => {
@@ -375,8 +385,9 @@ async function runTrainingCell(
         stepName: "epoch",
         loss: e.trainLoss,
         metric: e.testMetric !== undefined ? { name: task.metricName, value: e.testMetric } : undefined,
-        nfeForward: e.nfeForward,
-        nfeBackward: e.nfeBackward,
+        // The status line shows per-batch NFE throughout: the epoch's means.
+        nfeForwardPerBatch: e.nfeForwardPerEpoch / e.batches,
+        nfeBackwardPerBatch: e.nfeBackwardPerEpoch / e.batches,
         done: true,
       });
       ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });
@@ -385,7 +396,7 @@ async function runTrainingCell(
   const h = result.history;
   const last = h.at(-1);
   const lastTest = [...h].reverse().find((r) => r.testMetric !== undefined);
-  const batches = Math.ceil(task.train.size / Math.min(train.batchSize ?? task.train.size, task.train.size));
+  const batches = h.reduce((s, r) => s + r.batches, 0);
   const sum = (f: (r: EpochResult) => number) => h.reduce((s, r) => s + f(r), 0);
   const run: RunResult = {
     cellId: cell.id,
@@ -400,8 +411,9 @@ async function runTrainingCell(
     testLoss: lastTest?.testLoss ?? null,
     trainLoss: last?.trainLoss ?? null,
     metric: task.metricName,
-    nfeForward: h.length > 0 ? sum((r) => r.nfeForward) / (h.length * batches) : null,
-    nfeBackward: h.length > 0 ? sum((r) => r.nfeBackward) / (h.length * batches) : null,
+    nfeForwardPerBatch: batches > 0 ? sum((r) => r.nfeForwardPerEpoch) / batches : null,
+    nfeBackwardPerBatch: batches > 0 ? sum((r) => r.nfeBackwardPerEpoch) / batches : null,
+    nodesPerBatch: batches > 0 ? sum((r) => r.nodesPerEpoch) / batches : null,
     epochSeconds: h.length > 0 ? sum((r) => r.seconds) / h.length : null,
     heldBytes: h.length > 0 ? Math.max(...h.map((r) => r.heldBytes)) : null,
   };
@@ -428,7 +440,11 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellRecords> {
   const tick = () => progress.update({ step: ++step, steps: units, stepName: "point", done: true });
   if (config.evaluate.metrics.includes("gradient-error")) {
     for (const e of await analyticErrors(runtime, problem, method, solve, tick)) {
-      const costs = { nfeForward: e.stats.forward.nfe, nfeBackward: e.stats.backward.nfe + e.stats.nodes };
+      const costs: PerGradientCosts = {
+        nfeForwardPerGradient: e.stats.forward.nfe,
+        nfeBackwardPerGradient: e.stats.backward.nfe,
+        nodesPerGradient: e.stats.nodes,
+      };
       for (const [quantity, value] of [["L", e.loss], ["dL/dz0", e.dz0], ["dL/da", e.da], ["dL/dT", e.dT]] as const) {
         records.gradientErrors.push({
           cellId: cell.id,
@@ -450,8 +466,9 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellRecords> {
         tolerance: m.tolerance,
         bytes: m.heldBytes,
         T: m.T,
-        nfeForward: m.nfeForward,
-        nfeBackward: m.nfeBackward,
+        nfeForwardPerGradient: m.nfeForwardPerGradient,
+        nfeBackwardPerGradient: m.nfeBackwardPerGradient,
+        nodesPerGradient: m.nodesPerGradient,
       });
     }
   }
@@ -538,7 +555,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
   const first = cells[0]!.config;
   const metricLabel = first.data.kind === "analytic" ? "relative error" : testMetricName(first);
   const results: PipelineResults = {
-    format: "quadjoint.results/1",
+    format: "quadjoint.results/2",
     pipeline: config.name,
     status: "complete",
     title: config.report?.title ?? config.name,

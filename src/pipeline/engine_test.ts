@@ -26,13 +26,13 @@ const sweepPipeline: PipelineInput = {
 function numbers(r: PipelineResults) {
   const { runs, epochs } = r.results;
   return {
-    runs: runs.map(({ cellId, testMetric, testLoss, trainLoss, nfeForward, nfeBackward, params }) => ({
+    runs: runs.map(({ cellId, testMetric, testLoss, trainLoss, nfeForwardPerBatch, nfeBackwardPerBatch, params }) => ({
       cellId,
       testMetric,
       testLoss,
       trainLoss,
-      nfeForward,
-      nfeBackward,
+      nfeForwardPerBatch,
+      nfeBackwardPerBatch,
       params,
     })),
     epochs: epochs.map(({ cellId, epoch, trainLoss, testLoss }) => ({ cellId, epoch, trainLoss, testLoss })),
@@ -142,7 +142,10 @@ Deno.test("runPipeline() on the analytic problem: errors fall with the tolerance
       assertEquals(a, b, `${m} holds constant memory`);
     }
     const csv = await Deno.readTextFile(`${dir}/tight/results.csv`);
-    assertEquals(csv.split("\n")[0], "cellId,method,T,quantity,relativeError,nfeForward,nfeBackward");
+    assertEquals(
+      csv.split("\n")[0],
+      "cellId,method,T,quantity,relativeError,nfeForwardPerGradient,nfeBackwardPerGradient,nodesPerGradient",
+    );
     assertEquals(csv.trim().split("\n").length, 1 + 32);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -22,10 +22,10 @@ export interface ProgressUpdate {
   readonly loss?: number | undefined;
   /** A test metric to show, with its name. */
   readonly metric?: { readonly name: string; readonly value: number } | undefined;
-  /** Forward NFE (per batch or per point). */
-  readonly nfeForward?: number | undefined;
-  /** Backward NFE. */
-  readonly nfeBackward?: number | undefined;
+  /** Forward NFE of one gradient (per batch). */
+  readonly nfeForwardPerBatch?: number | undefined;
+  /** Backward NFE of one gradient (per batch; gq's nodes included). */
+  readonly nfeBackwardPerBatch?: number | undefined;
   /** Whether the step finished (a unit of work is done); otherwise an in-step update (e.g. a batch). */
   readonly done: boolean;
   /** In-step detail, e.g. "batch 3/10". */
@@ -131,7 +131,9 @@ export class Progress {
     if (u.detail) parts.push(u.detail);
     if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}`);
     if (u.metric !== undefined) parts.push(`${u.metric.name} ${num(u.metric.value)}`);
-    if (u.nfeForward !== undefined) parts.push(`NFE ${Math.round(u.nfeForward)}/${Math.round(u.nfeBackward ?? 0)}`);
+    if (u.nfeForwardPerBatch !== undefined) {
+      parts.push(`NFE/batch ${Math.round(u.nfeForwardPerBatch)}/${Math.round(u.nfeBackwardPerBatch ?? 0)}`);
+    }
     parts.push(`elapsed ${formatDuration(this.elapsed)}`, `left ${formatDuration(this.remaining)}`);
     const line = parts.join(" | ");
     if (this.#tty) {

@@ -20,10 +20,18 @@ Deno.test("Progress on a terminal rewrites one line with cell, epoch, loss, NFE,
   assert(inStep.startsWith("\r\x1b[K"), "rewrites the line in place");
   assert(inStep.includes("batch 2/5") && inStep.includes("left ?"), inStep);
   now = 4000;
-  p.update({ step: 1, steps: 4, stepName: "epoch", loss: 0.25, nfeForward: 20, nfeBackward: 31, done: true });
+  p.update({
+    step: 1,
+    steps: 4,
+    stepName: "epoch",
+    loss: 0.25,
+    nfeForwardPerBatch: 20,
+    nfeBackwardPerBatch: 31,
+    done: true,
+  });
   assertEquals(
     out.at(-1),
-    "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE 20/31 | elapsed 4.0s | left 28.0s",
+    "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE/batch 20/31 | elapsed 4.0s | left 28.0s",
   );
   p.log("done");
   assertEquals(out.slice(-2), ["\r\x1b[K", "done\n"]);

@@ -27,8 +27,8 @@ export function sampleRuns(): RunRecord[] {
             ? null
             : factor * (2 + 0.05 * width) * (1 + 0.1 * rng.uniform()),
           testMetric: 0.9 + 0.05 * Math.tanh(width / 50) + 0.01 * rng.uniform(),
-          nfeForward: Math.round(60 + 10 * rng.uniform()),
-          nfeBackward: Math.round(60 * (method === "gq" ? 1.1 : method === "direct" ? 0 : factor / 2)),
+          nfeForwardPerBatch: Math.round(60 + 10 * rng.uniform()),
+          nfeBackwardPerBatch: Math.round(60 * (method === "gq" ? 1.1 : method === "direct" ? 0 : factor / 2)),
         });
       }
     }

@@ -9,7 +9,7 @@ Deno.test("experimentReport() draws every chart that has records when none are n
   assertEquals(c.sections.map((s) => s.charts?.map((x) => x.title)), [
     ["Training time vs width", "Accuracy vs width"],
     ["Test loss vs epoch", "Test loss vs wall-clock time"],
-    ["Function evaluations per method"],
+    ["Function evaluations per gradient"],
   ]);
   assertEquals(c.sections[0]!.table && !Array.isArray(c.sections[0]!.table) && c.sections[0]!.table.rows.length, 5);
 });

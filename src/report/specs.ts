@@ -21,7 +21,7 @@
  * | {@linkcode lossCurveSpec} | test loss vs epoch or wall-clock seconds, one panel per width |
  * | {@linkcode gradientErrorSpec} | relative gradient error vs T, log-y, one panel per quantity |
  * | {@linkcode memorySpec} | held memory vs tolerance, log–log |
- * | {@linkcode nfeSpec} | forward / backward NFE per method (grouped bars) |
+ * | {@linkcode nfeSpec} | forward / backward NFE per batch, per method (grouped bars) |
  *
  * @module
  */
@@ -45,10 +45,12 @@ export interface RunRecord {
   trainSeconds?: MaybeNumber;
   /** Final test metric (accuracy, MSE, KL, …). */
   testMetric?: MaybeNumber;
-  /** Function evaluations of the forward solves (whole run or per batch, but the same for every record). */
-  nfeForward?: MaybeNumber;
-  /** Function evaluations (and VJPs) of the backward solves. */
-  nfeBackward?: MaybeNumber;
+  /** Mean forward NFE of one gradient (per batch). */
+  nfeForwardPerBatch?: MaybeNumber;
+  /** Mean backward NFE of one gradient (per batch): every evaluation of f or of a VJP of f, gq's nodes included. */
+  nfeBackwardPerBatch?: MaybeNumber;
+  /** Mean quadrature nodes of one gq gradient (per batch; counted in the backward NFE too). */
+  nodesPerBatch?: MaybeNumber;
 }
 
 /** Test loss of one run after one epoch. */
@@ -536,10 +538,10 @@ export function memorySpec(records: readonly MemoryRecord[], options: ChartOptio
  * ```ts
  * import { nfeSpec } from "./specs.ts";
  * const spec = nfeSpec([
- *   { method: "gq", width: 10, nfeForward: 80, nfeBackward: 95 },
- *   { method: "adjoint", width: 10, nfeForward: 80, nfeBackward: 260 },
+ *   { method: "gq", width: 10, nfeForwardPerBatch: 80, nfeBackwardPerBatch: 95 },
+ *   { method: "adjoint", width: 10, nfeForwardPerBatch: 80, nfeBackwardPerBatch: 260 },
  * ]);
- * if (spec.title !== "Function evaluations per method") throw new Error(String(spec.title));
+ * if (spec.title !== "Function evaluations per gradient") throw new Error(String(spec.title));
  * ```
  */
 export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): ChartSpec {
@@ -552,14 +554,14 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
   const faceted = byWidth && new Set(runs.map((r) => r.width)).size > 1;
   return {
     $schema: SCHEMA,
-    title: options.title ?? "Function evaluations per method",
+    title: options.title ?? "Function evaluations per gradient",
     width: options.width ?? (faceted ? 200 : 360),
     height: options.height ?? (faceted ? 180 : 240),
     data: { values: plain(runs) },
     transform: [
-      { fold: ["nfeForward", "nfeBackward"], as: ["pass", "nfe"] },
+      { fold: ["nfeForwardPerBatch", "nfeBackwardPerBatch"], as: ["pass", "nfe"] },
       { filter: validTest("nfe", logY) },
-      { calculate: "datum.pass === 'nfeForward' ? 'forward' : 'backward'", as: "pass" },
+      { calculate: "datum.pass === 'nfeForwardPerBatch' ? 'forward' : 'backward'", as: "pass" },
     ],
     mark: { type: "bar" },
     encoding: {
@@ -569,7 +571,7 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
         aggregate: "mean",
         field: "nfe",
         type: "quantitative",
-        title: "function evaluations",
+        title: "NFE per batch (backward: f and VJPs, gq nodes included)",
         ...(logY ? { scale: { type: "log" as const } } : {}),
       },
       color: {
@@ -583,7 +585,14 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
       tooltip: [
         { field: "method", type: "nominal" },
         { field: "pass", type: "nominal" },
-        { aggregate: "mean", field: "nfe", type: "quantitative", title: "mean NFE", format: ".4~g" },
+        { aggregate: "mean", field: "nfe", type: "quantitative", title: "mean NFE per batch", format: ".4~g" },
+        {
+          aggregate: "mean",
+          field: "nodesPerBatch",
+          type: "quantitative",
+          title: "mean gq nodes per batch",
+          format: ".4~g",
+        },
         { aggregate: "count", type: "quantitative", title: "runs" },
       ],
     },

@@ -194,7 +194,7 @@ Deno.test("nfeSpec() draws forward and backward bars with the mean over runs", a
   const bars = await markData(nfeSpec(runs), "rect");
   assertEquals(bars.length, 8);
   for (const b of bars) {
-    const field = b.pass === "forward" ? "nfeForward" : "nfeBackward";
+    const field = b.pass === "forward" ? "nfeForwardPerBatch" : "nfeBackwardPerBatch";
     const xs = runs.filter((r) => r.method === b.method).map((r) => r[field] as number);
     assertClose(b.mean_nfe as number, mean(xs), 1e-12, `${b.method} ${b.pass}`);
   }

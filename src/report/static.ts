@@ -196,7 +196,7 @@ export function renderRgba(svg: string, options: RenderPngOptions = {}): RgbaIma
  * import { writeChartFiles } from "./static.ts";
  * import { nfeSpec } from "./specs.ts";
  * const dir = await Deno.makeTempDir();
- * const { png } = await writeChartFiles(dir, "nfe", nfeSpec([{ method: "gq", width: 5, nfeForward: 40, nfeBackward: 44 }]));
+ * const { png } = await writeChartFiles(dir, "nfe", nfeSpec([{ method: "gq", width: 5, nfeForwardPerBatch: 40, nfeBackwardPerBatch: 44 }]));
  * if ((await Deno.stat(png)).size < 1000) throw new Error("PNG too small");
  * await Deno.remove(dir, { recursive: true });
  * ```

@@ -47,10 +47,14 @@ export interface EpochResult {
   readonly seconds: number;
   /** Wall-clock seconds since training began (summed over resumed sessions). */
   readonly elapsed: number;
-  /** Forward function evaluations of the epoch's gradient computations. */
-  readonly nfeForward: number;
-  /** Backward function evaluations of the epoch (quadrature nodes included for gq). */
-  readonly nfeBackward: number;
+  /** Minibatches in the epoch (one gradient each). */
+  readonly batches: number;
+  /** Forward NFE summed over the epoch's gradients. */
+  readonly nfeForwardPerEpoch: number;
+  /** Backward NFE summed over the epoch's gradients: every evaluation of f or of a VJP of f, gq's nodes included. */
+  readonly nfeBackwardPerEpoch: number;
+  /** gq's quadrature nodes summed over the epoch's gradients (counted in the backward NFE too); 0 for other methods. */
+  readonly nodesPerEpoch: number;
   /** Largest memory held by one batch's gradient computation, in bytes. */
   readonly heldBytes: number;
   /** Test loss, when evaluated this epoch. */
@@ -83,10 +87,12 @@ export interface BatchProgress {
   readonly batches: number;
   /** This batch's loss. */
   readonly loss: number;
-  /** Forward and backward NFE of this batch. */
-  readonly nfeForward: number;
-  /** Backward NFE of this batch. */
-  readonly nfeBackward: number;
+  /** Forward NFE of this batch's gradient. */
+  readonly nfeForwardPerBatch: number;
+  /** Backward NFE of this batch's gradient (gq's nodes included). */
+  readonly nfeBackwardPerBatch: number;
+  /** gq's quadrature nodes of this batch's gradient. */
+  readonly nodesPerBatch: number;
 }
 
 /** Options of {@linkcode trainNeuralOde}. */
@@ -235,24 +241,26 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
     const t0 = performance.now();
     const batches = minibatches(train.size, batchSize, seed, { epoch: epoch - 1 });
     const before = { params: copyParams(params), adam: copyAdam(adamState) };
-    let lossSum = 0, count = 0, nfeForward = 0, nfeBackward = 0, heldBytes = 0;
+    let lossSum = 0, count = 0, nfeForward = 0, nfeBackward = 0, nodes = 0, heldBytes = 0;
     for (let i = 0; i < batches.length; i++) {
       const batch = train.batch(batches[i]!);
       const r = await lossAndGradients(runtime, model, params, batch, gradient);
       adam.step(data, r.grads, adamState);
       lossSum += r.loss * batch.size;
       count += batch.size;
-      const fwd = r.stats.forward.nfe, bwd = r.stats.backward.nfe + r.stats.nodes;
-      nfeForward += fwd;
-      nfeBackward += bwd;
+      const { forward, backward } = r.stats;
+      nfeForward += forward.nfe;
+      nfeBackward += backward.nfe;
+      nodes += r.stats.nodes;
       heldBytes = Math.max(heldBytes, r.stats.heldBytes);
       options.onBatch?.({
         epoch,
         batch: i + 1,
         batches: batches.length,
         loss: r.loss,
-        nfeForward: fwd,
-        nfeBackward: bwd,
+        nfeForwardPerBatch: forward.nfe,
+        nfeBackwardPerBatch: backward.nfe,
+        nodesPerBatch: r.stats.nodes,
       });
       if (signal?.aborted && i < batches.length - 1) {
         // A partial epoch is not kept: roll back to the last completed epoch.
@@ -277,8 +285,10 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
       trainLoss: lossSum / count,
       seconds,
       elapsed,
-      nfeForward,
-      nfeBackward,
+      batches: batches.length,
+      nfeForwardPerEpoch: nfeForward,
+      nfeBackwardPerEpoch: nfeBackward,
+      nodesPerEpoch: nodes,
       heldBytes,
       ...(testLoss !== undefined ? { testLoss } : {}),
       ...(testMetric !== undefined ? { testMetric } : {}),
