@@ -17,7 +17,7 @@ import type { CompiledGraph, Runtime } from "../runtime/session.ts";
 import type { FloatArray } from "../solvers/stepper.ts";
 import { zeroParamGradients } from "./_context.ts";
 
-/** Most points per graph call; batches are powers of two up to this, so few distinct graphs are compiled. */
+/** Most points per graph call (a graph is compiled per batch size, so at most this many). */
 export const MAX_BATCH = 4;
 
 /** Accumulates weighted parameter (and time) cotangents at points, in batches. */
@@ -75,25 +75,22 @@ export class ParamGradientAccumulator {
   }
 
   async #flush(): Promise<void> {
-    let start = 0;
-    while (this.#pending > 0) {
-      // The largest power of two that fits (3 pending points go as 2 + 1), so few distinct graphs are compiled.
-      const count = 2 ** Math.floor(Math.log2(this.#pending));
-      await this.#run(start, count);
-      start += count;
-      this.#pending -= count;
-    }
+    // All pending points in one call: at most MAX_BATCH distinct graph sizes are ever compiled.
+    if (this.#pending === 0) return;
+    await this.#run(this.#pending);
+    this.#pending = 0;
   }
 
-  async #run(start: number, count: number): Promise<void> {
+  /** One graph call over the first `count` buffered points. */
+  async #run(count: number): Promise<void> {
     const dyn = this.#dynamics, n = this.#n, dtype = dyn.dtype;
     const accumulate = this.#sums !== undefined;
     const { graph, names } = paramVjpBatchGraph(dyn, count, accumulate);
     const compiled: CompiledGraph = await this.#runtime.compile(graph);
     const stacked = (data: FloatArray): Tensor =>
-      ({ dtype, dims: [count, ...this.#zDims], data: data.subarray(start * n, (start + count) * n) }) as Tensor;
+      ({ dtype, dims: [count, ...this.#zDims], data: data.subarray(0, count * n) }) as Tensor;
     const feeds: Record<string, Tensor> = { [names.z]: stacked(this.#Z), [names.a]: stacked(this.#A) };
-    if (names.t) feeds[names.t] = { dtype, dims: [count], data: this.#T.subarray(start, start + count) } as Tensor;
+    if (names.t) feeds[names.t] = { dtype, dims: [count], data: this.#T.subarray(0, count) } as Tensor;
     for (const p of dyn.params) feeds[p.name] = this.#params[p.name]!;
     if (accumulate) {
       for (const p of dyn.params) feeds[names.accumulators!.params[p.name]!] = this.#sums![p.name]!;
