@@ -1,9 +1,11 @@
 /**
  * Gradient methods side by side: time, function evaluations, VJP calls,
  * quadrature nodes and held memory per method for MLP dynamics of growing
- * width, in two regimes — a small state (dim 4, batch 2: crossing
- * trajectories) and a wide batch (dim 5, batch 200: nested spheres) — plus
- * held memory against tolerance on the paper's analytic problem.
+ * width, in two regimes over t ∈ [0, 1] — a small state (dim 4, batch 2:
+ * crossing trajectories) and a wide batch (dim 5, batch 200: nested
+ * spheres) — and the small state over t ∈ [0, 10] (more backward steps, so
+ * more adaptive GQ nodes), plus held memory against tolerance on the paper's
+ * analytic problem.
  *
  * All methods are measured in the same run; read the ratios, not the
  * absolute times. Results go to reports/bench/gradients.json.
@@ -26,6 +28,8 @@ export interface GradientRecord {
   width: number;
   batch: number;
   dim: number;
+  /** End of the time span [0, t1]. */
+  t1: number;
   params: number;
   seconds: number;
   nfe_forward: number;
@@ -52,9 +56,10 @@ async function timeMlp(
   width: number,
   dim: number,
   batch: number,
+  t1: number,
   repeats: number,
 ): Promise<GradientRecord[]> {
-  const { init, problem } = benchmarkMlp(width, dim, batch);
+  const { init, problem } = benchmarkMlp(width, dim, batch, t1);
   const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
   const out: GradientRecord[] = [];
   const last: (GradientResult | undefined)[] = METHODS.map(() => undefined);
@@ -78,6 +83,7 @@ async function timeMlp(
       width,
       batch,
       dim,
+      t1,
       params,
       seconds: median(ms) / 1000,
       nfe_forward: s.forward.nfe,
@@ -114,6 +120,7 @@ async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
         width: 0,
         batch: 1,
         dim: 1,
+        t1: 25,
         params: 1,
         seconds: ms! / 1000,
         nfe_forward: stats.forward.nfe,
@@ -133,15 +140,17 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
   const runtime = new Runtime();
   const widths = options.quick ? [5, 100] : [5, 20, 100, 500, 1000, 2000];
   const records: GradientRecord[] = [];
-  for (const [dim, batch] of [[4, 2], [5, 200]] as const) {
-    for (const width of widths) {
+  // The two regimes at t ∈ [0, 1], then the small state over t ∈ [0, 10], where the backward solve takes more steps.
+  const regimes = [[4, 2, 1, widths], [5, 200, 1, widths], [4, 2, 10, widths.filter((w) => w >= 100)]] as const;
+  for (const [dim, batch, t1, regimeWidths] of regimes) {
+    for (const width of regimeWidths) {
       const repeats = options.quick ? 1 : width >= 1000 ? 5 : 9;
-      const rows = await timeMlp(runtime, width, dim, batch, repeats);
+      const rows = await timeMlp(runtime, width, dim, batch, t1, repeats);
       records.push(...rows);
       const byMethod = Object.fromEntries(rows.map((r) => [r.method, r.seconds]));
       const ratio = (a: string, b: string) => `${a}/${b} ${(byMethod[a]! / byMethod[b]!).toFixed(2)}`;
       console.log(
-        `width ${width} dim ${dim} batch ${batch}: ${ratio("gq", "gq paper")}, ${ratio("gq", "adjoint")}, ` +
+        `width ${width} dim ${dim} batch ${batch} t1 ${t1}: ${ratio("gq", "gq paper")}, ${ratio("gq", "adjoint")}, ` +
           `${ratio("gq", "seminorm")}, ${ratio("gq", "direct")}`,
       );
     }
@@ -152,6 +161,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
     "width",
     "dim",
     "batch",
+    "t1",
     "params",
     "seconds",
     "nfe_forward",
