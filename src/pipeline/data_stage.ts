@@ -1,21 +1,13 @@
 /**
- * The data stage: the one table from a pipeline's `data` settings to the
- * generators in src/data.
+ * The data stage: a pipeline's validated `data` settings → the generated data,
+ * by the kind's entry in data_kinds/registry.ts.
  *
  * @module
  */
-import { type ExponentialProblem, exponentialProblem } from "../data/analytic.ts";
-import { type CrossingTrajectories, crossingTrajectories } from "../data/crossing.ts";
-import { type NestedSpheres, nestedSpheres } from "../data/nested_spheres.ts";
-import { type Sines, sines } from "../data/sines.ts";
+import { dataKindOf, type Dataset } from "./data_kinds/registry.ts";
 import type { DataConfig } from "./schema.ts";
 
-/** A generated dataset, tagged with its kind. */
-export type Dataset =
-  | { readonly kind: "analytic"; readonly data: ExponentialProblem }
-  | { readonly kind: "crossing-trajectories"; readonly data: CrossingTrajectories }
-  | { readonly kind: "nested-spheres"; readonly data: NestedSpheres }
-  | { readonly kind: "sines"; readonly data: Sines };
+export type { Dataset };
 
 /**
  * Generates the dataset a validated `data` stage describes.
@@ -29,18 +21,5 @@ export type Dataset =
  * ```
  */
 export function makeDataset(config: DataConfig): Dataset {
-  switch (config.kind) {
-    case "analytic":
-      return { kind: "analytic", data: exponentialProblem({ z0: config.z0, a: config.a, T: config.T }) };
-    case "crossing-trajectories":
-      return { kind: "crossing-trajectories", data: crossingTrajectories() };
-    case "nested-spheres": {
-      const { dim, r1, r2, r3, trainPerClass, testPerClass, seed } = config;
-      return { kind: "nested-spheres", data: nestedSpheres({ dim, r1, r2, r3, trainPerClass, testPerClass, seed }) };
-    }
-    case "sines": {
-      const { times, timesPerSequence, train, test, seed } = config;
-      return { kind: "sines", data: sines({ times, timesPerSequence, train, test, seed }) };
-    }
-  }
+  return { kind: config.kind, data: dataKindOf(config.kind).generate(config) } as Dataset;
 }

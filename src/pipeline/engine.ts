@@ -43,7 +43,8 @@ import { makeDataset } from "./data_stage.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAtomic } from "../util/files.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
-import { learningRateFor, type PipelineConfig, type SolveConfig } from "./schema.ts";
+import { hiddenWidths, learningRateFor, type PipelineConfig, type SolveConfig } from "./schema.ts";
+import { dataKindOf } from "./data_kinds/registry.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";
 import { buildTask, taskIssues, testMetricName } from "./task_stage.ts";
 
@@ -270,16 +271,20 @@ const CALL_OVERHEAD_MACS = 300_000;
 
 /**
  * Relative cost of one unit (epoch) of a cell, for the time estimate: each
- * function evaluation pays a fixed call overhead plus the MLP's multiply-adds
- * over the batch, Σ width_i·width_{i+1}·batch.
+ * minibatch pays a fixed call overhead, and every sample the MLP's
+ * multiply-adds Σ width_i·width_{i+1} (samples per epoch from the data kind).
  */
 function unitWeight(cell: SweepCell): number {
-  const d = cell.config.model?.dynamics;
-  if (!d) return 1;
-  const hidden = d.hidden ?? Array.from({ length: d.depth ?? 2 }, () => d.width ?? 1);
+  const c = cell.config;
+  const d = c.model?.dynamics;
+  const training = dataKindOf(c.data.kind).training;
+  if (!d || !training) return 1;
+  const hidden = hiddenWidths(d);
   let macs = hidden.reduce((s, h) => s + h, 0);
   for (let i = 1; i < hidden.length; i++) macs += hidden[i - 1]! * hidden[i]!;
-  return 1 + (macs * (cell.config.train?.batchSize ?? 1)) / CALL_OVERHEAD_MACS;
+  const samples = training.samplesPerEpoch(c.data);
+  const batches = Math.ceil(samples / Math.min(c.train?.batchSize ?? samples, samples));
+  return batches + (macs * samples) / CALL_OVERHEAD_MACS;
 }
 
 /** A cell's units (epochs or analytic points) weighted by their cost. */

@@ -27,72 +27,14 @@ import { CHART_KINDS } from "../report/experiment.ts";
 import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
-
-const positive = z.number().positive();
-const positiveInt = z.number().int().positive();
-const seed = z.number().int().min(0).max(2 ** 31 - 1);
+import { CLASSIFICATION_DATA, DATA_SCHEMAS } from "./data_kinds/registry.ts";
+import { positive, positiveInt, seed } from "./fields.ts";
 
 // ---------------------------------------------------------------------------
-// data
+// data: one schema per data kind, each in its own file under data_kinds/
 
-/** The exponential problem dz/dt = a·z with L = z(T)², at a grid of end times T. */
-export const AnalyticDataSchema = z.object({
-  kind: z.literal("analytic"),
-  z0: z.number().default(10).describe("Initial state z(0). Default 10"),
-  a: z.number().default(0.2).describe("Growth rate a in dz/dt = a·z. Default 0.2"),
-  T: z.object({
-    min: positive.default(19).describe("Smallest end time. Default 19"),
-    max: positive.default(29).describe("Largest end time. Default 29"),
-    count: positiveInt.default(11).describe("Number of end times, evenly spaced from min to max. Default 11"),
-  }).strict().refine((T) => T.max >= T.min, { message: "T.max must be at least T.min", path: ["max"] })
-    .default({ min: 19, max: 29, count: 11 })
-    .describe("Grid of end times T. Default 19…29, 11 points"),
-  seed: seed.default(0).describe("Seed (unused by this deterministic problem; kept for uniformity). Default 0"),
-}).strict();
-
-/** Two 1-D points that must swap places: [[+1], [−1]] → [[−1], [+1]]. */
-export const CrossingDataSchema = z.object({
-  kind: z.literal("crossing-trajectories"),
-  seed: seed.default(0).describe("Seed (the data are fixed; kept for uniformity). Default 0"),
-}).strict();
-
-/** Concentric classes in `dim` dimensions, as in the ANODE paper. */
-export const NestedSpheresDataSchema = z.object({
-  kind: z.literal("nested-spheres"),
-  dim: z.number().int().min(1).default(2).describe("Dimension of the points. Default 2"),
-  r1: positive.default(0.4).describe("Class 0 lies inside radius r1. Default 0.4"),
-  r2: positive.default(0.7).describe("Class 1 lies between r2 and r3. Default 0.7"),
-  r3: positive.default(0.9).describe("Outer radius of class 1. Default 0.9"),
-  trainPerClass: positiveInt.default(1000).describe("Training points per class. Default 1000"),
-  testPerClass: positiveInt.default(50).describe("Test points per class. Default 50"),
-  seed: seed.default(0).describe("Seed of the point sampler. Default 0"),
-}).strict().superRefine((d, ctx) => {
-  if (!(d.r1 < d.r2)) ctx.addIssue({ code: "custom", path: ["r2"], message: `r2 (${d.r2}) must exceed r1 (${d.r1})` });
-  if (!(d.r2 < d.r3)) ctx.addIssue({ code: "custom", path: ["r3"], message: `r3 (${d.r3}) must exceed r2 (${d.r2})` });
-});
-
-/** Sines x = x0 cos t + v0 sin t on [0, 2π], at 10 or 50 regular times or at irregular times. */
-export const SinesDataSchema = z.object({
-  kind: z.literal("sines"),
-  times: z.union([z.literal(10), z.literal(50), z.literal("irregular")]).default(50)
-    .describe('Observation times: 10 or 50 regular times on [0, 2π], or "irregular". Default 50'),
-  timesPerSequence: z.number().int().min(2).default(10)
-    .describe("With irregular times: observed times per sequence (t = 0 included). Default 10"),
-  train: positiveInt.default(15).describe("Training sequences. Default 15"),
-  test: positiveInt.default(5).describe("Test sequences. Default 5"),
-  seed: seed.default(0).describe("Seed of the sampler. Default 0"),
-}).strict();
-
-/** The data stage: one of the generated datasets, chosen by `kind`. */
-export const DataSchema = z.discriminatedUnion("kind", [
-  AnalyticDataSchema,
-  CrossingDataSchema,
-  NestedSpheresDataSchema,
-  SinesDataSchema,
-]).describe("Dataset, generated from a seed");
-
-/** Data kinds whose task is classification (accuracy applies). */
-export const CLASSIFICATION_DATA = ["nested-spheres"] as const;
+/** The data stage: one of the generated datasets, chosen by `kind` (see data_kinds/registry.ts). */
+export const DataSchema = z.discriminatedUnion("kind", DATA_SCHEMAS).describe("Dataset, generated from a seed");
 
 // ---------------------------------------------------------------------------
 // model
@@ -390,7 +332,7 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
       });
     }
   }
-  const classification = (CLASSIFICATION_DATA as readonly string[]).includes(kind);
+  const classification = CLASSIFICATION_DATA.includes(kind);
   const metrics = field(c, "evaluate", "metrics");
   (Array.isArray(metrics) ? metrics : []).forEach((m, i) => {
     if (m === "accuracy" && !classification) {
@@ -473,8 +415,12 @@ export type ReportConfig = z.infer<typeof ReportSchema>;
 
 /** The width of a model: the MLP's `width`, or its widest hidden layer. */
 export function modelWidth(model: ModelConfig): number {
-  const d = model.dynamics;
-  return d.width ?? Math.max(...(d.hidden ?? [0]));
+  return Math.max(...hiddenWidths(model.dynamics));
+}
+
+/** The hidden layer widths of MLP dynamics: `hidden`, or `depth` (default 2) layers of `width`. */
+export function hiddenWidths(dynamics: ModelConfig["dynamics"]): number[] {
+  return dynamics.hidden ?? Array.from({ length: dynamics.depth ?? 2 }, () => dynamics.width!);
 }
 
 /**

@@ -14,16 +14,13 @@ import type { Dynamics } from "../models/dynamics.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { secondOrderDynamics } from "../models/second_order.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import { gatherRows } from "../data/batches.ts";
-import type { LabelledPoints } from "../data/nested_spheres.ts";
-import { sineBatch } from "../data/sines.ts";
 import type { Batch, NeuralOde } from "../train/neural_ode.ts";
 import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
 import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
-import type { Dataset } from "./data_stage.ts";
+import { CLASSIFICATION_DATA, dataKindOf, type Dataset } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
-import { CLASSIFICATION_DATA, modelWidth, type PipelineConfig } from "./schema.ts";
+import { hiddenWidths, modelWidth, type PipelineConfig } from "./schema.ts";
 
 /** Everything needed to train one cell. */
 export interface Task {
@@ -54,7 +51,9 @@ export interface Task {
 export function taskIssues(config: PipelineConfig): PipelineIssue[] {
   const issues: PipelineIssue[] = [];
   const model = config.model;
-  if (model === undefined || config.data.kind === "analytic") return issues;
+  const training = dataKindOf(config.data.kind).training;
+  if (model === undefined || training === undefined) return issues;
+  const { dataDim, outDim } = training.sizes(config.data);
   if (model.head.kind === "mlp") {
     issues.push({ path: "model.head.kind", message: 'Head "mlp" is not supported yet: use "linear" or "none"' });
   }
@@ -64,18 +63,17 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
       message: 'Augmentation with form "second-order" is not supported: use encoder { kind: "identity" }',
     });
   }
-  if (config.data.kind === "nested-spheres" && model.head.kind === "none") {
-    const state = config.data.dim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
-    if (state < 2) {
-      issues.push({ path: "model.head.kind", message: `Head "none" reads 2 class scores from a state of ${state}` });
+  if (model.head.kind === "none") {
+    const state = dataDim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
+    if (state < outDim) {
+      issues.push({ path: "model.head.kind", message: `Head "none" reads ${outDim} outputs from a state of ${state}` });
     }
   }
   if (model.head.kind !== "none" && model.head.kind !== "mlp" && model.head.outputs !== undefined) {
-    const expected = config.data.kind === "nested-spheres" ? 2 : 1;
-    if (model.head.outputs !== expected) {
+    if (model.head.outputs !== outDim) {
       issues.push({
         path: "model.head.outputs",
-        message: `Data "${config.data.kind}" needs ${expected} outputs, got ${model.head.outputs}`,
+        message: `Data "${config.data.kind}" needs ${outDim} outputs, got ${model.head.outputs}`,
       });
     }
   }
@@ -91,51 +89,11 @@ export function testMetricName(config: PipelineConfig): "accuracy" | "mse" {
   const metrics = config.evaluate.metrics;
   if (metrics.includes("accuracy")) return "accuracy";
   if (metrics.includes("mse")) return "mse";
-  return (CLASSIFICATION_DATA as readonly string[]).includes(config.data.kind) ? "accuracy" : "mse";
+  return CLASSIFICATION_DATA.includes(config.data.kind) ? "accuracy" : "mse";
 }
 
 function timeSpan(config: PipelineConfig): [number, number] {
   return [config.solve.times?.start ?? 0, config.solve.times?.end ?? 1];
-}
-
-/**
- * Samples observed only at the last of two times: `x` is row i of `inputs`,
- * and `writeTarget(i, row)` fills sample i's `outDim` target entries.
- */
-function endTimeSource(
-  inputs: Tensor<"float64">,
-  outDim: number,
-  times: [number, number],
-  writeTarget: (i: number, row: Float64Array) => void,
-): BatchSource {
-  return {
-    size: inputs.dims[0]!,
-    batch(indices) {
-      const b = indices.length;
-      const targets = new Float64Array(2 * b * outDim);
-      const mask = new Float64Array(2 * b);
-      indices.forEach((i, j) => {
-        writeTarget(i, targets.subarray((b + j) * outDim, (b + j + 1) * outDim));
-        mask[b + j] = 1;
-      });
-      return { x: gatherRows(inputs, indices).data, size: b, times, targets, mask };
-    },
-  };
-}
-
-/** One-hot labels at the last of two times (nested spheres). */
-function classificationSource(data: LabelledPoints, classes: number, times: [number, number]): BatchSource {
-  return endTimeSource(data.inputs, classes, times, (i, row) => (row[data.labels.data[i]!] = 1));
-}
-
-/** Inputs mapped to targets at the last of two times (crossing trajectories). */
-function regressionSource(inputs: Tensor<"float64">, targetsAtEnd: Tensor<"float64">, times: [number, number]) {
-  const out = targetsAtEnd.dims[1]!;
-  return endTimeSource(inputs, out, times, (i, row) => row.set(targetsAtEnd.data.subarray(i * out, (i + 1) * out)));
-}
-
-function all(n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i);
 }
 
 function accuracy(pred: Float64Array, batch: Batch): number {
@@ -176,53 +134,17 @@ function accuracy(pred: Float64Array, batch: Batch): number {
  */
 export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const modelConfig = config.model;
-  if (modelConfig === undefined || dataset.kind === "analytic" || config.train === undefined) {
+  const training = dataKindOf(dataset.kind).training;
+  if (modelConfig === undefined || training === undefined || config.train === undefined) {
     throw new RangeError(`buildTask needs a model, a train stage and training data, got data.kind "${dataset.kind}"`);
   }
   const issues = taskIssues(config);
   if (issues.length > 0) throw new RangeError(issues.map((i) => `${i.path}: ${i.message}`).join("; "));
   const dtype = modelConfig.dtype;
   const d = modelConfig.dynamics;
-  const hidden = d.hidden ?? Array.from({ length: d.depth ?? 2 }, () => d.width!);
+  const hidden = hiddenWidths(d);
   const augment = modelConfig.encoder.kind === "augment" ? modelConfig.encoder.dims : 0;
-  const span = timeSpan(config);
-  let dataDim: number, outDim: number, train: BatchSource, test: Batch;
-  switch (dataset.kind) {
-    case "crossing-trajectories": {
-      const { inputs, targets } = dataset.data;
-      dataDim = 1;
-      outDim = 1;
-      train = regressionSource(inputs, targets, span);
-      test = train.batch(all(train.size));
-      break;
-    }
-    case "nested-spheres": {
-      const { train: tr, test: te, classes } = dataset.data;
-      dataDim = tr.inputs.dims[1]!;
-      outDim = classes;
-      train = classificationSource(tr, classes, span);
-      const testSource = classificationSource(te, classes, span);
-      test = testSource.batch(all(testSource.size));
-      break;
-    }
-    case "sines": {
-      const { train: tr, test: te } = dataset.data;
-      const source = (split: typeof tr): BatchSource => ({
-        size: split.sequences.length,
-        batch(indices) {
-          const s = sineBatch(split, indices);
-          const mask = Float64Array.from(s.mask.data);
-          return { x: s.initial.data, size: indices.length, times: Array.from(s.times), targets: s.values.data, mask };
-        },
-      });
-      // The state is (x, v) for a second-order model, or (x0, v0) as a first-order state.
-      dataDim = 2;
-      outDim = 1;
-      train = source(tr);
-      test = source(te).batch(all(te.sequences.length));
-      break;
-    }
-  }
+  const { dataDim, outDim, train, test } = training.task(dataset.data, timeSpan(config));
   const stateDim = dataDim + augment;
   let dynamics: Dynamics, init: Record<string, Tensor>;
   const common = { hidden, activation: d.activation, time: d.time, dtype, seed: modelConfig.initSeed };
@@ -232,7 +154,7 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   } else {
     ({ dynamics, init } = mlpDynamics({ stateDim, ...common }));
   }
-  const isClassification = dataset.kind === "nested-spheres";
+  const isClassification = CLASSIFICATION_DATA.includes(dataset.kind);
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
   const head = modelConfig.head.kind === "linear" ? "linear" : "slice";
   const readout = buildReadout({ stateDim, outDim, head, loss, dtype });

@@ -1,0 +1,57 @@
+/**
+ * What one data kind of the pipeline provides. Each kind is one file in this
+ * folder exporting a {@linkcode DataKind}, listed once in `registry.ts`; the
+ * schema, the data stage, the task stage and the cost model read every fact
+ * about a kind from there, so adding a kind touches its file and the list.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Batch } from "../../train/neural_ode.ts";
+import type { BatchSource } from "../../train/trainer.ts";
+
+/** What a training cell takes from its data. */
+export interface TrainingData {
+  /** Input size of one sample: the state before augmentation. */
+  readonly dataDim: number;
+  /** Prediction size at each observed time. */
+  readonly outDim: number;
+  /** Training samples, drawn in minibatches. */
+  readonly train: BatchSource;
+  /** The test set, one batch. */
+  readonly test: Batch;
+}
+
+/** The training side of a data kind (absent for data that train no model, such as the analytic problem). */
+export interface TrainingSide<Config, Data> {
+  /** Input and prediction sizes from the settings alone, so checks run before any data are made. */
+  sizes(config: Config): { readonly dataDim: number; readonly outDim: number };
+  /** Samples one epoch passes through the model: the cost model's measure of an epoch. */
+  samplesPerEpoch(config: Config): number;
+  /** The batch sources over generated data, observed on `span` where the data have no times of their own. */
+  task(data: Data, span: [number, number]): TrainingData;
+}
+
+/** The `kind` literal of a settings schema. */
+export type KindOf<S extends z.ZodType> = z.output<S> extends { kind: infer K extends string } ? K : string;
+
+/** One data kind. */
+export interface DataKind<S extends z.ZodType = z.ZodType, Data = unknown> {
+  /** The `data.kind` value (the schema's `kind` literal). */
+  readonly kind: KindOf<S>;
+  /** The settings' schema: an object with `kind` as a literal. */
+  readonly schema: S;
+  /** Classification data: the accuracy metric and the cross-entropy loss apply. */
+  readonly classification: boolean;
+  /** A small valid `data` setting (the registry test builds it, and trains on it when the kind trains). */
+  readonly example: z.input<S>;
+  /** Generates the data from validated settings. */
+  generate(config: z.output<S>): Data;
+  /** How the data train a model. */
+  readonly training: TrainingSide<z.output<S>, Data> | undefined;
+}
+
+/** Declares a data kind with its types checked against its schema. */
+export function dataKind<S extends z.ZodType, Data>(kind: DataKind<S, Data>): DataKind<S, Data> {
+  return kind;
+}

@@ -1,0 +1,41 @@
+import { assert, assertEquals } from "../../util/testing.ts";
+import { buildTask } from "../task_stage.ts";
+import { makeDataset } from "../data_stage.ts";
+import { DataSchema, PipelineSchema } from "../schema.ts";
+import { DATA_KINDS, dataKindOf } from "./registry.ts";
+
+for (const kind of DATA_KINDS) {
+  Deno.test(`data kind "${kind.kind}" has a schema, an example that parses and generates, and consistent sizes and cost`, () => {
+    const config = kind.schema.parse(kind.example);
+    assertEquals((config as { kind: string }).kind, kind.kind, "the schema's kind literal is the kind's name");
+    assert(DataSchema.safeParse(kind.example).success, "the pipeline's data union takes the kind");
+    assertEquals(dataKindOf(kind.kind) as unknown, kind as unknown);
+    assert(kind.generate(config as never) !== undefined, "generate() makes the data");
+    const training = kind.training;
+    if (!training) return;
+    // A quick training cell on the example builds, with the sizes and the epoch's samples the kind declares.
+    const pipeline = PipelineSchema.parse({
+      name: "kind-check",
+      data: kind.example,
+      model: { dynamics: { kind: "mlp", width: 4 }, head: { kind: "linear" } },
+      solve: {},
+      gradient: { method: "gq" },
+      train: { epochs: 1 },
+    });
+    const task = buildTask(pipeline, makeDataset(pipeline.data));
+    const sizes = training.sizes(pipeline.data as never);
+    assertEquals(task.model.dataDim, sizes.dataDim, "sizes().dataDim");
+    assertEquals(training.samplesPerEpoch(pipeline.data as never), task.train.size, "samplesPerEpoch()");
+    assert(task.test.size > 0, "a test set");
+  });
+}
+
+Deno.test("dataKindOf() names the known kinds when the kind is unknown", () => {
+  let message = "";
+  try {
+    dataKindOf("mnist");
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, `Unknown data kind "mnist": use one of ${DATA_KINDS.map((k) => k.kind).join(", ")}`);
+});
