@@ -22,16 +22,19 @@
  *   that degree then errs by the same order as the step itself (O(h^{order+1})
  *   per panel), so the quadrature error shrinks with the tolerance as the
  *   solve's does — the way the seminorm adjoint's a_θ, integrated by the
- *   same steps, is accurate without being in the norm. Steps cut short
- *   (landing on a measurement time, the first step) share a panel with their
- *   neighbour. Measured on MLPs against a tight-tolerance reference, its
+ *   same steps, is accurate without being in the norm. Steps much shorter
+ *   than the controller then allows (the first steps, a step landing on a
+ *   measurement time) share a panel with a neighbour; in steady stepping a
+ *   panel is one step. There is no a-posteriori estimate: the error control
+ *   is the step controller's. Measured on MLPs against a tight-tolerance reference, its
  *   dL/dθ error equals the adjoint's at rtol 1e-3, 1e-6 and 1e-9 (one node
- *   fewer per step, two, is 6–15× worse); see the tests. Memory: the dense
+ *   fewer per step, two, measured 6–15× worse). Memory: the dense
  *   outputs of at most {@linkcode MAX_PANEL_STEPS} steps ([z, a]-sized).
  * - `"interval"`: the paper's rule, n_k = clamp(⌈C·NFE·Δt_k/T⌉, 1, 64) nodes
  *   per measurement interval from the forward NFE. Cheapest, but blind to
  *   the tolerance: with C = 0.1 and ~20 forward evaluations it is one or two
- *   nodes per interval, and dL/dθ errors of 1e-4–1e-3 at any rtol. Kept for
+ *   nodes per interval, and dL/dθ errors of 1e-4–7e-4 at
+ *   any rtol. Kept for
  *   reproducing the paper (its pipelines name it).
  * - `"per-step"`: the adaptive rule without panels, one rule per step.
  *
@@ -308,12 +311,13 @@ export const MAX_PANEL_STEPS = 8;
 /**
  * Per-step quadrature: a Gauss–Legendre rule of the backward solver's order
  * (⌈(order+1)/2⌉ nodes, exact to degree ≥ order) on each panel of accepted
- * backward steps. With `merge`, a panel takes in the following steps while
- * it stays no longer than the step step control proposes next — the length
+ * backward steps. With `merge`, a step joins the open panel while the panel
+ * stays no longer than the step the controller proposes after it — the length
  * over which the controller judges one polynomial of the solver's order good
- * to tolerance — so steps cut short (landing on a measurement time, the
- * first steps) share a rule; without it (or for fixed steps) a panel is one
- * step.
+ * to tolerance — so steps much shorter than the controller now allows (the
+ * first steps after the initial-step guess, a step landing on a measurement
+ * time) share a rule; in steady stepping each step is its own panel. Without
+ * `merge` (fixed steps, the checkpoint variant) a panel is one step.
  */
 class StepPanels {
   readonly #acc: ParamGradientAccumulator;
@@ -327,13 +331,19 @@ class StepPanels {
     this.#merge = merge;
   }
 
-  /** Adds an accepted step running towards `end` (the interval's end); closes the panel when it is long enough. */
+  /**
+   * Adds an accepted step running towards `end` (the interval's end). The open
+   * panel first closes (without it) when taking it in would make the panel
+   * longer than `nextStep`, the step control's proposal after this step; the
+   * panel it ends up in closes at `end`.
+   */
   async add(t0: number, t1: number, at: NodeReader, nextStep: number, end: number): Promise<void> {
+    const open = this.#steps.length;
+    if (open > 0 && (!this.#merge || open >= MAX_PANEL_STEPS || Math.abs(t1 - this.#steps[0]!.t0) > nextStep)) {
+      await this.#flush();
+    }
     this.#steps.push({ t0, t1, at });
-    const length = Math.abs(t1 - this.#steps[0]!.t0), remaining = Math.abs(end - t1);
-    const close = !this.#merge || remaining === 0 || this.#steps.length >= MAX_PANEL_STEPS ||
-      length + Math.min(nextStep, remaining) > nextStep;
-    if (close) await this.#flush();
+    if (t1 === end) await this.#flush();
   }
 
   /** Sums the rule of the open panel (its nodes from the steps that hold them) and empties it. */
