@@ -380,6 +380,7 @@ async function runTrainingCell(
         loss: b.loss,
         nfeForwardPerBatch: b.nfeForwardPerBatch,
         nfeBackwardPerBatch: b.nfeBackwardPerBatch,
+        nodesPerBatch: b.nodesPerBatch,
         done: false,
       }),
     onEpoch: async (e, state) => {
@@ -393,6 +394,7 @@ async function runTrainingCell(
         // The status line shows per-batch NFE throughout: the epoch's means.
         nfeForwardPerBatch: e.nfeForwardPerEpoch / e.batches,
         nfeBackwardPerBatch: e.nfeBackwardPerEpoch / e.batches,
+        nodesPerBatch: e.nodesPerEpoch / e.batches,
         done: true,
       });
       ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });

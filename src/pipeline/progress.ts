@@ -26,6 +26,8 @@ export interface ProgressUpdate {
   readonly nfeForwardPerBatch?: number | undefined;
   /** Backward NFE of one gradient (per batch; gq's nodes included). */
   readonly nfeBackwardPerBatch?: number | undefined;
+  /** gq's quadrature nodes per batch (counted in the backward NFE); shown when above 0. */
+  readonly nodesPerBatch?: number | undefined;
   /** Whether the step finished (a unit of work is done); otherwise an in-step update (e.g. a batch). */
   readonly done: boolean;
   /** In-step detail, e.g. "batch 3/10". */
@@ -132,7 +134,8 @@ export class Progress {
     if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}`);
     if (u.metric !== undefined) parts.push(`${u.metric.name} ${num(u.metric.value)}`);
     if (u.nfeForwardPerBatch !== undefined) {
-      parts.push(`NFE/batch ${Math.round(u.nfeForwardPerBatch)}/${Math.round(u.nfeBackwardPerBatch ?? 0)}`);
+      const nodes = u.nodesPerBatch ? ` (${Math.round(u.nodesPerBatch)} nodes)` : "";
+      parts.push(`NFE/batch ${Math.round(u.nfeForwardPerBatch)}/${Math.round(u.nfeBackwardPerBatch ?? 0)}${nodes}`);
     }
     parts.push(`elapsed ${formatDuration(this.elapsed)}`, `left ${formatDuration(this.remaining)}`);
     const line = parts.join(" | ");

@@ -27,11 +27,12 @@ Deno.test("Progress on a terminal rewrites one line with cell, epoch, loss, NFE,
     loss: 0.25,
     nfeForwardPerBatch: 20,
     nfeBackwardPerBatch: 31,
+    nodesPerBatch: 3,
     done: true,
   });
   assertEquals(
     out.at(-1),
-    "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE/batch 20/31 | elapsed 4.0s | left 28.0s",
+    "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE/batch 20/31 (3 nodes) | elapsed 4.0s | left 28.0s",
   );
   p.log("done");
   assertEquals(out.slice(-2), ["\r\x1b[K", "done\n"]);
