@@ -31,20 +31,33 @@ export interface AnalyticErrors {
   readonly stats: GradientStats;
 }
 
-/** Held memory of one method at one tolerance. */
-export interface AnalyticMemory {
-  /** rtol = atol. */
-  readonly tolerance: number;
-  /** End time used. */
-  readonly T: number;
-  /** Bytes held between forward and backward pass. */
-  readonly heldBytes: number;
+/** What one gradient of an analytic point cost, as its records carry it. */
+export interface PerGradientCosts {
   /** Forward NFE of the gradient. */
   readonly nfeForwardPerGradient: number;
   /** Backward NFE of the gradient (every evaluation of f or of a VJP of f, gq's nodes included). */
   readonly nfeBackwardPerGradient: number;
   /** gq's quadrature nodes (0 for other methods). */
   readonly nodesPerGradient: number;
+}
+
+/** A gradient's statistics as {@linkcode PerGradientCosts}. */
+export function perGradientCosts(stats: GradientStats): PerGradientCosts {
+  return {
+    nfeForwardPerGradient: stats.forward.nfe,
+    nfeBackwardPerGradient: stats.backward.nfe,
+    nodesPerGradient: stats.nodes,
+  };
+}
+
+/** Held memory of one method at one tolerance. */
+export interface AnalyticMemory extends PerGradientCosts {
+  /** rtol = atol. */
+  readonly tolerance: number;
+  /** End time used. */
+  readonly T: number;
+  /** Bytes held between forward and backward pass. */
+  readonly heldBytes: number;
 }
 
 async function solveAt(
@@ -130,9 +143,7 @@ export async function analyticMemory(
       tolerance,
       T,
       heldBytes: r.stats.heldBytes,
-      nfeForwardPerGradient: r.stats.forward.nfe,
-      nfeBackwardPerGradient: r.stats.backward.nfe,
-      nodesPerGradient: r.stats.nodes,
+      ...perGradientCosts(r.stats),
     });
     onPoint?.(i + 1, tolerances.length);
   }

@@ -38,7 +38,7 @@ import {
   trainStateFromJson,
   trainStateToJson,
 } from "../train/trainer.ts";
-import { analyticErrors, analyticMemory } from "./analytic_stage.ts";
+import { analyticErrors, analyticMemory, type PerGradientCosts, perGradientCosts } from "./analytic_stage.ts";
 import { makeDataset } from "./data_stage.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAtomic } from "../util/files.ts";
@@ -98,13 +98,6 @@ export interface CellRecords {
   gradientErrors: (GradientErrorRecord & { cellId: string } & PerGradientCosts)[];
   /** Held memory per tolerance. */
   memory: (MemoryRecord & { cellId: string; T: number } & PerGradientCosts)[];
-}
-
-/** What one gradient of an analytic point cost (the NFE as {@linkcode EpochResultRecord}'s). */
-export interface PerGradientCosts {
-  nfeForwardPerGradient: number;
-  nfeBackwardPerGradient: number;
-  nodesPerGradient: number;
 }
 
 /** What happened to a cell. */
@@ -447,11 +440,7 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellRecords> {
   const tick = () => progress.update({ step: ++step, steps: units, stepName: "point", done: true });
   if (config.evaluate.metrics.includes("gradient-error")) {
     for (const e of await analyticErrors(runtime, problem, method, solve, tick)) {
-      const costs: PerGradientCosts = {
-        nfeForwardPerGradient: e.stats.forward.nfe,
-        nfeBackwardPerGradient: e.stats.backward.nfe,
-        nodesPerGradient: e.stats.nodes,
-      };
+      const costs = perGradientCosts(e.stats);
       for (const [quantity, value] of [["L", e.loss], ["dL/dz0", e.dz0], ["dL/da", e.da], ["dL/dT", e.dT]] as const) {
         records.gradientErrors.push({
           cellId: cell.id,
