@@ -38,7 +38,7 @@ export * from "./src/data/crossing.ts";
 export * from "./src/data/nested_spheres.ts";
 export * from "./src/data/sines.ts";
 export * from "./src/autodiff/vjp.ts";
-export * from "./src/autodiff/fused.ts";
+export * from "./src/gradients/fused_graphs.ts";
 export * from "./src/autodiff/losses.ts";
 export { VJP_RULES } from "./src/autodiff/registry.ts";
 export * from "./src/autodiff/rule.ts";

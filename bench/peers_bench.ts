@@ -35,7 +35,7 @@ import type { GradientResult } from "../src/gradients/problem.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
 import { GraphBuilder } from "../src/onnx/builder.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";
-import { gradientMethod, solveSettings } from "../src/pipeline/engine.ts";
+import { gradientMethod, solveSettings } from "../src/pipeline/settings.ts";
 import { makeDataset } from "../src/pipeline/data_stage.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
 import { learningRateFor } from "../src/pipeline/schema.ts";
@@ -381,7 +381,7 @@ async function measureTraining(
           atol: c.solve.atol,
         })
         : GQ_SKIPPED;
-      const qs = q.history.map((h) => h.seconds);
+      const qs = q.history.map((h) => h.epochSeconds);
       const ps = typeof a === "string" ? null : (a.seconds as number[]);
       const pl = typeof a === "string" ? null : (a.loss as number[]);
       const rec: PeerTrainingRecord = {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph } from "../src/autodiff/fused.ts";
+import { adjointDynamicsGraph, gqBackwardGraph, gqIntegrandGraph } from "../src/gradients/fused_graphs.ts";
 import { mlpDynamics } from "../src/models/mlp.ts";
 import type { Graph } from "../src/onnx/graph.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";

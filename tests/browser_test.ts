@@ -3,7 +3,11 @@ import { memorySpec } from "../src/report/specs.ts";
 import { assert, assertEquals } from "../src/util/testing.ts";
 import { checkPage } from "./browser.ts";
 
-const good = memorySpec([{ method: "gq", tolerance: 1e-3, bytes: 1e5 }, { method: "gq", tolerance: 1e-5, bytes: 1e5 }]);
+const good = memorySpec([{ method: "gq", tolerance: 1e-3, heldBytes: 1e5 }, {
+  method: "gq",
+  tolerance: 1e-5,
+  heldBytes: 1e5,
+}]);
 
 async function withPage<T>(html: string, fn: (path: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir();

@@ -4,7 +4,7 @@
  * Chromium.
  */
 import { main } from "../src/pipeline/cli.ts";
-import type { PipelineResults } from "../src/pipeline/engine.ts";
+import type { PipelineResults } from "../src/results/records.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
 import { expandSweep } from "../src/pipeline/sweep.ts";
 import { main as reportMain } from "../src/report/cli.ts";
@@ -71,7 +71,7 @@ for (const name of SHIPPED) {
         assert(worst < 0.05, `worst relative error ${worst}`);
       }
       if (name === "memory") {
-        const bytes = (m: string) => r.memory.filter((e) => e.method === m).map((e) => e.bytes!);
+        const bytes = (m: string) => r.memory.filter((e) => e.method === m).map((e) => e.heldBytes!);
         assertEquals(bytes("direct").length, 3);
         assert(bytes("direct").every((b, i, all) => i === 0 || b > all[i - 1]!), `direct: ${bytes("direct")}`);
         for (const m of ["adjoint", "seminorm", "gq"]) assertEquals(new Set(bytes(m)).size, 1, `${m}: ${bytes(m)}`);

@@ -9,7 +9,7 @@ import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assert, assertClose } from "../util/testing.ts";
-import { gradCheck } from "./_gradcheck.ts";
+import { gradCheck } from "./gradcheck.ts";
 import { vjpGraph } from "./vjp.ts";
 
 const FIXTURES = new URL("../../tests/fixtures/", import.meta.url);

@@ -10,7 +10,7 @@ import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import { GraphError } from "../onnx/errors.ts";
-import { checkLossGradients } from "./_gradcheck.ts";
+import { checkLossGradients } from "./gradcheck.ts";
 import { crossEntropyLossGraph, gaussianKlLossGraph, type LossGraph, mseLossGraph, vjpOfModel } from "./losses.ts";
 
 const rt = new Runtime({ threads: 1 });

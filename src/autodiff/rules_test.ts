@@ -7,7 +7,7 @@ import { attr, type Attributes, type Graph } from "../onnx/graph.ts";
 import { int64, tensor } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals } from "../util/testing.ts";
-import { gradCheck, type GradCheckOptions } from "./_gradcheck.ts";
+import { gradCheck, type GradCheckOptions } from "./gradcheck.ts";
 import { VJP_RULES } from "./registry.ts";
 
 /** One finite-difference case for one op. */

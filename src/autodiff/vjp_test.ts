@@ -7,7 +7,7 @@ import { attr, type Graph } from "../onnx/graph.ts";
 import { int64, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
-import { gradCheck } from "./_gradcheck.ts";
+import { gradCheck } from "./gradcheck.ts";
 import { vjpGraph } from "./vjp.ts";
 
 const rt = new Runtime({ threads: 1 });

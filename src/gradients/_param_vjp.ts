@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { paramVjpBatchGraph } from "../autodiff/fused.ts";
+import { paramVjpBatchGraph } from "./fused_graphs.ts";
 import type { Dynamics, Params } from "../models/dynamics.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { CompiledGraph, Runtime } from "../runtime/session.ts";

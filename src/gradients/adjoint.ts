@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { adjointDynamicsGraph } from "../autodiff/fused.ts";
+import { adjointDynamicsGraph } from "./fused_graphs.ts";
 import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { sizeOf } from "../onnx/tensor.ts";
 import { solve } from "../solvers/integrate.ts";

@@ -50,7 +50,7 @@
  *
  * @module
  */
-import { gqBackwardGraph } from "../autodiff/fused.ts";
+import { gqBackwardGraph } from "./fused_graphs.ts";
 import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { integrate, solve, type SolveOptions, type VectorField } from "../solvers/integrate.ts";
 import { onnxStepper } from "../solvers/onnx_stepper.ts";

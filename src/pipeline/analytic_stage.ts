@@ -13,6 +13,7 @@ import { odeGradient } from "../gradients/ode_gradient.ts";
 import type { GradientStats, SolveSettings } from "../gradients/problem.ts";
 import { exponentialDynamics } from "../models/linear.ts";
 import { tensor } from "../onnx/tensor.ts";
+import { type PerGradientCosts, perGradientCosts } from "../results/records.ts";
 import type { Runtime } from "../runtime/session.ts";
 
 /** The relative errors of one method at one end time. */
@@ -29,25 +30,6 @@ export interface AnalyticErrors {
   readonly dT: number;
   /** Costs of the computation. */
   readonly stats: GradientStats;
-}
-
-/** What one gradient of an analytic point cost, as its records carry it. */
-export interface PerGradientCosts {
-  /** Forward NFE of the gradient. */
-  readonly nfeForwardPerGradient: number;
-  /** Backward NFE of the gradient (every evaluation of f or of a VJP of f, gq's nodes included). */
-  readonly nfeBackwardPerGradient: number;
-  /** gq's quadrature nodes (0 for other methods). */
-  readonly nodesPerGradient: number;
-}
-
-/** A gradient's statistics as {@linkcode PerGradientCosts}. */
-export function perGradientCosts(stats: GradientStats): PerGradientCosts {
-  return {
-    nfeForwardPerGradient: stats.forward.nfe,
-    nfeBackwardPerGradient: stats.backward.nfe,
-    nodesPerGradient: stats.nodes,
-  };
 }
 
 /** Held memory of one method at one tolerance. */

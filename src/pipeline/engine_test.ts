@@ -1,6 +1,7 @@
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
-import { checkPipeline, type PipelineResults, runPipeline, type RunPipelineOptions } from "./engine.ts";
+import type { PipelineResults } from "../results/records.ts";
+import { checkPipeline, runPipeline, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
 import { type PipelineInput, PipelineSchema } from "./schema.ts";
 
@@ -132,7 +133,7 @@ Deno.test("runPipeline() on the analytic problem: errors fall with the tolerance
     assertEquals(tight.results.results.gradientErrors.length, 4 * 2 * 4, "methods × T × quantities");
     assert(worst(tight.results) < 1e-5, `tight tolerance: worst relative error ${worst(tight.results)}`);
     assert(worst(loose.results) > 1e-6, `loose tolerance shows an error: ${worst(loose.results)}`);
-    const bytes = (m: string) => tight.results.results.memory.filter((r) => r.method === m).map((r) => r.bytes!);
+    const bytes = (m: string) => tight.results.results.memory.filter((r) => r.method === m).map((r) => r.heldBytes!);
     const [d3, d6] = bytes("direct");
     // Beyond the states every method holds (gq's figure), direct holds one state per step: over twice the steps.
     const [states] = bytes("gq");

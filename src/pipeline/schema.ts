@@ -11,7 +11,7 @@
  * - fixed-step solvers (euler, midpoint, rk4) need `solve.dt`;
  * - `model` and `train` are required unless `data.kind` is `"analytic"`, and
  *   refused when it is (the analytic problem has its own model, dz/dt = a·z);
- * - an MLP gives either `hidden` or `width` (+ `depth`), not both;
+ * - MLP dynamics give either `hidden` or `width` (+ `depth`), not both (model_kinds/mlp.ts);
  * - a learning-rate table has increasing `maxWidth` rows and covers the model's width;
  * - `accuracy` needs classification data, `gradient-error` the analytic problem;
  * - the `memory` stage measures the analytic problem only, and `peak-memory` needs it;
@@ -23,11 +23,12 @@
  * @module
  */
 import { z } from "zod";
-import { CHART_KINDS } from "../report/experiment.ts";
+import { CHART_KINDS } from "../results/records.ts";
 import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
 import { CLASSIFICATION_DATA, DATA_SCHEMAS } from "./data_kinds/registry.ts";
+import { DYNAMICS_SCHEMAS, dynamicsWidth } from "./model_kinds/registry.ts";
 import { positive, positiveInt, seed } from "./fields.ts";
 
 // ---------------------------------------------------------------------------
@@ -47,26 +48,6 @@ const EncoderSchema = z.discriminatedUnion("kind", [
   }).strict(),
 ]).describe('How inputs become the initial state. Default { kind: "identity" }');
 
-const MlpDynamicsSchema = z.object({
-  kind: z.literal("mlp"),
-  hidden: z.array(positiveInt).min(1).optional().describe("Hidden layer widths (give this or width)"),
-  width: positiveInt.optional().describe("Width of every hidden layer (give this or hidden)"),
-  depth: positiveInt.optional().describe("Number of hidden layers when width is given. Default 2"),
-  activation: z.enum(ACTIVATIONS).default("softplus").describe("Activation. Default softplus"),
-  time: z.enum(["concat", "none"]).default("none")
-    .describe('"concat": t is appended to the MLP input (time-dependent); "none": autonomous. Default none'),
-}).strict().superRefine((m, ctx) => {
-  if (m.hidden !== undefined && m.width !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["width"], message: "Give either hidden or width, not both" });
-  }
-  if (m.hidden === undefined && m.width === undefined) {
-    ctx.addIssue({ code: "custom", path: ["width"], message: "Give hidden (a list of widths) or width (+ depth)" });
-  }
-  if (m.hidden !== undefined && m.depth !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["depth"], message: "depth goes with width; hidden already sets the depth" });
-  }
-});
-
 const HeadSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("none") }).strict(),
   z.object({
@@ -84,7 +65,7 @@ const HeadSchema = z.discriminatedUnion("kind", [
 /** The model stage: encoder → ODE dynamics (first or second order) → head. */
 export const ModelSchema = z.object({
   encoder: EncoderSchema.default({ kind: "identity" }),
-  dynamics: z.discriminatedUnion("kind", [MlpDynamicsSchema]).describe("The vector field f(z, t, θ)"),
+  dynamics: z.discriminatedUnion("kind", DYNAMICS_SCHEMAS).describe("The vector field f(z, t, θ) (see model_kinds/)"),
   form: z.enum(["first-order", "second-order"]).default("first-order")
     .describe('"second-order": the state is (x, v) and f gives the acceleration. Default first-order'),
   head: HeadSchema.default({ kind: "none" }),
@@ -373,13 +354,7 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
     });
   }
   const lr = field(c, "train", "optimizer", "lr");
-  const width = field(c, "model", "dynamics", "width");
-  const hidden = field(c, "model", "dynamics", "hidden");
-  const w = typeof width === "number"
-    ? width
-    : Array.isArray(hidden) && hidden.every((h) => typeof h === "number")
-    ? Math.max(...hidden)
-    : undefined;
+  const w = dynamicsWidth(field(c, "model", "dynamics"));
   if (Array.isArray(lr) && w !== undefined) {
     const maxWidths = lr.map((row) => field(row, "maxWidth"));
     if (maxWidths.every((m) => typeof m === "number" && m < w)) {
@@ -412,16 +387,6 @@ export type LearningRate = z.infer<typeof LearningRateSchema>;
 export type EvaluateConfig = z.infer<typeof EvaluateSchema>;
 /** The report stage. */
 export type ReportConfig = z.infer<typeof ReportSchema>;
-
-/** The width of a model: the MLP's `width`, or its widest hidden layer. */
-export function modelWidth(model: ModelConfig): number {
-  return Math.max(...hiddenWidths(model.dynamics));
-}
-
-/** The hidden layer widths of MLP dynamics: `hidden`, or `depth` (default 2) layers of `width`. */
-export function hiddenWidths(dynamics: ModelConfig["dynamics"]): number[] {
-  return dynamics.hidden ?? Array.from({ length: dynamics.depth ?? 2 }, () => dynamics.width!);
-}
 
 /**
  * The learning rate for a model width: a number is returned as is; in a table

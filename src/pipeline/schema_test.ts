@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
-import { learningRateFor, modelWidth, PipelineSchema } from "./schema.ts";
+import { learningRateFor, PipelineSchema } from "./schema.ts";
 import { renderJsonSchema, SCHEMA_PATH } from "./write_schema.ts";
 
 Deno.test("pipelines/schema.json is the JSON Schema generated from the zod schema (run write_schema.ts if not)", async () => {
@@ -59,20 +59,6 @@ Deno.test("learningRateFor() picks the first row covering the width", () => {
   ]);
   assertEquals(learningRateFor(0.01, 1e6), 0.01);
   assertThrows(() => learningRateFor([{ maxWidth: 20, lr: 1 }], 21), RangeError, "width 21");
-});
-
-Deno.test("modelWidth() reads width or the widest hidden layer", () => {
-  const m = (dynamics: object) =>
-    PipelineSchema.parse({
-      name: "w",
-      data: { kind: "crossing-trajectories" },
-      model: { dynamics: { kind: "mlp", ...dynamics } },
-      solve: {},
-      gradient: { method: "gq" },
-      train: { epochs: 1 },
-    }).model!;
-  assertEquals(modelWidth(m({ width: 7, depth: 3 })), 7);
-  assertEquals(modelWidth(m({ hidden: [4, 9, 2] })), 9);
 });
 
 Deno.test("PipelineSchema refuses a memory stage without the analytic problem and peak-memory without a memory stage", () => {

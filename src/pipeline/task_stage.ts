@@ -10,9 +10,6 @@
  *
  * @module
  */
-import type { Dynamics } from "../models/dynamics.ts";
-import { mlpDynamics } from "../models/mlp.ts";
-import { secondOrderDynamics } from "../models/second_order.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Batch, NeuralOde } from "../train/neural_ode.ts";
 import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
@@ -20,7 +17,9 @@ import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import { CLASSIFICATION_DATA, dataKindOf, type Dataset } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
-import { hiddenWidths, modelWidth, type PipelineConfig } from "./schema.ts";
+import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
+import { modelKindOf } from "./model_kinds/registry.ts";
+import type { PipelineConfig } from "./schema.ts";
 
 /** Everything needed to train one cell. */
 export interface Task {
@@ -54,6 +53,10 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
   const training = dataKindOf(config.data.kind).training;
   if (model === undefined || training === undefined) return issues;
   const { dataDim, outDim } = training.sizes(config.data);
+  const dynamics = modelKindOf(model.dynamics.kind);
+  for (const issue of dynamics.checks(model.dynamics, buildOptions(config, dataDim))) {
+    issues.push({ ...issue, path: `model.${issue.path}` });
+  }
   if (model.head.kind === "mlp") {
     issues.push({ path: "model.head.kind", message: 'Head "mlp" is not supported yet: use "linear" or "none"' });
   }
@@ -90,6 +93,13 @@ export function testMetricName(config: PipelineConfig): "accuracy" | "mse" {
   if (metrics.includes("accuracy")) return "accuracy";
   if (metrics.includes("mse")) return "mse";
   return CLASSIFICATION_DATA.includes(config.data.kind) ? "accuracy" : "mse";
+}
+
+/** What the dynamics kind is asked to build for a training configuration with `dataDim` inputs. */
+function buildOptions(config: PipelineConfig, dataDim: number): DynamicsBuildOptions {
+  const model = config.model!;
+  const augment = model.encoder.kind === "augment" ? model.encoder.dims : 0;
+  return { stateDim: dataDim + augment, form: model.form, dtype: model.dtype, seed: model.initSeed };
 }
 
 function timeSpan(config: PipelineConfig): [number, number] {
@@ -141,19 +151,12 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const issues = taskIssues(config);
   if (issues.length > 0) throw new RangeError(issues.map((i) => `${i.path}: ${i.message}`).join("; "));
   const dtype = modelConfig.dtype;
-  const d = modelConfig.dynamics;
-  const hidden = hiddenWidths(d);
+  const kind = modelKindOf(modelConfig.dynamics.kind);
   const augment = modelConfig.encoder.kind === "augment" ? modelConfig.encoder.dims : 0;
   const { dataDim, outDim, train, test } = training.task(dataset.data, timeSpan(config));
-  const stateDim = dataDim + augment;
-  let dynamics: Dynamics, init: Record<string, Tensor>;
-  const common = { hidden, activation: d.activation, time: d.time, dtype, seed: modelConfig.initSeed };
-  if (modelConfig.form === "second-order") {
-    if (stateDim % 2 !== 0) throw new RangeError(`A second-order model needs an even state size, got ${stateDim}`);
-    ({ dynamics, init } = secondOrderDynamics({ dim: stateDim / 2, ...common }));
-  } else {
-    ({ dynamics, init } = mlpDynamics({ stateDim, ...common }));
-  }
+  const options = buildOptions(config, dataDim);
+  const stateDim = options.stateDim;
+  const { dynamics, init } = kind.build(modelConfig.dynamics, options);
   const isClassification = CLASSIFICATION_DATA.includes(dataset.kind);
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
   const head = modelConfig.head.kind === "linear" ? "linear" : "slice";
@@ -169,7 +172,7 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
     model: { dynamics, readout, dataDim, augment },
     params,
     paramCount,
-    width: modelWidth(modelConfig),
+    width: kind.width(modelConfig.dynamics),
     train,
     test,
     loss,

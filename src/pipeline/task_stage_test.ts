@@ -66,8 +66,10 @@ Deno.test("taskIssues() names the field of a combination the engine cannot build
     model: { encoder: { kind: "augment", dims: 1 }, dynamics: { kind: "mlp", width: 5 }, form: "second-order" },
   });
   const issues = taskIssues(config);
-  assertEquals(issues.map((i) => i.path), ["model.encoder.kind"]);
-  assert(issues[0]!.message.includes("second-order"));
+  // The odd state (2 + 1) and the augmentation are both refused.
+  assertEquals(issues.map((i) => i.path), ["model.form", "model.encoder.kind"]);
+  assert(issues[0]!.message.includes("even state size (x, v), got 3"), issues[0]!.message);
+  assert(issues[1]!.message.includes("second-order"));
 });
 
 Deno.test("buildTask() gives crossing-trajectories batches with targets observed at the end time only", () => {

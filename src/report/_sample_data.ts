@@ -5,7 +5,7 @@
  * @module
  */
 import { Random } from "../util/random.ts";
-import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "./specs.ts";
+import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../results/records.ts";
 
 /** Methods in the samples with their time factor relative to gq. */
 const METHODS: ReadonlyArray<readonly [string, number]> = [["direct", 1.2], ["adjoint", 6], ["seminorm", 3], ["gq", 1]];
@@ -48,7 +48,7 @@ export function sampleEpochs(): EpochRecord[] {
             width,
             seed,
             epoch,
-            seconds: factor * epoch * (0.5 + 0.01 * width) * (1 + 0.05 * seed),
+            elapsedSeconds: factor * epoch * (0.5 + 0.01 * width) * (1 + 0.05 * seed),
             testLoss: method === "seminorm" && epoch === 5 && seed === 0 ? NaN : Math.exp(-epoch / 3) + 0.01 * seed,
           });
         }
@@ -81,7 +81,7 @@ export function sampleMemory(): MemoryRecord[] {
   const out: MemoryRecord[] = [];
   for (const [method] of METHODS) {
     for (let k = 3; k <= 7; k++) {
-      out.push({ method, tolerance: 10 ** -k, bytes: method === "direct" ? 2 ** 20 * 3 ** (k - 2) : 2 ** 18 });
+      out.push({ method, tolerance: 10 ** -k, heldBytes: method === "direct" ? 2 ** 20 * 3 ** (k - 2) : 2 ** 18 });
     }
   }
   return out;

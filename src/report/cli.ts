@@ -7,27 +7,24 @@
  * it reads `<dir>/results.json` and writes `<dir>/report.html` and `<dir>/charts/`
  * unless `--out` or `--charts` say otherwise.
  *
- * The results file is JSON: `{ "title": …, "subtitle"?: …, "meta"?: {…},
- * "charts"?: [chart names], "summary"?: bool, "metricLabel"?: …,
- * "metricLogY"?: bool, "results": { "runs"?: […], "epochs"?: […],
- * "gradientErrors"?: […], "memory"?: […] } }` (see {@linkcode experimentReport}
- * for the records). Exit codes: 0 done, 1 failure, 2 bad arguments or input.
+ * The results file is JSON: `{ "format": "quadjoint.results/3", "title": …,
+ * "subtitle"?: …, "meta"?: {…}, "charts"?: [chart names], "summary"?: bool,
+ * "metricLabel"?: …, "metricLogY"?: bool, "results": { "runs"?: […],
+ * "epochs"?: […], "gradientErrors"?: […], "memory"?: […] } }`; the records
+ * and the reader are in `src/results/`. A file of an unknown format is
+ * refused. Exit codes: 0 done, 1 failure, 2 bad arguments or input.
  *
  * @module
  */
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { experimentReport, type ExperimentReportOptions, type ExperimentResults } from "./experiment.ts";
+import { readResults } from "../results/file.ts";
+import type { ResultsFile } from "../results/records.ts";
+import { experimentReport } from "./experiment.ts";
 import { renderReport, writeReport } from "./html.ts";
 import { writeReportCharts } from "./static.ts";
 
 const USAGE = "Usage: deno task report <results.json | results dir> [--out report.html] [--charts <dir>]";
-
-/** The results file's shape. */
-export interface ResultsFile extends ExperimentReportOptions {
-  /** The records. */
-  results: ExperimentResults;
-}
 
 /**
  * Runs the CLI with `args`; returns the exit code (messages go to stderr,
@@ -63,13 +60,9 @@ export async function main(args: string[]): Promise<number> {
   }
   let file: ResultsFile;
   try {
-    file = JSON.parse(await Deno.readTextFile(input));
+    file = await readResults(input);
   } catch (e) {
     console.error(`Cannot read results file ${input}: ${(e as Error).message}`);
-    return 2;
-  }
-  if (typeof file !== "object" || file === null || typeof file.results !== "object" || file.results === null) {
-    console.error(`Results file ${input} needs a "results" object`);
     return 2;
   }
   const { results, ...options } = file;

@@ -5,57 +5,21 @@
  *
  * @module
  */
+import { CHART_KINDS, type ChartKind, type ExperimentResults, type ReportHeader } from "../results/records.ts";
 import type { ReportContent, ReportSection } from "./html.ts";
 import {
   type ChartSpec,
-  type EpochRecord,
-  type GradientErrorRecord,
   gradientErrorSpec,
   lossCurveSpec,
-  type MemoryRecord,
   memorySpec,
   nfeSpec,
-  type RunRecord,
   testMetricSpec,
   trainingTimeSpec,
 } from "./specs.ts";
 import { speedSummary } from "./summary.ts";
 
-/** Chart names, as a pipeline's `report.charts` spells them. */
-export const CHART_KINDS = ["training-time", "test-metric", "loss-curve", "nfe", "gradient-error", "memory"] as const;
-
-/** One chart name of {@linkcode CHART_KINDS}. */
-export type ChartKind = typeof CHART_KINDS[number];
-
-/** Everything an experiment measured, as plain records (each list optional). */
-export interface ExperimentResults {
-  /** One record per training run (method × width × seed). */
-  runs?: RunRecord[];
-  /** Test loss per run and epoch. */
-  epochs?: EpochRecord[];
-  /** Relative gradient errors of the analytic problem. */
-  gradientErrors?: GradientErrorRecord[];
-  /** Held memory per method and tolerance. */
-  memory?: MemoryRecord[];
-}
-
-/** Options of {@linkcode experimentReport}. */
-export interface ExperimentReportOptions {
-  /** Report title. */
-  title: string;
-  /** A line under the title. */
-  subtitle?: string;
-  /** Charts to draw, in any order (the report keeps its own order). @default every chart with data */
-  charts?: readonly ChartKind[];
-  /** Include the speed summary table (needs runs). @default true */
-  summary?: boolean;
-  /** Name of the runs' test metric (accuracy, MSE, …). @default "test metric" */
-  metricLabel?: string;
-  /** Log scale for the test metric (for MSE-like metrics). @default false */
-  metricLogY?: boolean;
-  /** Facts about the run for the report header. */
-  meta?: ReportContent["meta"];
-}
+/** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
+export type ExperimentReportOptions = ReportHeader;
 
 /**
  * Builds the report content of one experiment: "Speed and accuracy"

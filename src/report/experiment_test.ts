@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import { sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
 import { main } from "./cli.ts";
-import { type ChartKind, experimentReport } from "./experiment.ts";
+import type { ChartKind } from "../results/records.ts";
+import { experimentReport } from "./experiment.ts";
 
 Deno.test("experimentReport() draws every chart that has records when none are named", () => {
   const c = experimentReport({ runs: sampleRuns(), epochs: sampleEpochs() }, { title: "t", metricLabel: "accuracy" });
@@ -32,7 +33,12 @@ Deno.test("main() writes the report and the chart files of a results file", asyn
     const input = `${dir}/results.json`;
     await Deno.writeTextFile(
       input,
-      JSON.stringify({ title: "Sines", meta: { seeds: 2 }, results: { runs: sampleRuns(), memory: sampleMemory() } }),
+      JSON.stringify({
+        format: "quadjoint.results/3",
+        title: "Sines",
+        meta: { seeds: 2 },
+        results: { runs: sampleRuns(), memory: sampleMemory() },
+      }),
     );
     assertEquals(await main([input, "--charts", `${dir}/charts`]), 0);
     const html = await Deno.readTextFile(`${dir}/results.html`);

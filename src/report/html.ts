@@ -23,6 +23,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { MetaValue } from "../results/records.ts";
 import { writeFileAtomic } from "../util/files.ts";
 import type { ChartSpec } from "./specs.ts";
 import { type CellValue, formatCell, type ReportTable } from "./summary.ts";
@@ -38,9 +39,6 @@ export interface ReportSection {
   /** A table (or several) under the charts. */
   table?: ReportTable | ReportTable[];
 }
-
-/** A meta value; null and undefined show as an em dash. */
-export type MetaValue = string | number | boolean | null | undefined;
 
 /** What {@linkcode renderReport} renders. */
 export interface ReportContent {

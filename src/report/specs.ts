@@ -26,70 +26,10 @@
  * @module
  */
 import type { TopLevelSpec } from "vega-lite";
+import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../results/records.ts";
 
 /** A Vega-Lite specification, as the builders here return it. */
 export type ChartSpec = TopLevelSpec;
-
-/** A number that may be missing (a failed or skipped measurement). */
-export type MaybeNumber = number | null | undefined;
-
-/** One training run: one method at one width with one seed. */
-export interface RunRecord {
-  /** Gradient method: `direct`, `adjoint`, `seminorm`, `gq`, or any other name. */
-  method: string;
-  /** Hidden width (or channel count) of the dynamics network. */
-  width: number;
-  /** Seed of the run; runs with the same method and width are averaged. */
-  seed?: number;
-  /** Wall-clock training time in seconds. */
-  trainSeconds?: MaybeNumber;
-  /** Final test metric (accuracy, MSE, KL, …). */
-  testMetric?: MaybeNumber;
-  /** Mean forward NFE of one gradient (per batch). */
-  nfeForwardPerBatch?: MaybeNumber;
-  /** Mean backward NFE of one gradient (per batch): every evaluation of f or of a VJP of f, gq's nodes included. */
-  nfeBackwardPerBatch?: MaybeNumber;
-  /** Mean quadrature nodes of one gq gradient (per batch; counted in the backward NFE too). */
-  nodesPerBatch?: MaybeNumber;
-}
-
-/** Test loss of one run after one epoch. */
-export interface EpochRecord {
-  /** Gradient method. */
-  method: string;
-  /** Hidden width of the dynamics network. */
-  width: number;
-  /** Seed of the run. */
-  seed?: number;
-  /** Epoch number, counting from 1. */
-  epoch: number;
-  /** Wall-clock seconds since the run started, at the end of this epoch. */
-  seconds?: MaybeNumber;
-  /** Test loss after this epoch. */
-  testLoss?: MaybeNumber;
-}
-
-/** Relative error of one gradient entry against its analytic value. */
-export interface GradientErrorRecord {
-  /** Gradient method. */
-  method: string;
-  /** End time of the integration. */
-  T: number;
-  /** Which gradient, e.g. `dL/dz0`, `dL/da`, `dL/dT`. */
-  quantity: string;
-  /** |computed − exact| / |exact|. */
-  relativeError?: MaybeNumber;
-}
-
-/** Memory one gradient computation held at one solver tolerance. */
-export interface MemoryRecord {
-  /** Gradient method. */
-  method: string;
-  /** Solver tolerance (rtol = atol). */
-  tolerance: number;
-  /** Peak bytes held by the method beyond the model itself. */
-  bytes?: MaybeNumber;
-}
 
 /** Options shared by every builder. */
 export interface ChartOptions {
@@ -366,8 +306,8 @@ export function testMetricSpec(runs: readonly RunRecord[], options: TestMetricOp
  * ```ts
  * import { lossCurveSpec } from "./specs.ts";
  * const spec = lossCurveSpec([
- *   { method: "gq", width: 50, epoch: 1, seconds: 0.5, testLoss: 0.3 },
- *   { method: "gq", width: 50, epoch: 2, seconds: 1.0, testLoss: 0.1 },
+ *   { method: "gq", width: 50, epoch: 1, elapsedSeconds: 0.5, testLoss: 0.3 },
+ *   { method: "gq", width: 50, epoch: 2, elapsedSeconds: 1.0, testLoss: 0.1 },
  * ], { x: "seconds" });
  * if (spec.title !== "Test loss vs wall-clock time") throw new Error(String(spec.title));
  * ```
@@ -389,7 +329,7 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
   const yScale = logY ? { type: "log" as const } : { zero: false };
   const encoding = {
     x: byTime
-      ? { field: "seconds", type: "quantitative" as const, title: "wall-clock time (s)" }
+      ? { field: "elapsedSeconds", type: "quantitative" as const, title: "wall-clock time (s)" }
       : { field: "epoch", type: "quantitative" as const, title: "epoch" },
     y: byTime ? { field: "testLoss", type: "quantitative" as const, title: lossLabel, scale: yScale } : {
       aggregate: "mean" as const,
@@ -420,7 +360,9 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
     width: options.width ?? (faceted ? 220 : 360),
     height: options.height ?? (faceted ? 180 : 240),
     data: { values: plain(records) },
-    transform: [{ filter: `${validTest(x, false)} && ${validTest("testLoss", logY)}` }],
+    transform: [{
+      filter: `${validTest(byTime ? "elapsedSeconds" : "epoch", false)} && ${validTest("testLoss", logY)}`,
+    }],
     mark: { type: "line", point: !byTime },
     encoding,
     ...(faceted ? { resolve: { scale: { x: "independent" as const, y: "independent" as const } } } : {}),
@@ -487,10 +429,10 @@ export function gradientErrorSpec(records: readonly GradientErrorRecord[], optio
  * ```ts
  * import { memorySpec } from "./specs.ts";
  * const spec = memorySpec([
- *   { method: "direct", tolerance: 1e-3, bytes: 2e6 },
- *   { method: "direct", tolerance: 1e-7, bytes: 9e7 },
- *   { method: "gq", tolerance: 1e-3, bytes: 1e5 },
- *   { method: "gq", tolerance: 1e-7, bytes: 1e5 },
+ *   { method: "direct", tolerance: 1e-3, heldBytes: 2e6 },
+ *   { method: "direct", tolerance: 1e-7, heldBytes: 9e7 },
+ *   { method: "gq", tolerance: 1e-3, heldBytes: 1e5 },
+ *   { method: "gq", tolerance: 1e-7, heldBytes: 1e5 },
  * ]);
  * if (spec.title !== "Held memory vs tolerance") throw new Error(String(spec.title));
  * ```
@@ -507,8 +449,8 @@ export function memorySpec(records: readonly MemoryRecord[], options: ChartOptio
     height: options.height ?? 240,
     data: { values: plain(records) },
     transform: [
-      { filter: `${validTest("tolerance", true)} && ${validTest("bytes", true)}` },
-      { calculate: "datum.bytes / 1048576", as: "mib" },
+      { filter: `${validTest("tolerance", true)} && ${validTest("heldBytes", true)}` },
+      { calculate: "datum.heldBytes / 1048576", as: "mib" },
     ],
     mark: { type: "line", point: true },
     encoding: {

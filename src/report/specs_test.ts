@@ -1,6 +1,7 @@
 import * as vega from "vega";
 import { compile } from "vega-lite";
 import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import type { RunRecord } from "../results/records.ts";
 import { SAMPLE_WIDTHS, sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
 import {
   type ChartSpec,
@@ -9,7 +10,6 @@ import {
   memorySpec,
   methodColourScale,
   nfeSpec,
-  type RunRecord,
   testMetricSpec,
   trainingTimeSpec,
 } from "./specs.ts";
@@ -167,7 +167,7 @@ Deno.test("lossCurveSpec() draws one line per method, seed and width against sec
   // 4 methods × 2 seeds × 2 widths × 10 epochs, less the two NaN losses.
   assertEquals(points.length, 158);
   assertEquals(new Set(points.map((d) => `${d.method}/${d.seed}/${d.width}`)).size, 16);
-  assert(points.every((d) => typeof d.seconds === "number" && typeof d.testLoss === "number"));
+  assert(points.every((d) => typeof d.elapsedSeconds === "number" && typeof d.testLoss === "number"));
 });
 
 Deno.test("lossCurveSpec() rejects an unknown x option naming it", () => {

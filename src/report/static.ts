@@ -70,7 +70,7 @@ function collectingLogger(onWarning: ((message: string) => void) | undefined) {
  * ```ts
  * import { renderSvg } from "./static.ts";
  * import { memorySpec } from "./specs.ts";
- * const svg = await renderSvg(memorySpec([{ method: "gq", tolerance: 1e-3, bytes: 4096 }]));
+ * const svg = await renderSvg(memorySpec([{ method: "gq", tolerance: 1e-3, heldBytes: 4096 }]));
  * if (!svg.startsWith("<svg") || !svg.includes("held memory (MiB)")) throw new Error("no axis title");
  * ```
  */
@@ -239,7 +239,7 @@ export function chartFileName(index: number, title: unknown): string {
  * import { writeReportCharts } from "./static.ts";
  * import { memorySpec } from "./specs.ts";
  * const dir = await Deno.makeTempDir();
- * const spec = memorySpec([{ method: "gq", tolerance: 1e-3, bytes: 4096 }]);
+ * const spec = memorySpec([{ method: "gq", tolerance: 1e-3, heldBytes: 4096 }]);
  * const [first] = await writeReportCharts(dir, { sections: [{ title: "Memory", charts: [spec] }] });
  * if (!first!.svg.endsWith("01-held-memory-vs-tolerance.svg")) throw new Error(first!.svg);
  * await Deno.remove(dir, { recursive: true });

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
 import { sampleGradientErrors, sampleRuns } from "./_sample_data.ts";
-import { gradientErrorSpec, type RunRecord, trainingTimeSpec } from "./specs.ts";
+import type { RunRecord } from "../results/records.ts";
+import { gradientErrorSpec, trainingTimeSpec } from "./specs.ts";
 import { renderPng, renderRgba, renderSvg, writeChartFiles } from "./static.ts";
 
 /** Items of the data marks of one type in a Vega SVG: the children of each `mark-<type> role-mark` group. */

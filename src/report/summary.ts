@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RunRecord } from "./specs.ts";
+import type { RunRecord } from "../results/records.ts";
 
 /** How a numeric cell is written. */
 export type CellFormat =

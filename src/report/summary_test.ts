@@ -1,5 +1,5 @@
 import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
-import type { RunRecord } from "./specs.ts";
+import type { RunRecord } from "../results/records.ts";
 import { formatCell, speedSummary } from "./summary.ts";
 
 const runs: RunRecord[] = [

@@ -1,4 +1,5 @@
 import { assert, assertClose, assertEquals } from "../util/testing.ts";
+import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { Runtime } from "../runtime/session.ts";
 import { tensor } from "../onnx/tensor.ts";
@@ -22,8 +23,8 @@ function mlpSystem(dtype: "float32" | "float64", dense = true) {
   });
   const system: StepSystem = {
     graph: dynamics.graph,
-    time: "t",
-    blocks: [{ name: "z", input: "z", output: "dz", inNorm: true, dense }],
+    time: DYNAMICS_NAMES.time,
+    blocks: [{ name: "z", input: DYNAMICS_NAMES.state, output: DYNAMICS_NAMES.derivative, inNorm: true, dense }],
   };
   return { dynamics, init, system };
 }
@@ -58,7 +59,11 @@ for (const solver of Object.values(SOLVERS)) {
     });
     const f = await runtime.compile(dynamics.graph);
     const field = async (t: number, y: Float64Array) =>
-      (await f.run({ ...init, t: tensor(Float64Array.of(t), []), z: tensor(y, [2, 3]) }))["dz"]!.data as Float64Array;
+      (await f.run({
+        ...init,
+        [DYNAMICS_NAMES.time]: tensor(Float64Array.of(t), []),
+        [DYNAMICS_NAMES.state]: tensor(y, [2, 3]),
+      }))[DYNAMICS_NAMES.derivative]!.data as Float64Array;
     const options = solver.adaptive ? {} : { dt: 0.1 };
     const observe = [0.35, 0.9];
     const seenJs: Float64Array[] = [], seenOnnx: State[] = [];

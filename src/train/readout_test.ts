@@ -6,7 +6,7 @@ import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
-import { checkLossGradients } from "../autodiff/_gradcheck.ts";
+import { checkLossGradients } from "../autodiff/gradcheck.ts";
 import { buildReadout, type HeadKind, initReadout, type LossKind } from "./readout.ts";
 
 const rt = new Runtime({ threads: 1 });

@@ -44,9 +44,9 @@ export interface EpochResult {
   /** Mean training loss over the epoch's batches (weighted by batch size). */
   readonly trainLoss: number;
   /** Wall-clock seconds of this epoch (training and evaluation). */
-  readonly seconds: number;
+  readonly epochSeconds: number;
   /** Wall-clock seconds since training began (summed over resumed sessions). */
-  readonly elapsed: number;
+  readonly elapsedSeconds: number;
   /** Minibatches in the epoch (one gradient each). */
   readonly batches: number;
   /** Forward NFE summed over the epoch's gradients. */
@@ -225,7 +225,7 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
   const adamState = resume ? copyAdam(resume.adam) : adam.init(data);
   const history: EpochResult[] = [...(resume?.history ?? [])];
   const startEpoch = resume?.epoch ?? 0;
-  let elapsed = history.at(-1)?.elapsed ?? 0;
+  let elapsed = history.at(-1)?.elapsedSeconds ?? 0;
   const snapshot = (epoch: number): TrainState => ({
     epoch,
     params: copyParams(params),
@@ -278,13 +278,13 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
       testNfe = e.nfe;
       testMetric = metric ? metric(e.pred, test, e.loss) : e.loss;
     }
-    const seconds = (performance.now() - t0) / 1000;
-    elapsed += seconds;
+    const epochSeconds = (performance.now() - t0) / 1000;
+    elapsed += epochSeconds;
     const result: EpochResult = {
       epoch,
       trainLoss: lossSum / count,
-      seconds,
-      elapsed,
+      epochSeconds,
+      elapsedSeconds: elapsed,
       batches: batches.length,
       nfeForwardPerEpoch: nfeForward,
       nfeBackwardPerEpoch: nfeBackward,
@@ -303,10 +303,13 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
 
 // --- checkpoints ---------------------------------------------------------------------------------
 
+/** The format marker of training checkpoints this version writes and reads. */
+export const TRAIN_STATE_FORMAT = "quadjoint.train/2";
+
 /** A {@linkcode TrainState} as JSON: parameters as base64 of their little-endian bytes. */
 export interface TrainStateJson {
-  /** Format marker. */
-  readonly format: "quadjoint.train/1";
+  /** Format marker (/2: epoch records carry their units, `epochSeconds`, `elapsedSeconds`, `…PerEpoch`). */
+  readonly format: typeof TRAIN_STATE_FORMAT;
   /** Completed epochs. */
   readonly epoch: number;
   /** Parameters: dtype, dims and base64 little-endian bytes. */
@@ -347,7 +350,7 @@ export function trainStateToJson(state: TrainState): TrainStateJson {
     };
   }
   return {
-    format: "quadjoint.train/1",
+    format: TRAIN_STATE_FORMAT,
     epoch: state.epoch,
     params,
     adam: adamStateToJson(state.adam),
@@ -362,9 +365,9 @@ export function trainStateToJson(state: TrainState): TrainStateJson {
  */
 export function trainStateFromJson(json: unknown): TrainState {
   const j = json as Partial<TrainStateJson> | null;
-  if (typeof j !== "object" || j === null || j.format !== "quadjoint.train/1") {
+  if (typeof j !== "object" || j === null || j.format !== TRAIN_STATE_FORMAT) {
     throw new SyntaxError(
-      `Not a training checkpoint: format is ${JSON.stringify(j?.format)}, expected "quadjoint.train/1"`,
+      `Not a training checkpoint: format is ${JSON.stringify(j?.format)}, expected "${TRAIN_STATE_FORMAT}"`,
     );
   }
   if (!Number.isInteger(j.epoch) || typeof j.params !== "object" || !Array.isArray(j.history)) {

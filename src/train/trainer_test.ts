@@ -132,9 +132,10 @@ Deno.test("trainNeuralOde() refuses bad options and trainStateFromJson() refuses
   }
   assert(error instanceof RangeError && error.message.includes("epochs must be a positive integer, got 0"));
   assertThrows(() => trainStateFromJson({ format: "other" }), SyntaxError, 'format is "other"');
+  assertThrows(() => trainStateFromJson({ format: "quadjoint.train/1" }), SyntaxError, 'expected "quadjoint.train/2"');
   const short = { dtype: "float64", dims: [2], data: btoa("\0".repeat(8)) };
   assertThrows(
-    () => trainStateFromJson({ format: "quadjoint.train/1", epoch: 1, params: { w: short }, history: [] }),
+    () => trainStateFromJson({ format: "quadjoint.train/2", epoch: 1, params: { w: short }, history: [] }),
     SyntaxError,
     'Checkpoint parameter "w" has 8 bytes, expected 16',
   );

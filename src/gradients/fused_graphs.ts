@@ -27,7 +27,7 @@ import { inlineGraph } from "../onnx/inline.ts";
 import { tensor } from "../onnx/tensor.ts";
 import { writeModel } from "../onnx/proto.ts";
 import { type Dynamics, DYNAMICS_NAMES } from "../models/dynamics.ts";
-import { finishVjp } from "./vjp.ts";
+import { finishVjp } from "../autodiff/vjp.ts";
 
 /** A fused graph and the output names of its roles. */
 export interface FusedGraph<Roles> {
@@ -123,7 +123,7 @@ function memoized<R>(dyn: Dynamics, kind: string, build: () => R): R {
  * @example Roles of an MLP's augmented dynamics
  * ```ts
  * import { mlpDynamics } from "../models/mlp.ts";
- * import { adjointDynamicsGraph } from "./fused.ts";
+ * import { adjointDynamicsGraph } from "./fused_graphs.ts";
  * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8], dtype: "float64" });
  * const { graph, outputs } = adjointDynamicsGraph(dynamics);
  * if (outputs.da !== "da" || outputs.params["l0.weight"] !== "grad_l0.weight") throw new Error("names");
@@ -155,7 +155,7 @@ export function adjointDynamicsGraph(dyn: Dynamics): FusedGraph<AdjointRoles> {
  * @example
  * ```ts
  * import { mlpDynamics } from "../models/mlp.ts";
- * import { gqBackwardGraph } from "./fused.ts";
+ * import { gqBackwardGraph } from "./fused_graphs.ts";
  * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8] });
  * const { graph, outputs } = gqBackwardGraph(dynamics);
  * if (graph.outputs.map((o) => o.name).join() !== `${outputs.dz},${outputs.da}`) throw new Error("outputs");
@@ -175,7 +175,7 @@ export function gqBackwardGraph(dyn: Dynamics): FusedGraph<GqBackwardRoles> {
  * @example
  * ```ts
  * import { mlpDynamics } from "../models/mlp.ts";
- * import { gqIntegrandGraph } from "./fused.ts";
+ * import { gqIntegrandGraph } from "./fused_graphs.ts";
  * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8] });
  * const { outputs } = gqIntegrandGraph(dynamics);
  * if (outputs.dt !== "grad_t") throw new Error("names");
@@ -216,7 +216,7 @@ export interface ParamVjpBatchNames {
  * @example Two points of an MLP
  * ```ts
  * import { mlpDynamics } from "../models/mlp.ts";
- * import { paramVjpBatchGraph } from "./fused.ts";
+ * import { paramVjpBatchGraph } from "./fused_graphs.ts";
  * const { dynamics } = mlpDynamics({ stateDim: 2, hidden: [8], time: "concat" });
  * const { graph, names } = paramVjpBatchGraph(dynamics, 2, true);
  * if (!graph.inputs.some((v) => v.name === names.accumulators!.params["l0.weight"])) throw new Error("accumulator");

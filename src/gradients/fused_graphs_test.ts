@@ -4,7 +4,7 @@
  * unused parameters.
  */
 import { GraphBuilder } from "../onnx/builder.ts";
-import { asDynamics, type Dynamics } from "../models/dynamics.ts";
+import { asDynamics, type Dynamics, DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { mlpDynamics } from "../models/mlp.ts";
 import { secondOrderDynamics } from "../models/second_order.ts";
 import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
@@ -17,11 +17,13 @@ import {
   gqIntegrandGraph,
   paramVjpBatchGraph,
   writeFusedGraphs,
-} from "./fused.ts";
-import { vjpGraph } from "./vjp.ts";
+} from "./fused_graphs.ts";
+import { vjpGraph } from "../autodiff/vjp.ts";
 
 const rt = new Runtime({ threads: 1 });
 const BATCH = 4;
+/** The dynamics contract's graph names: the built models' time and state inputs and their output. */
+const { time: T, state: Z, derivative: DZ } = DYNAMICS_NAMES;
 
 /** A time-dependent MLP with one extra parameter that f does not use. */
 function withUnused(dyn: Dynamics): Dynamics {
@@ -54,8 +56,8 @@ function feedsOf(dyn: Dynamics, seed: number, dtype = dyn.dtype): Record<string,
   const rng = new Random(seed);
   const zDims = [BATCH, ...dyn.stateShape];
   const feeds: Record<string, Tensor> = {
-    t: random(dtype, [], rng),
-    z: random(dtype, zDims, rng),
+    [T]: random(dtype, [], rng),
+    [Z]: random(dtype, zDims, rng),
     a: random(dtype, zDims, rng),
   };
   for (const p of dyn.params) feeds[p.name] = random(dtype, p.shape, rng);
@@ -77,7 +79,7 @@ async function directional(dyn: Dynamics, feeds: Record<string, Tensor>, u: Reco
         ? tensor(Float64Array.from(toNumbers(x), (v, i) => v + s * h * toNumbers(d)[i]!), x.dims)
         : x;
     }
-    return dot((await f.run(moved)).dz!, c);
+    return dot((await f.run(moved))[DZ]!, c);
   };
   return ((await at(1)) - (await at(-1))) / (2 * h);
 }
@@ -105,9 +107,9 @@ for (const [label, dyn] of models("float64")) {
     const fused = adjointDynamicsGraph(dyn);
     const out = await (await rt.compile(fused.graph)).run(inputsOf(dyn, feeds));
     const f = await (await rt.compile(dyn.graph)).run(fInputs(dyn, feeds));
-    assertClose(toNumbers(out[fused.outputs.dz]!), toNumbers(f.dz!), 1e-14, "dz");
+    assertClose(toNumbers(out[fused.outputs.dz]!), toNumbers(f[DZ]!), 1e-14, "dz");
     const lhs = await directional(dyn, feeds, u, negA);
-    const rhs = dot(out[fused.outputs.da]!, u.z!) + dot(out[fused.outputs.dt]!, u.t!) +
+    const rhs = dot(out[fused.outputs.da]!, u[Z]!) + dot(out[fused.outputs.dt]!, u[T]!) +
       paramDot(out, fused.outputs.params);
     assertClose(rhs, lhs, 1e-7, "⟨−a, J u⟩");
   });
@@ -115,16 +117,16 @@ for (const [label, dyn] of models("float64")) {
   Deno.test(`gqBackwardGraph() passes the dot-product test on the ${label}`, async () => {
     const fused = gqBackwardGraph(dyn);
     const out = await (await rt.compile(fused.graph)).run(inputsOf(dyn, feeds));
-    const lhs = await directional(dyn, feeds, { z: u.z! }, negA);
-    assertClose(dot(out[fused.outputs.da]!, u.z!), lhs, 1e-7, "⟨−a, J_z u⟩");
+    const lhs = await directional(dyn, feeds, { [Z]: u[Z]! }, negA);
+    assertClose(dot(out[fused.outputs.da]!, u[Z]!), lhs, 1e-7, "⟨−a, J_z u⟩");
   });
 
   Deno.test(`gqIntegrandGraph() passes the dot-product test on the ${label}`, async () => {
     const fused = gqIntegrandGraph(dyn);
     const out = await (await rt.compile(fused.graph)).run(inputsOf(dyn, feeds));
-    const { z: _z, ...uNoZ } = u;
+    const { [Z]: _z, ...uNoZ } = u;
     const lhs = await directional(dyn, feeds, uNoZ, feeds.a!);
-    const rhs = dot(out[fused.outputs.dt]!, u.t!) + paramDot(out, fused.outputs.params);
+    const rhs = dot(out[fused.outputs.dt]!, u[T]!) + paramDot(out, fused.outputs.params);
     assertClose(rhs, lhs, 1e-7, "⟨a, J_(t,θ) u⟩");
   });
 
@@ -133,12 +135,12 @@ for (const [label, dyn] of models("float64")) {
     const single = await rt.compile(integrand.graph);
     const count = 3;
     const points = Array.from({ length: count }, (_, i) => feedsOf(dyn, 40 + i));
-    const hasTime = dyn.graph.inputs.some((v) => v.name === "t");
+    const hasTime = dyn.graph.inputs.some((v) => v.name === T);
     const expected: Record<string, number[]> = {};
     let expectedT = 0.25; // the accumulator's time entry
     for (const point of points) {
       const out = await single.run(
-        inputsOf(dyn, { ...feeds, z: point.z!, a: point.a!, ...(hasTime ? { t: point.t! } : {}) }),
+        inputsOf(dyn, { ...feeds, [Z]: point[Z]!, a: point.a!, ...(hasTime ? { [T]: point[T]! } : {}) }),
       );
       for (const p of dyn.params) {
         const g = toNumbers(out[integrand.outputs.params[p.name]!]!);
@@ -147,12 +149,12 @@ for (const [label, dyn] of models("float64")) {
       if (hasTime) expectedT += toNumbers(out[integrand.outputs.dt]!)[0]!;
     }
     const { graph, names } = paramVjpBatchGraph(dyn, count, true);
-    const stack = (key: "z" | "a") => {
+    const stack = (key: string) => {
       const parts = points.map((p) => p[key]!);
       return tensor(Float64Array.from(parts.flatMap((t) => toNumbers(t))), [count, ...parts[0]!.dims]);
     };
-    const batchFeeds: Record<string, Tensor> = { [names.z]: stack("z"), [names.a]: stack("a") };
-    if (names.t) batchFeeds[names.t] = tensor(Float64Array.from(points.map((p) => toNumbers(p.t!)[0]!)), [count]);
+    const batchFeeds: Record<string, Tensor> = { [names.z]: stack(Z), [names.a]: stack("a") };
+    if (names.t) batchFeeds[names.t] = tensor(Float64Array.from(points.map((p) => toNumbers(p[T]!)[0]!)), [count]);
     for (const p of dyn.params) {
       batchFeeds[p.name] = feeds[p.name]!;
       const size = feeds[p.name]!.data.length;
@@ -170,14 +172,14 @@ for (const [label, dyn] of models("float64")) {
   });
 
   Deno.test(`fused graphs equal f plus single-purpose VJP graphs on the ${label}`, async () => {
-    const f = (await (await rt.compile(dyn.graph)).run(fInputs(dyn, feeds))).dz!;
+    const f = (await (await rt.compile(dyn.graph)).run(fInputs(dyn, feeds)))[DZ]!;
     // One VJP graph per input, without f's output, cotangent a.
     const single: Record<string, number[]> = {};
     for (const input of dyn.graph.inputs) {
-      const g = vjpGraph(dyn.graph, { of: ["dz"], wrt: [input.name], keepOutputs: false });
+      const g = vjpGraph(dyn.graph, { of: [DZ], wrt: [input.name], keepOutputs: false });
       const rest = fInputs(dyn, feeds);
       single[input.name] = toNumbers(
-        (await (await rt.compile(g)).run({ ...rest, grad_dz: feeds.a! }))[`grad_${input.name}`]!,
+        (await (await rt.compile(g)).run({ ...rest, [`grad_${DZ}`]: feeds.a! }))[`grad_${input.name}`]!,
       );
     }
     const neg = (xs: number[]) => xs.map((v) => -v);
@@ -189,10 +191,10 @@ for (const [label, dyn] of models("float64")) {
     const same = (x: Tensor, y: number[], what: string) => assertClose(toNumbers(x), y, 1e-13, what);
     same(oa[adj.outputs.dz]!, toNumbers(f), "adjoint dz");
     same(ob[gqb.outputs.dz]!, toNumbers(f), "gq backward dz");
-    same(oa[adj.outputs.da]!, neg(single.z!), "adjoint da");
-    same(ob[gqb.outputs.da]!, neg(single.z!), "gq backward da");
-    same(oa[adj.outputs.dt]!, neg(single.t!), "adjoint dt");
-    same(oi[gqi.outputs.dt]!, single.t!, "gq integrand dt");
+    same(oa[adj.outputs.da]!, neg(single[Z]!), "adjoint da");
+    same(ob[gqb.outputs.da]!, neg(single[Z]!), "gq backward da");
+    same(oa[adj.outputs.dt]!, neg(single[T]!), "adjoint dt");
+    same(oi[gqi.outputs.dt]!, single[T]!, "gq integrand dt");
     for (const p of dyn.params) {
       same(oa[adj.outputs.params[p.name]!]!, neg(single[p.name]!), `adjoint ${p.name}`);
       same(oi[gqi.outputs.params[p.name]!]!, single[p.name]!, `gq integrand ${p.name}`);

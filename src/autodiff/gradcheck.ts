@@ -1,6 +1,8 @@
 /**
  * Test helpers: checks a graph's VJP against float64 central finite
  * differences of ⟨v, y(x)⟩ for random inputs x and random cotangents v.
+ * Not `_`-prefixed because tests in higher layers (src/train) use it too:
+ * `_` files are private to their own folder (see tests/layers_test.ts).
  *
  * @module
  */

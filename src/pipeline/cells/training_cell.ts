@@ -1,0 +1,196 @@
+/**
+ * The training cell: the model and train stages of one configuration —
+ * dataset, neural ODE, Adam over minibatches with the configured gradient
+ * method — with a checkpoint after every epoch, so `--resume` continues an
+ * interrupted cell from its last completed epoch.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { TrainingEpochRecord, TrainingRunRecord } from "../../results/records.ts";
+import { emptyCellRecords } from "../../results/records.ts";
+import type { TrainGradientSettings } from "../../train/neural_ode.ts";
+import {
+  type EpochResult,
+  TRAIN_STATE_FORMAT,
+  trainNeuralOde,
+  type TrainState,
+  trainStateFromJson,
+  trainStateToJson,
+} from "../../train/trainer.ts";
+import { readJsonIfExists, writeJsonAtomic } from "../../util/files.ts";
+import { epochCost } from "../cost.ts";
+import { dataKindOf } from "../data_kinds/registry.ts";
+import { makeDataset } from "../data_stage.ts";
+import { learningRateFor } from "../schema.ts";
+import { configHash, gradientMethod, solveSettings } from "../settings.ts";
+import { buildTask, testMetricName } from "../task_stage.ts";
+import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
+
+/** What `checkpoint.json` holds: the state after an epoch, tied to the configuration that made it. */
+interface Checkpoint {
+  configHash?: string;
+  cellId?: string;
+  state?: { format?: unknown };
+}
+
+function epochRecords(
+  cellId: string,
+  method: string,
+  width: number,
+  seed: number,
+  history: readonly EpochResult[],
+): TrainingEpochRecord[] {
+  return history.map((h) => ({
+    cellId,
+    method,
+    width,
+    seed,
+    epoch: h.epoch,
+    elapsedSeconds: h.elapsedSeconds,
+    testLoss: h.testLoss ?? null,
+    trainLoss: h.trainLoss,
+    testMetric: h.testMetric ?? null,
+    epochSeconds: h.epochSeconds,
+    nfeForwardPerEpoch: h.nfeForwardPerEpoch,
+    nfeBackwardPerEpoch: h.nfeBackwardPerEpoch,
+    nodesPerEpoch: h.nodesPerEpoch,
+  }));
+}
+
+/** The run's record from its epochs: totals over the run, NFE as means per batch. */
+function runRecord(
+  fields: Pick<TrainingRunRecord, "cellId" | "method" | "width" | "seed" | "params" | "lr" | "metric">,
+  history: readonly EpochResult[],
+): TrainingRunRecord {
+  const last = history.at(-1);
+  const lastTest = [...history].reverse().find((r) => r.testMetric !== undefined);
+  const batches = history.reduce((s, r) => s + r.batches, 0);
+  const sum = (f: (r: EpochResult) => number) => history.reduce((s, r) => s + f(r), 0);
+  const perBatch = (f: (r: EpochResult) => number) => batches > 0 ? sum(f) / batches : null;
+  // Fields in the order of the CSV's columns.
+  return {
+    cellId: fields.cellId,
+    method: fields.method,
+    width: fields.width,
+    seed: fields.seed,
+    params: fields.params,
+    epochs: history.length,
+    lr: fields.lr,
+    trainSeconds: last?.elapsedSeconds ?? null,
+    testMetric: lastTest?.testMetric ?? null,
+    testLoss: lastTest?.testLoss ?? null,
+    trainLoss: last?.trainLoss ?? null,
+    metric: fields.metric,
+    nfeForwardPerBatch: perBatch((r) => r.nfeForwardPerEpoch),
+    nfeBackwardPerBatch: perBatch((r) => r.nfeBackwardPerEpoch),
+    nodesPerBatch: perBatch((r) => r.nodesPerEpoch),
+    epochSeconds: history.length > 0 ? sum((r) => r.epochSeconds) / history.length : null,
+    heldBytes: history.length > 0 ? Math.max(...history.map((r) => r.heldBytes)) : null,
+  };
+}
+
+/** The checkpoint to continue from, when there is one of this configuration in this format. */
+async function savedState(ctx: CellContext, path: string, hash: string): Promise<TrainState | undefined> {
+  const saved = await readJsonIfExists(path) as Checkpoint | undefined;
+  if (saved === undefined) return undefined;
+  const { cell, progress } = ctx;
+  if (saved.configHash !== hash) {
+    progress.log(`cell ${cell.id}: checkpoint is of another configuration; starting over`);
+    return undefined;
+  }
+  if (saved.state?.format !== TRAIN_STATE_FORMAT) {
+    progress.log(
+      `cell ${cell.id}: checkpoint has format ${JSON.stringify(saved.state?.format)}, not "${TRAIN_STATE_FORMAT}"; ` +
+        "starting over",
+    );
+    return undefined;
+  }
+  const state = trainStateFromJson(saved.state);
+  progress.log(`cell ${cell.id}: resuming after epoch ${state.epoch}`);
+  progress.skip(state.epoch * epochCost(cell.config));
+  return state;
+}
+
+async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
+  const { cell, runtime, progress, signal } = ctx;
+  const config = cell.config;
+  const train = config.train!;
+  const task = buildTask(config, makeDataset(config.data));
+  const gradient: TrainGradientSettings = { ...solveSettings(config.solve), method: gradientMethod(config) };
+  const lr = learningRateFor(train.optimizer.lr, task.width);
+  const hash = configHash(config);
+  const checkpointPath = join(ctx.dir, "checkpoint.json");
+  const resume = ctx.resume ? await savedState(ctx, checkpointPath, hash) : undefined;
+  const method = config.gradient.method;
+  const result = await trainNeuralOde({
+    runtime,
+    model: task.model,
+    params: task.params,
+    train: task.train,
+    test: task.test,
+    epochs: train.epochs,
+    ...(train.batchSize !== undefined ? { batchSize: Math.min(train.batchSize, task.train.size) } : {}),
+    seed: train.seed,
+    optimizer: { lr, betas: train.optimizer.betas, eps: train.optimizer.eps, weightDecay: train.optimizer.weightDecay },
+    gradient,
+    evaluateEvery: config.evaluate.every,
+    metric: task.metric,
+    ...(resume ? { resume } : {}),
+    ...(signal ? { signal } : {}),
+    onBatch: (b) =>
+      progress.update({
+        step: b.epoch,
+        steps: train.epochs,
+        stepName: "epoch",
+        detail: `batch ${b.batch}/${b.batches}`,
+        loss: b.loss,
+        nfeForwardPerBatch: b.nfeForwardPerBatch,
+        nfeBackwardPerBatch: b.nfeBackwardPerBatch,
+        nodesPerBatch: b.nodesPerBatch,
+        done: false,
+      }),
+    onEpoch: async (e, state) => {
+      const checkpoint: Checkpoint = { configHash: hash, cellId: cell.id, state: trainStateToJson(state) };
+      await writeJsonAtomic(checkpointPath, checkpoint);
+      progress.update({
+        step: e.epoch,
+        steps: train.epochs,
+        stepName: "epoch",
+        loss: e.trainLoss,
+        metric: e.testMetric !== undefined ? { name: task.metricName, value: e.testMetric } : undefined,
+        // The status line shows per-batch NFE throughout: the epoch's means.
+        nfeForwardPerBatch: e.nfeForwardPerEpoch / e.batches,
+        nfeBackwardPerBatch: e.nfeBackwardPerEpoch / e.batches,
+        nodesPerBatch: e.nodesPerEpoch / e.batches,
+        done: true,
+      });
+      ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });
+    },
+  });
+  const records = emptyCellRecords();
+  records.epochs = epochRecords(cell.id, method, task.width, train.seed, result.history);
+  if (!result.stopped) {
+    const fields = {
+      cellId: cell.id,
+      method,
+      width: task.width,
+      seed: train.seed,
+      params: task.paramCount,
+      lr,
+      metric: task.metricName,
+    };
+    records.runs = [runRecord(fields, result.history)];
+  }
+  return { records, stopped: result.stopped, resumed: resume !== undefined };
+}
+
+/** The training cell kind: every configuration whose data train a model. */
+export const trainingCell: CellKind = {
+  kind: "training",
+  takes: (config) => dataKindOf(config.data.kind).training !== undefined,
+  units: (config) => config.train?.epochs ?? 1,
+  unitCost: epochCost,
+  metricLabel: testMetricName,
+  run: runTrainingCell,
+};

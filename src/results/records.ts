@@ -1,0 +1,308 @@
+/**
+ * The result records every part of quadjoint writes and reads: the pipeline
+ * engine writes them to `results.json`, `deno task report` draws them, the
+ * benchmarks write their measurements in the same file format. One type per
+ * record; every field that carries a unit says it in its name
+ * (`elapsedSeconds`, `epochSeconds`, `nfeForwardPerBatch`, `heldBytes`, …).
+ *
+ * Each record has a core the report needs (method, width, the measured value)
+ * and optional fields the engine adds; {@linkcode TrainingRunRecord} and the
+ * other `Training…`/`Analytic…` types are the engine's complete records.
+ *
+ * @module
+ */
+import type { GradientStats } from "../gradients/problem.ts";
+
+/** The results format this version writes. */
+export const RESULTS_FORMAT = "quadjoint.results/3";
+
+/** A number that may be missing (a failed or skipped measurement; JSON writes NaN and ±Infinity as null). */
+export type MaybeNumber = number | null | undefined;
+
+/** One training run: one method at one width with one seed. */
+export interface RunRecord {
+  /** Gradient method: `direct`, `adjoint`, `seminorm`, `gq`, or any other name. */
+  method: string;
+  /** Hidden width (or channel count) of the dynamics network. */
+  width: number;
+  /** Seed of the run; runs with the same method and width are averaged. */
+  seed?: number;
+  /** Wall-clock training time in seconds (all epochs, evaluation included). */
+  trainSeconds?: MaybeNumber;
+  /** Final test metric (accuracy, MSE, KL, …). */
+  testMetric?: MaybeNumber;
+  /** Mean forward NFE of one gradient (per batch). */
+  nfeForwardPerBatch?: MaybeNumber;
+  /** Mean backward NFE of one gradient (per batch): every evaluation of f or of a VJP of f, gq's nodes included. */
+  nfeBackwardPerBatch?: MaybeNumber;
+  /** Mean quadrature nodes of one gq gradient (per batch; counted in the backward NFE too). */
+  nodesPerBatch?: MaybeNumber;
+}
+
+/** A finished training run as the pipeline engine writes it: a {@linkcode RunRecord} with every field. */
+export interface TrainingRunRecord extends RunRecord {
+  /** The sweep cell. */
+  cellId: string;
+  /** Seed of the run. */
+  seed: number;
+  /** Trainable scalars. */
+  params: number;
+  /** Completed epochs. */
+  epochs: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Wall-clock training time in seconds. */
+  trainSeconds: number | null;
+  /** Final test metric. */
+  testMetric: number | null;
+  /** Training loss of the last epoch. */
+  trainLoss: number | null;
+  /** Test loss after the last evaluation. */
+  testLoss: number | null;
+  /** Name of the test metric. */
+  metric: string;
+  /** Mean forward NFE per batch. */
+  nfeForwardPerBatch: number | null;
+  /** Mean backward NFE per batch. */
+  nfeBackwardPerBatch: number | null;
+  /** Mean gq nodes per batch. */
+  nodesPerBatch: number | null;
+  /** Mean wall-clock seconds of one epoch. */
+  epochSeconds: number | null;
+  /** Largest memory held by one batch's gradient computation, in bytes. */
+  heldBytes: number | null;
+}
+
+/** Test loss of one run after one epoch. */
+export interface EpochRecord {
+  /** Gradient method. */
+  method: string;
+  /** Hidden width of the dynamics network. */
+  width: number;
+  /** Seed of the run. */
+  seed?: number;
+  /** Epoch number, counting from 1. */
+  epoch: number;
+  /** Wall-clock seconds since the run started, at the end of this epoch. */
+  elapsedSeconds?: MaybeNumber;
+  /** Test loss after this epoch. */
+  testLoss?: MaybeNumber;
+}
+
+/** One epoch of one run as the pipeline engine writes it. */
+export interface TrainingEpochRecord extends EpochRecord {
+  /** The sweep cell. */
+  cellId: string;
+  /** Seed of the run. */
+  seed: number;
+  /** Wall-clock seconds since the run started. */
+  elapsedSeconds: number;
+  /** Test loss, when evaluated. */
+  testLoss: number | null;
+  /** Training loss of the epoch. */
+  trainLoss: number;
+  /** Test metric, when evaluated. */
+  testMetric: number | null;
+  /** Wall-clock seconds of this epoch alone. */
+  epochSeconds: number;
+  /** Forward NFE summed over the epoch's batches. */
+  nfeForwardPerEpoch: number;
+  /** Backward NFE summed over the epoch's batches (every evaluation of f or of a VJP of f, gq's nodes included). */
+  nfeBackwardPerEpoch: number;
+  /** gq's quadrature nodes summed over the epoch's batches. */
+  nodesPerEpoch: number;
+}
+
+/** Relative error of one gradient entry against its analytic value. */
+export interface GradientErrorRecord {
+  /** Gradient method. */
+  method: string;
+  /** End time of the integration. */
+  T: number;
+  /** Which gradient, e.g. `dL/dz0`, `dL/da`, `dL/dT`. */
+  quantity: string;
+  /** |computed − exact| / |exact|. */
+  relativeError?: MaybeNumber;
+}
+
+/** Memory one gradient computation held at one solver tolerance. */
+export interface MemoryRecord {
+  /** Gradient method. */
+  method: string;
+  /** Solver tolerance (rtol = atol). */
+  tolerance: number;
+  /** Peak bytes held by the method beyond the model itself. */
+  heldBytes?: MaybeNumber;
+}
+
+/** What one gradient of the analytic problem cost. */
+export interface PerGradientCosts {
+  /** Forward NFE. */
+  nfeForwardPerGradient: number;
+  /** Backward NFE (every evaluation of f or of a VJP of f, gq's nodes included). */
+  nfeBackwardPerGradient: number;
+  /** gq's quadrature nodes. */
+  nodesPerGradient: number;
+}
+
+/** A gradient's statistics as {@linkcode PerGradientCosts}. */
+export function perGradientCosts(stats: GradientStats): PerGradientCosts {
+  return {
+    nfeForwardPerGradient: stats.forward.nfe,
+    nfeBackwardPerGradient: stats.backward.nfe,
+    nodesPerGradient: stats.nodes,
+  };
+}
+
+/** A gradient error of an analytic cell as the engine writes it. */
+export interface AnalyticGradientErrorRecord extends GradientErrorRecord, PerGradientCosts {
+  /** The sweep cell. */
+  cellId: string;
+}
+
+/** A held-memory point of an analytic cell as the engine writes it. */
+export interface AnalyticMemoryRecord extends MemoryRecord, PerGradientCosts {
+  /** The sweep cell. */
+  cellId: string;
+  /** End time of the integration. */
+  T: number;
+}
+
+/** One timed gradient of the gradient benchmark (the median of its repeats). */
+export interface GradientTimingRecord extends PerGradientCosts {
+  /** Method label (`gq`, `gq paper`, `adjoint`, …). */
+  method: string;
+  /** Solver name. */
+  solver: string;
+  /** Hidden width of the MLP (0 for the analytic problem). */
+  width: number;
+  /** Batch size. */
+  batch: number;
+  /** State size. */
+  dim: number;
+  /** End of the time span [0, t1]. */
+  t1: number;
+  /** Trainable scalars. */
+  params: number;
+  /** Solver tolerance (rtol = atol). */
+  tolerance: number;
+  /** Median wall-clock seconds of one gradient. */
+  gradientSeconds: number;
+  /** Calls of a VJP graph per gradient. */
+  vjpCallsPerGradient: number;
+  /** Peak bytes held by the method beyond the model itself. */
+  heldBytes: number;
+}
+
+/** Chart names, as a pipeline's `report.charts` and a results file's `charts` spell them. */
+export const CHART_KINDS = ["training-time", "test-metric", "loss-curve", "nfe", "gradient-error", "memory"] as const;
+
+/** One chart name of {@linkcode CHART_KINDS}. */
+export type ChartKind = typeof CHART_KINDS[number];
+
+/** A fact about the run shown in the report header; null shows as an em dash. */
+export type MetaValue = string | number | boolean | null | undefined;
+
+/** How a results file wants to be shown: what `deno task report` reads besides the records. */
+export interface ReportHeader {
+  /** Report title. */
+  title: string;
+  /** A line under the title. */
+  subtitle?: string;
+  /** Charts to draw, in any order (the report keeps its own order). @default every chart with data */
+  charts?: readonly ChartKind[];
+  /** Include the speed summary table (needs runs). @default true */
+  summary?: boolean;
+  /** Name of the runs' test metric (accuracy, MSE, …). @default "test metric" */
+  metricLabel?: string;
+  /** Log scale for the test metric (for MSE-like metrics). @default false */
+  metricLogY?: boolean;
+  /** Facts about the run (commit, date, machine, pipeline file, …). */
+  meta?: Record<string, MetaValue>;
+}
+
+/** Everything an experiment measured, as plain records (each list optional). */
+export interface ExperimentResults {
+  /** One record per training run (method × width × seed). */
+  runs?: RunRecord[];
+  /** Test loss per run and epoch. */
+  epochs?: EpochRecord[];
+  /** Relative gradient errors of the analytic problem. */
+  gradientErrors?: GradientErrorRecord[];
+  /** Held memory per method and tolerance. */
+  memory?: MemoryRecord[];
+  /** Timed gradients of the gradient benchmark. */
+  gradientTimings?: GradientTimingRecord[];
+}
+
+/** A results file: the format marker, the report header and the records. */
+export interface ResultsFile extends Omit<ReportHeader, "title"> {
+  /** Report title. @default the file's name */
+  title?: string;
+  /** Format marker, {@linkcode RESULTS_FORMAT}. */
+  format: typeof RESULTS_FORMAT;
+  /** The records. */
+  results: ExperimentResults;
+}
+
+/** The records of one pipeline cell, or of a whole pipeline. */
+export interface CellRecords {
+  /** One record per finished training run. */
+  runs: TrainingRunRecord[];
+  /** One record per completed epoch. */
+  epochs: TrainingEpochRecord[];
+  /** Relative errors of the analytic problem, per T and quantity. */
+  gradientErrors: AnalyticGradientErrorRecord[];
+  /** Held memory per tolerance. */
+  memory: AnalyticMemoryRecord[];
+}
+
+/** No records yet. */
+export function emptyCellRecords(): CellRecords {
+  return { runs: [], epochs: [], gradientErrors: [], memory: [] };
+}
+
+/** Appends every record of `from` to `to`. */
+export function appendCellRecords(to: CellRecords, from: CellRecords): void {
+  to.runs.push(...from.runs);
+  to.epochs.push(...from.epochs);
+  to.gradientErrors.push(...from.gradientErrors);
+  to.memory.push(...from.memory);
+}
+
+/** What happened to a pipeline cell. */
+export type CellStatus = "done" | "resumed" | "skipped" | "partial" | "failed" | "pending";
+
+/** A cell's entry in a pipeline's results file. */
+export interface CellSummary {
+  /** Stable cell id. */
+  id: string;
+  /** Swept values. */
+  values: Record<string, unknown>;
+  /** Outcome. */
+  status: CellStatus;
+  /** The error, for failed cells. */
+  error?: string;
+}
+
+/** A pipeline's results.json: a {@linkcode ResultsFile} with the pipeline's cells and complete records. */
+export interface PipelineResults extends ResultsFile {
+  /** Report title. */
+  title: string;
+  /** Pipeline name. */
+  pipeline: string;
+  /** "complete", or "interrupted" (checkpoints are kept for `--resume`). */
+  status: "complete" | "interrupted";
+  /** Include the speed summary. */
+  summary: boolean;
+  /** Name of the test metric. */
+  metricLabel: string;
+  /** Log scale for the test metric. */
+  metricLogY: boolean;
+  /** Facts about the run. */
+  meta: Record<string, string | number | boolean | null>;
+  /** Per-cell status. */
+  cells: CellSummary[];
+  /** The records. */
+  results: CellRecords;
+}
