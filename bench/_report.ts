@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { writeResults } from "../src/results/file.ts";
+import { type ExperimentResults, RESULTS_FORMAT } from "../src/results/records.ts";
 import { writeJsonAtomic } from "../src/util/files.ts";
 
 /** The median of a non-empty list (mean of the middle two for even lengths). */
@@ -69,25 +71,47 @@ export function printTable<T extends object>(
 /** Where benchmark reports go, relative to the working directory. */
 export const REPORT_DIR = "reports/bench";
 
+/** The machine and the time, for a report's header. */
+function environment() {
+  return {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpus: navigator.hardwareConcurrency,
+  };
+}
+
+function reportPath(name: string, dir: string): string {
+  if (!/^[a-z0-9_-]+$/i.test(name)) throw new RangeError(`Report name must be [A-Za-z0-9_-]+, got "${name}"`);
+  return `${dir}/${name}.json`;
+}
+
+/**
+ * Writes benchmark records as a results file (the format of src/results/,
+ * what `deno task report` and the pipelines read) to `${dir}/${name}.json`,
+ * with the machine and the time in its `meta`. Returns the path.
+ */
+export async function writeBenchResults(
+  name: string,
+  title: string,
+  results: ExperimentResults,
+  dir: string = REPORT_DIR,
+): Promise<string> {
+  const path = reportPath(name, dir);
+  await writeResults(path, { format: RESULTS_FORMAT, title, meta: { benchmark: name, ...environment() }, results });
+  return path;
+}
+
 /**
  * Writes `data` (plus the time and environment) as JSON to
  * `${dir}/${name}.json` atomically: a temporary file in the same directory,
  * then a rename, so readers never see half a report. Returns the path.
  */
 export async function writeJson(name: string, data: object, dir: string = REPORT_DIR): Promise<string> {
-  if (!/^[a-z0-9_-]+$/i.test(name)) throw new RangeError(`Report name must be [A-Za-z0-9_-]+, got "${name}"`);
-  const path = `${dir}/${name}.json`;
-  const report = {
-    benchmark: name,
-    date: new Date().toISOString(),
-    environment: {
-      deno: Deno.version.deno,
-      os: Deno.build.os,
-      arch: Deno.build.arch,
-      cpus: navigator.hardwareConcurrency,
-    },
-    ...data,
-  };
+  const path = reportPath(name, dir);
+  const { date, ...machine } = environment();
+  const report = { benchmark: name, date, environment: machine, ...data };
   await writeJsonAtomic(path, report);
   return path;
 }

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "../src/util/testing.ts";
-import { formatTable, median, writeJson } from "./_report.ts";
+import { readResults } from "../src/results/file.ts";
+import { formatTable, median, writeBenchResults, writeJson } from "./_report.ts";
 import { BENCHMARKS, selectBenchmarks } from "./main.ts";
 
 Deno.test("median() takes the middle value, or the mean of the middle two, whatever the order", () => {
@@ -23,6 +24,34 @@ Deno.test("writeJson() writes the report atomically under dir, leaving no tempor
     assertEquals([report.benchmark, report.rows], ["demo", [1, 2]]);
     assertEquals([...Deno.readDirSync(`${dir}/bench`)].map((e) => e.name), ["demo.json"]);
     await assertThrowsAsync(() => writeJson("../escape", {}, dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeBenchResults() writes a results file that readResults() accepts, with the machine in meta", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const timing = {
+      method: "gq",
+      solver: "dopri5",
+      width: 8,
+      batch: 2,
+      dim: 4,
+      t1: 1,
+      params: 100,
+      tolerance: 1e-3,
+      gradientSeconds: 0.01,
+      nfeForwardPerGradient: 20,
+      nfeBackwardPerGradient: 30,
+      nodesPerGradient: 3,
+      vjpCallsPerGradient: 10,
+      heldBytes: 4096,
+    };
+    const path = await writeBenchResults("demo", "Demo", { gradientTimings: [timing] }, dir);
+    const file = await readResults(path);
+    assertEquals([file.title, file.meta?.benchmark, file.results.gradientTimings], ["Demo", "demo", [timing]]);
+    assertEquals(typeof file.meta?.cpus, "number");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -8,7 +8,8 @@
  * analytic problem.
  *
  * All methods are measured in the same run; read the ratios, not the
- * absolute times. Results go to reports/bench/gradients.json.
+ * absolute times. Results go to reports/bench/gradients.json, a results file
+ * (src/results/) of `gradientTimings` records.
  *
  * @module
  */
@@ -19,26 +20,8 @@ import { exponentialDynamics } from "../src/models/linear.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";
-import { median, printTable, timeRepeats, writeJson } from "./_report.ts";
-
-/** One measurement. */
-export interface GradientRecord {
-  method: string;
-  solver: string;
-  width: number;
-  batch: number;
-  dim: number;
-  /** End of the time span [0, t1]. */
-  t1: number;
-  params: number;
-  seconds: number;
-  nfe_forward: number;
-  nfe_backward: number;
-  vjp_evals: number;
-  nodes: number;
-  held_bytes: number;
-  rtol: number;
-}
+import { type GradientTimingRecord, perGradientCosts } from "../src/results/records.ts";
+import { median, printTable, timeRepeats, writeBenchResults } from "./_report.ts";
 
 /** The four methods (gq with its default, adaptive nodes), then GQ's other node rules and its checkpoint variant. */
 const METHODS: { label: string; method: GradientMethod }[] = [
@@ -58,10 +41,10 @@ async function timeMlp(
   batch: number,
   t1: number,
   repeats: number,
-): Promise<GradientRecord[]> {
+): Promise<GradientTimingRecord[]> {
   const { init, problem } = benchmarkMlp(width, dim, batch, t1);
   const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
-  const out: GradientRecord[] = [];
+  const out: GradientTimingRecord[] = [];
   const last: (GradientResult | undefined)[] = METHODS.map(() => undefined);
   const times: number[][] = METHODS.map(() => []);
   // One untimed round first (it builds and compiles every method's graphs), then rounds of all methods in turn, so
@@ -85,21 +68,19 @@ async function timeMlp(
       dim,
       t1,
       params,
-      seconds: median(ms) / 1000,
-      nfe_forward: s.forward.nfe,
-      nfe_backward: s.backward.nfe,
-      vjp_evals: s.vjpEvals,
-      nodes: s.nodes,
-      held_bytes: s.heldBytes,
-      rtol: 1e-3,
+      tolerance: 1e-3,
+      gradientSeconds: median(ms) / 1000,
+      ...perGradientCosts(s),
+      vjpCallsPerGradient: s.vjpEvals,
+      heldBytes: s.heldBytes,
     });
   }
   return out;
 }
 
-async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
+async function memoryVsTolerance(runtime: Runtime): Promise<GradientTimingRecord[]> {
   const dynamics = exponentialDynamics("float64");
-  const out: GradientRecord[] = [];
+  const out: GradientTimingRecord[] = [];
   for (const tol of [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]) {
     for (const { label, method } of METHODS) {
       let r: GradientResult | undefined;
@@ -122,13 +103,11 @@ async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
         dim: 1,
         t1: 25,
         params: 1,
-        seconds: ms! / 1000,
-        nfe_forward: stats.forward.nfe,
-        nfe_backward: stats.backward.nfe,
-        vjp_evals: stats.vjpEvals,
-        nodes: stats.nodes,
-        held_bytes: stats.heldBytes,
-        rtol: tol,
+        tolerance: tol,
+        gradientSeconds: ms! / 1000,
+        ...perGradientCosts(stats),
+        vjpCallsPerGradient: stats.vjpEvals,
+        heldBytes: stats.heldBytes,
       });
     }
   }
@@ -139,7 +118,7 @@ async function memoryVsTolerance(runtime: Runtime): Promise<GradientRecord[]> {
 export async function run(options: { quick?: boolean } = {}): Promise<void> {
   const runtime = new Runtime();
   const widths = options.quick ? [5, 100] : [5, 20, 100, 500, 1000, 2000];
-  const records: GradientRecord[] = [];
+  const records: GradientTimingRecord[] = [];
   // The two regimes at t ∈ [0, 1], then the small state over t ∈ [0, 10], where the backward solve takes more steps.
   const regimes = [[4, 2, 1, widths], [5, 200, 1, widths], [4, 2, 10, widths.filter((w) => w >= 100)]] as const;
   for (const [dim, batch, t1, regimeWidths] of regimes) {
@@ -147,7 +126,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
       const repeats = options.quick ? 1 : width >= 1000 ? 5 : 9;
       const rows = await timeMlp(runtime, width, dim, batch, t1, repeats);
       records.push(...rows);
-      const byMethod = Object.fromEntries(rows.map((r) => [r.method, r.seconds]));
+      const byMethod = Object.fromEntries(rows.map((r) => [r.method, r.gradientSeconds]));
       const ratio = (a: string, b: string) => `${a}/${b} ${(byMethod[a]! / byMethod[b]!).toFixed(2)}`;
       console.log(
         `width ${width} dim ${dim} batch ${batch} t1 ${t1}: ${ratio("gq", "gq paper")}, ${ratio("gq", "adjoint")}, ` +
@@ -163,20 +142,20 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
     "batch",
     "t1",
     "params",
-    "seconds",
-    "nfe_forward",
-    "nfe_backward",
-    "vjp_evals",
-    "nodes",
-    "held_bytes",
+    "gradientSeconds",
+    "nfeForwardPerGradient",
+    "nfeBackwardPerGradient",
+    "vjpCallsPerGradient",
+    "nodesPerGradient",
+    "heldBytes",
   ]);
   printTable("Held memory vs tolerance (dz/dt = 0.2 z, T = 25)", memory, [
     "method",
-    "rtol",
-    "nfe_forward",
-    "nfe_backward",
-    "held_bytes",
+    "tolerance",
+    "nfeForwardPerGradient",
+    "nfeBackwardPerGradient",
+    "heldBytes",
   ]);
-  await writeJson("gradients", { records: [...records, ...memory] });
+  await writeBenchResults("gradients", "Gradient methods side by side", { gradientTimings: [...records, ...memory] });
   await runtime.dispose();
 }
