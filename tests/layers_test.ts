@@ -231,7 +231,7 @@ Deno.test("importSpecifiers() reads one-line, multi-line and side-effect stateme
   ]);
   // mod.ts re-exports through both forms.
   const mod = importSpecifiers(readFileSync(posix.join(ROOT, "mod.ts"), "utf8"));
-  assert(mod.includes("./src/gradients/fused_graphs.ts"), "mod.ts: export * from the fused graphs");
+  assert(mod.includes("./src/models/dynamics.ts"), "mod.ts: export * from the dynamics contract");
   assert(mod.includes("./src/gradients/method.ts"), "mod.ts: multi-line export { … } from method.ts");
 });
 

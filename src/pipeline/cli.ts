@@ -13,9 +13,8 @@
  * @module
  */
 import { parsePipelineArgs, USAGE, UsageError } from "./args.ts";
-import { checkPipeline, runPipeline, type RunPipelineOptions } from "./engine.ts";
+import { runPipelineFile, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
-import { readPipeline } from "./parse.ts";
 
 /** Options of {@linkcode main} beyond the command line (for tests). */
 export interface CliOptions extends Pick<RunPipelineOptions, "progress" | "charts" | "onEvent" | "runtime"> {
@@ -56,17 +55,6 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
     console.log(USAGE);
     return 0;
   }
-  let config;
-  try {
-    config = await readPipeline(parsed.file, { quick: parsed.quick });
-    checkPipeline(config, parsed.file);
-  } catch (e) {
-    if (e instanceof PipelineError) {
-      error(e.message);
-      return e.exitCode;
-    }
-    throw e;
-  }
   const controller = new AbortController();
   options.signal?.addEventListener("abort", () => controller.abort());
   let interrupts = 0;
@@ -79,13 +67,12 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
   const listen = options.signal === undefined;
   if (listen) Deno.addSignalListener("SIGINT", onSigint);
   try {
-    const run = await runPipeline(config, {
+    const run = await runPipelineFile(parsed.file, {
       resume: parsed.resume,
       backend: parsed.backend,
       ...(parsed.out !== undefined ? { out: parsed.out } : {}),
       ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
       signal: controller.signal,
-      file: parsed.file,
       quick: parsed.quick,
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.charts !== undefined ? { charts: options.charts } : {}),

@@ -34,6 +34,7 @@ import type { CellContext, CellEvent } from "./cells/cell_kind.ts";
 import { cellKindOf } from "./cells/registry.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import { readPipeline } from "./parse.ts";
 import type { PipelineConfig } from "./schema.ts";
 import { configHash } from "./settings.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";
@@ -62,7 +63,7 @@ export interface RunPipelineOptions {
   charts?: boolean;
   /** The pipeline file (for the report header). */
   file?: string;
-  /** Whether --quick was applied (for the report header). */
+  /** Whether --quick was applied (for the report header); {@linkcode runPipelineFile} applies it. */
   quick?: boolean;
   /** Called after every completed epoch or analytic cell (for tests: abort at a chosen point). */
   onEvent?: (event: CellEvent) => void;
@@ -241,4 +242,33 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
   } finally {
     if (!options.runtime) await runtime.dispose();
   }
+}
+
+/**
+ * Reads, validates and runs a pipeline file (YAML or JSON): what
+ * `deno task pipeline <file>` does. With `quick`, the file's `quick`
+ * overrides are applied first.
+ *
+ * @throws {PipelineError} listing every issue of the file, before anything is written.
+ *
+ * @example
+ * ```ts
+ * import { runPipelineFile } from "./engine.ts";
+ * const dir = await Deno.makeTempDir();
+ * const file = `${dir}/tiny.yaml`;
+ * await Deno.writeTextFile(file, [
+ *   "name: tiny",
+ *   "data: { kind: analytic, T: { min: 1, max: 2, count: 2 } }",
+ *   "solve: { rtol: 1.0e-8, atol: 1.0e-8 }",
+ *   "gradient: { method: gq }",
+ *   "evaluate: { metrics: [gradient-error] }",
+ * ].join("\n"));
+ * const run = await runPipelineFile(file, { out: dir, threads: 1, report: false, progress: { write: () => {} } });
+ * if (run.exitCode !== 0 || run.results.results.gradientErrors.length !== 8) throw new Error("2 T × 4 quantities");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function runPipelineFile(file: string, options: RunPipelineOptions = {}): Promise<PipelineRun> {
+  const config = await readPipeline(file, { quick: options.quick ?? false });
+  return await runPipeline(config, { ...options, file });
 }
