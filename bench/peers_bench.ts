@@ -27,6 +27,8 @@
  * and reports/bench/peers.html. Read ratios measured in one run, not
  * absolute times.
  *
+ * Why one file: one comparison with one peer process; the peer's server, weights and cost model are split out into _peer_*.ts.
+ *
  * @module
  */
 import { adjoint, direct, gq, type GradientMethod, methodName, seminorm } from "../src/gradients/method.ts";

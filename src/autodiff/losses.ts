@@ -9,6 +9,8 @@
  * `mask: true`, MSE and cross-entropy also take a float input `mask` over the
  * predictions' leading dims and average over observed entries only.
  *
+ * Why one file: the loss graphs share their head, mask and dtype handling; one per loss would copy it.
+ *
  * @module
  */
 import { GraphBuilder, type Value } from "../onnx/builder.ts";

@@ -16,6 +16,8 @@
  * no output needs, so forward nodes only the backward pass needs are kept and
  * nothing else.
  *
+ * Why one file: the one graph transform (targets, reverse sweep, pruning); the per-op rules live in rules/.
+ *
  * @module
  */
 import { GraphBuilder, type Value } from "../onnx/builder.ts";

@@ -48,6 +48,8 @@
  *   the backward state), and its panels are single steps (the replay runs
  *   forward through time once).
  *
+ * Why one file: the method, its node rules and its panels are one algorithm, read together to check the quadrature.
+ *
  * @module
  */
 import { gqBackwardGraph } from "./fused_graphs.ts";

@@ -8,6 +8,8 @@
  * native kernels are faster. {@linkcode Runtime.compile} applies this before
  * creating a session, so built, imported and generated graphs all work.
  *
+ * Why one file: one rewrite per op that lacks a float64 kernel, sharing the rewrite helpers; a list, not a hierarchy.
+ *
  * @module
  */
 import { GraphBuilder, type Value } from "./builder.ts";

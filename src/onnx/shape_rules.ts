@@ -9,6 +9,8 @@
  * that hold shapes (outputs of Shape, Constant, Concat, Gather, Slice…), so
  * that Reshape(x, Shape(y)) keeps y's symbolic dims.
  *
+ * Why one file: the rules are one registry of small functions, one per op, kept as a list like the VJP rules.
+ *
  * @module
  */
 import type { DType } from "./dtype.ts";

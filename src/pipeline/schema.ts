@@ -20,6 +20,8 @@
  * Sweep paths and `quick` overrides are checked by re-validating whole
  * configurations; see `parse.ts` and `sweep.ts`.
  *
+ * Why one file: one schema per stage, so the file format reads top to bottom; data and dynamics kinds have their own folders.
+ *
  * @module
  */
 import { z } from "zod";

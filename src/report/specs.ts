@@ -23,6 +23,8 @@
  * | {@linkcode memorySpec} | held memory vs tolerance, log–log |
  * | {@linkcode nfeSpec} | forward / backward NFE per batch, per method (grouped bars) |
  *
+ * Why one file: the chart builders share the colour scale, the missing-value filters and the size checks.
+ *
  * @module
  */
 import type { TopLevelSpec } from "vega-lite";

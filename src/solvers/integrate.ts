@@ -17,6 +17,8 @@
  * is rejected and shrunk instead of failing at once, and failures are
  * {@linkcode SolverError}s rather than asserts.
  *
+ * Why one file: the one stepping loop and its two front ends (integrate, odeint) share the observation and statistics code.
+ *
  * @module
  */
 import { type ControllerState, iController, type StepController } from "./controller.ts";

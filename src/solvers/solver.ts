@@ -27,6 +27,8 @@
  * solver crawl (many rejected steps) and fixed-step ones blow up; dopri8 pays
  * 13 evaluations per step and only wins at tight tolerances (≲1e-8).
  *
+ * Why one file: each solver with its dense output; the table above is the list, and splitting it would part a tableau from its interpolation.
+ *
  * @module
  */
 import { combine } from "./_combine.ts";

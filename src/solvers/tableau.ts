@@ -12,6 +12,8 @@
  * (Dormand & Prince 1980; Tsitouras 2011; Bogacki & Shampine 1989; Prince &
  * Dormand 1981 RK8(7)13M).
  *
+ * Why one file: the tableaux are data, mostly coefficients, checked by one defineTableau().
+ *
  * @module
  */
 

@@ -13,6 +13,8 @@
  * state `onEpoch` last received — and a resumed run restarts the interrupted
  * epoch from its beginning, giving the numbers of an uninterrupted run.
  *
+ * Why one file: the loop and its checkpoint format must change together (a resumed run continues bit for bit).
+ *
  * @module
  */
 import { minibatches } from "../data/batches.ts";
