@@ -1,10 +1,11 @@
 /**
- * quadjoint: fast gradients for neural ODEs, with ONNX dynamics.
+ * quadjoint: fast gradients for neural ODEs and SDEs, with ONNX dynamics.
  *
  * What a user composes, by layer: ONNX graphs and tensors; the runtime that
  * runs them; dynamics builders; solvers (tableaux, steppers, step-size
  * controllers, the stepping loop); the gradient methods (`direct`,
- * `adjoint`, `seminorm`, `gq`) and `odeGradient`; training; datasets;
+ * `adjoint`, `seminorm`, `gq`) and `odeGradient`; SDE solvers on seeded Brownian paths
+ * and Wong–Zakai noise; training; datasets;
  * pipelines; results files and reports. Internals — VJP rule helpers, the
  * fused graphs the methods run, float64 lowering, graph inlining — stay in
  * `src/` (tests/public_api_test.ts lists them and keeps this list honest).
@@ -143,6 +144,13 @@ export {
 } from "./src/gradients/method.ts";
 export * from "./src/gradients/problem.ts";
 export { odeGradient, odeSolve, type OdeSolveOptions } from "./src/gradients/ode_gradient.ts";
+
+// Neural SDEs: Brownian paths, SDE solvers, Wong–Zakai noise
+export { BrownianPath, type BrownianPathOptions } from "./src/sde/brownian.ts";
+export * from "./src/sde/terms.ts";
+export * from "./src/sde/solvers.ts";
+export * from "./src/sde/sdeint.ts";
+export * from "./src/sde/karhunen_loeve.ts";
 
 // Training
 export * from "./src/train/adam.ts";

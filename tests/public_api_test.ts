@@ -50,6 +50,7 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/task_stage.ts": "a stage the training cell runs",
   "src/pipeline/write_report.ts": "the engine's report writer (renderReport and writeReportCharts are public)",
   "src/pipeline/write_schema.ts": "regenerates pipelines/schema.json",
+  "src/util/counter_random.ts": "the counter-based generator behind BrownianPath",
   "src/util/files.ts": "atomic file writes",
   "src/util/testing.ts": "assertions for the tests",
 };
