@@ -151,6 +151,7 @@ export * from "./src/sde/terms.ts";
 export * from "./src/sde/solvers.ts";
 export * from "./src/sde/sdeint.ts";
 export * from "./src/sde/karhunen_loeve.ts";
+export * from "./src/sde/sde_gradient.ts";
 
 // Training
 export * from "./src/train/adam.ts";

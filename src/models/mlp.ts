@@ -52,9 +52,11 @@ export interface MlpOptions {
   seed?: number;
   /** Graph name. @default "mlp_dynamics" */
   name?: string;
+  /** Prefix of the parameter names `${prefix}0.weight`, … (to tell a drift's from a diffusion's). @default "l" */
+  paramPrefix?: string;
 }
 
-const MLP_KEYS = ["stateDim", "hidden", ...COMMON_KEYS] as const;
+const MLP_KEYS = ["stateDim", "hidden", "paramPrefix", ...COMMON_KEYS] as const;
 
 /**
  * Builds dz/dt = MLP([z, t]) (or MLP(z) without time) as a dynamics graph.
@@ -80,7 +82,11 @@ export function mlpDynamics(options: MlpOptions): DynamicsModel {
   const params = new ParamCollector(b, c.dtype, new Random(c.seed));
   const timed = c.time === "concat";
   const x = timed ? b.op1("Concat", [z, timeColumn(b, t, z, [1])], { axis: attr.int(1) }) : z;
-  const dz = denseStack(b, x, c.stateDim + (timed ? 1 : 0), [...c.hidden, c.stateDim], c.activation, params);
+  const prefix = options.paramPrefix ?? "l";
+  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(prefix)) {
+    throw new RangeError(`mlpDynamics(): paramPrefix must be letters, digits, _ and ., got ${JSON.stringify(prefix)}`);
+  }
+  const dz = denseStack(b, x, c.stateDim + (timed ? 1 : 0), [...c.hidden, c.stateDim], c.activation, params, prefix);
   b.output(dz, DYNAMICS_NAMES.derivative);
   return { dynamics: asDynamics(b.build()), init: params.init };
 }
