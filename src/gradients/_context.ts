@@ -36,10 +36,14 @@ export interface ResolvedSolve {
 export interface GradientContext {
   readonly runtime: Runtime;
   readonly dynamics: Dynamics;
-  readonly problem: Pick<OdeGradientProblem, "dynamics" | "params" | "z0" | "times">;
+  readonly problem: Pick<OdeGradientProblem, "dynamics" | "params" | "constants" | "z0" | "times">;
   readonly dtype: FloatDType;
   /** Parameters in the model dtype (converted once). */
   readonly params: Params;
+  /** Per-sample constants in the model dtype (converted once); never differentiated. */
+  readonly constants: Params;
+  /** Parameters and constants together: every input of f besides t and z, fed as they are to every graph. */
+  readonly fixedInputs: Params;
   /** z's dims `[batch, ...state]`. */
   readonly zDims: readonly number[];
   /** Elements of z. */
@@ -174,7 +178,7 @@ export function forwardStepper(ctx: GradientContext, s: ResolvedSolve, dense: bo
     runtime: ctx.runtime,
     system: forwardSystem(ctx.dynamics, dense),
     solver: s.solver,
-    params: ctx.params,
+    params: ctx.fixedInputs,
     dims: [ctx.zDims],
     rtol: s.rtol,
     atol: s.atol,
@@ -183,7 +187,7 @@ export function forwardStepper(ctx: GradientContext, s: ResolvedSolve, dense: bo
 
 /** Validates the problem against the dynamics and prepares the context. */
 export async function prepareContext(
-  problem: Pick<OdeGradientProblem, "dynamics" | "params" | "z0" | "times">,
+  problem: Pick<OdeGradientProblem, "dynamics" | "params" | "constants" | "z0" | "times">,
   runtime: Runtime,
   forward: ResolvedSolve,
   backward: ResolvedSolve,
@@ -207,12 +211,28 @@ export async function prepareContext(
       ? v
       : { dtype, dims: v.dims, data: inDtype(toFloat64(v, `parameter "${p.name}"`), dtype) };
   }
-  const bound = await BoundGraph.create(runtime, dynamics.graph, dtype, converted);
+  const given = problem.constants ?? {};
+  const constants: Record<string, Tensor> = {};
+  for (const c of dynamics.constants) {
+    const shape = [zDims[0]!, ...c.shape.slice(1) as number[]];
+    const v = given[c.name];
+    if (!v) {
+      throw new TypeError(`constants: missing constant "${c.name}" of shape ${formatShape(shape)} (z0's batch first)`);
+    }
+    if (v.dims.length !== shape.length || v.dims.some((d, i) => d !== shape[i])) {
+      throw new TypeError(`constants.${c.name}: expected shape ${formatShape(shape)}, got ${formatShape(v.dims)}`);
+    }
+    constants[c.name] = v.dtype === dtype
+      ? v
+      : { dtype, dims: v.dims, data: inDtype(toFloat64(v, `constant "${c.name}"`), dtype) };
+  }
+  const fixedInputs: Params = { ...converted, ...constants };
+  const bound = await BoundGraph.create(runtime, dynamics.graph, dtype, fixedInputs);
   const compiled: CompiledGraph = await runtime.compile(dynamics.graph);
   const hasTime = dynamics.graph.inputs.some((i) => i.name === DYNAMICS_NAMES.time);
   const n = sizeOf(zDims);
   const evaluate = async (t: number, z: FloatArray) => {
-    const feeds: Record<string, Tensor> = { ...converted, [DYNAMICS_NAMES.state]: { dtype, dims: zDims, data: z } };
+    const feeds: Record<string, Tensor> = { ...fixedInputs, [DYNAMICS_NAMES.state]: { dtype, dims: zDims, data: z } };
     if (hasTime) {
       feeds[DYNAMICS_NAMES.time] = {
         dtype,
@@ -230,6 +250,8 @@ export async function prepareContext(
     problem,
     dtype,
     params: converted,
+    constants,
+    fixedInputs,
     zDims,
     n,
     times,

@@ -8,6 +8,9 @@
  *
  * Memory: at most `MAX_BATCH` points are held, whatever the number of steps.
  *
+ * The dynamics' per-sample constants are the same at every point (a point is
+ * the whole batch at one time): they are fed once per call, unstacked.
+ *
  * @module
  */
 import { paramVjpBatchGraph } from "./fused_graphs.ts";
@@ -25,6 +28,7 @@ export class ParamGradientAccumulator {
   readonly #runtime: Runtime;
   readonly #dynamics: Dynamics;
   readonly #params: Params;
+  readonly #constants: Params;
   readonly #zDims: readonly number[];
   readonly #n: number;
   readonly #Z: FloatArray;
@@ -38,11 +42,16 @@ export class ParamGradientAccumulator {
   /** Graph calls made so far. */
   calls = 0;
 
-  /** An empty accumulator for `dynamics` at `params` (model dtype) with states of dims `zDims`. */
-  constructor(runtime: Runtime, dynamics: Dynamics, params: Params, zDims: readonly number[]) {
+  /**
+   * An empty accumulator for `dynamics` at `params` and `constants` (model
+   * dtype; the constants of `dynamics.constants`, batch first) with states of
+   * dims `zDims`.
+   */
+  constructor(runtime: Runtime, dynamics: Dynamics, params: Params, zDims: readonly number[], constants: Params = {}) {
     this.#runtime = runtime;
     this.#dynamics = dynamics;
     this.#params = params;
+    this.#constants = constants;
     this.#zDims = zDims;
     this.#n = zDims.reduce((x, y) => x * y, 1);
     const make = (n: number) => (dynamics.dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
@@ -92,6 +101,7 @@ export class ParamGradientAccumulator {
     const feeds: Record<string, Tensor> = { [names.z]: stacked(this.#Z), [names.a]: stacked(this.#A) };
     if (names.t) feeds[names.t] = { dtype, dims: [count], data: this.#T.subarray(0, count) } as Tensor;
     for (const p of dyn.params) feeds[p.name] = this.#params[p.name]!;
+    for (const c of dyn.constants) feeds[c.name] = this.#constants[c.name]!;
     if (accumulate) {
       for (const p of dyn.params) feeds[names.accumulators!.params[p.name]!] = this.#sums![p.name]!;
       feeds[names.accumulators!.t] = {

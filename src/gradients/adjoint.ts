@@ -138,7 +138,7 @@ export const adjointStrategy: GradientStrategy<AdjointMethod> = {
       runtime: ctx.runtime,
       system: augmentedSystem(ctx, method),
       solver: ctx.backward.solver,
-      params: ctx.params,
+      params: ctx.fixedInputs,
       dims: [zDims, zDims, ...paramDims, []],
       rtol: ctx.backward.rtol,
       atol: ctx.backward.atol,

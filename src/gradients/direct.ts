@@ -111,6 +111,7 @@ const GRAD = (name: string) => `grad_${name}`;
  * The VJP of one whole fused step (step size fixed) with respect to its start
  * state, its start time and the parameters, the parameter cotangents added to
  * accumulators fed in: one call per step, the θ-sized sums staying in ORT.
+ * The per-sample constants stay inputs of the VJP graph (fed, not in `wrt`).
  */
 function stepVjpGraph(ctx: GradientContext): Graph {
   const step = cachedStepGraph(forwardSystem(ctx.dynamics, false), ctx.forward.solver.tableau, {
@@ -163,7 +164,7 @@ async function directBackward(
     if (i < 0) break;
     const step = steps[i]!;
     const feeds: Record<string, Tensor> = {
-      ...ctx.params,
+      ...ctx.fixedInputs,
       [STEP_NAMES.t0]: scalar(step.t0),
       [STEP_NAMES.h]: scalar(step.h),
       [STEP_NAMES.y0("z")]: tensorOf(step.y0, zDims),

@@ -15,7 +15,9 @@
  * | {@linkcode paramVjpBatchGraph} | Σᵢ aᵢᵀ∂f/∂θ(zᵢ, tᵢ) and Σᵢ aᵢᵀ∂f/∂t over a batch of points, plus an accumulator |
  *
  * θ and t gradients are summed over the batch (they are graph inputs without
- * a batch axis), z gradients are per sample.
+ * a batch axis), z gradients are per sample. The dynamics' per-sample
+ * constants (`Dynamics.constants`) stay inputs of every fused graph under
+ * their own names, fed like the parameters, and are never differentiated.
  *
  * @module
  */
@@ -31,7 +33,7 @@ import { finishVjp } from "../autodiff/vjp.ts";
 
 /** A fused graph and the output names of its roles. */
 export interface FusedGraph<Roles> {
-  /** The graph: inputs `t`, `z`, the parameters and the adjoint. */
+  /** The graph: inputs `t`, `z`, the parameters, the constants and the adjoint. */
   readonly graph: Graph;
   /** Name of the adjoint input (`"a"` unless the dynamics graph already uses that name). */
   readonly inputs: { readonly a: string };
@@ -189,7 +191,7 @@ export function gqIntegrandGraph(dyn: Dynamics): FusedGraph<GqIntegrandRoles> {
   });
 }
 
-/** The prefix of the names {@linkcode paramVjpBatchGraph} adds; parameters must not start with it. */
+/** The prefix of the names {@linkcode paramVjpBatchGraph} adds; parameters and constants must not start with it. */
 export const PARAM_VJP_PREFIX = "pvjp.";
 
 /** Input and output names of {@linkcode paramVjpBatchGraph}. */
@@ -212,6 +214,10 @@ export interface ParamVjpBatchNames {
  * stacked — GQ's quadrature nodes, their weights folded into aᵢ. With `accumulate`, earlier sums are fed
  * back in and added, so any number of points costs one θ-sized output per
  * call instead of one per point, and no θ-sized arithmetic on the host.
+ *
+ * Each point is the whole batch at one time, so the per-sample constants are
+ * the same for every point: each is one input under its own name, shape as in
+ * the dynamics (not stacked), bound to every point's copy of the integrand.
  *
  * @example Two points of an MLP
  * ```ts
@@ -240,9 +246,10 @@ export function paramVjpBatchGraph(
       producer: "quadjoint",
     });
     const own = (name: string) => `${PARAM_VJP_PREFIX}${name}`;
-    const clash = dyn.params.find((p) => p.name.startsWith(PARAM_VJP_PREFIX));
+    const clash = [...dyn.params, ...dyn.constants].find((p) => p.name.startsWith(PARAM_VJP_PREFIX));
     if (clash) {
-      throw new GraphError(`Parameter "${clash.name}" starts with "${PARAM_VJP_PREFIX}", which batch graphs reserve`, {
+      const what = dyn.params.some((p) => p.name === clash.name) ? "Parameter" : "Constant";
+      throw new GraphError(`${what} "${clash.name}" starts with "${PARAM_VJP_PREFIX}", which batch graphs reserve`, {
         graph: dyn.graph.name,
         valueName: clash.name,
       });
@@ -251,6 +258,7 @@ export function paramVjpBatchGraph(
     const A = b.input(own("a"), z.dtype, [count, ...z.shape]);
     const T = hasTime ? b.input(own("t"), z.dtype, [count]) : undefined;
     const params = dyn.params.map((p) => b.input(p.name, dyn.dtype, p.shape));
+    const constants = dyn.constants.map((c) => b.input(c.name, dyn.dtype, c.shape));
     const accParams = accumulate ? dyn.params.map((p) => b.input(own(`acc.${p.name}`), dyn.dtype, p.shape)) : [];
     const accT = accumulate ? b.input(own("acc.t"), dyn.dtype, []) : undefined;
     const sums: Value[][] = dyn.params.map((_, q) => (accumulate ? [accParams[q]!] : []));
@@ -263,6 +271,7 @@ export function paramVjpBatchGraph(
       ]);
       if (T) bind.set(DYNAMICS_NAMES.time, b.op1("Gather", [T, index]));
       dyn.params.forEach((p, q) => bind.set(p.name, params[q]!));
+      dyn.constants.forEach((c, q) => bind.set(c.name, constants[q]!));
       const out = inlineGraph(b, g, bind, { prefix: `point${i}/`, sharedPrefix: "integrand/" });
       dyn.params.forEach((p, q) => sums[q]!.push(out.get(integrand.outputs.params[p.name]!)!));
       timeSum.push(out.get(integrand.outputs.dt)!);

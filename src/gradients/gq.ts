@@ -176,12 +176,12 @@ async function gqBackward(
 ): Promise<BackwardResult> {
   const { n, zDims, times } = ctx;
   const checkpoint = method.trajectory === "checkpoint";
-  const acc = new ParamGradientAccumulator(ctx.runtime, ctx.dynamics, ctx.params, zDims);
+  const acc = new ParamGradientAccumulator(ctx.runtime, ctx.dynamics, ctx.params, zDims, ctx.constants);
   const stepper = checkpoint ? undefined : await onnxStepper({
     runtime: ctx.runtime,
     system: backwardSystem(ctx),
     solver: ctx.backward.solver,
-    params: ctx.params,
+    params: ctx.fixedInputs,
     dims: [zDims, zDims],
     rtol: ctx.backward.rtol,
     atol: ctx.backward.atol,
@@ -370,7 +370,7 @@ async function hostBackwardField(
   ctx: GradientContext,
 ): Promise<(t: number, z: Float64Array, a: Float64Array) => Promise<Float64Array>> {
   const back = gqBackwardGraph(ctx.dynamics);
-  const graph = await BoundGraph.create(ctx.runtime, back.graph, ctx.dtype, ctx.params);
+  const graph = await BoundGraph.create(ctx.runtime, back.graph, ctx.dtype, ctx.fixedInputs);
   const dims = ctx.zDims;
   return async (t, z, a) =>
     (await graph.call(t, { [DYNAMICS_NAMES.state]: { data: z, dims }, [back.inputs.a]: { data: a, dims } }, [

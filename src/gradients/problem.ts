@@ -1,8 +1,10 @@
 /**
  * The gradient problem every method solves, its options and its result.
  *
- * A neural ODE z(t₀) = z0, dz/dt = f(z, t, θ), observed at measurement times
- * t₀, …, t_K, with a scalar loss of the observed states. Every method returns
+ * A neural ODE z(t₀) = z0, dz/dt = f(z, t, θ, c), observed at measurement
+ * times t₀, …, t_K, with a scalar loss of the observed states; c are the
+ * dynamics' per-sample constants (`Dynamics.constants`), fed to every
+ * evaluation of f and its VJPs but never differentiated. Every method returns
  * dL/dz0, dL/dθ per parameter and dL/dt_k, with statistics that make methods
  * comparable.
  *
@@ -28,12 +30,18 @@ export interface LossValue {
   readonly cotangents: readonly (Float64Array | null)[];
 }
 
-/** The problem: dynamics, parameters, initial state and measurement times. */
+/** The problem: dynamics, parameters, constants, initial state and measurement times. */
 export interface OdeGradientProblem {
-  /** The dynamics graph f(z, t, θ). */
+  /** The dynamics graph f(z, t, θ, c). */
   readonly dynamics: Dynamics;
   /** Parameter values; every parameter of `dynamics` must be present. */
   readonly params: Params;
+  /**
+   * Values of the dynamics' per-sample constants (`dynamics.constants`), each
+   * `[batch, ...]` with z0's batch; every constant must be present. They get no
+   * gradient. @default {} (for dynamics without constants)
+   */
+  readonly constants?: Params;
   /** Initial state, `[batch, ...stateShape]`. */
   readonly z0: Tensor;
   /** Measurement times t₀ < … < t_K, or all decreasing; at least two. */
@@ -106,7 +114,7 @@ export interface GradientResult {
   readonly states: readonly Float64Array[];
   /** dL/dz0, flattened float64. */
   readonly dz0: Float64Array;
-  /** dL/dθ per parameter name, flattened, in the model's dtype (`Float32Array` for float32 models). */
+  /** dL/dθ per parameter name (constants have none), flattened, in the model's dtype (`Float32Array` for float32 models). */
   readonly dparams: Readonly<Record<string, Float32Array | Float64Array>>;
   /** dL/dt_k per measurement time. */
   readonly dtimes: Float64Array;

@@ -4,18 +4,31 @@
  *
  * Graph inputs, by name: `t` — the time, a scalar (shape `[]`) of the model's
  * dtype; `z` — the state, `[batch, ...stateShape]`; then one input per
- * parameter, in `params` order. One output `dz`, shaped like `z`. Parameters
- * are graph inputs, not initializers, so training updates them without a new
- * session; every solver, VJP generator and gradient method relies on these
- * names.
+ * parameter, in `params` order, and one per constant (see below). One output
+ * `dz`, shaped like `z`. Parameters are graph inputs, not initializers, so
+ * training updates them without a new session; every solver, VJP generator
+ * and gradient method relies on these names.
+ *
+ * Constants are the inputs `asDynamics` is told about by name
+ * (`{ constants: ["xi"] }`): per-sample values such as a neural SDE's random
+ * Wong–Zakai coefficients, shaped `[batch, ...concrete dims]` with the same
+ * batch dim as `z`. They are fed on every evaluation of f — forward,
+ * backward, in every fused graph and step graph, under their own names — but
+ * never differentiated and never trained: no gradient method returns a
+ * cotangent for them. Every other input is a parameter: a concrete shape
+ * without a batch axis, its gradient summed over the batch.
  *
  * @module
  */
 import { GraphError } from "../onnx/errors.ts";
-import { formatShape, type Graph } from "../onnx/graph.ts";
+import { formatShape, type Graph, type Shape } from "../onnx/graph.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 
-/** Graph value names shared by all dynamics graphs. */
+/**
+ * Graph value names shared by all dynamics graphs. Parameters and constants
+ * are inputs under their own names (listed in `Dynamics.params` and
+ * `Dynamics.constants`).
+ */
 export const DYNAMICS_NAMES = {
   /** Scalar time input. */
   time: "t",
@@ -33,12 +46,20 @@ export interface ParamSpec {
   readonly shape: readonly number[];
 }
 
+/** One per-sample constant: a named graph input `[batch, ...concrete dims]`, fed but never differentiated. */
+export interface ConstantSpec {
+  /** Graph input name. */
+  readonly name: string;
+  /** Its shape in the graph: z's batch dim first (a name or a number), then concrete dims. */
+  readonly shape: Shape;
+}
+
 /** Parameter values by name. */
 export type Params = Readonly<Record<string, Tensor>>;
 
 /** A dynamics function as an ONNX graph, with what callers need to know about it. */
 export interface Dynamics {
-  /** The graph: inputs `t`, `z`, params; output `dz`. */
+  /** The graph: inputs `t`, `z`, params, constants; output `dz`. */
   readonly graph: Graph;
   /** Element type of time, state and parameters. */
   readonly dtype: "float32" | "float64";
@@ -46,13 +67,42 @@ export interface Dynamics {
   readonly stateShape: readonly number[];
   /** Trainable parameters, in graph-input order. */
   readonly params: readonly ParamSpec[];
+  /** Per-sample constants (fed, never differentiated), in graph-input order; empty unless named. */
+  readonly constants: readonly ConstantSpec[];
+}
+
+/** Options of {@linkcode asDynamics}. */
+export interface DynamicsOptions {
+  /** Graph inputs that are per-sample constants, not parameters. @default [] */
+  readonly constants?: readonly string[];
 }
 
 /**
  * Checks that a graph follows the dynamics contract and describes it.
- * Every graph input other than `t` and `z` becomes a parameter.
+ * Every graph input other than `t`, `z` and the constants named in
+ * `options.constants` becomes a parameter.
+ *
+ * @throws {GraphError} (a `TypeError`) when the graph breaks the contract: a
+ * missing `t`, `z` or `dz`, a wrong dtype, a parameter without a concrete
+ * shape, or a constant that is not an input or whose first dim is not z's
+ * batch dim.
+ *
+ * @example A per-sample constant c: dz/dt = θ·z + c
+ * ```ts
+ * import { asDynamics } from "./dynamics.ts";
+ * import { GraphBuilder } from "../onnx/builder.ts";
+ * const b = new GraphBuilder("forced");
+ * b.input("t", "float64", []);
+ * const z = b.input("z", "float64", ["batch", 2]);
+ * const theta = b.input("theta", "float64", [1]);
+ * const c = b.input("c", "float64", ["batch", 2]);
+ * b.output(b.op1("Add", [b.op1("Mul", [z, theta]), c]), "dz");
+ * const dynamics = asDynamics(b.build(), { constants: ["c"] });
+ * if (dynamics.params.map((p) => p.name).join() !== "theta") throw new Error("params");
+ * if (dynamics.constants.map((k) => k.name).join() !== "c") throw new Error("constants");
+ * ```
  */
-export function asDynamics(graph: Graph): Dynamics {
+export function asDynamics(graph: Graph, options: DynamicsOptions = {}): Dynamics {
   const place = { graph: graph.name };
   const t = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.time);
   const z = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.state);
@@ -87,7 +137,35 @@ export function asDynamics(graph: Graph): Dynamics {
       },
     );
   }
-  const params = graph.inputs.filter((v) => v !== t && v !== z).map((v) => {
+  const constantNames = options.constants ?? [];
+  constantNames.forEach((name, i) => {
+    if (constantNames.indexOf(name) !== i) {
+      throw new GraphError(`Constant "${name}" is named twice`, { ...place, valueName: name });
+    }
+    if (name === DYNAMICS_NAMES.time || name === DYNAMICS_NAMES.state) {
+      throw new GraphError(`Constant "${name}" cannot be the time or state input`, { ...place, valueName: name });
+    }
+    if (!graph.inputs.some((v) => v.name === name)) {
+      throw new GraphError(
+        `Constant "${name}" is not an input of the graph; inputs are ${graph.inputs.map((v) => v.name).join(", ")}`,
+        { ...place, valueName: name },
+      );
+    }
+  });
+  const constants = graph.inputs.filter((v) => constantNames.includes(v.name)).map((v) => {
+    const batch = z.shape[0]!;
+    if (v.shape.length < 1 || v.shape[0] !== batch || v.shape.slice(1).some((d) => typeof d !== "number")) {
+      throw new GraphError(
+        `Constant "${v.name}" must be [${batch}, ...concrete dims] (z's batch dim first), got ${formatShape(v.shape)}`,
+        { ...place, valueName: v.name },
+      );
+    }
+    if (v.dtype !== z.dtype) {
+      throw new GraphError(`Constant "${v.name}" must be ${z.dtype}, got ${v.dtype}`, { ...place, valueName: v.name });
+    }
+    return { name: v.name, shape: v.shape };
+  });
+  const params = graph.inputs.filter((v) => v !== t && v !== z && !constantNames.includes(v.name)).map((v) => {
     if (v.shape.some((d) => typeof d !== "number")) {
       throw new GraphError(`Parameter "${v.name}" must have a concrete shape, got ${formatShape(v.shape)}`, {
         ...place,
@@ -99,7 +177,7 @@ export function asDynamics(graph: Graph): Dynamics {
     }
     return { name: v.name, shape: v.shape as number[] };
   });
-  return { graph, dtype: z.dtype, stateShape: stateShape as number[], params };
+  return { graph, dtype: z.dtype, stateShape: stateShape as number[], params, constants };
 }
 
 /**

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BrownianPath } from "./brownian.ts";
+import type { BrownianPath } from "./brownian.ts";
 import { SDE_SOLVERS, type SdeSolver, type SdeSolverName } from "./solvers.ts";
 import type { SdeTerms } from "./terms.ts";
 

@@ -8,7 +8,7 @@
  * |---|---|---|---|
  * | {@linkcode eulerMaruyama} | Itô | 0.5 | 1 + 1 |
  * | {@linkcode eulerHeun} | Stratonovich | 1 | 1 + 2 |
- * | {@linkcode midpoint} | Stratonovich | 1 | 2 + 2 |
+ * | {@linkcode stratonovichMidpoint} | Stratonovich | 1 | 2 + 2 |
  * | {@linkcode reversibleHeun} | Stratonovich | 0.5 (1 for additive noise) | 1 + 1 |
  *
  * Reversible Heun (Kidger et al. 2021, "Efficient and accurate gradients for
@@ -80,7 +80,7 @@ export const eulerHeun: SdeSolver<Float64Array> = {
 };
 
 /** Stratonovich midpoint: y½ = y + ½f·dt + ½g·dW at (t, y); y₁ = y + f(t + dt/2, y½)·dt + g(t + dt/2, y½)·dW. */
-export const midpoint: SdeSolver<Float64Array> = {
+export const stratonovichMidpoint: SdeSolver<Float64Array> = {
   name: "midpoint",
   calculus: "stratonovich",
   init: (_terms, _t0, y0) => Promise.resolve(y0.slice()),
@@ -159,6 +159,6 @@ export async function reversibleHeunReverse(
 export const SDE_SOLVERS: { readonly [N in SdeSolverName]: SdeSolver } = {
   "euler-maruyama": eulerMaruyama as SdeSolver,
   "euler-heun": eulerHeun as SdeSolver,
-  "midpoint": midpoint as SdeSolver,
+  "midpoint": stratonovichMidpoint as SdeSolver,
   "reversible-heun": reversibleHeun as SdeSolver,
 };

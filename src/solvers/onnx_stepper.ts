@@ -1,8 +1,9 @@
 /**
  * The ONNX stepper: a {@linkcode Stepper} whose every trial step is one
  * ONNX Runtime call of a fused step graph (see step_graph.ts), with the state
- * kept as one typed array per block in the model's dtype. Parameters are bound
- * once and fed without copying; only the new state, the FSAL stage, the error
+ * kept as one typed array per block in the model's dtype. Parameters (and a
+ * dynamics' per-sample constants, fed the same way) are bound once and fed
+ * without copying; only the new state, the FSAL stage, the error
  * ratio and (when observations need them) the dense blocks' stages come back.
  *
  * @module
@@ -21,7 +22,7 @@ export interface OnnxStepperOptions {
   readonly system: StepSystem;
   /** The Runge–Kutta solver. */
   readonly solver: Solver;
-  /** Values of the system's other inputs (its parameters), in the model dtype. */
+  /** Values of the system's other inputs (its parameters and per-sample constants), in the model dtype. */
   readonly params: Readonly<Record<string, Tensor>>;
   /** Concrete dims of each block, in block order. */
   readonly dims: readonly (readonly number[])[];

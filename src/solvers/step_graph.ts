@@ -15,7 +15,9 @@
  * Step graph names (`STEP_NAMES`, all starting `rk.`): inputs `rk.t0`,
  * `rk.h`, `rk.rtol`, `rk.atol` (scalars of the model dtype), `rk.y0.<block>`,
  * `rk.k0.<block>` (f(t0, y0): the FSAL stage of the previous step) and the
- * system's other inputs (its parameters) under their own names; outputs
+ * system's other inputs (its parameters, and per-sample constants such as a
+ * neural SDE's noise coefficients, batch first like the state) under their
+ * own names, fed unchanged to every stage; outputs
  * `rk.y1.<block>`, `rk.k1.<block>` (FSAL tableaux: the last stage, f(t1, y1)),
  * `rk.ratio` (the error ratio; 0 on fixed-step tableaux; NaN when any new
  * value or FSAL stage is not finite) and `rk.stages.<block>` ([stages, …shape], for dense
@@ -145,7 +147,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
   const k0 = firstStage === "input"
     ? system.blocks.map((blk, i) => b.input(STEP_NAMES.k0(blk.name), dtype, blockTypes[i]!.shape))
     : undefined;
-  // The system's parameters pass through under their own names.
+  // The system's parameters and constants pass through under their own names.
   const blockInputs = new Set(system.blocks.flatMap((blk) => (blk.input !== undefined ? [blk.input] : [])));
   const params = new Map<string, Value>();
   for (const input of g.inputs) {
