@@ -87,19 +87,36 @@ function reportPath(name: string, dir: string): string {
   return `${dir}/${name}.json`;
 }
 
+/** Options of {@linkcode writeBenchResults}. */
+export interface BenchResultsOptions {
+  /** Folder the file goes to. @default `reports/bench` ({@linkcode REPORT_DIR}) */
+  dir?: string;
+  /** A line under the report's title. */
+  subtitle?: string;
+  /** More facts for the header (settings, versions, …), after the machine and the time; flat values only. */
+  meta?: Record<string, string | number | boolean | null>;
+}
+
 /**
  * Writes benchmark records as a results file (the format of src/results/,
  * what `deno task report` and the pipelines read) to `${dir}/${name}.json`,
- * with the machine and the time in its `meta`. Returns the path.
+ * with the benchmark's name, the machine and the time in its `meta`, then
+ * `options.meta`. Returns the path.
  */
 export async function writeBenchResults(
   name: string,
   title: string,
   results: ExperimentResults,
-  dir: string = REPORT_DIR,
+  options: BenchResultsOptions = {},
 ): Promise<string> {
-  const path = reportPath(name, dir);
-  await writeResults(path, { format: RESULTS_FORMAT, title, meta: { benchmark: name, ...environment() }, results });
+  const path = reportPath(name, options.dir ?? REPORT_DIR);
+  await writeResults(path, {
+    format: RESULTS_FORMAT,
+    title,
+    ...(options.subtitle !== undefined ? { subtitle: options.subtitle } : {}),
+    meta: { benchmark: name, ...environment(), ...options.meta },
+    results,
+  });
   return path;
 }
 

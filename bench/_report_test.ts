@@ -48,7 +48,7 @@ Deno.test("writeBenchResults() writes a results file that readResults() accepts,
       vjpCallsPerGradient: 10,
       heldBytes: 4096,
     };
-    const path = await writeBenchResults("demo", "Demo", { gradientTimings: [timing] }, dir);
+    const path = await writeBenchResults("demo", "Demo", { gradientTimings: [timing] }, { dir });
     const file = await readResults(path);
     assertEquals([file.title, file.meta?.benchmark, file.results.gradientTimings], ["Demo", "demo", [timing]]);
     assertEquals(typeof file.meta?.cpus, "number");

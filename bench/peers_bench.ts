@@ -23,9 +23,11 @@
  *
  * The peers run in bench/peers/peers.py, a JSON-lines server started once.
  * The authors' GQ is imported from the checkout given by `--gq-path DIR`;
- * without it the GQ peer rows are skipped. Writes reports/bench/peers.json
- * and reports/bench/peers.html. Read ratios measured in one run, not
- * absolute times.
+ * without it the GQ peer rows are skipped. Writes reports/bench/peers.json,
+ * a results file (src/results/) of `peerGradients`, `peerTraining` and
+ * `peerLimits` records with the settings, the peer's versions and the
+ * machine's limits in its `meta`, and reports/bench/peers.html. Read ratios
+ * measured in one run, not absolute times.
  *
  * Why one file: one comparison with one peer process; the peer's server, weights and cost model are split out into _peer_*.ts.
  *
@@ -52,7 +54,8 @@ import { Random } from "../src/util/random.ts";
 import { gradientWork, mlpMacs, mlpParams, relativeError } from "./_peer_costs.ts";
 import { ensurePeerPython, type PeerAnswer, PeerServer, PeerSetupError } from "./_peer_server.ts";
 import { readWeights, type WeightTensor, writeWeights } from "./_peer_weights.ts";
-import { median, printTable, REPORT_DIR, timeRepeats, writeJson } from "./_report.ts";
+import type { PeerGradientRecord, PeerLimitRecord, PeerTrainingRecord } from "../src/results/records.ts";
+import { median, printTable, REPORT_DIR, timeRepeats, writeBenchResults } from "./_report.ts";
 import type { BenchOptions } from "./main.ts";
 
 const RTOL = 1e-3, ATOL = 1e-3, THREADS = 2;
@@ -101,78 +104,6 @@ function regimes(quick: boolean): Regime[] {
 function repeatsFor(width: number, quick: boolean): number {
   if (quick) return width <= 1000 ? 2 : 1;
   return width <= 1000 ? 5 : 3;
-}
-
-/** One method at one regime and width, both libraries. */
-export interface PeerGradientRecord {
-  regime: string;
-  dim: number;
-  batch: number;
-  t1: number;
-  width: number;
-  params: number;
-  method: string;
-  peer: string;
-  repeats: number;
-  /** Median seconds of one gradient. */
-  quadjoint_s: number;
-  peer_s: number | null;
-  /** quadjoint_s / peer_s: below 1 quadjoint is faster. */
-  ratio: number | null;
-  quadjoint_nfe_forward: number;
-  peer_nfe_forward: number | null;
-  quadjoint_nfe_backward: number;
-  peer_nfe_backward: number | null;
-  vjp_evals: number;
-  nodes: number;
-  /** ‖dL/dθ_quadjoint − dL/dθ_peer‖ / ‖dL/dθ_peer‖ over all parameters. */
-  dtheta_rel_err: number | null;
-  /** The same for dL/dz0. */
-  dz0_rel_err: number | null;
-  /** |L_quadjoint − L_peer| / |L_peer|. */
-  loss_rel_diff: number | null;
-  quadjoint_times_s: number[];
-  peer_times_s: number[];
-  peer_error?: string;
-}
-
-/** One method's training loop at one width, both libraries. */
-export interface PeerTrainingRecord {
-  width: number;
-  method: string;
-  peer: string;
-  epochs: number;
-  /** Median seconds per epoch after the first. */
-  quadjoint_epoch_s: number;
-  peer_epoch_s: number | null;
-  ratio: number | null;
-  quadjoint_first_epoch_s: number;
-  peer_first_epoch_s: number | null;
-  quadjoint_loss_first: number;
-  peer_loss_first: number | null;
-  quadjoint_loss_last: number;
-  peer_loss_last: number | null;
-  quadjoint_nfe_forward: number;
-  peer_nfe_forward: number | null;
-  peer_error?: string;
-}
-
-/** What quadjoint's gradient at one size reaches of a machine limit. */
-export interface LimitRecord {
-  regime: string;
-  width: number;
-  batch: number;
-  method: string;
-  /** Work in forward-evaluation units (see _peer_costs.ts). */
-  work_units: number;
-  seconds: number;
-  /** Achieved rate and its fraction of the limit. */
-  achieved: number;
-  unit: string;
-  limit: number;
-  fraction: number;
-  /** The same work over the peer's time, as a fraction of the limit. */
-  peer_fraction: number | null;
 }
 
 function asWeight(t: Tensor): WeightTensor {
@@ -259,21 +190,21 @@ async function measureGradients(
       method: name,
       peer: peerName,
       repeats,
-      quadjoint_s: NaN,
-      peer_s: null,
+      quadjointSeconds: NaN,
+      peerSeconds: null,
       ratio: null,
-      quadjoint_nfe_forward: r.stats.forward.nfe,
-      peer_nfe_forward: typeof a === "string" ? null : (a.nfe_forward as number),
-      quadjoint_nfe_backward: r.stats.backward.nfe,
-      peer_nfe_backward: typeof a === "string" ? null : (a.nfe_backward as number),
-      vjp_evals: r.stats.vjpEvals,
-      nodes: r.stats.nodes,
-      dtheta_rel_err: dtheta,
-      dz0_rel_err: dz0,
-      loss_rel_diff: lossDiff,
-      quadjoint_times_s: [],
-      peer_times_s: [],
-      ...(typeof a === "string" ? { peer_error: a } : {}),
+      quadjointNfeForwardPerGradient: r.stats.forward.nfe,
+      peerNfeForwardPerGradient: typeof a === "string" ? null : (a.nfe_forward as number),
+      quadjointNfeBackwardPerGradient: r.stats.backward.nfe,
+      peerNfeBackwardPerGradient: typeof a === "string" ? null : (a.nfe_backward as number),
+      vjpCallsPerGradient: r.stats.vjpEvals,
+      nodesPerGradient: r.stats.nodes,
+      dthetaRelativeError: dtheta,
+      dz0RelativeError: dz0,
+      lossRelativeDifference: lossDiff,
+      quadjointTimesSeconds: [],
+      peerTimesSeconds: [],
+      ...(typeof a === "string" ? { peerError: a } : {}),
     });
   }
   // Timed rounds, round robin: quadjoint m, peer m, next m.
@@ -281,19 +212,19 @@ async function measureGradients(
     for (const [i, { method }] of METHODS.entries()) {
       const rec = records[i]!;
       const [ms] = await timeRepeats(() => odeGradient(problem, options(method)), { repeats: 1, warmup: 0 });
-      rec.quadjoint_times_s.push(ms! / 1000);
-      if (rec.peer_error === undefined) {
+      rec.quadjointTimesSeconds.push(ms! / 1000);
+      if (rec.peerError === undefined) {
         const a = await peerRequest(peer, gradientRequest(rec.method));
-        if (typeof a === "string") rec.peer_error = a;
-        else rec.peer_times_s.push(a.seconds as number);
+        if (typeof a === "string") rec.peerError = a;
+        else rec.peerTimesSeconds.push(a.seconds as number);
       }
     }
   }
   for (const rec of records) {
-    rec.quadjoint_s = median(rec.quadjoint_times_s);
-    if (rec.peer_times_s.length > 0) {
-      rec.peer_s = median(rec.peer_times_s);
-      rec.ratio = rec.quadjoint_s / rec.peer_s;
+    rec.quadjointSeconds = median(rec.quadjointTimesSeconds);
+    if (rec.peerTimesSeconds.length > 0) {
+      rec.peerSeconds = median(rec.peerTimesSeconds);
+      rec.ratio = rec.quadjointSeconds / rec.peerSeconds;
     }
   }
   await runtime.dispose();
@@ -391,25 +322,23 @@ async function measureTraining(
         method: name,
         peer: peerName,
         epochs,
-        quadjoint_epoch_s: steadyEpoch(qs),
-        peer_epoch_s: ps ? steadyEpoch(ps) : null,
+        quadjointEpochSeconds: steadyEpoch(qs),
+        peerEpochSeconds: ps ? steadyEpoch(ps) : null,
         ratio: ps ? steadyEpoch(qs) / steadyEpoch(ps) : null,
-        quadjoint_first_epoch_s: qs[0]!,
-        peer_first_epoch_s: ps ? ps[0]! : null,
-        quadjoint_loss_first: q.history[0]!.trainLoss,
-        peer_loss_first: pl ? pl[0]! : null,
-        quadjoint_loss_last: q.history.at(-1)!.trainLoss,
-        peer_loss_last: pl ? pl.at(-1)! : null,
-        quadjoint_nfe_forward: q.history.at(-1)!.nfeForwardPerEpoch,
-        peer_nfe_forward: typeof a === "string" ? null : (a.nfe_forward as number[]).at(-1)!,
-        ...(typeof a === "string" ? { peer_error: a } : {}),
+        quadjointFirstEpochSeconds: qs[0]!,
+        peerFirstEpochSeconds: ps ? ps[0]! : null,
+        quadjointFirstLoss: q.history[0]!.trainLoss,
+        peerFirstLoss: pl ? pl[0]! : null,
+        quadjointLastLoss: q.history.at(-1)!.trainLoss,
+        peerLastLoss: pl ? pl.at(-1)! : null,
+        quadjointNfeForwardPerEpoch: q.history.at(-1)!.nfeForwardPerEpoch,
+        peerNfeForwardPerEpoch: typeof a === "string" ? null : (a.nfe_forward as number[]).at(-1)!,
+        ...(typeof a === "string" ? { peerError: a } : {}),
       };
       out.push(rec);
-      console.log(
-        `training width ${width} ${name}: ${rec.quadjoint_epoch_s.toFixed(3)} s/epoch vs ${fmt(rec.peer_epoch_s, 3)} ` +
-          `(ratio ${fmt(rec.ratio)})`,
-      );
-      if (rec.peer_error && rec.peer_error !== GQ_SKIPPED) console.log(`  peer failed: ${rec.peer_error}`);
+      const seconds = `${rec.quadjointEpochSeconds.toFixed(3)} s/epoch vs ${fmt(rec.peerEpochSeconds, 3)}`;
+      console.log(`training width ${width} ${name}: ${seconds} (ratio ${fmt(rec.ratio)})`);
+      if (rec.peerError && rec.peerError !== GQ_SKIPPED) console.log(`  peer failed: ${rec.peerError}`);
     }
   }
   return out;
@@ -420,13 +349,13 @@ async function measureTraining(
 /** Measured limits of this machine through the same runtime settings. */
 export interface MachineLimits {
   /** The MatMul [m, k] × [k, n] timed, and its rate. */
-  matmul: { m: number; k: number; n: number; ms: number; gflops: number };
+  matmul: { m: number; k: number; n: number; milliseconds: number; gflops: number };
   /** The batch-2 product [2, k] × [k, n]: weight streaming through ORT. */
-  gemv: { m: number; k: number; n: number; ms: number; gflops: number; gbytes_per_s: number };
+  gemv: { m: number; k: number; n: number; milliseconds: number; gflops: number; gbytesPerSecond: number };
   /** Float32Array copy of `bytes` bytes: (read + write) bytes per second. */
-  copy: { bytes: number; ms: number; gbytes_per_s: number };
+  copy: { bytes: number; milliseconds: number; gbytesPerSecond: number };
   /** ORT Identity on the same tensor (its output is copied out too): 2·bytes per run. */
-  identity: { bytes: number; ms: number; gbytes_per_s: number };
+  identity: { bytes: number; milliseconds: number; gbytesPerSecond: number };
 }
 
 async function matmulRate(runtime: Runtime, m: number, k: number, n: number, quick: boolean) {
@@ -440,14 +369,14 @@ async function matmulRate(runtime: Runtime, m: number, k: number, n: number, qui
     b: tensor(rng.fillUniform(new Float32Array(k * n), -1, 1), [k, n]),
   };
   const ms = median(await timeRepeats(() => s.run(feeds), { repeats: quick ? 10 : 30, budgetMs: quick ? 500 : 3000 }));
-  return { m, k, n, ms, gflops: (2 * m * k * n) / (ms * 1e6) };
+  return { m, k, n, milliseconds: ms, gflops: (2 * m * k * n) / (ms * 1e6) };
 }
 
 async function measureLimits(width: number, batch: number, quick: boolean): Promise<MachineLimits> {
   const runtime = new Runtime({ threads: THREADS });
   const matmul = await matmulRate(runtime, batch, width, width, quick);
   const g = await matmulRate(runtime, 2, width, width, quick);
-  const gemv = { ...g, gbytes_per_s: (4 * g.k * g.n) / (g.ms * 1e6) };
+  const gemv = { ...g, gbytesPerSecond: (4 * g.k * g.n) / (g.milliseconds * 1e6) };
   const count = 32 * 1024 * 1024, bytes = 4 * count;
   const src = new Random(4).fillUniform(new Float32Array(count), -1, 1), dst = new Float32Array(count);
   const copyMs = median(await timeRepeats(() => Promise.resolve(dst.set(src)), { repeats: quick ? 5 : 15 }));
@@ -459,38 +388,39 @@ async function measureLimits(width: number, batch: number, quick: boolean): Prom
   return {
     matmul,
     gemv,
-    copy: { bytes, ms: copyMs, gbytes_per_s: (2 * bytes) / (copyMs * 1e6) },
-    identity: { bytes, ms: idMs, gbytes_per_s: (2 * bytes) / (idMs * 1e6) },
+    copy: { bytes, milliseconds: copyMs, gbytesPerSecond: (2 * bytes) / (copyMs * 1e6) },
+    identity: { bytes, milliseconds: idMs, gbytesPerSecond: (2 * bytes) / (idMs * 1e6) },
   };
 }
 
-function limitRecords(rows: readonly PeerGradientRecord[], limits: MachineLimits): LimitRecord[] {
-  const out: LimitRecord[] = [];
+/** quadjoint's gradients of `rows` set against the machine's `limits`, one record each (the work model of _peer_costs.ts). */
+export function limitRecords(rows: readonly PeerGradientRecord[], limits: MachineLimits): PeerLimitRecord[] {
+  const out: PeerLimitRecord[] = [];
   for (const r of rows) {
     const sizes = [r.dim + 1, r.width, r.width, r.dim];
     const w = gradientWork(r.method, {
-      nfeForward: r.quadjoint_nfe_forward,
-      nfeBackward: r.quadjoint_nfe_backward,
-      vjpEvals: r.vjp_evals,
-      nodes: r.nodes,
+      nfeForward: r.quadjointNfeForwardPerGradient,
+      nfeBackward: r.quadjointNfeBackwardPerGradient,
+      vjpEvals: r.vjpCallsPerGradient,
+      nodes: r.nodesPerGradient,
     });
     // Wide batch: limited by the MatMul rate; small state: by the bandwidth of reading weights and gradients.
     const wide = r.batch > 2;
     const work = wide ? 2 * w.units * mlpMacs(sizes, r.batch) : 4 * w.units * mlpParams(sizes);
-    const limit = wide ? limits.matmul.gflops : limits.copy.gbytes_per_s;
-    const achieved = work / (r.quadjoint_s * 1e9);
+    const limit = wide ? limits.matmul.gflops : limits.copy.gbytesPerSecond;
+    const achieved = work / (r.quadjointSeconds * 1e9);
     out.push({
       regime: r.regime,
       width: r.width,
       batch: r.batch,
       method: r.method,
-      work_units: w.units,
-      seconds: r.quadjoint_s,
-      achieved,
-      unit: wide ? "GFLOP/s" : "GB/s",
-      limit,
+      workUnits: w.units,
+      gradientSeconds: r.quadjointSeconds,
+      achievedRate: achieved,
+      rateUnit: wide ? "GFLOP/s" : "GB/s",
+      limitRate: limit,
       fraction: achieved / limit,
-      peer_fraction: r.peer_s === null ? null : work / (r.peer_s * 1e9) / limit,
+      peerFraction: r.peerSeconds === null ? null : work / (r.peerSeconds * 1e9) / limit,
     });
   }
   return out;
@@ -504,20 +434,21 @@ function ratioTable(rows: readonly PeerGradientRecord[]) {
   return keys.map((k) => {
     const cell = rows.filter((r) => `${r.regime}|${r.width}` === k);
     const by = (m: string) => cell.find((r) => r.method === m);
-    const within = (lib: "quadjoint_s" | "peer_s") => {
+    const within = (lib: "quadjointSeconds" | "peerSeconds") => {
       const g = by("gq")?.[lib], a = by("adjoint")?.[lib];
       return g != null && a != null ? g / a : null;
     };
+    const direct = by("direct");
     return {
       regime: cell[0]!.regime,
       width: cell[0]!.width,
-      nfe_fwd: `${by("direct")?.quadjoint_nfe_forward}/${by("direct")?.peer_nfe_forward ?? "—"}`,
+      "fwd NFE q/peer": `${direct?.quadjointNfeForwardPerGradient}/${direct?.peerNfeForwardPerGradient ?? "—"}`,
       "gq/GQ": by("gq")?.ratio ?? null,
       "direct/odeint": by("direct")?.ratio ?? null,
       "adjoint/odeint_adjoint": by("adjoint")?.ratio ?? null,
       "seminorm/seminorm": by("seminorm")?.ratio ?? null,
-      "qj gq/adjoint": within("quadjoint_s"),
-      "peer gq/adjoint": within("peer_s"),
+      "qj gq/adjoint": within("quadjointSeconds"),
+      "peer gq/adjoint": within("peerSeconds"),
     };
   });
 }
@@ -528,8 +459,8 @@ function ratioSpec(rows: readonly PeerGradientRecord[]): ChartSpec {
     width: r.width,
     method: r.method,
     ratio: r.ratio,
-    quadjoint_s: r.quadjoint_s,
-    peer_s: r.peer_s,
+    quadjointSeconds: r.quadjointSeconds,
+    peerSeconds: r.peerSeconds,
   }));
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -556,8 +487,8 @@ function ratioSpec(rows: readonly PeerGradientRecord[]): ChartSpec {
               { field: "method", type: "nominal" },
               { field: "width", type: "quantitative" },
               { field: "ratio", type: "quantitative", format: ".3~g" },
-              { field: "quadjoint_s", type: "quantitative", format: ".4~g" },
-              { field: "peer_s", type: "quantitative", format: ".4~g" },
+              { field: "quadjointSeconds", type: "quantitative", format: ".4~g" },
+              { field: "peerSeconds", type: "quantitative", format: ".4~g" },
             ],
           },
         },
@@ -582,14 +513,14 @@ function htmlReport(
   gradients: readonly PeerGradientRecord[],
   training: readonly PeerTrainingRecord[],
   limits: MachineLimits | undefined,
-  limitRows: readonly LimitRecord[],
+  limitRows: readonly PeerLimitRecord[],
   quick: boolean,
 ): string {
   const ratioRows = ratioTable(gradients);
   const ratioCols: ReportTable["columns"] = [
     { key: "regime", label: "regime" },
     { key: "width", label: "width", format: "int" },
-    { key: "nfe_fwd", label: "fwd NFE q/peer", description: "forward NFE of direct: quadjoint / peer" },
+    { key: "fwd NFE q/peer", label: "fwd NFE q/peer", description: "forward NFE of direct: quadjoint / peer" },
     { key: "gq/GQ", label: "gq ÷ authors' GQ", format: "ratio" },
     { key: "direct/odeint", label: "direct ÷ odeint", format: "ratio" },
     { key: "adjoint/odeint_adjoint", label: "adjoint ÷ odeint_adjoint", format: "ratio" },
@@ -601,15 +532,15 @@ function htmlReport(
     { key: "regime", label: "regime" },
     { key: "width", label: "width", format: "int" },
     { key: "method", label: "method" },
-    { key: "quadjoint_s", label: "quadjoint s" },
-    { key: "peer_s", label: "peer s" },
+    { key: "quadjointSeconds", label: "quadjoint s" },
+    { key: "peerSeconds", label: "peer s" },
     { key: "ratio", label: "ratio", format: "ratio" },
-    { key: "quadjoint_nfe_forward", label: "fwd NFE q", format: "int" },
-    { key: "peer_nfe_forward", label: "fwd NFE peer", format: "int" },
-    { key: "quadjoint_nfe_backward", label: "bwd NFE q", format: "int" },
-    { key: "peer_nfe_backward", label: "bwd NFE peer", format: "int" },
-    { key: "dtheta_rel_err", label: "dL/dθ rel. err", description: "‖q − peer‖ / ‖peer‖ over all of θ" },
-    { key: "dz0_rel_err", label: "dL/dz0 rel. err" },
+    { key: "quadjointNfeForwardPerGradient", label: "fwd NFE q", format: "int" },
+    { key: "peerNfeForwardPerGradient", label: "fwd NFE peer", format: "int" },
+    { key: "quadjointNfeBackwardPerGradient", label: "bwd NFE q", format: "int" },
+    { key: "peerNfeBackwardPerGradient", label: "bwd NFE peer", format: "int" },
+    { key: "dthetaRelativeError", label: "dL/dθ rel. err", description: "‖q − peer‖ / ‖peer‖ over all of θ" },
+    { key: "dz0RelativeError", label: "dL/dz0 rel. err" },
   ];
   const detail: ReportTable = {
     caption: "Per method: median seconds, NFE and gradient agreement",
@@ -622,13 +553,13 @@ function htmlReport(
     { key: "width", label: "width", format: "int" },
     { key: "method", label: "method" },
     { key: "epochs", label: "epochs", format: "int" },
-    { key: "quadjoint_epoch_s", label: "quadjoint s/epoch" },
-    { key: "peer_epoch_s", label: "peer s/epoch" },
+    { key: "quadjointEpochSeconds", label: "quadjoint s/epoch" },
+    { key: "peerEpochSeconds", label: "peer s/epoch" },
     { key: "ratio", label: "ratio", format: "ratio" },
-    { key: "quadjoint_loss_first", label: "quadjoint first loss" },
-    { key: "peer_loss_first", label: "peer first loss" },
-    { key: "quadjoint_loss_last", label: "quadjoint last loss" },
-    { key: "peer_loss_last", label: "peer last loss" },
+    { key: "quadjointFirstLoss", label: "quadjoint first loss" },
+    { key: "peerFirstLoss", label: "peer first loss" },
+    { key: "quadjointLastLoss", label: "quadjoint last loss" },
+    { key: "peerLastLoss", label: "peer last loss" },
   ];
   const trainTable: ReportTable = {
     caption: "Crossing trajectories: seconds per epoch (median after the first epoch)",
@@ -639,13 +570,13 @@ function htmlReport(
     { key: "regime", label: "regime" },
     { key: "width", label: "width", format: "int" },
     { key: "method", label: "method" },
-    { key: "work_units", label: "work (f evals)", format: "int" },
-    { key: "seconds", label: "seconds" },
-    { key: "achieved", label: "achieved" },
-    { key: "unit", label: "unit" },
-    { key: "limit", label: "limit" },
+    { key: "workUnits", label: "work (f evals)", format: "int" },
+    { key: "gradientSeconds", label: "seconds" },
+    { key: "achievedRate", label: "achieved" },
+    { key: "rateUnit", label: "unit" },
+    { key: "limitRate", label: "limit" },
     { key: "fraction", label: "fraction of limit" },
-    { key: "peer_fraction", label: "peer (same work)" },
+    { key: "peerFraction", label: "peer (same work)" },
   ];
   const limitTable: ReportTable = {
     caption: "quadjoint's gradients against the machine's limits",
@@ -658,14 +589,14 @@ function htmlReport(
   const limitText = limits
     ? `MatMul [${limits.matmul.m}, ${limits.matmul.k}] × [${limits.matmul.k}, ${limits.matmul.n}]: ` +
       `${limits.matmul.gflops.toFixed(1)} GFLOP/s. Batch-2 product [2, ${limits.gemv.k}] × [${limits.gemv.k}, ` +
-      `${limits.gemv.n}]: ${limits.gemv.gflops.toFixed(1)} GFLOP/s, ${limits.gemv.gbytes_per_s.toFixed(1)} GB/s ` +
-      `of weights. Float32Array copy of ${limits.copy.bytes / 2 ** 20} MiB: ${limits.copy.gbytes_per_s.toFixed(1)} ` +
-      `GB/s (read + write); ORT Identity on it: ${limits.identity.gbytes_per_s.toFixed(1)} GB/s.`
+      `${limits.gemv.n}]: ${limits.gemv.gflops.toFixed(1)} GFLOP/s, ${limits.gemv.gbytesPerSecond.toFixed(1)} GB/s ` +
+      `of weights. Float32Array copy of ${limits.copy.bytes / 2 ** 20} MiB: ` +
+      `${limits.copy.gbytesPerSecond.toFixed(1)} GB/s (read + write); ORT Identity on it: ` +
+      `${limits.identity.gbytesPerSecond.toFixed(1)} GB/s.`
     : "Not measured.";
   return renderReport({
     title: "quadjoint vs the PyTorch peers",
-    subtitle: "One gradient of MLP dynamics (2 hidden softplus layers), dopri5 at rtol = atol = 1e-3, float32, " +
-      "2 threads, the same θ and z0 in both libraries",
+    subtitle: SUBTITLE,
     meta: {
       date: new Date().toISOString(),
       mode: quick ? "quick" : "full",
@@ -685,6 +616,36 @@ function htmlReport(
       { title: "Machine limits", text: limitText, table: limitTable },
     ],
   });
+}
+
+const SUBTITLE = "One gradient of MLP dynamics (2 hidden softplus layers), dopri5 at rtol = atol = 1e-3, float32, " +
+  "2 threads, the same θ and z0 in both libraries";
+
+/**
+ * The settings, the peer's versions and the machine's limits as a results
+ * file's flat meta: `rtol`, `torch`, …, and each limit as group + field
+ * (`matmulGflops`, `copyGbytesPerSecond`, `identityMilliseconds`, …).
+ */
+export function resultsMeta(
+  versions: Record<string, unknown>,
+  limits: MachineLimits,
+  quick: boolean,
+): Record<string, string | number | boolean | null> {
+  const meta: Record<string, string | number | boolean | null> = {
+    rtol: RTOL,
+    atol: ATOL,
+    solver: "dopri5",
+    threads: THREADS,
+    dtype: "float32",
+    quick,
+  };
+  for (const [k, v] of Object.entries(versions)) meta[k] = typeof v === "boolean" || v === null ? v : String(v);
+  for (const [group, values] of Object.entries(limits)) {
+    for (const [k, v] of Object.entries(values as Record<string, number>)) {
+      meta[`${group}${k[0]!.toUpperCase()}${k.slice(1)}`] = Number.isFinite(v) ? v : null;
+    }
+  }
+  return meta;
 }
 
 // --- entry point ---------------------------------------------------------------------------------
@@ -714,12 +675,12 @@ export async function run(options: BenchOptions = {}): Promise<void> {
         const rows = await measureGradients(peer, gqAvailable, regime, width, repeatsFor(width, quick), tmp);
         gradients.push(...rows);
         console.log(
-          `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjoint_nfe_forward}/${
-            rows[0]!.peer_nfe_forward ?? "—"
+          `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjointNfeForwardPerGradient}/${
+            rows[0]!.peerNfeForwardPerGradient ?? "—"
           }): ` + rows.map((r) => `${r.method} ${fmt(r.ratio)}`).join(", "),
         );
         for (const r of rows) {
-          if (r.peer_error && r.peer_error !== GQ_SKIPPED) console.log(`  ${r.method} peer failed: ${r.peer_error}`);
+          if (r.peerError && r.peerError !== GQ_SKIPPED) console.log(`  ${r.method} peer failed: ${r.peerError}`);
         }
       }
     }
@@ -741,7 +702,7 @@ export async function run(options: BenchOptions = {}): Promise<void> {
       [
         "regime",
         "width",
-        "nfe_fwd",
+        "fwd NFE q/peer",
         "gq/GQ",
         "direct/odeint",
         "adjoint/odeint_adjoint",
@@ -754,49 +715,54 @@ export async function run(options: BenchOptions = {}): Promise<void> {
       "regime",
       "width",
       "method",
-      "quadjoint_s",
-      "peer_s",
+      "quadjointSeconds",
+      "peerSeconds",
       "ratio",
-      "quadjoint_nfe_forward",
-      "peer_nfe_forward",
-      "quadjoint_nfe_backward",
-      "peer_nfe_backward",
-      "dtheta_rel_err",
-      "dz0_rel_err",
+      "quadjointNfeForwardPerGradient",
+      "peerNfeForwardPerGradient",
+      "quadjointNfeBackwardPerGradient",
+      "peerNfeBackwardPerGradient",
+      "dthetaRelativeError",
+      "dz0RelativeError",
     ]);
     printTable("Crossing trajectories training, seconds per epoch", training, [
       "width",
       "method",
       "epochs",
-      "quadjoint_epoch_s",
-      "peer_epoch_s",
+      "quadjointEpochSeconds",
+      "peerEpochSeconds",
       "ratio",
-      "quadjoint_loss_first",
-      "peer_loss_first",
-      "quadjoint_loss_last",
-      "peer_loss_last",
+      "quadjointFirstLoss",
+      "peerFirstLoss",
+      "quadjointLastLoss",
+      "peerLastLoss",
     ]);
     console.log(
       `Limits: MatMul [${limits.matmul.m}, ${limits.matmul.k}] x [${limits.matmul.k}, ${limits.matmul.n}] ` +
         `${limits.matmul.gflops.toFixed(1)} GFLOP/s; batch-2 product ${limits.gemv.gflops.toFixed(1)} GFLOP/s ` +
-        `(${limits.gemv.gbytes_per_s.toFixed(1)} GB/s of weights); Float32Array copy ` +
-        `${limits.copy.gbytes_per_s.toFixed(1)} GB/s; ORT Identity ${limits.identity.gbytes_per_s.toFixed(1)} GB/s`,
+        `(${limits.gemv.gbytesPerSecond.toFixed(1)} GB/s of weights); Float32Array copy ` +
+        `${limits.copy.gbytesPerSecond.toFixed(1)} GB/s; ` +
+        `ORT Identity ${limits.identity.gbytesPerSecond.toFixed(1)} GB/s`,
     );
     printTable("quadjoint's gradients against the machine's limits", limitRows, [
       "regime",
       "width",
       "method",
-      "work_units",
-      "seconds",
-      "achieved",
-      "unit",
-      "limit",
+      "workUnits",
+      "gradientSeconds",
+      "achievedRate",
+      "rateUnit",
+      "limitRate",
       "fraction",
-      "peer_fraction",
+      "peerFraction",
     ]);
 
-    const settings = { rtol: RTOL, atol: ATOL, solver: "dopri5", threads: THREADS, dtype: "float32", quick };
-    const path = await writeJson("peers", { settings, versions, gradients, training, limits, limitRows });
+    const path = await writeBenchResults(
+      "peers",
+      "quadjoint vs the PyTorch peers",
+      { peerGradients: gradients, peerTraining: training, peerLimits: limitRows },
+      { subtitle: SUBTITLE, meta: resultsMeta(versions, limits, quick) },
+    );
     const html = `${REPORT_DIR}/peers.html`;
     await writeReport(html, htmlReport(versions, gradients, training, limits, limitRows, quick));
     console.log(`Wrote ${path} and ${html}`);

@@ -68,6 +68,28 @@ const ResultsFileSchema = z.looseObject({
       nfeForwardPerGradient: z.number(),
       nfeBackwardPerGradient: z.number(),
     })).optional(),
+    peerGradients: z.array(z.looseObject({
+      regime: z.string(),
+      method,
+      width: z.number(),
+      quadjointSeconds: z.number(),
+      peerSeconds: maybeNumber,
+      ratio: maybeNumber,
+    })).optional(),
+    peerTraining: z.array(z.looseObject({
+      method,
+      width: z.number(),
+      quadjointEpochSeconds: z.number(),
+      peerEpochSeconds: maybeNumber,
+      ratio: maybeNumber,
+    })).optional(),
+    peerLimits: z.array(z.looseObject({
+      regime: z.string(),
+      method,
+      width: z.number(),
+      gradientSeconds: z.number(),
+      fraction: maybeNumber,
+    })).optional(),
   }),
 });
 

@@ -88,3 +88,30 @@ Deno.test("writePipelineResults() writes results.json that readResults() reads b
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("parseResults() reads the peer benchmark's lists, null peer fields included, and names a record of the old names", () => {
+  const peerGradients = [{
+    regime: "dim 4, batch 2",
+    method: "gq",
+    width: 100,
+    quadjointSeconds: 0.01,
+    peerSeconds: null,
+  }];
+  const peerTraining = [{
+    method: "adjoint",
+    width: 1000,
+    quadjointEpochSeconds: 0.02,
+    peerEpochSeconds: 0.08,
+    ratio: 0.25,
+  }];
+  const peerLimits = [{ regime: "dim 4, batch 2", method: "gq", width: 100, gradientSeconds: 0.01, fraction: 0.5 }];
+  const file = parseResults({ format: RESULTS_FORMAT, results: { peerGradients, peerTraining, peerLimits } }, "p.json");
+  assertEquals(file.results, { peerGradients, peerTraining, peerLimits } as typeof file.results);
+  // A record of the old peers.json, before its fields gained camelCase names, is named at its first missing field.
+  const old = { regime: "dim 4, batch 2", method: "gq", width: 100, quadjoint_s: 0.01, peer_s: null };
+  assertThrows(
+    () => parseResults({ format: RESULTS_FORMAT, results: { peerGradients: [old] } }, "p.json"),
+    TypeError,
+    "results.peerGradients[0].quadjointSeconds",
+  );
+});

@@ -8,6 +8,12 @@
  * Each record has a core the report needs (method, width, the measured value)
  * and optional fields the engine adds; {@linkcode TrainingRunRecord} and the
  * other `Training…`/`Analytic…` types are the engine's complete records.
+ * The `Peer…` records are the peer benchmark's (bench/peers_bench.ts):
+ * quadjoint set against the PyTorch code a user would otherwise run.
+ *
+ * Why one file: the records are one vocabulary, and a field's name (and its
+ * unit) is chosen against its neighbours'; splitting them would hide the
+ * names that must agree.
  *
  * @module
  */
@@ -194,6 +200,134 @@ export interface GradientTimingRecord extends PerGradientCosts {
   heldBytes: number;
 }
 
+/**
+ * One gradient method at one regime and width of the peer benchmark, in
+ * quadjoint and in its PyTorch peer on the same θ, z0 and time grid (medians
+ * of interleaved repeats). A `peer…` field is null when the peer did not run
+ * (see {@linkcode PeerGradientRecord.peerError}).
+ */
+export interface PeerGradientRecord {
+  /** Regime label: state size, batch and time span (`dim 4, batch 2`, `dim 5, batch 200, t ∈ [0, 10]`, …). */
+  regime: string;
+  /** State size. */
+  dim: number;
+  /** Batch size. */
+  batch: number;
+  /** End of the time span [0, t1]. */
+  t1: number;
+  /** Hidden width of the MLP (each of its hidden layers). */
+  width: number;
+  /** Trainable scalars. */
+  params: number;
+  /** quadjoint's gradient method (`direct`, `adjoint`, `seminorm`, `gq`). */
+  method: string;
+  /** The PyTorch peer it is set against (`torchdiffeq odeint`, `authors' GQ (gtol 0.1)`, …). */
+  peer: string;
+  /** Timed repeats of each library. */
+  repeats: number;
+  /** Median wall-clock seconds of one quadjoint gradient. */
+  quadjointSeconds: number;
+  /** Median wall-clock seconds of one peer gradient. */
+  peerSeconds: number | null;
+  /** quadjointSeconds / peerSeconds: below 1 quadjoint is faster. */
+  ratio: number | null;
+  /** quadjoint's forward NFE of one gradient. */
+  quadjointNfeForwardPerGradient: number;
+  /** The peer's forward NFE of one gradient. */
+  peerNfeForwardPerGradient: number | null;
+  /** quadjoint's backward NFE of one gradient (every evaluation of f or of a VJP of f, gq's nodes included). */
+  quadjointNfeBackwardPerGradient: number;
+  /** The peer's backward NFE of one gradient: calls of the torch module during backward() (0 for odeint). */
+  peerNfeBackwardPerGradient: number | null;
+  /** quadjoint's calls of a VJP graph per gradient. */
+  vjpCallsPerGradient: number;
+  /** quadjoint's gq quadrature nodes per gradient (0 for the other methods). */
+  nodesPerGradient: number;
+  /** ‖dL/dθ_quadjoint − dL/dθ_peer‖ / ‖dL/dθ_peer‖ over all parameters. */
+  dthetaRelativeError: number | null;
+  /** ‖dL/dz0_quadjoint − dL/dz0_peer‖ / ‖dL/dz0_peer‖. */
+  dz0RelativeError: number | null;
+  /** |L_quadjoint − L_peer| / |L_peer|. */
+  lossRelativeDifference: number | null;
+  /** Wall-clock seconds of each timed quadjoint gradient, in order. */
+  quadjointTimesSeconds: number[];
+  /** Wall-clock seconds of each timed peer gradient, in order (as the peer measured them). */
+  peerTimesSeconds: number[];
+  /** Why the peer has no time: its error, or that it was skipped. */
+  peerError?: string;
+}
+
+/**
+ * One method's full-batch training loop at one width of the peer benchmark
+ * (the crossing-trajectories pipeline's model), in quadjoint and in its
+ * PyTorch peer from the same start. A `peer…` field is null when the peer did
+ * not run.
+ */
+export interface PeerTrainingRecord {
+  /** Hidden width of the dynamics network. */
+  width: number;
+  /** quadjoint's gradient method. */
+  method: string;
+  /** The PyTorch peer it is set against. */
+  peer: string;
+  /** Epochs trained by each library. */
+  epochs: number;
+  /** Median wall-clock seconds of one quadjoint epoch after the first (the first compiles graphs). */
+  quadjointEpochSeconds: number;
+  /** The same for the peer. */
+  peerEpochSeconds: number | null;
+  /** quadjointEpochSeconds / peerEpochSeconds: below 1 quadjoint is faster. */
+  ratio: number | null;
+  /** Wall-clock seconds of quadjoint's first epoch. */
+  quadjointFirstEpochSeconds: number;
+  /** Wall-clock seconds of the peer's first epoch. */
+  peerFirstEpochSeconds: number | null;
+  /** quadjoint's training loss of the first epoch. */
+  quadjointFirstLoss: number;
+  /** The peer's training loss of the first epoch. */
+  peerFirstLoss: number | null;
+  /** quadjoint's training loss of the last epoch. */
+  quadjointLastLoss: number;
+  /** The peer's training loss of the last epoch. */
+  peerLastLoss: number | null;
+  /** quadjoint's forward NFE of the last epoch. */
+  quadjointNfeForwardPerEpoch: number;
+  /** The peer's forward NFE of the last epoch. */
+  peerNfeForwardPerEpoch: number | null;
+  /** Why the peer has no times: its error, or that it was skipped. */
+  peerError?: string;
+}
+
+/**
+ * What one of quadjoint's gradients in the peer benchmark reaches of a
+ * machine limit: its work (bench/_peer_costs.ts's model) over its time, set
+ * against the MatMul rate (wide batch) or the copy bandwidth (small state).
+ */
+export interface PeerLimitRecord {
+  /** Regime label, as in {@linkcode PeerGradientRecord.regime}. */
+  regime: string;
+  /** Hidden width of the MLP. */
+  width: number;
+  /** Batch size. */
+  batch: number;
+  /** quadjoint's gradient method. */
+  method: string;
+  /** Work of one gradient in units of one forward evaluation of f. */
+  workUnits: number;
+  /** Median wall-clock seconds of one quadjoint gradient (its {@linkcode PeerGradientRecord.quadjointSeconds}). */
+  gradientSeconds: number;
+  /** Achieved rate, in {@linkcode PeerLimitRecord.rateUnit}. */
+  achievedRate: number;
+  /** Unit of the rates: `GFLOP/s` (MatMul rate) or `GB/s` (copy bandwidth). */
+  rateUnit: string;
+  /** The machine's limit, in {@linkcode PeerLimitRecord.rateUnit}. */
+  limitRate: number;
+  /** achievedRate / limitRate. */
+  fraction: number;
+  /** The same work over the peer's median seconds, as a fraction of the limit. */
+  peerFraction: number | null;
+}
+
 /** Chart names, as a pipeline's `report.charts` and a results file's `charts` spell them. */
 export const CHART_KINDS = ["training-time", "test-metric", "loss-curve", "nfe", "gradient-error", "memory"] as const;
 
@@ -233,6 +367,12 @@ export interface ExperimentResults {
   memory?: MemoryRecord[];
   /** Timed gradients of the gradient benchmark. */
   gradientTimings?: GradientTimingRecord[];
+  /** Gradients of the peer benchmark, quadjoint against PyTorch. */
+  peerGradients?: PeerGradientRecord[];
+  /** Training loops of the peer benchmark, quadjoint against PyTorch. */
+  peerTraining?: PeerTrainingRecord[];
+  /** quadjoint's gradients of the peer benchmark against the machine's limits. */
+  peerLimits?: PeerLimitRecord[];
 }
 
 /** A results file: the format marker, the report header and the records. */
