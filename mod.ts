@@ -152,6 +152,7 @@ export * from "./src/sde/solvers.ts";
 export * from "./src/sde/sdeint.ts";
 export * from "./src/sde/karhunen_loeve.ts";
 export * from "./src/sde/sde_gradient.ts";
+export * from "./src/sde/gaussian_kl.ts";
 
 // Training
 export * from "./src/train/adam.ts";
@@ -165,6 +166,7 @@ export * from "./src/data/batches.ts";
 export * from "./src/data/crossing.ts";
 export * from "./src/data/nested_spheres.ts";
 export * from "./src/data/sines.ts";
+export * from "./src/data/ornstein_uhlenbeck.ts";
 
 // Results and reports
 export * from "./src/results/records.ts";
