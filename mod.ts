@@ -159,6 +159,7 @@ export * from "./src/train/adam.ts";
 export * from "./src/train/readout.ts";
 export * from "./src/train/neural_ode.ts";
 export * from "./src/train/trainer.ts";
+export * from "./src/train/neural_sde.ts";
 
 // Datasets
 export * from "./src/data/analytic.ts";

@@ -1,0 +1,248 @@
+/**
+ * Training a neural SDE dz = f(z, t, θ_f) dt + g(z, t, θ_g) ∘ dW on sample
+ * moments (the paper's §5.6): Adam over seeded minibatches of initial values,
+ * each replicated once per sample path, with the sample-Gaussian KL loss
+ * against the true paths' moments, by one of two routes:
+ *
+ * - `"wong-zakai"`: the random ODE dz/dt = f + g ⊙ ξ(t) with a fresh
+ *   Karhunen–Loève noise draw per batch and sample (src/sde/karhunen_loeve.ts),
+ *   differentiated by any ODE gradient method (direct, adjoint, seminorm, gq);
+ *   with 0 cosines only the drift trains.
+ * - `"sde"`: reversible Heun on a fresh Brownian path per batch,
+ *   differentiated by SDE direct or the SDE adjoint (src/sde/sde_gradient.ts).
+ *
+ * Either way the test metric is the same KL, of samples the SDE solver
+ * (reversible Heun) draws on a fixed test Brownian path: parameters trained
+ * through Wong–Zakai are evaluated as an SDE.
+ *
+ * @module
+ */
+import type { OrnsteinUhlenbeckData, SdeSamples } from "../data/ornstein_uhlenbeck.ts";
+import { minibatches } from "../data/batches.ts";
+import type { GradientMethod } from "../gradients/method.ts";
+import { odeGradient } from "../gradients/ode_gradient.ts";
+import type { SolveSettings } from "../gradients/problem.ts";
+import { asDynamics, type Dynamics } from "../models/dynamics.ts";
+import { type Tensor, tensor } from "../onnx/tensor.ts";
+import type { Runtime } from "../runtime/session.ts";
+import { BrownianPath } from "../sde/brownian.ts";
+import { sampleGaussianKl, type TargetMoments } from "../sde/gaussian_kl.ts";
+import { KL_COEFFICIENTS, sampleKlCoefficients, wongZakaiGraph } from "../sde/karhunen_loeve.ts";
+import { sdeGradient, type SdeGradientMethod } from "../sde/sde_gradient.ts";
+import { sdeint } from "../sde/sdeint.ts";
+import { onnxSdeTerms } from "../sde/terms.ts";
+import { Random } from "../util/random.ts";
+import { Adam, type AdamOptions } from "./adam.ts";
+
+/** How gradients are computed. */
+export type SdeTraining =
+  | {
+    /** The Wong–Zakai ODE with Karhunen–Loève noise. */
+    readonly kind: "wong-zakai";
+    /** Any ODE gradient method. */
+    readonly method: GradientMethod;
+    /** Cosines m of the noise (0: the drift alone). */
+    readonly cosines: number;
+    /** The ODE solver and tolerances. */
+    readonly solve: SolveSettings;
+  }
+  | {
+    /** Reversible Heun on a Brownian path. */
+    readonly kind: "sde";
+    /** SDE direct or the SDE adjoint. */
+    readonly method: SdeGradientMethod;
+    /** Solver step. */
+    readonly dt: number;
+  };
+
+/** Options of {@linkcode trainNeuralSde}. */
+export interface TrainNeuralSdeOptions {
+  /** Where graphs run. */
+  readonly runtime: Runtime;
+  /** The drift graph. */
+  readonly drift: Dynamics;
+  /** The diffusion graph (diagonal noise). */
+  readonly diffusion: Dynamics;
+  /** Initial parameters of both, by name; copied, not changed. */
+  readonly params: Readonly<Record<string, Tensor>>;
+  /** Observation times, paths per initial value and the two splits (state size 1 per sample). */
+  readonly data: Pick<OrnsteinUhlenbeckData, "times" | "paths" | "train" | "test">;
+  /** Passes over the training initial values. */
+  readonly epochs: number;
+  /** Initial values per minibatch. */
+  readonly batchSize: number;
+  /** Seed of minibatch order and noise. */
+  readonly seed: number;
+  /** Adam settings. */
+  readonly optimizer: AdamOptions;
+  /** The gradient route. */
+  readonly training: SdeTraining;
+  /** Step of the SDE solver that evaluates the test KL. */
+  readonly evaluationDt: number;
+  /** Evaluate every this many epochs (and after the last). @default 1 */
+  readonly evaluateEvery?: number;
+  /** Stops after the batch in flight. */
+  readonly signal?: AbortSignal;
+  /** Called after each epoch. */
+  readonly onEpoch?: (epoch: SdeEpochResult) => void | Promise<void>;
+}
+
+/** One epoch's record. */
+export interface SdeEpochResult {
+  /** Epoch, from 1. */
+  readonly epoch: number;
+  /** Mean training KL over the epoch's batches. */
+  readonly trainLoss: number;
+  /** Test KL of the SDE solver's samples, when evaluated. */
+  readonly testKl?: number;
+  /** Wall-clock seconds of this epoch (evaluation included). */
+  readonly epochSeconds: number;
+  /** Wall-clock seconds since training began. */
+  readonly elapsedSeconds: number;
+  /** Minibatches. */
+  readonly batches: number;
+}
+
+/** What {@linkcode trainNeuralSde} returns. */
+export interface TrainNeuralSdeResult {
+  /** The trained parameters. */
+  readonly params: Record<string, Tensor>;
+  /** One record per completed epoch. */
+  readonly history: SdeEpochResult[];
+  /** Whether the signal stopped training early. */
+  readonly stopped: boolean;
+}
+
+/** Initial values `indices` of a split, each repeated `paths` times, and the targets' moments per time. */
+function batchOf(split: SdeSamples, indices: Int32Array, paths: number): { y0: Float64Array; target: TargetMoments } {
+  const y0 = new Float64Array(indices.length * paths);
+  indices.forEach((j, g) => y0.fill(split.x0[j]!, g * paths, (g + 1) * paths));
+  const pick = (per: readonly Float64Array[]) => per.map((v) => Float64Array.from(indices, (j) => v[j]!));
+  return { y0, target: { mean: pick(split.mean), variance: pick(split.variance) } };
+}
+
+/** Test KL: samples of the SDE solver on a fixed Brownian path, against the test moments. */
+export async function sdeTestKl(
+  runtime: Runtime,
+  model: { drift: Dynamics; diffusion: Dynamics; params: Readonly<Record<string, Tensor>> },
+  data: Pick<OrnsteinUhlenbeckData, "times" | "paths" | "test">,
+  dt: number,
+  seed: number,
+): Promise<number> {
+  const { times, paths, test } = data;
+  const { y0, target } = batchOf(test, Int32Array.from({ length: test.x0.length }, (_, i) => i), paths);
+  const end = times.at(-1)!;
+  const brownian = new BrownianPath({
+    t0: times[0]!,
+    t1: end,
+    steps: Math.round((end - times[0]!) / dt),
+    size: y0.length,
+    seed,
+  });
+  const terms = await onnxSdeTerms({ runtime, ...model });
+  const { states } = await sdeint(terms, y0, times, { solver: "reversible-heun", dt, brownian });
+  return sampleGaussianKl(states, target, paths).value!;
+}
+
+/**
+ * Trains a neural SDE; see the module doc for the two routes.
+ *
+ * @throws {RangeError} for bad epochs, batch size or a state that is not one value per sample.
+ */
+export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<TrainNeuralSdeResult> {
+  const { runtime, drift, diffusion, data, epochs, batchSize, seed, training, evaluationDt } = options;
+  const every = options.evaluateEvery ?? 1;
+  if (!(Number.isInteger(epochs) && epochs >= 1)) {
+    throw new RangeError(`trainNeuralSde: epochs must be a positive integer, got ${epochs}`);
+  }
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
+    throw new RangeError(`trainNeuralSde: batchSize must be a positive integer, got ${batchSize}`);
+  }
+  if (drift.stateShape.join() !== "1") {
+    throw new RangeError(`trainNeuralSde: the state must be one value per sample, got [${drift.stateShape}]`);
+  }
+  const params: Record<string, Tensor> = Object.fromEntries(
+    Object.entries(options.params).map(([k, t]) => [k, { ...t, data: t.data.slice() } as Tensor]),
+  );
+  const flat = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, t.data as Float32Array | Float64Array]));
+  const adam = new Adam(options.optimizer);
+  const state = adam.init(flat);
+  const { times, paths, train } = data;
+  const end = times.at(-1)!;
+  const noise = new Random(seed).fork();
+  const wongZakai = training.kind === "wong-zakai"
+    ? asDynamics(wongZakaiGraph({ drift, diffusion, t0: times[0]!, t1: end, cosines: training.cosines }), {
+      constants: training.cosines > 0 ? [KL_COEFFICIENTS] : [],
+    })
+    : undefined;
+  const history: SdeEpochResult[] = [];
+  let elapsed = 0, stopped = false;
+  for (let epoch = 1; epoch <= epochs && !stopped; epoch++) {
+    const t0 = performance.now();
+    const batches = minibatches(train.x0.length, Math.min(batchSize, train.x0.length), seed, { epoch: epoch - 1 });
+    let lossSum = 0;
+    for (const indices of batches) {
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      const { y0, target } = batchOf(train, indices, paths);
+      const loss = (states: readonly Float64Array[]) => sampleGaussianKl(states, target, paths);
+      let value: number | undefined, grads: Record<string, Float32Array | Float64Array>;
+      if (training.kind === "wong-zakai") {
+        const dynamics = wongZakai!;
+        const used = Object.fromEntries(dynamics.params.map((p) => [p.name, params[p.name]!]));
+        const constants = training.cosines > 0
+          ? {
+            [KL_COEFFICIENTS]: tensor(sampleKlCoefficients(noise, training.cosines, y0.length, 1), [
+              y0.length,
+              training.cosines,
+              1,
+            ]),
+          }
+          : {};
+        const r = await odeGradient(
+          { dynamics, params: used, constants, z0: tensor(y0, [y0.length, 1]), times, loss },
+          { ...training.solve, method: training.method, runtime },
+        );
+        value = r.loss;
+        grads = { ...r.dparams };
+      } else {
+        const brownian = new BrownianPath({
+          t0: times[0]!,
+          t1: end,
+          steps: Math.round((end - times[0]!) / training.dt),
+          size: y0.length,
+          seed: noise.int(2 ** 31),
+        });
+        const r = await sdeGradient(
+          { drift, diffusion, params, y0: tensor(y0, [y0.length, 1]), times, loss, brownian, dt: training.dt },
+          { method: training.method, runtime },
+        );
+        value = r.loss;
+        grads = r.dparams;
+      }
+      // Parameters the route does not use (the diffusion without noise) get zero gradients.
+      for (const [name, p] of Object.entries(flat)) grads[name] ??= new Float64Array(p.length);
+      adam.step(flat, grads, state);
+      lossSum += value!;
+    }
+    if (stopped) break;
+    const testKl = epoch % every === 0 || epoch === epochs
+      ? await sdeTestKl(runtime, { drift, diffusion, params }, data, evaluationDt, seed + 1)
+      : undefined;
+    const epochSeconds = (performance.now() - t0) / 1000;
+    elapsed += epochSeconds;
+    const record: SdeEpochResult = {
+      epoch,
+      trainLoss: lossSum / batches.length,
+      ...(testKl !== undefined ? { testKl } : {}),
+      epochSeconds,
+      elapsedSeconds: elapsed,
+      batches: batches.length,
+    };
+    history.push(record);
+    await options.onEpoch?.(record);
+  }
+  return { params, history, stopped };
+}
