@@ -153,6 +153,7 @@ export * from "./src/sde/sdeint.ts";
 export * from "./src/sde/karhunen_loeve.ts";
 export * from "./src/sde/sde_gradient.ts";
 export * from "./src/sde/gaussian_kl.ts";
+export * from "./src/sde/method_names.ts";
 
 // Training
 export * from "./src/train/adam.ts";

@@ -12,7 +12,15 @@ import { assert, assertEquals } from "../src/util/testing.ts";
 import { checkPage } from "./browser.ts";
 
 const pipelines = new URL("../pipelines/", import.meta.url).pathname;
-const SHIPPED = ["quickstart", "analytic-gradients", "memory", "crossing-trajectories", "nested-spheres", "sines"];
+const SHIPPED = [
+  "quickstart",
+  "analytic-gradients",
+  "memory",
+  "crossing-trajectories",
+  "nested-spheres",
+  "sines",
+  "ornstein-uhlenbeck",
+];
 
 Deno.test("shipped pipelines validate in full and in --quick, with the paper's sweeps in full", async () => {
   const files = [...Deno.readDirSync(pipelines)].map((e) => e.name).filter((n) => n.endsWith(".yaml")).sort();
@@ -28,6 +36,7 @@ Deno.test("shipped pipelines validate in full and in --quick, with the paper's s
   assertEquals(cells["crossing-trajectories"], 7 * 4);
   assertEquals(cells["sines"], 6 * 4);
   assertEquals(cells["analytic-gradients"], 4);
+  assertEquals(cells["ornstein-uhlenbeck"], 4 * 3);
 });
 
 for (const name of SHIPPED) {
@@ -63,6 +72,13 @@ for (const name of SHIPPED) {
       }
       if (name === "nested-spheres" || name === "quickstart") {
         for (const run of r.runs) assert(run.testMetric! > 0.9, `${run.cellId}: test accuracy ${run.testMetric}`);
+      }
+      if (name === "ornstein-uhlenbeck") {
+        // The test KL of reversible-Heun samples falls for Wong–Zakai gq and the SDE adjoint alike.
+        for (const run of r.runs) {
+          const kl = r.epochs.filter((e) => e.cellId === run.cellId).map((e) => e.testLoss!);
+          assert(kl.at(-1)! < 0.5 * kl[0]!, `${run.cellId}: test KL ${kl[0]} → ${kl.at(-1)}`);
+        }
       }
       if (name === "analytic-gradients") {
         // 3 end times × 4 quantities per method; at rtol = atol = 1e-3 every error stays below a few 1e-3.

@@ -29,8 +29,10 @@ import { CHART_KINDS } from "../results/records.ts";
 import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
-import { CLASSIFICATION_DATA, DATA_SCHEMAS } from "./data_kinds/registry.ts";
+import { CLASSIFICATION_DATA, DATA_SCHEMAS, STOCHASTIC_DATA } from "./data_kinds/registry.ts";
 import { DYNAMICS_SCHEMAS, dynamicsWidth } from "./model_kinds/registry.ts";
+import { NOISE_SCHEMAS } from "./noise_kinds/registry.ts";
+import { SDE_METHOD_NAMES } from "../sde/method_names.ts";
 import { positive, positiveInt, seed } from "./fields.ts";
 
 // ---------------------------------------------------------------------------
@@ -68,6 +70,8 @@ const HeadSchema = z.discriminatedUnion("kind", [
 export const ModelSchema = z.object({
   encoder: EncoderSchema.default({ kind: "identity" }),
   dynamics: z.discriminatedUnion("kind", DYNAMICS_SCHEMAS).describe("The vector field f(z, t, θ) (see model_kinds/)"),
+  diffusion: z.discriminatedUnion("kind", DYNAMICS_SCHEMAS).optional()
+    .describe("Diffusion g(z, t, θ_g) of a neural SDE (stochastic data only; diagonal noise). Default: like dynamics"),
   form: z.enum(["first-order", "second-order"]).default("first-order")
     .describe('"second-order": the state is (x, v) and f gives the acceleration. Default first-order'),
   head: HeadSchema.default({ kind: "none" }),
@@ -120,7 +124,10 @@ export const SolveSchema = z.object({
 
 /** The gradient stage: which method computes dL/dθ. */
 export const GradientSchema = z.object({
-  method: z.enum(METHOD_NAMES).describe("Gradient method"),
+  method: z.enum([...METHOD_NAMES, ...SDE_METHOD_NAMES]).describe(
+    "Gradient method: an ODE method (direct, adjoint, seminorm, gq), or for neural SDEs sde-direct / sde-adjoint " +
+      "(reversible Heun); ODE methods train an SDE through the noise stage",
+  ),
   stepControl: z.enum(STEP_CONTROLS).default("quadjoint").describe(
     'Backward step control of adjoint and seminorm: "quadjoint" (one RMS norm, steps carried across intervals) or ' +
       '"torchdiffeq" (odeint_adjoint\'s: largest per-tensor RMS, first step chosen per interval). Default quadjoint',
@@ -197,7 +204,7 @@ export const TrainSchema = z.object({
 // evaluate, memory, report
 
 /** Metrics an evaluate stage may ask for. */
-export const METRICS = ["accuracy", "mse", "loss", "nfe", "time", "gradient-error", "peak-memory"] as const;
+export const METRICS = ["accuracy", "mse", "kl", "loss", "nfe", "time", "gradient-error", "peak-memory"] as const;
 
 /** The evaluate stage: metrics on the test data (or, for the analytic problem, against exact gradients). */
 export const EvaluateSchema = z.object({
@@ -255,6 +262,8 @@ const BaseSchema = z.object({
   train: TrainSchema.optional().describe("Required unless data.kind is analytic"),
   evaluate: EvaluateSchema.default({ metrics: ["loss", "nfe"], every: 1 }),
   memory: MemorySchema.optional(),
+  noise: z.discriminatedUnion("kind", NOISE_SCHEMAS).optional()
+    .describe("How an ODE gradient method sees a neural SDE's noise (stochastic data only; see noise_kinds/)"),
   sweep: SweepSchema.optional(),
   quick: QuickSchema.optional(),
   report: ReportSchema.optional(),
@@ -316,6 +325,7 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
     }
   }
   const classification = CLASSIFICATION_DATA.includes(kind);
+  sdeChecks(c, kind, ctx);
   const metrics = field(c, "evaluate", "metrics");
   (Array.isArray(metrics) ? metrics : []).forEach((m, i) => {
     if (m === "accuracy" && !classification) {
@@ -366,6 +376,45 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
         message: `No learning-rate row covers the model width ${w}: add a row without maxWidth or with maxWidth ≥ ${w}`,
       });
     }
+  }
+}
+
+/** The rules of neural SDEs: stochastic data, the noise stage, the SDE methods and the solver step they need. */
+function sdeChecks(c: unknown, kind: string, ctx: z.core.$RefinementCtx<unknown>): void {
+  const stochastic = STOCHASTIC_DATA.includes(kind);
+  const method = field(c, "gradient", "method");
+  const sdeMethod = (SDE_METHOD_NAMES as readonly unknown[]).includes(method);
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  if (!stochastic) {
+    if (sdeMethod) {
+      issue(["gradient", "method"], `Method "${method}" trains neural SDEs: it needs stochastic data, not "${kind}"`);
+    }
+    if (field(c, "noise") !== undefined) {
+      issue(["noise"], `Stage "noise" is for stochastic data, not data.kind "${kind}"; remove it`);
+    }
+    if (field(c, "model", "diffusion") !== undefined) {
+      issue(["model", "diffusion"], `A diffusion is for stochastic data, not data.kind "${kind}"; remove it`);
+    }
+    const metrics = field(c, "evaluate", "metrics");
+    if (Array.isArray(metrics) && metrics.includes("kl")) {
+      issue(
+        ["evaluate", "metrics", metrics.indexOf("kl")],
+        `Metric "kl" needs stochastic data, not data.kind "${kind}"`,
+      );
+    }
+    return;
+  }
+  if (!sdeMethod && typeof method === "string" && field(c, "noise") === undefined) {
+    issue(
+      ["noise"],
+      `Method "${method}" trains a neural SDE through noise: add noise: { kind: karhunen-loeve, cosines: 10 }`,
+    );
+  }
+  if (field(c, "solve", "dt") === undefined) {
+    issue(
+      ["solve", "dt"],
+      `Stochastic data need solve.dt: the step of the SDE solver (reversible Heun) that evaluates, and trains sde-* methods`,
+    );
   }
 }
 

@@ -32,9 +32,17 @@ export function solveSettings(solve: SolveConfig): SolveSettings & { backward?: 
   return { ...base, backward };
 }
 
-/** The gradient method of a configuration. */
+/**
+ * The ODE gradient method of a configuration.
+ *
+ * @throws {RangeError} for the SDE methods (sde-direct, sde-adjoint), which the SDE training cell runs itself.
+ */
 export function gradientMethod(config: PipelineConfig): GradientMethod {
-  return methodByName(config.gradient.method, {
+  const name = config.gradient.method;
+  if (name === "sde-direct" || name === "sde-adjoint") {
+    throw new RangeError(`Method "${name}" is an SDE method: it has no ODE gradient method`);
+  }
+  return methodByName(name, {
     gq: config.gradient.gq,
     stepControl: config.gradient.stepControl,
   });

@@ -24,6 +24,7 @@ import { odeGradient } from "../gradients/ode_gradient.ts";
 import type { SolveSettings } from "../gradients/problem.ts";
 import { asDynamics, type Dynamics } from "../models/dynamics.ts";
 import { type Tensor, tensor } from "../onnx/tensor.ts";
+import { toTensor } from "../runtime/bound_graph.ts";
 import type { Runtime } from "../runtime/session.ts";
 import { BrownianPath } from "../sde/brownian.ts";
 import { sampleGaussianKl, type TargetMoments } from "../sde/gaussian_kl.ts";
@@ -101,6 +102,12 @@ export interface SdeEpochResult {
   readonly elapsedSeconds: number;
   /** Minibatches. */
   readonly batches: number;
+  /** Forward evaluations summed over the epoch's batches (ODE f calls, or the SDE's drift and diffusion calls). */
+  readonly nfeForwardPerEpoch: number;
+  /** Backward evaluations summed over the epoch's batches (gq's nodes included). */
+  readonly nfeBackwardPerEpoch: number;
+  /** gq's quadrature nodes summed over the epoch's batches. */
+  readonly nodesPerEpoch: number;
 }
 
 /** What {@linkcode trainNeuralSde} returns. */
@@ -180,7 +187,7 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
   for (let epoch = 1; epoch <= epochs && !stopped; epoch++) {
     const t0 = performance.now();
     const batches = minibatches(train.x0.length, Math.min(batchSize, train.x0.length), seed, { epoch: epoch - 1 });
-    let lossSum = 0;
+    let lossSum = 0, nfeForward = 0, nfeBackward = 0, nodes = 0;
     for (const indices of batches) {
       if (options.signal?.aborted) {
         stopped = true;
@@ -202,11 +209,14 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
           }
           : {};
         const r = await odeGradient(
-          { dynamics, params: used, constants, z0: tensor(y0, [y0.length, 1]), times, loss },
+          { dynamics, params: used, constants, z0: toTensor(y0, [y0.length, 1], dynamics.dtype), times, loss },
           { ...training.solve, method: training.method, runtime },
         );
         value = r.loss;
         grads = { ...r.dparams };
+        nfeForward += r.stats.forward.nfe;
+        nfeBackward += r.stats.backward.nfe;
+        nodes += r.stats.nodes;
       } else {
         const brownian = new BrownianPath({
           t0: times[0]!,
@@ -221,6 +231,8 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
         );
         value = r.loss;
         grads = r.dparams;
+        nfeForward += r.stats.forwardCalls;
+        nfeBackward += r.stats.backwardCalls;
       }
       // Parameters the route does not use (the diffusion without noise) get zero gradients.
       for (const [name, p] of Object.entries(flat)) grads[name] ??= new Float64Array(p.length);
@@ -240,6 +252,9 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
       epochSeconds,
       elapsedSeconds: elapsed,
       batches: batches.length,
+      nfeForwardPerEpoch: nfeForward,
+      nfeBackwardPerEpoch: nfeBackward,
+      nodesPerEpoch: nodes,
     };
     history.push(record);
     await options.onEpoch?.(record);

@@ -7,10 +7,11 @@
 import type { PipelineConfig } from "../schema.ts";
 import { analyticCell } from "./analytic_cell.ts";
 import type { CellKind } from "./cell_kind.ts";
+import { sdeTrainingCell } from "./sde_training_cell.ts";
 import { trainingCell } from "./training_cell.ts";
 
 /** Every cell kind. */
-export const CELL_KINDS: readonly CellKind[] = [trainingCell, analyticCell];
+export const CELL_KINDS: readonly CellKind[] = [trainingCell, analyticCell, sdeTrainingCell];
 
 /**
  * The cell kind that runs `config`.

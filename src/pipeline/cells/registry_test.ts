@@ -5,6 +5,17 @@ import { CELL_KINDS, cellKindOf } from "./registry.ts";
 
 /** The smallest pipeline around a data kind's example: a model and a train stage when the kind trains one. */
 function pipelineOf(kind: typeof DATA_KINDS[number]): PipelineConfig {
+  if ("stochastic" in kind && kind.stochastic) {
+    return PipelineSchema.parse({
+      name: "cell-check",
+      data: kind.example,
+      model: { dynamics: { kind: "mlp", width: 4, time: "concat" } },
+      solve: { dt: 0.05 },
+      noise: { kind: "karhunen-loeve" },
+      gradient: { method: "gq" },
+      train: { epochs: 3 },
+    });
+  }
   return PipelineSchema.parse({
     name: "cell-check",
     data: kind.example,
@@ -20,11 +31,12 @@ for (const kind of DATA_KINDS) {
     const config = pipelineOf(kind);
     assertEquals(CELL_KINDS.filter((c) => c.takes(config)).length, 1);
     const cell = cellKindOf(config);
-    assertEquals(cell.kind, kind.training ? "training" : "analytic");
+    const stochastic = "stochastic" in kind && kind.stochastic;
+    assertEquals(cell.kind, kind.training ? "training" : stochastic ? "sde-training" : "analytic");
     const units = cell.units(config), cost = cell.unitCost(config);
     assert(Number.isInteger(units) && units > 0, `units ${units}`);
     assert(Number.isFinite(cost) && cost > 0, `unit cost ${cost}`);
-    if (kind.training) assertEquals(units, 3, "a training cell's units are its epochs");
+    if (kind.training || stochastic) assertEquals(units, 3, "a training cell's units are its epochs");
     assert(cell.metricLabel(config).length > 0);
   });
 }

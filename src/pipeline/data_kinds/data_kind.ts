@@ -47,8 +47,10 @@ export interface DataKind<S extends z.ZodType = z.ZodType, Data = unknown> {
   readonly example: z.input<S>;
   /** Generates the data from validated settings. */
   generate(config: z.output<S>): Data;
-  /** How the data train a model. */
+  /** How the data train a neural ODE (absent for the analytic problem and stochastic data). */
   readonly training: TrainingSide<z.output<S>, Data> | undefined;
+  /** Samples of a stochastic process: trained as a neural SDE (`model.diffusion`, the noise stage; cells/sde_training_cell.ts). */
+  readonly stochastic?: boolean;
 }
 
 /** Declares a data kind with its types checked against its schema. */

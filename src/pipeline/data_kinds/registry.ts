@@ -8,10 +8,17 @@ import { analyticData } from "./analytic.ts";
 import { crossingTrajectoriesData } from "./crossing_trajectories.ts";
 import type { DataKind, KindOf } from "./data_kind.ts";
 import { nestedSpheresData } from "./nested_spheres.ts";
+import { ornsteinUhlenbeckData } from "./ornstein_uhlenbeck.ts";
 import { sinesData } from "./sines.ts";
 
 /** Every data kind, in the order the schema lists them. */
-export const DATA_KINDS = [analyticData, crossingTrajectoriesData, nestedSpheresData, sinesData] as const;
+export const DATA_KINDS = [
+  analyticData,
+  crossingTrajectoriesData,
+  nestedSpheresData,
+  ornsteinUhlenbeckData,
+  sinesData,
+] as const;
 
 /** The setting schema of each kind of a tuple of kinds, as a tuple (what `z.discriminatedUnion` takes). */
 type SchemasOf<T extends readonly unknown[]> = {
@@ -47,3 +54,8 @@ export function dataKindOf(kind: string): DataKind {
 
 /** The data kinds whose task is classification. */
 export const CLASSIFICATION_DATA: readonly string[] = DATA_KINDS.filter((k) => k.classification).map((k) => k.kind);
+
+/** The data kinds of stochastic processes (trained as neural SDEs). */
+export const STOCHASTIC_DATA: readonly string[] = DATA_KINDS.filter((k) => "stochastic" in k && k.stochastic).map((k) =>
+  k.kind
+);

@@ -52,16 +52,19 @@ export const mlpModel = modelKind({
     for (let i = 1; i < layers.length; i++) macs += layers[i - 1]! * layers[i]!;
     return macs;
   },
-  checks(_c, { stateDim, form }) {
+  checks(_c, { stateDim, form, paramPrefix }) {
     if (form === "second-order" && stateDim % 2 !== 0) {
       return [{ path: "form", message: `Form "second-order" needs an even state size (x, v), got ${stateDim}` }];
     }
+    if (form === "second-order" && paramPrefix !== undefined) {
+      return [{ path: "form", message: 'Form "second-order" has no diffusion: use "first-order" for a neural SDE' }];
+    }
     return [];
   },
-  build(c, { stateDim, form, dtype, seed }) {
+  build(c, { stateDim, form, dtype, seed, paramPrefix }) {
     const common = { hidden: hiddenWidths(c), activation: c.activation, time: c.time, dtype, seed };
     return form === "second-order"
       ? secondOrderDynamics({ dim: stateDim / 2, ...common })
-      : mlpDynamics({ stateDim, ...common });
+      : mlpDynamics({ stateDim, ...common, ...(paramPrefix !== undefined ? { paramPrefix } : {}) });
   },
 });

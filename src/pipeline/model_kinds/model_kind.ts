@@ -25,6 +25,8 @@ export interface DynamicsBuildOptions {
   readonly dtype: "float32" | "float64";
   /** Seed of the weight initialisation. */
   readonly seed: number;
+  /** Prefix of parameter names, to keep a diffusion's apart from a drift's. @default the kind's own */
+  readonly paramPrefix?: string;
 }
 
 /** One dynamics kind. */
