@@ -85,3 +85,41 @@ Deno.test("PipelineSchema refuses a memory stage without the analytic problem an
     ["evaluate.metrics.1", true],
   ]);
 });
+
+Deno.test("PipelineSchema keeps neural-SDE settings to stochastic data and asks for what SDE training needs", () => {
+  const sde = {
+    name: "ou",
+    data: { kind: "ornstein-uhlenbeck" },
+    model: { dynamics: { kind: "mlp", width: 4, time: "concat" } },
+    solve: { dt: 0.05 },
+    noise: { kind: "karhunen-loeve", cosines: 3 },
+    gradient: { method: "gq" },
+    train: { epochs: 1 },
+    evaluate: { metrics: ["kl"] },
+  };
+  assert(PipelineSchema.safeParse(sde).success, "a valid SDE pipeline");
+  const paths = (input: object) => {
+    const r = PipelineSchema.safeParse(input);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  const { noise: _noise, ...withoutNoise } = sde;
+  assert(paths(withoutNoise).some((m) => m.startsWith('noise: Method "gq" trains a neural SDE through noise')));
+  assertEquals(paths({ ...withoutNoise, gradient: { method: "sde-adjoint" } }), [], "SDE methods need no noise stage");
+  assert(paths({ ...sde, solve: {} }).some((m) => m.startsWith("solve.dt: Stochastic data need solve.dt")));
+  const ode = { ...sde, data: { kind: "crossing-trajectories" } };
+  const issues = paths({
+    ...ode,
+    gradient: { method: "sde-direct" },
+    model: { ...sde.model, diffusion: sde.model.dynamics },
+  });
+  for (
+    const start of [
+      'gradient.method: Method "sde-direct"',
+      'noise: Stage "noise"',
+      "model.diffusion:",
+      'evaluate.metrics.0: Metric "kl"',
+    ]
+  ) {
+    assert(issues.some((m) => m.startsWith(start)), `expected an issue starting ${start}: ${issues.join("; ")}`);
+  }
+});
