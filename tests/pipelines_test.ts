@@ -20,6 +20,7 @@ const SHIPPED = [
   "nested-spheres",
   "sines",
   "ornstein-uhlenbeck",
+  "ornstein-uhlenbeck-cosines",
 ];
 
 Deno.test("shipped pipelines validate in full and in --quick, with the paper's sweeps in full", async () => {
@@ -37,6 +38,7 @@ Deno.test("shipped pipelines validate in full and in --quick, with the paper's s
   assertEquals(cells["sines"], 6 * 4);
   assertEquals(cells["analytic-gradients"], 4);
   assertEquals(cells["ornstein-uhlenbeck"], 4 * 3);
+  assertEquals(cells["ornstein-uhlenbeck-cosines"], 6);
 });
 
 for (const name of SHIPPED) {

@@ -9,7 +9,10 @@
  *   ½[log(v/v*) + (v* + (m* − m)²)/v − 1].
  *
  * The first time is left out: every sample starts at its initial value, so
- * both variances are zero there.
+ * both variances are zero there. With `meanOnly` (a model without noise,
+ * whose samples of one initial value coincide) the model's Gaussian takes the
+ * true variance, KL(N(m*, v*) ‖ N(m, v*)) = ½(m* − m)²/v*: only the mean is
+ * matched.
  *
  * @module
  */
@@ -55,7 +58,12 @@ export function groupMoments(values: Float64Array, samples: number): { mean: Flo
  * if (Math.abs(value!) > 1e-15) throw new Error(`KL ${value}`);
  * ```
  */
-export function sampleGaussianKl(states: readonly Float64Array[], target: TargetMoments, samples: number): LossValue {
+export function sampleGaussianKl(
+  states: readonly Float64Array[],
+  target: TargetMoments,
+  samples: number,
+  options: { readonly meanOnly?: boolean } = {},
+): LossValue {
   if (states.length < 2 || target.mean.length !== states.length || target.variance.length !== states.length) {
     throw new RangeError(
       `sampleGaussianKl needs at least two times and moments for each: ${states.length} states, ` +
@@ -75,10 +83,11 @@ export function sampleGaussianKl(states: readonly Float64Array[], target: Target
     }
     const cot = new Float64Array(y.length);
     for (let g = 0; g < groups; g++) {
-      const m = mean[g]!, v = variance[g]!, d = mt[g]! - m;
+      const m = mean[g]!, d = mt[g]! - m;
+      const v = options.meanOnly ? vt[g]! : variance[g]!;
       value += 0.5 * (Math.log(v / vt[g]!) + (vt[g]! + d * d) / v - 1) / terms;
       const dm = -d / v / terms;
-      const dv = 0.5 * (1 / v - (vt[g]! + d * d) / (v * v)) / terms;
+      const dv = options.meanOnly ? 0 : 0.5 * (1 / v - (vt[g]! + d * d) / (v * v)) / terms;
       for (let p = 0; p < samples; p++) {
         const i = g * samples + p;
         cot[i] = dm / samples + (dv * 2 * (y[i]! - m)) / samples;

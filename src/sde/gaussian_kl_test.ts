@@ -36,3 +36,12 @@ Deno.test("sampleGaussianKl() matches the closed form and its cotangents match f
   }
   assertThrows(() => sampleGaussianKl(states.slice(0, 1), target, samples), RangeError, "at least two times");
 });
+
+Deno.test("sampleGaussianKl() with meanOnly matches the means under the true variance, for samples without spread", () => {
+  const states = [Float64Array.of(0, 0), Float64Array.of(1, 1)];
+  const target = { mean: [Float64Array.of(0), Float64Array.of(2)], variance: [Float64Array.of(0), Float64Array.of(4)] };
+  const { value, cotangents } = sampleGaussianKl(states, target, 2, { meanOnly: true });
+  assert(Math.abs(value! - 0.5 * 1 / 4) < 1e-15, `KL ${value}`);
+  // dL/dm = −(m* − m)/v* = −1/4, shared by the two samples.
+  assert(cotangents[1]!.every((c) => Math.abs(c + 1 / 8) < 1e-15), `${cotangents[1]}`);
+});

@@ -7,7 +7,8 @@
  * - `"wong-zakai"`: the random ODE dz/dt = f + g ⊙ ξ(t) with a fresh
  *   Karhunen–Loève noise draw per batch and sample (src/sde/karhunen_loeve.ts),
  *   differentiated by any ODE gradient method (direct, adjoint, seminorm, gq);
- *   with 0 cosines only the drift trains.
+ *   with 0 cosines only the drift trains, on the KL's mean term (the model's
+ *   samples have no spread).
  * - `"sde"`: reversible Heun on a fresh Brownian path per batch,
  *   differentiated by SDE direct or the SDE adjoint (src/sde/sde_gradient.ts).
  *
@@ -194,7 +195,9 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
         break;
       }
       const { y0, target } = batchOf(train, indices, paths);
-      const loss = (states: readonly Float64Array[]) => sampleGaussianKl(states, target, paths);
+      // Without noise every sample of an initial value coincides: only the mean can be matched.
+      const meanOnly = training.kind === "wong-zakai" && training.cosines === 0;
+      const loss = (states: readonly Float64Array[]) => sampleGaussianKl(states, target, paths, { meanOnly });
       let value: number | undefined, grads: Record<string, Float32Array | Float64Array>;
       if (training.kind === "wong-zakai") {
         const dynamics = wongZakai!;
