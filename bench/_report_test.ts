@@ -68,7 +68,7 @@ async function assertThrowsAsync(fn: () => Promise<unknown>): Promise<void> {
 }
 
 Deno.test("selectBenchmarks() runs all but the on-request ones by default and rejects an unknown name, listing the known ones", () => {
-  assertEquals(selectBenchmarks([]), Object.keys(BENCHMARKS).filter((n) => n !== "peers"));
+  assertEquals(selectBenchmarks([]), Object.keys(BENCHMARKS).filter((n) => n !== "peers" && n !== "sde"));
   assertEquals(selectBenchmarks(["peers"]), ["peers"]);
   assertEquals(selectBenchmarks(["onnx", "onnx"]), ["onnx"]);
   assertThrows(

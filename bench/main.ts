@@ -29,10 +29,11 @@ export const BENCHMARKS: Readonly<Record<string, () => Promise<BenchModule>>> = 
   gradients: () => import("./gradients_bench.ts"),
   vjp: () => import("./vjp_bench.ts"),
   peers: () => import("./peers_bench.ts"),
+  sde: () => import("./sde_bench.ts"),
 };
 
-/** Benchmarks that run only when named: `peers` installs torch (~3 GB) into bench/.venv when it is missing. */
-export const ON_REQUEST: readonly string[] = ["peers"];
+/** Benchmarks that run only when named: `peers` installs torch (~3 GB) into bench/.venv when it is missing; `sde` trains for minutes. */
+export const ON_REQUEST: readonly string[] = ["peers", "sde"];
 
 /** Resolves command-line names to benchmarks (none: all but {@linkcode ON_REQUEST}); RangeError naming an unknown one. */
 export function selectBenchmarks(names: readonly string[]): string[] {

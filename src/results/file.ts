@@ -61,6 +61,7 @@ const ResultsFileSchema = z.looseObject({
     gradientErrors: z.array(z.looseObject({ method, T: z.number(), quantity: z.string(), relativeError: maybeNumber }))
       .optional(),
     memory: z.array(z.looseObject({ method, tolerance: z.number(), heldBytes: maybeNumber })).optional(),
+    sdeEpochTimings: z.array(z.looseObject({ method, width: z.number(), epochSeconds: z.number() })).optional(),
     gradientTimings: z.array(z.looseObject({
       method,
       width: z.number(),

@@ -174,6 +174,26 @@ export interface AnalyticMemoryRecord extends MemoryRecord, PerGradientCosts {
   T: number;
 }
 
+/** One timed training epoch of a neural SDE (the SDE benchmark). */
+export interface SdeEpochTimingRecord {
+  /** Method: `gq` (through Karhunen–Loève noise), `sde-direct` or `sde-adjoint`. */
+  method: string;
+  /** Hidden width of drift and diffusion. */
+  width: number;
+  /** Training initial values. */
+  initialValues: number;
+  /** Sample paths per initial value. */
+  paths: number;
+  /** Initial values per batch. */
+  batchSize: number;
+  /** Median wall-clock seconds of one epoch. */
+  epochSeconds: number;
+  /** Forward evaluations of the epoch. */
+  nfeForwardPerEpoch: number;
+  /** Backward evaluations of the epoch. */
+  nfeBackwardPerEpoch: number;
+}
+
 /** One timed gradient of the gradient benchmark (the median of its repeats). */
 export interface GradientTimingRecord extends PerGradientCosts {
   /** Method label (`gq`, `gq paper`, `adjoint`, …). */
@@ -367,6 +387,8 @@ export interface ExperimentResults {
   memory?: MemoryRecord[];
   /** Timed gradients of the gradient benchmark. */
   gradientTimings?: GradientTimingRecord[];
+  /** Timed epochs of the SDE benchmark. */
+  sdeEpochTimings?: SdeEpochTimingRecord[];
   /** Gradients of the peer benchmark, quadjoint against PyTorch. */
   peerGradients?: PeerGradientRecord[];
   /** Training loops of the peer benchmark, quadjoint against PyTorch. */
