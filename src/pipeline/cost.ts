@@ -1,7 +1,7 @@
 /**
  * The cost model behind the progress line's time estimate: the relative cost
- * of one epoch of a training cell, from the data kind's samples per epoch and
- * the dynamics kind's multiply-adds per sample. Only ratios between cells
+ * of one epoch of a training cell (neural ODE or SDE), from the data's samples
+ * per epoch and the dynamics kind's multiply-adds per sample. Only ratios between cells
  * matter; the estimate is refined by measured time as the run goes.
  *
  * @module
@@ -28,4 +28,21 @@ export function epochCost(config: PipelineConfig): number {
   const samples = training.samplesPerEpoch(config.data);
   const batches = Math.ceil(samples / Math.min(config.train?.batchSize ?? samples, samples));
   return batches + (macs * samples) / CALL_OVERHEAD_MACS;
+}
+
+/**
+ * Relative cost of one epoch of a neural SDE: every solver step of every
+ * minibatch pays the call overhead, and every sample the drift's and the
+ * diffusion's multiply-adds per step.
+ */
+export function sdeEpochCost(config: PipelineConfig): number {
+  const data = config.data as { train?: number; paths?: number; end?: number };
+  const model = config.model;
+  if (!model) return 1;
+  const samples = (data.train ?? 1) * (data.paths ?? 1);
+  const steps = (data.end ?? 1) / (config.solve.dt ?? 0.01);
+  const kind = modelKindOf(model.dynamics.kind);
+  const macs = 2 * kind.macsPerSample(model.dynamics, 1);
+  const batches = Math.ceil((data.train ?? 1) / (config.train?.batchSize ?? data.train ?? 1));
+  return batches * steps + (macs * samples * steps) / CALL_OVERHEAD_MACS;
 }

@@ -24,6 +24,7 @@ import { inlineGraph } from "../onnx/inline.ts";
 import { attr, type Graph } from "../onnx/graph.ts";
 import { int64, tensor } from "../onnx/tensor.ts";
 import type { Random } from "../util/random.ts";
+import { checkSameState } from "./terms.ts";
 
 /** Name of the coefficient input of a Wong–Zakai dynamics graph. */
 export const KL_COEFFICIENTS = "kl_coefficients";
@@ -129,12 +130,7 @@ export interface WongZakaiOptions extends KarhunenLoeveOptions {
 export function wongZakaiGraph(options: WongZakaiOptions): Graph {
   const { drift, diffusion } = options;
   const c = check(options);
-  if (drift.stateShape.join() !== diffusion.stateShape.join() || drift.dtype !== diffusion.dtype) {
-    throw new TypeError(
-      `Drift and diffusion must share state shape and dtype: [${drift.stateShape}] ${drift.dtype} vs ` +
-        `[${diffusion.stateShape}] ${diffusion.dtype}`,
-    );
-  }
+  checkSameState(drift, diffusion, "wongZakaiGraph");
   const dtype = drift.dtype, shape = drift.stateShape;
   const b = new GraphBuilder("wong_zakai");
   const t = b.input(DYNAMICS_NAMES.time, dtype, []);

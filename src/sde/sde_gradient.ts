@@ -29,7 +29,8 @@ import { BoundGraph, toFloat64 } from "../runtime/bound_graph.ts";
 import type { Runtime } from "../runtime/session.ts";
 import type { BrownianPath } from "./brownian.ts";
 import { wholeSteps } from "./sdeint.ts";
-import { addNoise, onnxSdeTerms } from "./terms.ts";
+import { reversibleHeun, type ReversibleHeunState } from "./solvers.ts";
+import { addNoise, checkSameState, onnxSdeTerms } from "./terms.ts";
 
 /** A neural SDE, its initial state, observation times, loss and Brownian path. */
 export interface SdeGradientProblem {
@@ -124,9 +125,7 @@ export async function sdeGradient(
 ): Promise<SdeGradientResult> {
   const { drift, diffusion, params, y0, times, brownian, dt } = problem;
   const { runtime, method } = options;
-  if (drift.stateShape.join() !== diffusion.stateShape.join() || drift.dtype !== diffusion.dtype) {
-    throw new TypeError("sdeGradient: drift and diffusion must share state shape and dtype");
-  }
+  checkSameState(drift, diffusion, "sdeGradient");
   if (times.length < 2) throw new RangeError(`sdeGradient needs at least two times, got ${times.length}`);
   wholeSteps(0, dt, brownian.h, "sdeGradient: dt against the Brownian path's step");
   const t0 = times[0]!;
@@ -146,32 +145,19 @@ export async function sdeGradient(
   const f = await adjointCall(runtime, drift, params);
   const g = await adjointCall(runtime, diffusion, params);
   const terms = await onnxSdeTerms({ runtime, drift, diffusion, params });
-  const zero = new Float64Array(size);
   let backwardCalls = 0;
-  const fg = async (n: number, yHat: Float64Array) => ({
-    f: (await terms.drift(timeOf(n), yHat)).slice(),
-    g: (await terms.diffusion(timeOf(n), yHat)).slice(),
-  });
 
-  // Forward: reversible Heun from ŷ₀ = y₀.
-  let y: Float64Array = toFloat64(y0, "y0").slice(), yHat: Float64Array = y.slice();
-  let { f: fn, g: gn } = await fg(0, yHat);
-  const states = [y.slice()];
-  const stored: { y: Float64Array; yHat: Float64Array }[] = method === "direct" ? [{ y, yHat }] : [];
+  // Forward: reversible Heun from ŷ₀ = y₀, as sdeint steps it.
+  let state = await reversibleHeun.init(terms, t0, toFloat64(y0, "y0"));
+  const states = [state.y.slice()];
+  const stored: ReversibleHeunState[] = method === "direct" ? [state] : [];
+  const observed = new Set(observedAt);
   for (let n = 0; n < steps; n++) {
-    const w = dW(n);
-    const nextHat = new Float64Array(size);
-    for (let i = 0; i < size; i++) nextHat[i] = 2 * y[i]! - yHat[i]! + dt * fn[i]!;
-    addNoise(nextHat, gn, w);
-    const next = await fg(n + 1, nextHat);
-    const nextY = new Float64Array(size);
-    for (let i = 0; i < size; i++) nextY[i] = y[i]! + (dt / 2) * (fn[i]! + next.f[i]!);
-    addNoise(nextY, gn, w, 0.5);
-    addNoise(nextY, next.g, w, 0.5);
-    [y, yHat, fn, gn] = [nextY, nextHat, next.f, next.g];
-    if (method === "direct") stored.push({ y, yHat });
-    if (observedAt.includes(n + 1)) states.push(y.slice());
+    state = await reversibleHeun.step(terms, state, timeOf(n), dt, dW(n));
+    if (method === "direct") stored.push(state);
+    if (observed.has(n + 1)) states.push(state.y.slice());
   }
+  const { y, yHat } = state;
   const forwardCalls = 2 * (steps + 1);
   const { value, cotangents } = await problem.loss(states);
   const cotangentAt = new Map<number, Float64Array>();
@@ -188,7 +174,7 @@ export async function sdeGradient(
       for (let i = 0; i < acc.length; i++) acc[i]! -= grads[q]![i]!;
     });
   };
-  let yBar = (cotangentAt.get(steps) ?? zero).slice();
+  let yBar = cotangentAt.get(steps)?.slice() ?? new Float64Array(size);
   let hatBar = new Float64Array(size), fBar = new Float64Array(size), gBar = new Float64Array(size);
   // The adjoint knows y_k only after f_k is evaluated; `partial` is y_k without its −½(f_k dt + g_k dW) terms.
   let pointHat: Float64Array = yHat, pointY: Float64Array = y, partial: Float64Array | undefined;

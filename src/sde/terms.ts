@@ -46,6 +46,21 @@ export function addNoise(out: Float64Array, g: Float64Array, dW: Float64Array, s
   for (let i = 0; i < out.length; i++) out[i]! += scale * g[i]! * dW[Math.floor(i / per)]!;
 }
 
+/**
+ * Checks that a drift and a diffusion graph describe one state: the same
+ * state shape and dtype (what diagonal noise needs).
+ *
+ * @throws {TypeError} naming `where` and both shapes and dtypes when they differ.
+ */
+export function checkSameState(drift: Dynamics, diffusion: Dynamics, where: string): void {
+  if (drift.stateShape.join() !== diffusion.stateShape.join() || drift.dtype !== diffusion.dtype) {
+    throw new TypeError(
+      `${where}: drift and diffusion must share state shape and dtype: [${drift.stateShape}] ${drift.dtype} vs ` +
+        `[${diffusion.stateShape}] ${diffusion.dtype}`,
+    );
+  }
+}
+
 /** Options of {@linkcode onnxSdeTerms}. */
 export interface OnnxSdeTermsOptions {
   /** Where the graphs run. */
@@ -72,13 +87,7 @@ export interface OnnxSdeTerms extends SdeTerms {
  */
 export async function onnxSdeTerms(options: OnnxSdeTermsOptions): Promise<OnnxSdeTerms> {
   const { runtime, drift, diffusion, params } = options;
-  const same = drift.stateShape.join() === diffusion.stateShape.join() && drift.dtype === diffusion.dtype;
-  if (!same) {
-    throw new TypeError(
-      `Drift and diffusion must share state shape and dtype: [${drift.stateShape}] ${drift.dtype} vs ` +
-        `[${diffusion.stateShape}] ${diffusion.dtype}`,
-    );
-  }
+  checkSameState(drift, diffusion, "onnxSdeTerms");
   const size = drift.stateShape.reduce((a, b) => a * b, 1);
   const f = await BoundGraph.create(runtime, drift.graph, drift.dtype, params);
   const g = await BoundGraph.create(runtime, diffusion.graph, diffusion.dtype, params);

@@ -35,6 +35,7 @@ import { sdeint } from "../sde/sdeint.ts";
 import { onnxSdeTerms } from "../sde/terms.ts";
 import { Random } from "../util/random.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
+import type { EpochTotals } from "./trainer.ts";
 
 /** How gradients are computed. */
 export type SdeTraining =
@@ -90,25 +91,9 @@ export interface TrainNeuralSdeOptions {
 }
 
 /** One epoch's record. */
-export interface SdeEpochResult {
-  /** Epoch, from 1. */
-  readonly epoch: number;
-  /** Mean training KL over the epoch's batches. */
-  readonly trainLoss: number;
+export interface SdeEpochResult extends EpochTotals {
   /** Test KL of the SDE solver's samples, when evaluated. */
   readonly testKl?: number;
-  /** Wall-clock seconds of this epoch (evaluation included). */
-  readonly epochSeconds: number;
-  /** Wall-clock seconds since training began. */
-  readonly elapsedSeconds: number;
-  /** Minibatches. */
-  readonly batches: number;
-  /** Forward evaluations summed over the epoch's batches (ODE f calls, or the SDE's drift and diffusion calls). */
-  readonly nfeForwardPerEpoch: number;
-  /** Backward evaluations summed over the epoch's batches (gq's nodes included). */
-  readonly nfeBackwardPerEpoch: number;
-  /** gq's quadrature nodes summed over the epoch's batches. */
-  readonly nodesPerEpoch: number;
 }
 
 /** What {@linkcode trainNeuralSde} returns. */

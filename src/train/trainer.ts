@@ -39,11 +39,11 @@ export interface BatchSource {
   batch(indices: Int32Array): Batch;
 }
 
-/** What one epoch recorded. */
-export interface EpochResult {
+/** What every training loop records of an epoch (the neural-ODE and the neural-SDE loop alike). */
+export interface EpochTotals {
   /** Epoch number, from 1. */
   readonly epoch: number;
-  /** Mean training loss over the epoch's batches (weighted by batch size). */
+  /** Mean training loss over the epoch's batches (trainNeuralOde weights them by batch size). */
   readonly trainLoss: number;
   /** Wall-clock seconds of this epoch (training and evaluation). */
   readonly epochSeconds: number;
@@ -57,6 +57,10 @@ export interface EpochResult {
   readonly nfeBackwardPerEpoch: number;
   /** gq's quadrature nodes summed over the epoch's gradients (counted in the backward NFE too); 0 for other methods. */
   readonly nodesPerEpoch: number;
+}
+
+/** What one epoch of {@linkcode trainNeuralOde} recorded. */
+export interface EpochResult extends EpochTotals {
   /** Largest memory held by one batch's gradient computation, in bytes. */
   readonly heldBytes: number;
   /** Test loss, when evaluated this epoch. */

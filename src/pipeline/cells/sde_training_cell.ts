@@ -9,19 +9,17 @@
  * @module
  */
 import type { OrnsteinUhlenbeckData } from "../../data/ornstein_uhlenbeck.ts";
-import type { TrainingEpochRecord, TrainingRunRecord } from "../../results/records.ts";
 import { emptyCellRecords } from "../../results/records.ts";
 import { type SdeTraining, trainNeuralSde } from "../../train/neural_sde.ts";
+import { sdeEpochCost } from "../cost.ts";
 import { dataKindOf } from "../data_kinds/registry.ts";
 import { makeDataset } from "../data_stage.ts";
 import { modelKindOf } from "../model_kinds/registry.ts";
 import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
+import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
-
-/** Multiply-adds that cost about as much as one graph call's fixed overhead (as in cost.ts). */
-const CALL_OVERHEAD_MACS = 300_000;
 
 function stochastic(config: PipelineConfig): boolean {
   return dataKindOf(config.data.kind).stochastic === true;
@@ -36,19 +34,6 @@ function route(config: PipelineConfig): SdeTraining {
   const noise = config.noise!;
   const { backward: _backward, ...solve } = solveSettings(config.solve);
   return noiseKindOf(noise.kind).route(noise, gradientMethod(config), solve);
-}
-
-/** Relative cost of an epoch: batches' call overhead plus the drift's and diffusion's work per sample and time. */
-function epochCost(config: PipelineConfig): number {
-  const data = config.data as { train?: number; paths?: number; end?: number };
-  const model = config.model;
-  if (!model) return 1;
-  const samples = (data.train ?? 1) * (data.paths ?? 1);
-  const steps = (data.end ?? 1) / (config.solve.dt ?? 0.01);
-  const kind = modelKindOf(model.dynamics.kind);
-  const macs = 2 * kind.macsPerSample(model.dynamics, 1);
-  const batches = Math.ceil((data.train ?? 1) / (config.train?.batchSize ?? data.train ?? 1));
-  return batches * steps + (macs * samples * steps) / CALL_OVERHEAD_MACS;
 }
 
 async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
@@ -95,48 +80,17 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });
     },
   });
-  const h = result.history;
-  const records = emptyCellRecords();
-  records.epochs = h.map((e): TrainingEpochRecord => ({
-    cellId: cell.id,
-    method,
-    width,
-    seed: train.seed,
-    epoch: e.epoch,
-    elapsedSeconds: e.elapsedSeconds,
-    testLoss: e.testKl ?? null,
-    trainLoss: e.trainLoss,
-    testMetric: e.testKl ?? null,
-    epochSeconds: e.epochSeconds,
-    nfeForwardPerEpoch: e.nfeForwardPerEpoch,
-    nfeBackwardPerEpoch: e.nfeBackwardPerEpoch,
-    nodesPerEpoch: e.nodesPerEpoch,
+  // The test metric is the test KL, which is also the test loss.
+  const history = result.history.map((e) => ({
+    ...e,
+    ...(e.testKl !== undefined ? { testLoss: e.testKl, testMetric: e.testKl } : {}),
   }));
+  const records = emptyCellRecords();
+  records.epochs = epochRecords(cell.id, method, width, train.seed, history);
   if (!result.stopped) {
-    const last = h.at(-1), lastTest = [...h].reverse().find((e) => e.testKl !== undefined);
-    const batches = h.reduce((s, e) => s + e.batches, 0);
-    const perBatch = (f: (e: typeof h[number]) => number) =>
-      batches > 0 ? h.reduce((s, e) => s + f(e), 0) / batches : null;
-    const run: TrainingRunRecord = {
-      cellId: cell.id,
-      method,
-      width,
-      seed: train.seed,
-      params: Object.values(params).reduce((s, t) => s + t.data.length, 0),
-      epochs: h.length,
-      lr,
-      trainSeconds: last?.elapsedSeconds ?? null,
-      testMetric: lastTest?.testKl ?? null,
-      testLoss: lastTest?.testKl ?? null,
-      trainLoss: last?.trainLoss ?? null,
-      metric: "kl",
-      nfeForwardPerBatch: perBatch((e) => e.nfeForwardPerEpoch),
-      nfeBackwardPerBatch: perBatch((e) => e.nfeBackwardPerEpoch),
-      nodesPerBatch: perBatch((e) => e.nodesPerEpoch),
-      epochSeconds: h.length > 0 ? h.reduce((s, e) => s + e.epochSeconds, 0) / h.length : null,
-      heldBytes: null,
-    };
-    records.runs = [run];
+    const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
+    const fields = { cellId: cell.id, method, width, seed: train.seed, params: paramCount, lr, metric: "kl" };
+    records.runs = [runRecord(fields, history)];
   }
   return { records, stopped: result.stopped, resumed: false };
 }
@@ -146,7 +100,7 @@ export const sdeTrainingCell: CellKind = {
   kind: "sde-training",
   takes: stochastic,
   units: (config) => config.train?.epochs ?? 1,
-  unitCost: epochCost,
+  unitCost: sdeEpochCost,
   metricLabel: () => "kl",
   run: runSdeCell,
 };

@@ -7,11 +7,9 @@
  * @module
  */
 import { join } from "node:path";
-import type { TrainingEpochRecord, TrainingRunRecord } from "../../results/records.ts";
 import { emptyCellRecords } from "../../results/records.ts";
 import type { TrainGradientSettings } from "../../train/neural_ode.ts";
 import {
-  type EpochResult,
   TRAIN_STATE_FORMAT,
   trainNeuralOde,
   type TrainState,
@@ -25,6 +23,7 @@ import { makeDataset } from "../data_stage.ts";
 import { learningRateFor } from "../schema.ts";
 import { configHash, gradientMethod, solveSettings } from "../settings.ts";
 import { buildTask, testMetricName } from "../task_stage.ts";
+import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
 
 /** What `checkpoint.json` holds: the state after an epoch, tied to the configuration that made it. */
@@ -32,62 +31,6 @@ interface Checkpoint {
   configHash?: string;
   cellId?: string;
   state?: { format?: unknown };
-}
-
-function epochRecords(
-  cellId: string,
-  method: string,
-  width: number,
-  seed: number,
-  history: readonly EpochResult[],
-): TrainingEpochRecord[] {
-  return history.map((h) => ({
-    cellId,
-    method,
-    width,
-    seed,
-    epoch: h.epoch,
-    elapsedSeconds: h.elapsedSeconds,
-    testLoss: h.testLoss ?? null,
-    trainLoss: h.trainLoss,
-    testMetric: h.testMetric ?? null,
-    epochSeconds: h.epochSeconds,
-    nfeForwardPerEpoch: h.nfeForwardPerEpoch,
-    nfeBackwardPerEpoch: h.nfeBackwardPerEpoch,
-    nodesPerEpoch: h.nodesPerEpoch,
-  }));
-}
-
-/** The run's record from its epochs: totals over the run, NFE as means per batch. */
-function runRecord(
-  fields: Pick<TrainingRunRecord, "cellId" | "method" | "width" | "seed" | "params" | "lr" | "metric">,
-  history: readonly EpochResult[],
-): TrainingRunRecord {
-  const last = history.at(-1);
-  const lastTest = [...history].reverse().find((r) => r.testMetric !== undefined);
-  const batches = history.reduce((s, r) => s + r.batches, 0);
-  const sum = (f: (r: EpochResult) => number) => history.reduce((s, r) => s + f(r), 0);
-  const perBatch = (f: (r: EpochResult) => number) => batches > 0 ? sum(f) / batches : null;
-  // Fields in the order of the CSV's columns.
-  return {
-    cellId: fields.cellId,
-    method: fields.method,
-    width: fields.width,
-    seed: fields.seed,
-    params: fields.params,
-    epochs: history.length,
-    lr: fields.lr,
-    trainSeconds: last?.elapsedSeconds ?? null,
-    testMetric: lastTest?.testMetric ?? null,
-    testLoss: lastTest?.testLoss ?? null,
-    trainLoss: last?.trainLoss ?? null,
-    metric: fields.metric,
-    nfeForwardPerBatch: perBatch((r) => r.nfeForwardPerEpoch),
-    nfeBackwardPerBatch: perBatch((r) => r.nfeBackwardPerEpoch),
-    nodesPerBatch: perBatch((r) => r.nodesPerEpoch),
-    epochSeconds: history.length > 0 ? sum((r) => r.epochSeconds) / history.length : null,
-    heldBytes: history.length > 0 ? Math.max(...history.map((r) => r.heldBytes)) : null,
-  };
 }
 
 /** The checkpoint to continue from, when there is one of this configuration in this format. */
