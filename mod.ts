@@ -74,7 +74,7 @@ export {
 } from "./src/onnx/graph.ts";
 export * from "./src/onnx/errors.ts";
 export { GraphBuilder, type OpOptions, type Value } from "./src/onnx/builder.ts";
-export { decodeModel, encodeModel, readModel, writeModel } from "./src/onnx/proto.ts";
+export { decodeModel, encodeModel, readModel, readModelSync, writeModel } from "./src/onnx/proto.ts";
 
 // Running graphs
 export * from "./src/runtime/session.ts";
@@ -92,6 +92,9 @@ export * from "./src/models/second_order.ts";
 export * from "./src/models/conv.ts";
 export * from "./src/models/linear.ts";
 export * from "./src/models/bake.ts";
+export * from "./src/models/lift.ts";
+export * from "./src/models/imported.ts";
+export * from "./src/models/safetensors.ts";
 
 // Solvers
 export * from "./src/solvers/tableau.ts";
@@ -144,6 +147,7 @@ export {
 } from "./src/gradients/method.ts";
 export * from "./src/gradients/problem.ts";
 export { odeGradient, odeSolve, type OdeSolveOptions } from "./src/gradients/ode_gradient.ts";
+export * from "./src/gradients/graph_loss.ts";
 
 // Neural SDEs: Brownian paths, SDE solvers, Wong–Zakai noise
 export { BrownianPath, type BrownianPathOptions } from "./src/sde/brownian.ts";
@@ -153,6 +157,7 @@ export * from "./src/sde/sdeint.ts";
 export * from "./src/sde/karhunen_loeve.ts";
 export * from "./src/sde/sde_gradient.ts";
 export * from "./src/sde/gaussian_kl.ts";
+export * from "./src/sde/sample_paths.ts";
 export * from "./src/sde/method_names.ts";
 
 // Training
@@ -169,6 +174,14 @@ export * from "./src/data/crossing.ts";
 export * from "./src/data/nested_spheres.ts";
 export * from "./src/data/sines.ts";
 export * from "./src/data/ornstein_uhlenbeck.ts";
+// Users' data files: CSV, NumPy .npy/.npz, IDX; series batches with masks; splits and z-scores.
+export * from "./src/data/file_error.ts";
+export * from "./src/data/csv.ts";
+export * from "./src/data/npy.ts";
+export * from "./src/data/idx.ts";
+export * from "./src/data/series.ts";
+export * from "./src/data/split.ts";
+export * from "./src/data/zscore.ts";
 
 // Results and reports
 export * from "./src/results/records.ts";
@@ -177,6 +190,7 @@ export { experimentReport, type ExperimentReportOptions } from "./src/report/exp
 export { renderReport, type ReportContent, type ReportSection, writeReport } from "./src/report/html.ts";
 export type { CellFormat, CellValue, ReportTable, TableColumn } from "./src/report/summary.ts";
 export * from "./src/report/specs.ts";
+export * from "./src/report/sde_specs.ts";
 export {
   renderPng,
   type RenderPngOptions,

@@ -2,7 +2,9 @@
  * The PyTorch peers' side of the peer benchmark: finding (or installing) a
  * Python with torch and torchdiffeq, and talking JSON lines to
  * bench/peers/peers.py, which stays up for the whole benchmark so torch is
- * imported once.
+ * imported once. The SDE benchmark's torchsde peer (bench/peers/torchsde_ou.py)
+ * speaks the same protocol, through the same class, and finds its Python with
+ * {@linkcode findPeerPython} (which installs nothing).
  *
  * torch is never a dependency of quadjoint, its tests or CI: when neither
  * `bench/.venv` nor `python3` has torch and torchdiffeq, the benchmark makes
@@ -30,8 +32,11 @@ export const VENV_PYTHON: string = join(VENV_DIR, "bin", "python");
 /** The server script. */
 export const SERVER_SCRIPT: string = join(BENCH_DIR, "peers", "peers.py");
 
-/** What pip installs into the venv. */
-export const PEER_PACKAGES: readonly string[] = ["torch", "torchdiffeq==0.2.5"];
+/** The SDE benchmark's torchsde server (bench/sde_bench.ts). */
+export const TORCHSDE_SCRIPT: string = join(BENCH_DIR, "peers", "torchsde_ou.py");
+
+/** What pip installs into the venv (torchsde for the SDE benchmark's peer). */
+export const PEER_PACKAGES: readonly string[] = ["torch", "torchdiffeq==0.2.5", "torchsde==0.2.6"];
 
 async function output(
   cmd: string,
@@ -48,15 +53,34 @@ async function output(
   }
 }
 
-/** "torch X, torchdiffeq Y" when `python` imports both, else undefined. */
-async function probe(python: string): Promise<string | undefined> {
+/** "torch X, torchdiffeq Y" (or the given modules' versions) when `python` imports them all, else undefined. */
+async function probe(
+  python: string,
+  modules: readonly string[] = ["torch", "torchdiffeq"],
+): Promise<string | undefined> {
   const r = await output(python, [
     "-c",
-    "import torch, torchdiffeq; print(torch.__version__, torchdiffeq.__version__)",
+    `import ${modules.join(", ")}; print(${modules.map((m) => `${m}.__version__`).join(", ")})`,
   ]);
   if (r === undefined || r.code !== 0) return undefined;
-  const [torch, torchdiffeq] = r.stdout.trim().split(/\s+/);
-  return `torch ${torch}, torchdiffeq ${torchdiffeq}`;
+  const versions = r.stdout.trim().split(/\s+/);
+  return modules.map((m, i) => `${m} ${versions[i]}`).join(", ");
+}
+
+/**
+ * The first of bench/.venv's Python and `python3` that imports every one of
+ * `modules`, with their versions ("torch X, torchsde Y"); undefined when
+ * neither does. Installs nothing (see {@linkcode ensurePeerPython} for that).
+ */
+export async function findPeerPython(
+  modules: readonly string[],
+): Promise<{ python: string; versions: string } | undefined> {
+  for (const python of [VENV_PYTHON, "python3"]) {
+    if (python === VENV_PYTHON && !(await exists(python))) continue;
+    const versions = await probe(python, modules);
+    if (versions) return { python, versions };
+  }
+  return undefined;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -159,9 +183,15 @@ export class PeerServer {
     this.#lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter()).getReader();
   }
 
-  /** Starts peers.py with `python`; its stderr goes to ours. */
-  static start(python: string, options: { threads: number; gqPath?: string | undefined }): PeerServer {
-    const args = [SERVER_SCRIPT, "--threads", String(options.threads)];
+  /**
+   * Starts peers.py (or another server speaking its protocol, `script`) with
+   * `python`; its stderr goes to ours.
+   */
+  static start(
+    python: string,
+    options: { threads: number; gqPath?: string | undefined; script?: string },
+  ): PeerServer {
+    const args = [options.script ?? SERVER_SCRIPT, "--threads", String(options.threads)];
     if (options.gqPath) args.push("--gq-path", options.gqPath);
     const threads = String(options.threads);
     const child = new Deno.Command(python, {

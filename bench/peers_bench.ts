@@ -43,6 +43,7 @@ import { gradientMethod, solveSettings } from "../src/pipeline/settings.ts";
 import { makeDataset } from "../src/pipeline/data_stage.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
 import { learningRateFor } from "../src/pipeline/schema.ts";
+import { hiddenWidths } from "../src/pipeline/model_kinds/mlp.ts";
 import { expandSweep } from "../src/pipeline/sweep.ts";
 import { buildTask } from "../src/pipeline/task_stage.ts";
 import { renderReport, writeReport } from "../src/report/html.ts";
@@ -293,7 +294,11 @@ async function measureTraining(
       const outDim = task.model.readout.outDim, n = all.size;
       const rows = (data: Float64Array, cols: number, from = 0) =>
         Array.from({ length: n }, (_, i) => Array.from(data.subarray(from + i * cols, from + (i + 1) * cols)));
-      const hidden = c.model!.dynamics.hidden ?? Array.from({ length: c.model!.dynamics.depth ?? 2 }, () => width);
+      const mlp = c.model!.dynamics;
+      if (mlp.kind !== "mlp") {
+        throw new TypeError(`peers: the crossing pipeline's dynamics must be an mlp, not ${mlp.kind}`);
+      }
+      const hidden = hiddenWidths(mlp);
       const hasPeer = name !== "gq" || gqAvailable;
       const a = hasPeer
         ? await peerRequest(peer, {
@@ -301,7 +306,7 @@ async function measureTraining(
           weights: weightsPath,
           dim: dynamics.stateShape[0]!,
           hidden,
-          time: c.model!.dynamics.time,
+          time: mlp.time,
           x: rows(all.x, task.model.dataDim),
           target: rows(all.targets, outDim, (all.times.length - 1) * n * outDim),
           method: name,

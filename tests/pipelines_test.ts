@@ -81,6 +81,20 @@ for (const name of SHIPPED) {
           const kl = r.epochs.filter((e) => e.cellId === run.cellId).map((e) => e.testLoss!);
           assert(kl.at(-1)! < 0.5 * kl[0]!, `${run.cellId}: test KL ${kl[0]} → ${kl.at(-1)}`);
         }
+        // Figure 15 for every cell: 3 times × 3 initial values × 2 sources of density curves, 3 paths each.
+        for (const run of r.runs) {
+          const curves = new Set(
+            r.sdeDensities.filter((d) => d.cellId === run.cellId).map((d) => `${d.t} ${d.x0} ${d.source}`),
+          );
+          assertEquals(curves.size, 3 * 3 * 2, run.cellId);
+          const paths = new Set(
+            r.sdePaths.filter((p) => p.cellId === run.cellId).map((p) => `${p.x0} ${p.path} ${p.source}`),
+          );
+          assertEquals(paths.size, 3 * 3 * 2, run.cellId);
+        }
+      }
+      if (name === "ornstein-uhlenbeck-cosines") {
+        assertEquals(r.runs.map((run) => run.cosines).sort(), [0, 5], "each run knows its cosines");
       }
       if (name === "analytic-gradients") {
         // 3 end times × 4 quantities per method; at rtol = atol = 1e-3 every error stays below a few 1e-3.

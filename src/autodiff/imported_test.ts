@@ -2,53 +2,34 @@
  * VJP graphs of models exported by PyTorch (tests/fixtures): float64 copies
  * against central differences, and the float32 originals (native Conv,
  * ConvTranspose and MaxPool kernels, weights as initializers) against them.
+ * The float64 copies are made by liftInitializers, the public way to turn an
+ * exported model's weights into inputs.
  */
-import type { Graph, TensorType } from "../onnx/graph.ts";
 import { readModel } from "../onnx/proto.ts";
-import { type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
+import { tensor, toNumbers } from "../onnx/tensor.ts";
+import { liftInitializers } from "../models/lift.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
-import { assert, assertClose } from "../util/testing.ts";
+import { assert, assertClose, assertEquals } from "../util/testing.ts";
 import { gradCheck } from "./gradcheck.ts";
 import { vjpGraph } from "./vjp.ts";
 
 const FIXTURES = new URL("../../tests/fixtures/", import.meta.url);
 const rt = new Runtime({ threads: 1 });
 
-/** The graph in float64 with its initializers turned into inputs, and their values. */
-function float64Inputs(g: Graph): { graph: Graph; values: Record<string, Tensor> } {
-  const widen = <T extends TensorType>(t: T): T => (t.dtype === "float32" ? { ...t, dtype: "float64" } : t);
-  const values: Record<string, Tensor> = {};
-  for (const [name, t] of g.initializers) {
-    values[name] = t.dtype === "float32" ? tensor(Float64Array.from(t.data as Float32Array), t.dims) : t;
-  }
-  for (const n of g.nodes) {
-    if (n.opType === "Constant") throw new Error(`fixture has a Constant node ${n.name}; widen it too`);
-  }
-  const graph: Graph = {
-    ...g,
-    inputs: [
-      ...g.inputs.map(widen),
-      ...Object.entries(values).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.dims })),
-    ],
-    outputs: g.outputs.map(widen),
-    initializers: new Map(),
-    valueInfo: new Map([...g.valueInfo].map(([n, t]) => [n, widen(t)])),
-  };
-  return { graph, values };
-}
-
 for (const name of ["torch_mlp", "torch_convnet"]) {
   Deno.test(`vjpGraph() of PyTorch's ${name}.onnx matches central differences in float64`, async () => {
     const g = await readModel(new URL(`${name}.onnx`, FIXTURES).pathname);
-    const { graph, values } = float64Inputs(g);
+    // Every weight becomes a float64 input.
+    const { graph, init: values, frozen, noGradient } = liftInitializers(g, { dtype: "float64" });
+    assertEquals([frozen, noGradient, graph.initializers.size], [[], [], 0]);
     const { errors } = await gradCheck(rt, graph, { values, dims: { batch: 2 } });
     for (const [input, err] of Object.entries(errors)) assert(err <= 1e-6, `${name} grad_${input}: ${err}`);
   });
 
   Deno.test(`vjpGraph() of PyTorch's ${name}.onnx in float32 agrees with float64 to 1e-4`, async () => {
     const g = await readModel(new URL(`${name}.onnx`, FIXTURES).pathname);
-    const { graph, values } = float64Inputs(g);
+    const { graph, init: values } = liftInitializers(g, { dtype: "float64" });
     const x = g.inputs[0]!;
     const dims = x.shape.map((d) => (typeof d === "number" ? d : 2));
     const rng = new Random(9);

@@ -6,9 +6,12 @@ import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import { attr, type Attributes, type Graph } from "../onnx/graph.ts";
 import { int64, tensor } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
-import { assert, assertEquals } from "../util/testing.ts";
+import type { Random } from "../util/random.ts";
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { GraphError } from "../onnx/errors.ts";
 import { gradCheck, type GradCheckOptions } from "./gradcheck.ts";
 import { VJP_RULES } from "./registry.ts";
+import { vjpGraph } from "./vjp.ts";
 
 /** One finite-difference case for one op. */
 interface RuleCase {
@@ -85,8 +88,173 @@ function gemm(transA: number, transB: number, alpha: number, beta: number, c: nu
   };
 }
 
+/** Normals scaled by `k`, to reach the flat pieces of HardSigmoid and HardSwish. */
+const wide = (k: number) => (rng: Random, n: number) => Array.from({ length: n }, () => k * rng.normal());
+
+/** One op on [3, 4] inputs at an opset (Gelu is from opset 20, Mish from 18). */
+function unaryAt(op: string, opset: number, attrs: Attributes, label: string): RuleCase {
+  return { op, name: `${op}${label}`, graph: g(op, (b) => b.op1(op, [b.input("x", D, [3, 4])], attrs), opset) };
+}
+
+function einsum(equation: string, shapes: number[][], label = ""): RuleCase {
+  return {
+    op: "Einsum",
+    name: `Einsum "${equation}"${label}`,
+    graph: g("einsum", (b) => {
+      const xs = shapes.map((s, i) => b.input(`x${i}`, D, s));
+      return b.op1("Einsum", xs, { equation: attr.string(equation) });
+    }),
+  };
+}
+
+function conv1d(op: "Conv" | "ConvTranspose", attrs: Attributes, label: string): RuleCase {
+  return {
+    op,
+    name: `${op} 1-D ${label}`,
+    graph: g(op, (b) => {
+      const w = b.input("w", D, op === "Conv" ? [3, 2, 3] : [2, 3, 3]);
+      return b.op1(op, [b.input("x", D, [2, 2, 5]), w, b.input("b", D, [3])], attrs);
+    }),
+  };
+}
+
 const CASES: RuleCase[] = [
   ...["Identity", "Neg", "Exp", "Tanh", "Sigmoid", "Softplus", "Relu", "Sin", "Cos", "Abs"].map((op) => unary(op)),
+  ...["Erf", "Softsign", "HardSwish"].map((op) => unary(op)),
+  unary("Selu", {}, "normal", " default alpha, gamma"),
+  unary("Selu", { alpha: attr.float(1.5), gamma: attr.float(0.5) }),
+  unary("Celu", { alpha: attr.float(0.7) }),
+  { ...unary("HardSigmoid", { alpha: attr.float(0.25), beta: attr.float(0.4) }), options: { draw: { x: wide(3) } } },
+  { ...unary("HardSwish", {}, "normal", " across its three pieces"), options: { draw: { x: wide(4) } } },
+  unaryAt("Mish", 18, {}, ""),
+  unaryAt("Gelu", 20, {}, " exact"),
+  unaryAt("Gelu", 20, { approximate: attr.string("tanh") }, " tanh approximation"),
+  {
+    op: "PRelu",
+    name: "PRelu with a per-channel slope",
+    graph: g("prelu", (b) => b.op1("PRelu", [b.input("x", D, [2, 3, 4]), b.input("slope", D, [3, 1])])),
+  },
+  {
+    op: "Clip",
+    name: "Clip with min and max inputs (their cotangents too)",
+    graph: g("clip", (b) => b.op1("Clip", [b.input("x", D, [3, 4]), b.input("lo", D, []), b.input("hi", D, [])])),
+    options: { values: { lo: tensor(Float64Array.of(-0.4), []), hi: tensor(Float64Array.of(0.6), []) } },
+  },
+  {
+    op: "Clip",
+    name: "Clip with only a max (min omitted)",
+    graph: g("clip", (b) => b.op1("Clip", [b.input("x", D, [3, 4]), null, b.input("hi", D, [])])),
+  },
+  {
+    op: "Clip",
+    name: "Clip with min above max (every output is max)",
+    graph: g("clip", (b) => b.op1("Clip", [b.input("x", D, [3, 4]), b.input("lo", D, []), b.input("hi", D, [])])),
+    options: { values: { lo: tensor(Float64Array.of(0.5), []), hi: tensor(Float64Array.of(-0.5), []) } },
+  },
+  {
+    op: "Clip",
+    name: "Clip at opset 10 (min and max as attributes)",
+    graph: g(
+      "clip",
+      (b) => b.op1("Clip", [b.input("x", D, [3, 4])], { min: attr.float(-0.3), max: attr.float(0.8) }),
+      10,
+    ),
+  },
+  einsum("bi,oi->bo", [[2, 4], [3, 4]], " (a Linear layer)"),
+  einsum("bi,oij,bj->bo", [[2, 3], [2, 3, 4], [2, 4]], " (a bilinear form)"),
+  einsum("bij,bjk->bik", [[2, 3, 4], [2, 4, 2]], " (a batched product)"),
+  einsum("...i,oi->...o", [[2, 3, 4], [2, 4]], " (an ellipsis)"),
+  einsum("ij,jk", [[2, 3], [3, 4]], " (implicit output)"),
+  einsum("ij->", [[2, 3]], " (a full sum: labels only the operand has)"),
+  einsum("ij,j->i", [[2, 3], [3]], ""),
+  einsum("i,j->ij", [[2], [3]], " (an outer product)"),
+  {
+    op: "LayerNormalization",
+    name: "LayerNormalization over the last axis with bias",
+    graph: g(
+      "ln",
+      (b) => b.op1("LayerNormalization", [b.input("x", D, [2, 3, 4]), b.input("s", D, [4]), b.input("b", D, [4])]),
+    ),
+  },
+  {
+    op: "LayerNormalization",
+    name: "LayerNormalization over axes 1, 2 without bias, Mean and InvStdDev used (stash_type float64)",
+    graph: g("ln", (b) =>
+      b.op(
+        "LayerNormalization",
+        [b.input("x", D, [2, 3, 4]), b.input("s", D, [3, 4])],
+        { axis: attr.int(1), epsilon: attr.float(1e-3), stash_type: attr.int(11) },
+        { outputs: 3 },
+      )),
+  },
+  {
+    op: "InstanceNormalization",
+    name: "InstanceNormalization of [2, 3, 2, 2]",
+    graph: g(
+      "in",
+      (b) =>
+        b.op1("InstanceNormalization", [b.input("x", D, [2, 3, 2, 2]), b.input("s", D, [3]), b.input("b", D, [3])]),
+    ),
+  },
+  ...[18, 21].map((opset): RuleCase => ({
+    op: "GroupNormalization",
+    name: `GroupNormalization at opset ${opset} (scale per ${opset < 21 ? "group" : "channel"})`,
+    graph: g("gn", (b) => {
+      const n = opset < 21 ? 2 : 4;
+      return b.op1(
+        "GroupNormalization",
+        [b.input("x", D, [2, 4, 3]), b.input("s", D, [n]), b.input("b", D, [n])],
+        { num_groups: attr.int(2) },
+      );
+    }, opset),
+  })),
+  {
+    op: "GlobalAveragePool",
+    name: "GlobalAveragePool of [2, 3, 2, 3]",
+    graph: g("gap", (b) => b.op1("GlobalAveragePool", [b.input("x", D, [2, 3, 2, 3])])),
+  },
+  conv1d("Conv", { pads: attr.ints([1, 0]), strides: attr.ints([2]) }, "stride 2, pads (1, 0), float64"),
+  conv1d(
+    "ConvTranspose",
+    { strides: attr.ints([2]), pads: attr.ints([1, 1]), output_padding: attr.ints([1]) },
+    "stride 2, output_padding 1",
+  ),
+  {
+    op: "ConvTranspose",
+    name: "ConvTranspose 2-D stride 2, pads 1, output_padding 1, dilation 2",
+    graph: g(
+      "convt",
+      (b) =>
+        b.op1("ConvTranspose", [b.input("x", D, [2, 2, 3, 3]), b.input("w", D, [2, 3, 2, 2]), b.input("b", D, [3])], {
+          strides: attr.ints([2, 2]),
+          pads: attr.ints([1, 1, 1, 0]),
+          output_padding: attr.ints([1, 0]),
+          dilations: attr.ints([2, 1]),
+        }),
+    ),
+  },
+  {
+    op: "ConvTranspose",
+    name: "ConvTranspose 2-D with output_shape (all through the lowering)",
+    graph: g("convt", (b) =>
+      b.op1("ConvTranspose", [b.input("x", D, [1, 2, 3, 3]), b.input("w", D, [2, 1, 3, 3])], {
+        strides: attr.ints([2, 2]),
+        output_shape: attr.ints([6, 6]),
+      })),
+  },
+  {
+    op: "Gather",
+    name: "Gather of one column (a scalar index) on axis 1",
+    graph: g(
+      "gather",
+      (b) => b.op1("Gather", [b.input("x", D, [3, 4]), b.constant(int64([2], []))], { axis: attr.int(1) }),
+    ),
+  },
+  {
+    op: "Gather",
+    name: "Gather with 2-D indices, a repeat and a negative index",
+    graph: g("gather", (b) => b.op1("Gather", [b.input("x", D, [4, 3]), b.constant(int64([0, -1, 2, 0], [2, 2]))])),
+  },
   ...["Log", "Sqrt", "Reciprocal"].map((op) => unary(op, {}, "positive")),
   unary("LeakyRelu", { alpha: attr.float(0.2) }),
   unary("Elu", { alpha: attr.float(0.7) }),
@@ -117,6 +285,16 @@ const CASES: RuleCase[] = [
   },
   binary("Max", [3, 4], [4]),
   binary("Min", [3, 4], [3, 4]),
+  {
+    op: "Max",
+    name: "Max of three with broadcasting",
+    graph: g("max", (b) => b.op1("Max", [b.input("a", D, [3, 4]), b.input("b", D, [4]), b.input("c", D, [3, 1])])),
+  },
+  {
+    op: "Min",
+    name: "Min of three with broadcasting",
+    graph: g("min", (b) => b.op1("Min", [b.input("a", D, [2, 1, 4]), b.input("b", D, [3, 1]), b.input("c", D, [])])),
+  },
   {
     op: "Where",
     name: "Where with broadcast branches",
@@ -385,6 +563,27 @@ for (const c of CASES) {
     }
   });
 }
+
+Deno.test("Einsum's VJP rule refuses diagonals and broadcast ellipses, naming the node and the equation", () => {
+  for (
+    const [equation, shapes, why] of [
+      ["ii->i", [[3, 3]], "operand 0 repeats a label"],
+      ["...i,...i->...", [[2, 3], [1, 3]], "broadcast along"],
+    ] as const
+  ) {
+    const graph = g(
+      "einsum",
+      (b) =>
+        b.op1("Einsum", shapes.map((s, i) => b.input(`x${i}`, D, s)), { equation: attr.string(equation) }, {
+          name: "contract",
+        }),
+    );
+    const e = assertThrows(() => vjpGraph(graph, { of: ["y0"], wrt: ["x0"] }), GraphError);
+    for (const part of ["node contract (Einsum)", `"${equation}"`, why]) {
+      assert(e.message.includes(part), `"${e.message}" lacks ${part}`);
+    }
+  }
+});
 
 Deno.test("VJP_RULES: every registered op has a finite-difference case", () => {
   const covered = new Set(CASES.map((c) => c.op));

@@ -11,6 +11,7 @@
  */
 import { BrownianPath } from "../sde/brownian.ts";
 import { groupMoments } from "../sde/gaussian_kl.ts";
+import type { SdeProcess } from "../sde/sample_paths.ts";
 import { sdeint } from "../sde/sdeint.ts";
 import type { SdeTerms } from "../sde/terms.ts";
 import { Random } from "../util/random.ts";
@@ -58,6 +59,8 @@ export interface OrnsteinUhlenbeckData {
   readonly train: SdeSamples;
   /** Test split. */
   readonly test: SdeSamples;
+  /** The process and solver that made the paths, to draw more of them (for figures). */
+  readonly process: SdeProcess;
 }
 
 /** The OU process's drift and diffusion, for any number of samples. */
@@ -84,15 +87,15 @@ async function split(
   count: number,
   paths: number,
   times: number[],
-  dt: number,
+  process: SdeProcess,
   random: Random,
   seed: number,
 ): Promise<SdeSamples> {
   const x0 = Float64Array.from({ length: count }, () => random.uniformIn(-3, 3));
   const y0 = new Float64Array(count * paths).map((_, i) => x0[Math.floor(i / paths)]!);
-  const end = times.at(-1)!;
+  const end = times.at(-1)!, { dt } = process;
   const brownian = new BrownianPath({ t0: 0, t1: end, steps: Math.round(end / dt), size: y0.length, seed });
-  const { states } = await sdeint(ouTerms, y0, times, { solver: "midpoint", dt, brownian });
+  const { states } = await sdeint(process.terms, y0, times, { solver: process.solver, dt, brownian });
   const moments = states.map((s) => groupMoments(s, paths));
   return { x0, mean: moments.map((m) => m.mean), variance: moments.map((m) => m.variance), paths: states };
 }
@@ -124,10 +127,13 @@ export async function ornsteinUhlenbeck(options: OrnsteinUhlenbeckOptions = {}):
   }
   const times = Array.from({ length: count + 1 }, (_, k) => Math.round(k * every * 1e9) / 1e9);
   const random = new Random(seed);
+  // Stratonovich midpoint: the noise is additive, so it is also the Itô solution.
+  const process: SdeProcess = { terms: ouTerms, solver: "midpoint", dt };
   return {
     times,
     paths,
-    train: await split(train, paths, times, dt, random.fork(), 2 * seed + 1),
-    test: await split(test, paths, times, dt, random.fork(), 2 * seed + 2),
+    train: await split(train, paths, times, process, random.fork(), 2 * seed + 1),
+    test: await split(test, paths, times, process, random.fork(), 2 * seed + 2),
+    process,
   };
 }

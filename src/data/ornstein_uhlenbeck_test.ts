@@ -1,4 +1,5 @@
-import { assert, assertEquals } from "../util/testing.ts";
+import { kernelDensity, samplePaths, silvermanBandwidth } from "../sde/sample_paths.ts";
+import { assert, assertClose, assertEquals } from "../util/testing.ts";
 import { ornsteinUhlenbeck, ouMoments } from "./ornstein_uhlenbeck.ts";
 
 Deno.test("ornsteinUhlenbeck() samples paths whose moments match the process's closed form", async () => {
@@ -31,4 +32,21 @@ Deno.test("ornsteinUhlenbeck() refuses a step that does not divide the gap, nami
     error = e;
   }
   assert(error instanceof RangeError && error.message.includes("dt 0.03 does not divide the gap 0.1"), String(error));
+});
+
+Deno.test("more paths of the data's process have the closed-form densities", async () => {
+  const data = await ornsteinUhlenbeck({ train: 1, test: 1, paths: 2, end: 5, every: 0.5, dt: 0.05 });
+  const paths = 8000;
+  const { states } = await samplePaths(data.process, { x0: [-2, 2.5], times: data.times, paths, seed: 9 });
+  for (const [k, t] of [[1, 0.5], [10, 5]] as const) {
+    [-2, 2.5].forEach((x0, i) => {
+      const samples = states[k]!.subarray(i * paths, (i + 1) * paths);
+      const { mean, variance } = ouMoments(x0, t);
+      // The kernel estimate's expectation: the exact Gaussian widened by the kernel's variance h².
+      const smoothed = variance + silvermanBandwidth(samples) ** 2;
+      const grid = [-1.5, -0.75, 0, 0.75, 1.5].map((z) => mean + z * Math.sqrt(variance));
+      const exact = grid.map((x) => Math.exp(-0.5 * (x - mean) ** 2 / smoothed) / Math.sqrt(2 * Math.PI * smoothed));
+      assertClose(kernelDensity(samples, grid), exact, 0.05, `x0 ${x0}, t ${t}`);
+    });
+  }
 });

@@ -16,6 +16,7 @@ import { GRADIENT_STRATEGIES, type GradientMethod, methodName } from "./method.t
 import type {
   DirectionStats,
   GradientResult,
+  LossFunction,
   LossValue,
   OdeGradientOptions,
   OdeGradientProblem,
@@ -28,7 +29,10 @@ let sharedRuntime: Runtime | undefined;
  * Solves the ODE forward and returns the loss gradients by the chosen method.
  *
  * dL/dθ comes back in the model's dtype (float32 models: `Float32Array`);
- * dL/dz0, dL/dt_k and the states are float64.
+ * dL/dz0, dL/dt_k and the states are float64. The loss is a function giving
+ * its cotangents, or a loss graph (`mseLoss`, `crossEntropyLoss`,
+ * `gaussianKlLoss`, `graphLoss`) whose cotangents quadjoint derives; a graph is
+ * checked against the states before the forward solve.
  *
  * @example Gradient of L = z(1)² for dz/dt = a·z
  * ```ts
@@ -58,8 +62,12 @@ export async function odeGradient(problem: OdeGradientProblem, options: OdeGradi
   if (!strategy) throw new RangeError(`Unknown gradient method kind "${options.method.kind}"`);
   const runtime = options.runtime ?? (sharedRuntime ??= new Runtime());
   const ctx = await prepareContext(problem, runtime, forward, backward);
+  // A loss graph is bound (checked against the states, compiled) before any solving.
+  const lossFn = typeof problem.loss === "function"
+    ? problem.loss
+    : await problem.loss.bind({ runtime, dtype: ctx.dtype, zDims: ctx.zDims, times: problem.times.length });
   const fwd = await strategy.forward(ctx, options.method);
-  const loss = await evaluateLoss(fwd.states, ctx.n, problem);
+  const loss = await evaluateLoss(fwd.states, ctx.n, lossFn);
   const bwd = await strategy.backward(ctx, fwd, loss.cotangents, options.method);
   return {
     loss: loss.value,
@@ -67,6 +75,7 @@ export async function odeGradient(problem: OdeGradientProblem, options: OdeGradi
     dz0: bwd.dz0,
     dparams: bwd.dparams,
     dtimes: bwd.dtimes,
+    ...(loss.dlossParams ? { dlossParams: loss.dlossParams } : {}),
     stats: {
       method: methodName(options.method),
       forward: fwd.stats,
@@ -136,8 +145,8 @@ export function checkTimes(times: readonly number[]): void {
   }
 }
 
-async function evaluateLoss(states: Float64Array[], n: number, problem: OdeGradientProblem): Promise<LossValue> {
-  const loss = await problem.loss(states);
+async function evaluateLoss(states: Float64Array[], n: number, lossFn: LossFunction): Promise<LossValue> {
+  const loss = await lossFn(states);
   if (loss.cotangents.length !== states.length) {
     throw new RangeError(`loss returned ${loss.cotangents.length} cotangents for ${states.length} measurement times`);
   }

@@ -28,6 +28,57 @@ export interface LossValue {
   readonly value?: number;
   /** ∂L/∂z(t_k) for each measurement time, or null. */
   readonly cotangents: readonly (Float64Array | null)[];
+  /** dL/dφ for the loss's own parameters (a head's weights), in their dtype; absent when it has none. */
+  readonly dlossParams?: Readonly<Record<string, Float32Array | Float64Array>>;
+}
+
+/**
+ * What a {@linkcode DerivedLoss} is bound to: the problem's state shape and
+ * dtype, its number of measurement times and the runtime its graph runs on.
+ *
+ * @example What odeGradient binds a loss to for z0 of shape [8, 2] and three times
+ * ```ts
+ * import { type LossBinding, Runtime } from "../../mod.ts";
+ * const binding: LossBinding = { runtime: new Runtime(), dtype: "float64", zDims: [8, 2], times: 3 };
+ * if (binding.zDims[0] !== 8) throw new Error("batch first");
+ * ```
+ */
+export interface LossBinding {
+  /** Where the loss graph runs. */
+  readonly runtime: Runtime;
+  /** The dynamics' dtype: the states' (and the loss graph's) element type. */
+  readonly dtype: "float32" | "float64";
+  /** z's dims, `[batch, ...stateShape]`. */
+  readonly zDims: readonly number[];
+  /** Number of measurement times, t₀ included (the length of `states`). */
+  readonly times: number;
+}
+
+/**
+ * A loss given as an ONNX graph, whose cotangents quadjoint derives (see
+ * src/gradients/graph_loss.ts: `mseLoss`, `crossEntropyLoss`,
+ * `gaussianKlLoss`, `graphLoss`). {@linkcode odeGradient} binds it before the
+ * forward solve, so a graph that does not fit the states fails before any
+ * work, and every gradient method sees a plain {@linkcode LossFunction}.
+ *
+ * @example Bound by hand, to evaluate the loss outside odeGradient
+ * ```ts
+ * import { fromNumbers, mseLoss, Runtime } from "../../mod.ts";
+ * const loss = mseLoss({ targets: fromNumbers([1], [1, 1, 1], "float64"), at: [-1] });
+ * const fn = await loss.bind({ runtime: new Runtime(), dtype: "float64", zDims: [1, 1], times: 2 });
+ * const { value, cotangents } = await fn([Float64Array.of(0), Float64Array.of(3)]);
+ * if (value !== 4 || cotangents[0] !== null || cotangents[1]![0] !== 4) throw new Error("(3 − 1)², 2·(3 − 1)");
+ * ```
+ */
+export interface DerivedLoss {
+  /** Names the loss in messages: the builder and, for a user graph, the graph. */
+  readonly name: string;
+  /**
+   * Checks the loss against the states' shape and dtype (throwing a
+   * `GraphError` or `RangeError` that names the graph, input and shapes),
+   * compiles its graph once per runtime, and returns the loss function.
+   */
+  bind(binding: LossBinding): Promise<LossFunction>;
 }
 
 /** The problem: dynamics, parameters, constants, initial state and measurement times. */
@@ -46,8 +97,11 @@ export interface OdeGradientProblem {
   readonly z0: Tensor;
   /** Measurement times t₀ < … < t_K, or all decreasing; at least two. */
   readonly times: readonly number[];
-  /** The loss on the states at `times`. */
-  readonly loss: LossFunction;
+  /**
+   * The loss on the states at `times`: a function giving its cotangents, or a
+   * {@linkcode DerivedLoss} (a loss graph) whose cotangents quadjoint derives.
+   */
+  readonly loss: LossFunction | DerivedLoss;
 }
 
 /** A solver and its tolerances, for one direction of integration. */
@@ -118,6 +172,8 @@ export interface GradientResult {
   readonly dparams: Readonly<Record<string, Float32Array | Float64Array>>;
   /** dL/dt_k per measurement time. */
   readonly dtimes: Float64Array;
+  /** dL/dφ for the loss's own parameters (a loss graph's `params`, a head's weights), when it has any. */
+  readonly dlossParams?: Readonly<Record<string, Float32Array | Float64Array>>;
   /** Cost statistics. */
   readonly stats: GradientStats;
 }

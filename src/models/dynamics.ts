@@ -18,11 +18,18 @@
  * cotangent for them. Every other input is a parameter: a concrete shape
  * without a batch axis, its gradient summed over the batch.
  *
+ * Graphs from elsewhere are brought to this contract by `asDynamics`: a time
+ * input of shape `[1]` (what torch exports) is fed from a Reshape of the
+ * scalar `t`, and autonomous dynamics, declared with `{ time: "autonomous" }`,
+ * get an unused `t`. `importDynamics` (imported.ts) does the rest for an
+ * exported model: names, weights lifted into parameters, dtype.
+ *
  * @module
  */
+import { GraphBuilder } from "../onnx/builder.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { formatShape, type Graph, type Shape } from "../onnx/graph.ts";
-import type { Tensor } from "../onnx/tensor.ts";
+import { int64, type Tensor } from "../onnx/tensor.ts";
 
 /**
  * Graph value names shared by all dynamics graphs. Parameters and constants
@@ -75,17 +82,29 @@ export interface Dynamics {
 export interface DynamicsOptions {
   /** Graph inputs that are per-sample constants, not parameters. @default [] */
   readonly constants?: readonly string[];
+  /**
+   * Whether f depends on time. `"input"`: the graph has a time input `t`,
+   * of shape `[]` or `[1]` (torch exports `[1]`; a Reshape of the scalar `t`
+   * is then put in front of the graph). `"autonomous"`: the graph has no
+   * time input, and an unused scalar `t` is added so the graph keeps the
+   * contract. @default "input"
+   */
+  readonly time?: "input" | "autonomous";
 }
+
+const DYNAMICS_OPTION_KEYS = ["constants", "time"];
 
 /**
  * Checks that a graph follows the dynamics contract and describes it.
  * Every graph input other than `t`, `z` and the constants named in
- * `options.constants` becomes a parameter.
+ * `options.constants` becomes a parameter. A time input of shape `[1]`, or
+ * none with `{ time: "autonomous" }`, is adapted (see
+ * {@linkcode DynamicsOptions.time}); the returned graph always has a scalar `t`.
  *
  * @throws {GraphError} (a `TypeError`) when the graph breaks the contract: a
- * missing `t`, `z` or `dz`, a wrong dtype, a parameter without a concrete
- * shape, or a constant that is not an input or whose first dim is not z's
- * batch dim.
+ * missing `t` (naming the inputs there are), `z` or `dz`, a `t` on dynamics
+ * declared autonomous, a wrong dtype, a parameter without a concrete shape,
+ * or a constant that is not an input or whose first dim is not z's batch dim.
  *
  * @example A per-sample constant c: dz/dt = θ·z + c
  * ```ts
@@ -102,7 +121,15 @@ export interface DynamicsOptions {
  * if (dynamics.constants.map((k) => k.name).join() !== "c") throw new Error("constants");
  * ```
  */
-export function asDynamics(graph: Graph, options: DynamicsOptions = {}): Dynamics {
+export function asDynamics(source: Graph, options: DynamicsOptions = {}): Dynamics {
+  for (const key of Object.keys(options)) {
+    if (!DYNAMICS_OPTION_KEYS.includes(key)) {
+      throw new TypeError(
+        `Unknown option "${key}" for asDynamics; known options are ${DYNAMICS_OPTION_KEYS.join(", ")}`,
+      );
+    }
+  }
+  const graph = withScalarTime(source, options.time ?? "input");
   const place = { graph: graph.name };
   const t = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.time);
   const z = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.state);
@@ -114,7 +141,7 @@ export function asDynamics(graph: Graph, options: DynamicsOptions = {}): Dynamic
     throw new GraphError(`State "z" must be float32 or float64, got ${z.dtype}`, { ...place, valueName: "z" });
   }
   if (t.shape.length !== 0 || t.dtype !== z.dtype) {
-    throw new GraphError(`Time "t" must be a ${z.dtype} scalar, got ${t.dtype}${formatShape(t.shape)}`, {
+    throw new GraphError(`Time "t" must be ${z.dtype} of shape [] or [1], got ${t.dtype}${formatShape(t.shape)}`, {
       ...place,
       valueName: "t",
     });
@@ -178,6 +205,69 @@ export function asDynamics(graph: Graph, options: DynamicsOptions = {}): Dynamic
     return { name: v.name, shape: v.shape as number[] };
   });
   return { graph, dtype: z.dtype, stateShape: stateShape as number[], params, constants };
+}
+
+/**
+ * The graph with a scalar time input `t`: unchanged when `t` is already a
+ * scalar; a `[1]` input fed from a Reshape of a new scalar `t`; for
+ * autonomous dynamics, an unused scalar `t` added in front of the inputs.
+ * Other shapes of `t` are left for asDynamics to refuse.
+ */
+function withScalarTime(graph: Graph, mode: "input" | "autonomous"): Graph {
+  const place = { graph: graph.name };
+  if (mode !== "input" && mode !== "autonomous") {
+    throw new RangeError(`Option time must be "input" or "autonomous", got ${JSON.stringify(mode)}`);
+  }
+  const t = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.time);
+  const z = graph.inputs.find((v) => v.name === DYNAMICS_NAMES.state);
+  if (mode === "autonomous") {
+    if (t) {
+      throw new GraphError(
+        `The graph has a time input "t" ${
+          formatShape(t.shape)
+        } but the dynamics were declared autonomous; drop { time: "autonomous" } to use it`,
+        { ...place, valueName: DYNAMICS_NAMES.time },
+      );
+    }
+    if (!z) return graph;
+    const scalar = { name: DYNAMICS_NAMES.time, dtype: z.dtype, shape: [] };
+    return GraphBuilder.from({ ...graph, inputs: [scalar, ...graph.inputs] }).build();
+  }
+  if (!t) {
+    const inputs = graph.inputs.map((v) => `${v.name} ${formatShape(v.shape)}`).join(", ") || "none";
+    throw new GraphError(
+      `A dynamics graph needs a time input "t" of shape [] or [1]; its inputs are ${inputs}. Pass { time: "autonomous" } for dynamics that do not depend on time`,
+      place,
+    );
+  }
+  if (t.shape.length !== 1 || t.shape[0] !== 1) return graph;
+  const taken = new Set([
+    ...graph.inputs.map((v) => v.name),
+    ...graph.initializers.keys(),
+    ...graph.nodes.flatMap((n) => [n.name, ...n.outputs]),
+  ]);
+  const fresh = (base: string) => {
+    let name = base;
+    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
+    taken.add(name);
+    return name;
+  };
+  const shapeName = fresh("t_shape"), vector = fresh("t_vector");
+  const rename = (n: string) => (n === DYNAMICS_NAMES.time ? vector : n);
+  const reshape = {
+    name: fresh("t_reshape"),
+    opType: "Reshape",
+    domain: "",
+    inputs: [DYNAMICS_NAMES.time, shapeName],
+    outputs: [vector],
+    attributes: {},
+  };
+  return GraphBuilder.from({
+    ...graph,
+    inputs: graph.inputs.map((v) => (v === t ? { ...t, shape: [] } : v)),
+    initializers: new Map([...graph.initializers, [shapeName, int64([1])]]),
+    nodes: [reshape, ...graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename) }))],
+  }).build();
 }
 
 /**

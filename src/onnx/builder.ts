@@ -265,6 +265,18 @@ export class GraphBuilder {
     return this.#constants.get(name);
   }
 
+  /**
+   * The integers a value holds when known at build time: a constant's, or a
+   * shape value whose every dim is a number (Slice bounds computed from
+   * Shape(x) of concrete dims, say).
+   */
+  knownInts(name: string): number[] | undefined {
+    const c = this.#constants.get(name);
+    if (c) return toNumbers(c);
+    const sv = this.#shapeValues.get(name);
+    return sv && sv.every((d) => typeof d === "number") ? sv as number[] : undefined;
+  }
+
   /** A name not yet used in the graph, starting with `prefix`. */
   uniqueName(prefix: string): string {
     let name = prefix;

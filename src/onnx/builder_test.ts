@@ -61,11 +61,11 @@ Deno.test("GraphBuilder.op() throws GraphError naming an op that has no shape ru
   const b = new GraphBuilder("g");
   const x = b.input("x", "float32", [2]);
   const e = assertThrows(
-    () => b.op1("Gelu", [x], {}, { name: "gelu0" }),
+    () => b.op1("STFT", [x], {}, { name: "stft0" }),
     GraphError,
-    "Unsupported op Gelu",
+    "Unsupported op STFT",
   ) as GraphError;
-  assertEquals([e.place.nodeName, e.place.opType], ["gelu0", "Gelu"]);
+  assertEquals([e.place.nodeName, e.place.opType], ["stft0", "STFT"]);
   assertThrows(() => b.op1("Foo", [x], {}, { domain: "com.example" }), GraphError, `domain "com.example"`);
 });
 
@@ -145,4 +145,14 @@ Deno.test("GraphBuilder.from() rebuilds a graph that computes the same values", 
   assertClose(y.data as Float64Array, expected, 1e-15, "tanh(x·W)");
   assertClose(minus.data as Float64Array, expected.map((v) => -v), 1e-15, "−tanh(x·W)");
   await rt.dispose();
+});
+
+Deno.test("GraphBuilder.knownInts() reads constants and all-number shape values, not symbolic ones", () => {
+  const b = new GraphBuilder("g");
+  const x = b.input("x", "float32", ["batch", 3, 4]);
+  const shape = b.op1("Shape", [x]);
+  const tail = b.op1("Slice", [shape, b.constant(int64([1])), b.constant(int64([3]))]);
+  assertEquals(b.knownInts(tail.name), [3, 4]);
+  assertEquals(b.knownInts(shape.name), undefined);
+  assertEquals(b.knownInts(b.constant(int64([7, -1])).name), [7, -1]);
 });

@@ -1,29 +1,43 @@
 /**
- * Lowering of ops that ONNX Runtime's CPU kernels lack in float64.
+ * Rewrites of composite ops into primitives, and the lowering of the ops that
+ * ONNX Runtime's CPU kernels lack in float64.
  *
  * ORT 1.30 has no float64 kernel for Softplus, Softsign, Elu, Selu, Erf,
- * HardSigmoid, Conv, ConvTranspose or AveragePool (measured). float64 is how
- * quadjoint checks gradients tightly, so those nodes are rewritten into
- * primitives that do have float64 kernels. float32 graphs are left alone: the
- * native kernels are faster. {@linkcode Runtime.compile} applies this before
- * creating a session, so built, imported and generated graphs all work.
+ * HardSigmoid, HardSwish, exact Gelu, Conv, ConvTranspose, AveragePool,
+ * GlobalAveragePool, InstanceNormalization, Clip before opset 11 or
+ * LayerNormalization with float64 statistics (stash_type 11); Celu is
+ * float32-only in the ONNX schema; LayerNormalization and GroupNormalization
+ * run in float64 but only to ~1e-13 (opset 21's GroupNormalization to ~1e-8:
+ * float32 statistics); and the optimizer fuses x·Sigmoid(x) into a
+ * float32-only kernel (all measured). float64 is how quadjoint checks
+ * gradients tightly, so those nodes are rewritten into primitives that
+ * compute in float64 ({@linkcode FLOAT64_LOWERINGS}); a rewrite that emits
+ * another lowered op (Gelu's Erf, HardSwish's HardSigmoid) is lowered in turn.
+ * float32 graphs are left alone: the native kernels are faster.
+ * {@linkcode Runtime.compile} applies this before creating a session, so
+ * built, imported and generated graphs all work. The VJP rules differentiate
+ * composite ops through the same rewrites ({@linkcode LOWERINGS}), whether or
+ * not ORT has a float64 kernel for them (Mish, tanh Gelu).
  *
- * Why one file: one rewrite per op that lacks a float64 kernel, sharing the rewrite helpers; a list, not a hierarchy.
+ * Why one file: one rewrite per op, sharing the rewrite helpers, and the one
+ * table of them; a list, not a hierarchy (the normalisation layers, which
+ * share their own helpers, are in _lower_norm.ts).
  *
  * @module
  */
 import { GraphBuilder, type Value } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import type { Graph, Node, TensorType } from "./graph.ts";
-import { attr, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./graph.ts";
+import { attr, defaultOpset, floatAttr, formatShape, intAttr, intsAttr, stringAttr } from "./graph.ts";
 import { windowOutputSize, windowPads } from "./shape_rules.ts";
 import { int64, tensor } from "./tensor.ts";
+import { globalAveragePool, groupNorm, instanceNorm, layerNorm } from "./_lower_norm.ts";
 
 /**
  * Rewrites one node into primitives, returning its output values (same order
  * as `node.outputs`). An omitted optional input (empty name) is `undefined`.
  */
-type Lowering = (b: GraphBuilder, node: Node, inputs: (Value | undefined)[]) => Value[];
+export type Lowering = (b: GraphBuilder, node: Node, inputs: (Value | undefined)[]) => Value[];
 
 function scalar(b: GraphBuilder, dtype: TensorType["dtype"], v: number): Value {
   const data = dtype === "float64" ? new Float64Array([v]) : new Float32Array([v]);
@@ -73,9 +87,10 @@ const softsign: Lowering = (b, _node, [x]) => {
   return [b.op1("Div", [x!, b.op1("Add", [scalar(b, x!.dtype, 1), b.op1("Abs", [x!])])])];
 };
 
-// ONNX's defaults for Selu, the float32 roundings of the exact constants.
-const SELU_ALPHA = 1.67326319217681884765625;
-const SELU_GAMMA = 1.05070102214813232421875;
+/** ONNX's defaults for Selu, the float32 roundings of the exact constants. */
+export const SELU_ALPHA = 1.67326319217681884765625;
+/** See {@linkcode SELU_ALPHA}. */
+export const SELU_GAMMA = 1.05070102214813232421875;
 
 /** selu(x) = gamma · (x for x > 0, alpha·(exp(x) − 1) otherwise). */
 const selu: Lowering = (b, node, [x]) => {
@@ -91,6 +106,56 @@ const hardSigmoid: Lowering = (b, node, [x]) => {
     scalar(b, d, floatAttr(node, "beta", 0.5)),
   ]);
   return [b.op1("Max", [b.op1("Min", [lin, scalar(b, d, 1)]), scalar(b, d, 0)])];
+};
+
+/** hardswish(x) = x · hardsigmoid(x) with alpha 1/6, beta 1/2. */
+const hardSwish: Lowering = (b, _node, [x]) => {
+  const hs = b.op1("HardSigmoid", [x!], { alpha: attr.float(1 / 6), beta: attr.float(0.5) });
+  return [b.op1("Mul", [x!, hs])];
+};
+
+/**
+ * sigmoid(x) = 1 / (1 + exp(−x)). Sigmoid has a float64 kernel, but ORT's
+ * extended optimizations fuse x·Sigmoid(x) (SiLU) into com.microsoft's
+ * QuickGelu, which has none; without a Sigmoid there is nothing to fuse.
+ */
+const sigmoid: Lowering = (b, _node, [x]) => {
+  const e = b.op1("Exp", [b.op1("Neg", [x!])]);
+  return [b.op1("Reciprocal", [b.op1("Add", [scalar(b, x!.dtype, 1), e])])];
+};
+
+/** Clip before opset 11 (bounds as attributes): Max with min, then Min with max. */
+const clip: Lowering = (b, node, inputs) => {
+  let y = inputs[0]!;
+  const bound = (i: number, name: string) =>
+    inputs[i] ?? (node.attributes[name] ? scalar(b, y.dtype, floatAttr(node, name, 0)) : undefined);
+  const lo = bound(1, "min"), hi = bound(2, "max");
+  if (lo) y = b.op1("Max", [y, lo]);
+  if (hi) y = b.op1("Min", [y, hi]);
+  return [lo || hi ? y : b.op1("Identity", [y])];
+};
+
+/** mish(x) = x · tanh(softplus(x)). */
+const mish: Lowering = (b, _node, [x]) => [b.op1("Mul", [x!, b.op1("Tanh", [b.op1("Softplus", [x!])])])];
+
+/** celu(x) = alpha · elu(x / alpha). */
+const celu: Lowering = (b, node, [x]) => {
+  const alpha = scalar(b, x!.dtype, floatAttr(node, "alpha", 1));
+  return [b.op1("Mul", [alpha, b.op1("Elu", [b.op1("Div", [x!, alpha])])])];
+};
+
+/** gelu(x) = x/2 · (1 + erf(x/√2)), or with approximate "tanh" x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+const gelu: Lowering = (b, node, [x]) => {
+  const d = x!.dtype, c = (v: number) => scalar(b, d, v);
+  const inner = stringAttr(node, "approximate", "none") === "tanh"
+    ? b.op1("Tanh", [
+      b.op1("Mul", [
+        c(Math.sqrt(2 / Math.PI)),
+        b.op1("Add", [x!, b.op1("Mul", [c(0.044715), b.op1("Mul", [x!, b.op1("Mul", [x!, x!])])])]),
+      ]),
+    ])
+    : b.op1("Erf", [b.op1("Mul", [x!, c(Math.SQRT1_2)])]);
+  return [b.op1("Mul", [b.op1("Mul", [c(0.5), x!]), b.op1("Add", [c(1), inner])])];
 };
 
 // W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969), as in his
@@ -194,7 +259,9 @@ function imageDims(node: Node, x: Value): { c: number; h: number; w: number } {
   const [, c, h, w] = x.shape;
   if (x.shape.length !== 4) {
     throw new GraphError(
-      `float64 lowering supports 2-D ${node.opType} only (input rank 4), got input ${formatShape(x.shape)}`,
+      `float64 lowering supports 1-D and 2-D ${node.opType} only (input rank 3 or 4), got input ${
+        formatShape(x.shape)
+      }`,
       {
         nodeName: node.name,
         opType: node.opType,
@@ -416,22 +483,105 @@ const averagePool: Lowering = (b, node, [x]) => {
   return [b.op1("Div", [sum, b.constant(tensor(counts, out))])];
 };
 
-/** Lowerings by op type, applied to float64 nodes only. */
-export const FLOAT64_LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering>([
+/**
+ * A 2-D window lowering (Conv, ConvTranspose, AveragePool) that also takes 1-D inputs [N, C, L], as [N, C, 1, L]:
+ * every per-axis attribute gains a leading 1 (pads a leading 0), and the
+ * result loses the extra axis.
+ */
+function withOneD(lower2d: Lowering): Lowering {
+  return (b, node, inputs) => {
+    if (inputs[0]!.shape.length !== 3) return lower2d(b, node, inputs);
+    const axis = b.opset >= 13
+      ? { inputs: [b.constant(int64([2]))], attrs: {} }
+      : { inputs: [], attrs: { axes: attr.ints([2]) } };
+    const unsq = (v: Value) => b.op1("Unsqueeze", [v, ...axis.inputs], axis.attrs);
+    const lift: Record<string, (v: readonly number[]) => number[]> = {
+      kernel_shape: (v) => [1, ...v],
+      strides: (v) => [1, ...v],
+      dilations: (v) => [1, ...v],
+      output_padding: (v) => [0, ...v],
+      output_shape: (v) => [1, ...v.slice(-1)],
+      pads: (v) => [0, v[0]!, 0, v[1]!],
+    };
+    const attributes = Object.fromEntries(
+      Object.entries(node.attributes).map(([k, a]) => {
+        const f = lift[k];
+        return [k, f && a.type === "ints" ? attr.ints(f(a.value)) : a];
+      }),
+    );
+    // The data and (Conv, ConvTranspose) weight gain the axis; a bias does not.
+    const [y] = lower2d(b, { ...node, attributes }, inputs.map((v, i) => (v && i < 2 ? unsq(v) : v)));
+    return [b.op1("Squeeze", [y!, ...axis.inputs], axis.attrs)];
+  };
+}
+
+/**
+ * Every rewrite into primitives, by op type: what the float64 runtime uses
+ * for the ops in {@linkcode FLOAT64_LOWERINGS}, and what VJP rules
+ * differentiate composite ops through.
+ */
+export const LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering>([
   ["Softplus", softplus],
   ["Elu", elu],
   ["Softsign", softsign],
   ["Selu", selu],
   ["HardSigmoid", hardSigmoid],
+  ["HardSwish", hardSwish],
+  ["Mish", mish],
+  ["Clip", clip],
+  ["Sigmoid", sigmoid],
+  ["Celu", celu],
+  ["Gelu", gelu],
   ["Erf", erf],
-  ["Conv", conv],
-  ["ConvTranspose", convTranspose],
-  ["AveragePool", averagePool],
+  ["Conv", withOneD(conv)],
+  ["ConvTranspose", withOneD(convTranspose)],
+  ["AveragePool", withOneD(averagePool)],
+  ["GlobalAveragePool", globalAveragePool],
+  ["LayerNormalization", layerNorm],
+  ["InstanceNormalization", instanceNorm],
+  ["GroupNormalization", groupNorm],
 ]);
+
+/** The ops ORT 1.30's CPU provider cannot run, or runs inexactly, in float64 (see the module doc). */
+const LOWERED_IN_FLOAT64 = new Set([
+  "Softplus",
+  "Elu",
+  "Softsign",
+  "Selu",
+  "HardSigmoid",
+  "HardSwish",
+  "Celu",
+  "Erf",
+  "Conv",
+  "ConvTranspose",
+  "AveragePool",
+  "GlobalAveragePool",
+  "InstanceNormalization",
+  "GroupNormalization",
+  "LayerNormalization",
+  "Clip", // before opset 11 only
+  "Gelu", // exact only: tanh Gelu has a float64 kernel
+  "Sigmoid",
+]);
+
+/**
+ * Lowerings by op type, applied to float64 nodes only: Gelu only exact (tanh
+ * Gelu has a float64 kernel), Clip only before opset 11.
+ */
+export const FLOAT64_LOWERINGS: ReadonlyMap<string, Lowering> = new Map(
+  [...LOWERINGS].filter(([op]) => LOWERED_IN_FLOAT64.has(op)),
+);
+
+function lowersInFloat64(graph: Graph, node: Node): boolean {
+  if (!FLOAT64_LOWERINGS.has(node.opType) || !isFloat64Node(graph, node)) return false;
+  if (node.opType === "Gelu") return stringAttr(node, "approximate", "none") === "none";
+  if (node.opType === "Clip") return defaultOpset(graph) < 11;
+  return true;
+}
 
 /** True if the graph has a float64 node that ORT cannot run natively. */
 export function needsLowering(graph: Graph): boolean {
-  return graph.nodes.some((n) => FLOAT64_LOWERINGS.has(n.opType) && isFloat64Node(graph, n));
+  return graph.nodes.some((n) => lowersInFloat64(graph, n));
 }
 
 function isFloat64Node(graph: Graph, node: Node): boolean {
@@ -445,12 +595,18 @@ function isFloat64Node(graph: Graph, node: Node): boolean {
  * replaced by primitives; the same graph object when nothing needs lowering.
  */
 export function lowerForRuntime(graph: Graph): Graph {
-  if (!needsLowering(graph)) return graph;
+  // A rewrite may emit ops that are lowered too (Gelu → Erf); none emits its own op, so this ends.
+  let g = graph;
+  while (needsLowering(g)) g = lowerOnce(g);
+  return g;
+}
+
+function lowerOnce(graph: Graph): Graph {
   const b = GraphBuilder.from({ ...graph, nodes: [], outputs: [] }, { keepOutputs: false });
   b.reserveNames(graph.nodes.flatMap((n) => [n.name, ...n.outputs]));
   for (const node of graph.nodes) {
     const lowering = FLOAT64_LOWERINGS.get(node.opType);
-    if (!lowering || !isFloat64Node(graph, node)) {
+    if (!lowering || !lowersInFloat64(graph, node)) {
       b.addNode(node);
       continue;
     }

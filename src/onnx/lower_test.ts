@@ -20,18 +20,19 @@ function opGraph(
   operands: readonly Operand[],
   attributes: Attributes,
   dtype: "float32" | "float64",
+  opset?: number,
 ): Graph {
-  const b = new GraphBuilder(`${opType}_${dtype}`);
+  const b = new GraphBuilder(`${opType}_${dtype}`, opset ? { opset } : {});
   const inputs = operands.map((o) => b.input(o.name, dtype, o.dims));
   b.output(b.op1(opType, inputs, attributes, { name: `the_${opType}` }), "y");
   return b.build();
 }
 
 /** Runs one op in float64 (lowered) and float32 (native ORT kernel); returns both outputs as numbers. */
-async function runBoth(opType: string, operands: readonly Operand[], attributes: Attributes = {}) {
+async function runBoth(opType: string, operands: readonly Operand[], attributes: Attributes = {}, opset?: number) {
   const results: Record<string, { dims: number[]; values: number[] }> = {};
   for (const dtype of ["float64", "float32"] as const) {
-    const g = opGraph(opType, operands, attributes, dtype);
+    const g = opGraph(opType, operands, attributes, dtype, opset);
     assertEquals(needsLowering(g), dtype === "float64", `${opType} ${dtype} lowering need`);
     if (dtype === "float64") {
       const lowered = lowerForRuntime(g);
@@ -68,6 +69,13 @@ const elementwise: { op: string; attrs: Attributes; ref: (x: number) => number }
     ref: (x) => 2 * (x > 0 ? x : 0.5 * Math.expm1(x)),
   },
   { op: "HardSigmoid", attrs: {}, ref: (x) => Math.max(0, Math.min(1, 0.2 * x + 0.5)) },
+  { op: "HardSwish", attrs: {}, ref: (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5)) },
+  {
+    op: "Celu",
+    attrs: { alpha: attr.float(0.7) },
+    ref: (x) => Math.max(0, x) + Math.min(0, 0.7 * Math.expm1(x / 0.7)),
+  },
+  { op: "Sigmoid", attrs: {}, ref: (x) => 1 / (1 + Math.exp(-x)) },
   {
     op: "HardSigmoid",
     attrs: { alpha: attr.float(0.25), beta: attr.float(0.25) },
@@ -142,6 +150,191 @@ Deno.test("lowerForRuntime() Erf in float64 matches the float32 kernel", async (
   const { f64, f32 } = await runBoth("Erf", [x]);
   assertClose(f64.values, f32.values, 1e-6, "erf float64 vs float32");
 });
+
+Deno.test("lowerForRuntime() exact Gelu in float64 is x/2·(1 + erf(x/√2)) with mpmath's erf (to the rounding of 1 + erf), and matches the float32 kernel", async () => {
+  const points = ERF_TABLE.filter(([t]) => Math.abs(t) < 8);
+  const xs = points.map(([t]) => t * Math.SQRT2);
+  const g = opGraph("Gelu", [{ name: "x", dims: [xs.length], values: [] }], {}, "float64", 20);
+  const y = (await (await runtime.compile(g)).run({ x: fromNumbers(xs, [xs.length], "float64") })).y!;
+  // The formula torch uses too: 1 + erf cancels for very negative x, so the error is relative to max(1, |x|).
+  points.forEach(([, e], i) => {
+    const err = Math.abs(Number(y.data[i]) - (xs[i]! / 2) * (1 + e));
+    assert(err <= 1e-15 * Math.max(1, Math.abs(xs[i]!)), `gelu(${xs[i]}) off by ${err}`);
+  });
+  const x: Operand = { name: "x", dims: [2, 8], values: ELEMENTWISE_X.map((v) => v / 4) };
+  const { f64, f32 } = await runBoth("Gelu", [x], {}, 20);
+  assertClose(f64.values, f32.values, 1e-6, "gelu float64 vs float32");
+});
+
+Deno.test("lowerForRuntime() lowers what a rewrite emits: no Erf after Gelu, no HardSigmoid after HardSwish", () => {
+  for (const [op, inner, opset] of [["Gelu", "Erf", 20], ["HardSwish", "HardSigmoid", 17]] as const) {
+    const lowered = lowerForRuntime(opGraph(op, [{ name: "x", dims: [3], values: [] }], {}, "float64", opset));
+    const left = lowered.nodes.filter((n) => n.opType === op || n.opType === inner).map((n) => n.opType);
+    assertEquals(left, [], `${op} lowered`);
+  }
+  // Tanh-approximated Gelu has a float64 kernel and stays.
+  const tanh = opGraph(
+    "Gelu",
+    [{ name: "x", dims: [3], values: [] }],
+    { approximate: attr.string("tanh") },
+    "float64",
+    20,
+  );
+  assert(!needsLowering(tanh), "tanh Gelu needs no lowering");
+});
+
+Deno.test("lowerForRuntime() runs SiLU, x·Sigmoid(x), in float64 (ORT would fuse it into a float32-only QuickGelu)", async () => {
+  const b = new GraphBuilder("silu");
+  const x = b.input("x", "float64", [4]);
+  b.output(b.op1("Mul", [x, b.op1("Sigmoid", [x])]), "y");
+  const y = (await (await runtime.compile(b.build())).run({ x: fromNumbers([-3, -0.5, 0.25, 2], [4], "float64") })).y!;
+  [-3, -0.5, 0.25, 2].forEach((v, i) => assertClose(Number(y.data[i]), v / (1 + Math.exp(-v)), 1e-15, `silu(${v})`));
+});
+
+Deno.test("lowerForRuntime() Clip at opset 10 (bounds as attributes) in float64 matches the float32 kernel", async () => {
+  const x: Operand = { name: "x", dims: [4, 4], values: ELEMENTWISE_X };
+  // Bounds as ONNX stores them, in float32.
+  for (
+    const attrs of [
+      { min: attr.float(Math.fround(-1.2)), max: attr.float(2) },
+      { max: attr.float(Math.fround(0.3)) },
+      {},
+    ]
+  ) {
+    const { f64, f32 } = await runBoth("Clip", [x], attrs, 10);
+    assertEquals(f64.values, f32.values, `Clip ${Object.keys(attrs)}`);
+  }
+});
+
+// ---- normalisation layers: TypeScript references --------------------------------------------------------------------
+
+/** Standardizes each run of `block` consecutive values (mean 0, variance 1 with ε), then y = x̂·scale(i) + bias(i). */
+function normRef(
+  values: readonly number[],
+  block: number,
+  eps: number,
+  affine: (i: number) => [number, number],
+): number[] {
+  const out: number[] = [];
+  for (let s = 0; s < values.length; s += block) {
+    const run = values.slice(s, s + block);
+    const m = run.reduce((a, v) => a + v, 0) / block;
+    const v = run.reduce((a, u) => a + (u - m) ** 2, 0) / block;
+    run.forEach((u, k) => {
+      const [sc, bi] = affine(s + k);
+      out.push(((u - m) / Math.sqrt(v + eps)) * sc + bi);
+    });
+  }
+  return out;
+}
+
+const normCases: {
+  name: string;
+  op: string;
+  x: number[];
+  params: number[];
+  attrs: Attributes;
+  opset?: number;
+  block: number;
+  index: (i: number) => number;
+}[] = [
+  {
+    name: "LayerNormalization over the last axis",
+    op: "LayerNormalization",
+    x: [2, 3, 5],
+    params: [5],
+    attrs: {},
+    block: 5,
+    index: (i) => i % 5,
+  },
+  {
+    name: "LayerNormalization over axes 1, 2 with epsilon 1e-3",
+    op: "LayerNormalization",
+    x: [2, 3, 4],
+    params: [3, 4],
+    attrs: { axis: attr.int(1), epsilon: attr.float(1e-3) },
+    block: 12,
+    index: (i) => i % 12,
+  },
+  {
+    name: "InstanceNormalization of [2, 3, 2, 3]",
+    op: "InstanceNormalization",
+    x: [2, 3, 2, 3],
+    params: [3],
+    attrs: {},
+    block: 6,
+    index: (i) => Math.floor(i / 6) % 3,
+  },
+  {
+    name: "GroupNormalization at opset 18 (per-group scale)",
+    op: "GroupNormalization",
+    x: [2, 4, 3],
+    params: [2],
+    attrs: { num_groups: attr.int(2) },
+    opset: 18,
+    block: 6,
+    index: (i) => Math.floor(i / 6) % 2,
+  },
+  {
+    name: "GroupNormalization at opset 21 (per-channel scale)",
+    op: "GroupNormalization",
+    x: [2, 4, 3],
+    params: [4],
+    attrs: { num_groups: attr.int(2) },
+    opset: 21,
+    block: 6,
+    index: (i) => Math.floor(i / 3) % 4,
+  },
+];
+
+for (const c of normCases) {
+  Deno.test(`lowerForRuntime() ${c.name} in float64 equals a TypeScript reference and the float32 kernel`, async () => {
+    const rng = new Random(c.block * 7 + c.x.length);
+    const x = { name: "x", dims: c.x, values: rounded(normals(rng, c.x, 2)) };
+    const scale = { name: "scale", dims: c.params, values: rounded(normals(rng, c.params)) };
+    const bias = { name: "bias", dims: c.params, values: rounded(normals(rng, c.params)) };
+    const { f64, f32 } = await runBoth(c.op, [x, scale, bias], c.attrs, c.opset);
+    const eps = c.attrs.epsilon?.type === "float" ? c.attrs.epsilon.value : 1e-5;
+    const want = normRef(x.values, c.block, eps, (i) => [scale.values[c.index(i)]!, bias.values[c.index(i)]!]);
+    assertClose(f64.values, want, 1e-14, "float64 vs reference");
+    assertClose(f64.values, f32.values, 1e-5, "float64 vs float32 kernel");
+  });
+}
+
+Deno.test("lowerForRuntime() GlobalAveragePool in float64 is the spatial mean and matches the float32 kernel", async () => {
+  const x = { name: "x", dims: [2, 3, 2, 3], values: rounded(normals(new Random(5), [2, 3, 2, 3])) };
+  const { f64, f32 } = await runBoth("GlobalAveragePool", [x]);
+  assertEquals(f64.dims, [2, 3, 1, 1]);
+  const want = Array.from({ length: 6 }, (_, k) => x.values.slice(6 * k, 6 * k + 6).reduce((a, v) => a + v, 0) / 6);
+  assertClose(f64.values, want, 1e-15, "float64 vs mean");
+  assertClose(f64.values, f32.values, 1e-6, "float64 vs float32 kernel");
+});
+
+// ---- 1-D window ops, lowered as 2-D ones of height 1 ----------------------------------------------------------------
+
+const oneD: { op: string; operands: [number[], number[]?, number[]?]; attrs: Attributes }[] = [
+  { op: "Conv", operands: [[2, 2, 7], [3, 2, 3], [3]], attrs: { strides: attr.ints([2]), pads: attr.ints([1, 2]) } },
+  { op: "Conv", operands: [[1, 2, 6], [2, 2, 2]], attrs: { dilations: attr.ints([2]), pads: attr.ints([2, 0]) } },
+  {
+    op: "ConvTranspose",
+    operands: [[2, 2, 4], [2, 3, 3], [3]],
+    attrs: { strides: attr.ints([2]), pads: attr.ints([1, 0]), output_padding: attr.ints([1]) },
+  },
+  { op: "AveragePool", operands: [[2, 2, 7]], attrs: { kernel_shape: attr.ints([3]), pads: attr.ints([1, 1]) } },
+];
+
+for (const { op, operands, attrs } of oneD) {
+  Deno.test(`lowerForRuntime() 1-D ${op} ${JSON.stringify(operands)} in float64 matches the float32 kernel`, async () => {
+    const rng = new Random(operands.flat().length);
+    const names = ["x", "w", "b"];
+    const ops = operands.flatMap((
+      dims,
+      i,
+    ) => (dims ? [{ name: names[i]!, dims, values: rounded(normals(rng, dims)) }] : []));
+    const { f64, f32 } = await runBoth(op, ops, attrs);
+    assertClose(f64.values, f32.values, 1e-6, `${op} float64 vs float32 kernel`);
+  });
+}
 
 // ---- 2-D window ops: TypeScript references by direct loops ---------------------------------------------------------
 
@@ -384,7 +577,7 @@ for (const { name, x: xd, k, o } of poolCases) {
 
 // ---- refusals ------------------------------------------------------------------------------------------------------
 
-Deno.test("lowerForRuntime() rejects grouped and non-2-D float64 Conv, and symbolic spatial dims, naming the node", () => {
+Deno.test("lowerForRuntime() rejects grouped and 3-D float64 Conv, and symbolic spatial dims, naming the node", () => {
   const grouped = new GraphBuilder("g");
   const x = grouped.input("x", "float64", [1, 4, 5, 5]);
   grouped.output(grouped.op1("Conv", [x, grouped.input("w", "float64", [2, 2, 3, 3])], { group: attr.int(2) }, {
@@ -392,10 +585,10 @@ Deno.test("lowerForRuntime() rejects grouped and non-2-D float64 Conv, and symbo
   }));
   assertThrows(() => lowerForRuntime(grouped.build()), GraphError, /node c1 \(Conv\).*group 2/);
 
-  const oneD = new GraphBuilder("g1");
-  const x1 = oneD.input("x", "float64", [1, 2, 9]);
-  oneD.output(oneD.op1("Conv", [x1, oneD.input("w", "float64", [2, 2, 3])], {}, { name: "c2" }));
-  assertThrows(() => lowerForRuntime(oneD.build()), GraphError, /node c2 \(Conv\).*2-D.*\[1, 2, 9\]/);
+  const threeD = new GraphBuilder("g1");
+  const x1 = threeD.input("x", "float64", [1, 2, 4, 4, 4]);
+  threeD.output(threeD.op1("Conv", [x1, threeD.input("w", "float64", [2, 2, 3, 3, 3])], {}, { name: "c2" }));
+  assertThrows(() => lowerForRuntime(threeD.build()), GraphError, /node c2 \(Conv\).*1-D and 2-D.*\[1, 2, 4, 4, 4\]/);
 
   const symbolic = new GraphBuilder("g2");
   const xs = symbolic.input("x", "float64", ["batch", 1, "h", 5]);

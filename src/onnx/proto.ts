@@ -8,6 +8,15 @@
  * ONNX 1.10. Tensor data is always written as little-endian `raw_data`, so
  * encoding is deterministic and encode → decode → encode is byte-identical.
  *
+ * Reading takes weights stored outside the model, as torch's default export
+ * writes them (`<model>.onnx.data`, each initializer's `external_data` naming
+ * a location, offset and length): {@linkcode readModel} loads them from the
+ * model file's folder, never from outside it. {@linkcode decodeModel} has
+ * only the model's bytes and refuses such models, saying to use readModel.
+ *
+ * Why one file: it is the one codec of one schema; each encoder has its
+ * decoder beside it, and external data is part of decoding a tensor.
+ *
  * @module
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -22,6 +31,7 @@ import {
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
   type TensorProto,
+  TensorProto_DataLocation,
   TensorProtoSchema,
   TensorShapeProto_DimensionSchema,
   TensorShapeProtoSchema,
@@ -36,6 +46,7 @@ import { GraphError, OnnxDecodeError } from "./errors.ts";
 import {
   type Attribute,
   type Attributes,
+  defaultOpset,
   type Dim,
   formatShape,
   type Graph,
@@ -45,16 +56,22 @@ import {
 } from "./graph.ts";
 import { sizeOf, type Tensor } from "./tensor.ts";
 import { writeFileAtomic } from "../util/files.ts";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 
-/** ONNX IR version written into models (IR 8 pairs with opset 17–18). */
+/** ONNX IR version written into models of opset 17–18 (IR 8 pairs with them); later opsets get theirs. */
 export const IR_VERSION = 8;
+
+/** The IR version ONNX pairs with a default-domain opset: 8 up to 18, 9 for 19–20, 10 for 21–22, 11 from 23. */
+function irVersionFor(opset: number): number {
+  return opset >= 23 ? 11 : opset >= 21 ? 10 : opset >= 19 ? 9 : IR_VERSION;
+}
 
 const PRODUCER = "quadjoint";
 
 /** Encodes a graph as the bytes of an ONNX model. */
 export function encodeModel(graph: Graph): Uint8Array {
   const model = create(ModelProtoSchema, {
-    irVersion: BigInt(IR_VERSION),
+    irVersion: BigInt(irVersionFor(defaultOpset(graph))),
     producerName: graph.producer ?? PRODUCER,
     opsetImport: graph.opsetImports.map((o) =>
       create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(o.version) })
@@ -80,12 +97,23 @@ export function encodeModel(graph: Graph): Uint8Array {
  * cannot handle is reported here, with the node named.
  */
 export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
-  let model: ModelProto;
+  return graphOf(parseModel(bytes, source), source, new Map());
+}
+
+function parseModel(bytes: Uint8Array, source: string): ModelProto {
   try {
-    model = fromBinary(ModelProtoSchema, bytes);
+    return fromBinary(ModelProtoSchema, bytes);
   } catch (e) {
     throw new OnnxDecodeError(`not a valid protobuf (${(e as Error).message})`, source, { cause: e });
   }
+}
+
+/**
+ * The checked graph of a parsed model. `external` holds the raw bytes of
+ * initializers stored in external files, by initializer name (read by
+ * {@linkcode readModel}); an external initializer missing from it is refused.
+ */
+function graphOf(model: ModelProto, source: string, external: ReadonlyMap<string, Uint8Array>): Graph {
   const g = model.graph;
   if (!g || (g.node.length === 0 && g.output.length === 0)) {
     throw new OnnxDecodeError("the model has no graph", source);
@@ -96,7 +124,16 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
       throw new OnnxDecodeError("the model imports no default-domain opset", source);
     }
     const initializers = new Map<string, Tensor>();
-    for (const t of g.initializer) initializers.set(t.name, decodeTensor(t, `initializer ${t.name}`));
+    for (const t of g.initializer) {
+      if (isExternal(t) && !external.has(t.name)) {
+        const { location } = externalRef(t, source);
+        throw new OnnxDecodeError(
+          `initializer "${t.name}" keeps its data in the external file "${location}", and decodeModel has only the model's bytes; read the model with readModel(path), which loads external data from the model's folder`,
+          source,
+        );
+      }
+      initializers.set(t.name, decodeTensor(t, `initializer ${t.name}`, external.get(t.name)));
+    }
     let fresh = 0;
     const freshDim = () => `unk_${fresh++}`;
     const inputs = g.input.filter((v) => !initializers.has(v.name)).map((v) => decodeValueInfo(v, freshDim));
@@ -116,7 +153,12 @@ export function decodeModel(bytes: Uint8Array, source = "<bytes>"): Graph {
     const ranked = g.output.map((v) => v.type?.value.case === "tensorType" && v.type.value.value.shape !== undefined);
     return { ...graph, outputs: outputs.map((o, i) => outputType(graph, o, ranked[i]!)) };
   } catch (e) {
-    if (e instanceof GraphError) throw new GraphError(e.message, { ...e.place, file: source });
+    if (e instanceof GraphError) {
+      // Re-place the error in the file; its message already starts with its place.
+      const prefix = new GraphError("", e.place).message;
+      const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+      throw new GraphError(message, { ...e.place, file: source });
+    }
     if (e instanceof OnnxDecodeError) throw e;
     throw new OnnxDecodeError((e as Error).message, source, { cause: e });
   }
@@ -131,7 +173,17 @@ export async function writeModel(path: string, graph: Graph): Promise<void> {
   await writeFileAtomic(path, encodeModel(graph), { what: "ONNX model" });
 }
 
-/** Reads and decodes an `.onnx` file; errors name the file. */
+/**
+ * Reads and decodes an `.onnx` file; errors name the file. Initializers kept
+ * in external files (torch's default export writes `<model>.onnx.data`) are
+ * loaded from the model file's folder, at the offset and length each one's
+ * `external_data` gives.
+ *
+ * @throws {OnnxDecodeError} when the file cannot be read or decoded, or an
+ * external location is absolute or leads out of the model's folder, names a
+ * missing file, or a file too short for the offset and length — naming the
+ * data file and the initializer.
+ */
 export async function readModel(path: string): Promise<Graph> {
   let bytes: Uint8Array;
   try {
@@ -139,7 +191,114 @@ export async function readModel(path: string): Promise<Graph> {
   } catch (e) {
     throw new OnnxDecodeError(`cannot read file (${(e as Error).message})`, path, { cause: e });
   }
-  return decodeModel(bytes, path);
+  const model = parseModel(bytes, path);
+  return graphOf(model, path, readExternalData(model, path));
+}
+
+/**
+ * {@linkcode readModel} without awaiting: reads the file and its external
+ * data synchronously, for checks that run before any work starts (the
+ * pipeline's `model.dynamics: { kind: onnx }` is validated this way).
+ *
+ * @throws {OnnxDecodeError} as {@linkcode readModel} does.
+ *
+ * @example A torch export with its weights in a .onnx.data file
+ * ```ts
+ * import { readModelSync } from "./proto.ts";
+ * const path = new URL("../../tests/fixtures/torch_dynamics/dynamo_time.onnx", import.meta.url).pathname;
+ * const graph = readModelSync(path);
+ * if (!graph.initializers.has("l1.weight")) throw new Error("external weights not loaded");
+ * ```
+ */
+export function readModelSync(path: string): Graph {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    throw new OnnxDecodeError(`cannot read file (${(e as Error).message})`, path, { cause: e });
+  }
+  const model = parseModel(bytes, path);
+  return graphOf(model, path, readExternalData(model, path));
+}
+
+function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === TensorProto_DataLocation.EXTERNAL || t.externalData.length > 0;
+}
+
+/** Where an initializer's external data lies, as its `external_data` entries say. */
+function externalRef(t: TensorProto, source: string): { location: string; offset: number; length?: number } {
+  const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = entries.get("location");
+  if (!location) {
+    throw new OnnxDecodeError(`initializer "${t.name}" is stored externally but names no location`, source);
+  }
+  const count = (key: string): number | undefined => {
+    const v = entries.get(key);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+      throw new OnnxDecodeError(`initializer "${t.name}" has external ${key} "${v}", not a byte count`, source);
+    }
+    return Number(v);
+  };
+  const length = count("length");
+  return { location, offset: count("offset") ?? 0, ...(length !== undefined ? { length } : {}) };
+}
+
+/** The raw bytes of every externally stored initializer of `model`, read from beside `path`. */
+function readExternalData(model: ModelProto, path: string): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  const folder = resolve(dirname(path));
+  const files = new Map<string, Uint8Array>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (!isExternal(t)) continue;
+    const { location, offset, length } = externalRef(t, path);
+    const file = resolve(folder, location);
+    const rel = relative(folder, file);
+    if (isAbsolute(location) || rel === "" || isAbsolute(rel) || rel.split(/[\\/]/)[0] === "..") {
+      throw new OnnxDecodeError(
+        `initializer "${t.name}" names the external file "${location}", which lies outside the model's folder ${folder}; quadjoint loads external data only from the model's folder or below it`,
+        path,
+      );
+    }
+    let data = files.get(file);
+    if (!data) {
+      try {
+        data = Deno.readFileSync(file);
+      } catch (e) {
+        throw new OnnxDecodeError(
+          `cannot read the external file ${file} holding initializer "${t.name}" (${(e as Error).message})`,
+          path,
+          { cause: e },
+        );
+      }
+      files.set(file, data);
+    }
+    let dtype: DType;
+    try {
+      dtype = dtypeFromOnnx(t.dataType, `initializer ${t.name}`);
+    } catch (e) {
+      throw new OnnxDecodeError((e as Error).message, path, { cause: e });
+    }
+    const need = sizeOf(t.dims.map((d) => Number(d))) * BYTES_PER_ELEMENT[dtype];
+    if (length !== undefined && length !== need) {
+      throw new OnnxDecodeError(
+        `initializer "${t.name}" (${dtype}[${
+          t.dims.join(", ")
+        }], ${need} bytes) gives an external length of ${length} bytes in ${file}`,
+        path,
+      );
+    }
+    if (offset + need > data.length) {
+      throw new OnnxDecodeError(
+        `initializer "${t.name}" needs bytes ${offset}–${
+          offset + need
+        } of the external file ${file}, which has only ${data.length} bytes`,
+        path,
+      );
+    }
+    out.set(t.name, data.subarray(offset, offset + need));
+  }
+  return out;
 }
 
 /**
@@ -219,21 +378,24 @@ function encodeTensor(t: Tensor, name: string): TensorProto {
   });
 }
 
-function decodeTensor(t: TensorProto, where: string): Tensor {
-  if (t.externalData.length > 0) {
-    throw new GraphError(`${where} uses external data, which quadjoint does not load`, { valueName: t.name });
+/**
+ * A TensorProto's values; `external` is its raw data when stored in an
+ * external file (already read). `where` names it in errors ("initializer w").
+ */
+function decodeTensor(t: TensorProto, where: string, external?: Uint8Array): Tensor {
+  if (isExternal(t) && !external) {
+    throw new GraphError(`${where} keeps its data in an external file, which quadjoint loads only for initializers`);
   }
   const dtype: DType = dtypeFromOnnx(t.dataType, where);
   const dims = t.dims.map((d) => Number(d));
   const n = sizeOf(dims);
   const out = allocate(dtype, n);
-  if (t.rawData.length > 0) {
-    if (t.rawData.length !== n * BYTES_PER_ELEMENT[dtype]) {
-      throw new GraphError(`${where} has ${t.rawData.length} bytes of data, expected ${n * BYTES_PER_ELEMENT[dtype]}`, {
-        valueName: t.name,
-      });
+  const raw = external ?? t.rawData;
+  if (raw.length > 0 || external) {
+    if (raw.length !== n * BYTES_PER_ELEMENT[dtype]) {
+      throw new GraphError(`${where} has ${raw.length} bytes of data, expected ${n * BYTES_PER_ELEMENT[dtype]}`);
     }
-    new Uint8Array(out.buffer).set(t.rawData);
+    new Uint8Array(out.buffer).set(raw);
   } else {
     const typed: ArrayLike<number | bigint> = dtype === "float32"
       ? t.floatData
@@ -243,7 +405,7 @@ function decodeTensor(t: TensorProto, where: string): Tensor {
       ? t.int64Data
       : t.int32Data;
     if (typed.length !== n) {
-      throw new GraphError(`${where} has ${typed.length} elements, expected ${n}`, { valueName: t.name });
+      throw new GraphError(`${where} has ${typed.length} elements, expected ${n}`);
     }
     for (let i = 0; i < n; i++) {
       (out as unknown as (number | bigint)[])[i] = dtype === "int64" ? BigInt(typed[i]!) : Number(typed[i]!);

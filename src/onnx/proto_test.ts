@@ -1,5 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, OperatorSetIdProtoSchema, type TypeProto_Tensor } from "onnx-buf";
+import {
+  ModelProtoSchema,
+  OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProto_DataLocation,
+  type TypeProto_Tensor,
+} from "onnx-buf";
+import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
 import { GraphBuilder } from "./builder.ts";
@@ -205,4 +212,140 @@ Deno.test("decodeModel() throws GraphError naming the output when its declared s
     GraphError,
     /"y" is declared \[batch, 5\] but computed as \[batch, 4\]/,
   );
+});
+
+/**
+ * y = x·W + b with W and b moved to external data the way torch's exporter
+ * writes it (`external_data` location/offset/length, empty raw data), and the
+ * data file's bytes. `edit` may change each entry list before encoding.
+ */
+function externalModel(
+  location: string,
+  edit: (name: string, entries: Map<string, string>) => void = () => {},
+): { graph: Graph; bytes: Uint8Array; data: Uint8Array } {
+  const b = new GraphBuilder("ext");
+  const x = b.input("x", "float32", ["batch", 3]);
+  const w = b.initializer("w", fromNumbers([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [3, 4]));
+  const bias = b.initializer("bias", fromNumbers([0.5, -0.5, 1, 2], [4]));
+  b.output(b.op1("Add", [b.op1("MatMul", [x, w]), bias]), "y");
+  const graph = b.build();
+  const model = fromBinary(ModelProtoSchema, encodeModel(graph));
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer) {
+    // Pad to 16 bytes between tensors, as onnx's writer aligns them.
+    const pad = (16 - (offset % 16)) % 16;
+    chunks.push(new Uint8Array(pad), t.rawData);
+    offset += pad;
+    const entries = new Map([["location", location], ["offset", String(offset)], ["length", String(t.rawData.length)]]);
+    edit(t.name, entries);
+    offset += t.rawData.length;
+    t.rawData = new Uint8Array(0);
+    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    t.externalData = [...entries].map(([key, value]) => create(StringStringEntryProtoSchema, { key, value }));
+  }
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.length;
+  }
+  return { graph, bytes: toBinary(ModelProtoSchema, model), data };
+}
+
+/** Runs `fn` on a fresh folder holding `files` (path → bytes), then removes it. */
+async function inFolder(files: Record<string, Uint8Array>, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "qj-ext-" });
+  try {
+    for (const [p, bytes] of Object.entries(files)) {
+      await Deno.mkdir(`${dir}/${p}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.writeFile(`${dir}/${p}`, bytes);
+    }
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("readModel() loads initializers from an external data file beside the model, at their offsets", async () => {
+  const { graph, bytes, data } = externalModel("weights/m.onnx.data");
+  await inFolder({ "m.onnx": bytes, "weights/m.onnx.data": data }, async (dir) => {
+    const loaded = await readModel(`${dir}/m.onnx`);
+    assertEquals(loaded, decodeModel(encodeModel(graph)));
+    assertEquals([...(loaded.initializers.get("w")!.data as Float32Array)], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assertEquals([...(loaded.initializers.get("bias")!.data as Float32Array)], [0.5, -0.5, 1, 2]);
+  });
+});
+
+Deno.test("decodeModel() refuses external data, naming the initializer and the file and pointing to readModel", () => {
+  const { bytes } = externalModel("m.onnx.data");
+  assertThrows(
+    () => decodeModel(bytes, "m.onnx"),
+    OnnxDecodeError,
+    /m\.onnx: initializer "w" keeps its data in the external file "m\.onnx\.data".*readModel\(path\)/,
+  );
+});
+
+const EXTERNAL_ERRORS: readonly [string, string, (name: string, e: Map<string, string>) => void, RegExp][] = [
+  [
+    "a location leading out of the model's folder",
+    "../m.onnx.data",
+    () => {},
+    /"w" names the external file "\.\.\/m\.onnx\.data", which lies outside the model's folder/,
+  ],
+  [
+    "a location that climbs out through a subfolder",
+    "weights/../../x.data",
+    () => {},
+    /"w" names the external file "weights\/\.\.\/\.\.\/x\.data", which lies outside/,
+  ],
+  ["an absolute location", "/etc/passwd", () => {}, /"w" names the external file "\/etc\/passwd", which lies outside/],
+  ["a missing data file", "gone.data", () => {}, /cannot read the external file .*gone\.data holding initializer "w"/],
+  [
+    "a data file too short for the offset",
+    "m.onnx.data",
+    (n, e) => n === "bias" && e.set("offset", "4096"),
+    /"bias" needs bytes 4096–4112 of the external file .*m\.onnx\.data, which has only 64 bytes/,
+  ],
+  [
+    "a length that disagrees with the dims",
+    "m.onnx.data",
+    (n, e) => n === "w" && e.set("length", "40"),
+    /"w" \(float32\[3, 4\], 48 bytes\) gives an external length of 40 bytes/,
+  ],
+  [
+    "an offset that is not a byte count",
+    "m.onnx.data",
+    (n, e) => n === "w" && e.set("offset", "-8"),
+    /"w" has external offset "-8", not a byte count/,
+  ],
+];
+
+for (const [what, location, edit, message] of EXTERNAL_ERRORS) {
+  Deno.test(`readModel() throws OnnxDecodeError naming the model and initializer for ${what}`, async () => {
+    const { bytes, data } = externalModel(location, edit);
+    await inFolder({ "sub/m.onnx": bytes, "sub/m.onnx.data": data, "x.data": data }, async (dir) => {
+      const e = await assertRejects(() => readModel(`${dir}/sub/m.onnx`), OnnxDecodeError, message);
+      assert(e.message.includes(`${dir}/sub/m.onnx`), e.message);
+    });
+  });
+}
+
+Deno.test("decodeModel() names a failing node's place once when it re-places the error in the file", () => {
+  const bytes = encodeModel(graphWithNode("NonMaxSuppression", ""));
+  const e = assertThrows(() => decodeModel(bytes, "nms.onnx"), GraphError);
+  assertEquals(e.message.split("node nms0").length, 2, e.message);
+});
+
+Deno.test("encodeModel() writes the IR version ONNX pairs with the graph's opset, and ONNX Runtime loads each", async () => {
+  const rt = new Runtime({ threads: 1 });
+  for (const [opset, ir] of [[17, 8n], [18, 8n], [20, 9n], [21, 10n], [23, 11n]] as const) {
+    const b = new GraphBuilder("neg", { opset });
+    b.output(b.op1("Neg", [b.input("x", "float32", [2])]), "y");
+    const g = b.build();
+    assertEquals(fromBinary(ModelProtoSchema, encodeModel(g)).irVersion, ir, `opset ${opset}`);
+    const out = await (await rt.compile(g)).run({ x: fromNumbers([1, -2], [2]) });
+    assertEquals([...(out.y!.data as Float32Array)], [-1, 2]);
+  }
+  await rt.dispose();
 });

@@ -15,6 +15,7 @@
  */
 import type { DType } from "./dtype.ts";
 import { isFloat } from "./dtype.ts";
+import { einsumSizes, parseEinsum } from "./einsum.ts";
 import { GraphError } from "./errors.ts";
 import {
   type Dim,
@@ -344,12 +345,7 @@ function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[])
 
 function sliceParams(ctx: ShapeContext, rank: number) {
   const get = (i: number, attrName: string): number[] | undefined => {
-    if (ctx.opset >= 10) {
-      if (!ctx.inputs[i]) return undefined;
-      const c = ctx.constant(i);
-      if (!c) return undefined;
-      return toNumbers(c);
-    }
+    if (ctx.opset >= 10) return knownInts(ctx, i);
     const a = intsAttr(ctx.node, attrName);
     return a ? [...a] : undefined;
   };
@@ -385,8 +381,114 @@ function castTarget(node: Node): DType {
   return d;
 }
 
+// Shape values through shape arithmetic. Exporters compute run-time shapes from Shape(x) with
+// Gather, Unsqueeze, Concat, Slice, Cast, Reshape, Add/Sub/Mul/Div, Equal and Where (torch's
+// `t.expand(z.shape[0], 1)`, TorchScript's `Where(Equal(s, −1), 1, s)`); carrying the values
+// through them keeps a symbolic batch dim all the way to the Expand, Reshape or ConstantOfShape
+// that uses them. Bools are 0 and 1. Symbolic results of arithmetic are named by their
+// expression, "(batch*2)", so equal expressions give equal dims.
+
+/** The constant or shape value of int input `i` when every entry is a known number. */
+function knownInts(ctx: ShapeContext, i: number): number[] | undefined {
+  if (!ctx.inputs[i]) return undefined;
+  const c = ctx.constant(i);
+  if (c) return toNumbers(c);
+  const sv = ctx.shapeValue(i);
+  return sv && sv.every((d) => typeof d === "number") ? sv as number[] : undefined;
+}
+
+/**
+ * `rule`, plus the shape value `value` gives for its first output when that
+ * output is a non-float tensor of rank 0 or 1 and the rule gave none. A value
+ * whose length contradicts the output's size is dropped.
+ */
+function valued(rule: ShapeRule, value: (ctx: ShapeContext) => Dim[] | undefined): ShapeRule {
+  return (ctx) => {
+    const r = rule(ctx);
+    const result: ShapeResult = Array.isArray(r) ? { types: r } : r as ShapeResult;
+    const t = result.types[0];
+    if (!t || result.shapeValues?.[0] || isFloat(t.dtype) || t.shape.length > 1) return result;
+    const sv = value(ctx);
+    const size = t.shape.length === 0 ? 1 : t.shape[0]!;
+    if (!sv || (typeof size === "number" && sv.length !== size)) return result;
+    return { ...result, shapeValues: [sv, ...(result.shapeValues?.slice(1) ?? [])] };
+  };
+}
+
+/** Elementwise `f` over the shape values of inputs `indices` (length-1 values broadcast). */
+function zipValues(
+  ctx: ShapeContext,
+  indices: readonly number[],
+  f: (...xs: Dim[]) => Dim | undefined,
+): Dim[] | undefined {
+  const vs = indices.map((i) => ctx.shapeValue(i));
+  if (vs.some((v) => !v)) return undefined;
+  const n = Math.max(...vs.map((v) => v!.length));
+  if (vs.some((v) => v!.length !== n && v!.length !== 1)) return undefined;
+  const out: Dim[] = [];
+  for (let k = 0; k < n; k++) {
+    const d = f(...vs.map((v) => v![v!.length === 1 ? 0 : k]!));
+    if (d === undefined) return undefined;
+    out.push(d);
+  }
+  return out;
+}
+
+/** Int64 arithmetic on dims: exact on numbers, identities on symbols, else the expression as a name. */
+const DIM_ARITHMETIC: Readonly<Record<string, (a: Dim, b: Dim) => Dim>> = {
+  Add: (a, b) => typeof a === "number" && typeof b === "number" ? a + b : b === 0 ? a : a === 0 ? b : `(${a}+${b})`,
+  Sub: (a, b) => typeof a === "number" && typeof b === "number" ? a - b : b === 0 ? a : a === b ? 0 : `(${a}-${b})`,
+  Mul: (a, b) =>
+    typeof a === "number" && typeof b === "number"
+      ? a * b
+      : a === 0 || b === 0
+      ? 0
+      : b === 1
+      ? a
+      : a === 1
+      ? b
+      : `(${a}*${b})`,
+  // ONNX integer Div truncates.
+  Div: (a, b) =>
+    typeof a === "number" && typeof b === "number"
+      ? (b === 0 ? fail("shape arithmetic divides by zero") : Math.trunc(a / b))
+      : b === 1
+      ? a
+      : a === b
+      ? 1
+      : `(${a}/${b})`,
+};
+
+/** Shape values of Add, Sub, Mul, Div on int shape tensors. */
+function arithmeticValue(op: string): (ctx: ShapeContext) => Dim[] | undefined {
+  const f = DIM_ARITHMETIC[op]!;
+  return (
+    ctx,
+  ) => (need(ctx, 0).dtype === "int64" || need(ctx, 0).dtype === "int32" ? zipValues(ctx, [0, 1], f) : undefined);
+}
+
+/** Equal on dims: known where both are numbers or the same symbol; a symbolic dim (≥ 0) never equals a negative number. */
+function equalValue(ctx: ShapeContext): Dim[] | undefined {
+  return zipValues(ctx, [0, 1], (a, b) => {
+    if (a === b) return 1;
+    if (typeof a === "number" && typeof b === "number") return 0;
+    if ((typeof a === "number" && a < 0) || (typeof b === "number" && b < 0)) return 0;
+    return undefined;
+  });
+}
+
+/** Integer Mod (fmod 0) on known numbers, with the divisor's sign as Python's %; TorchScript uses it on shapes. */
+function modValue(ctx: ShapeContext): Dim[] | undefined {
+  if (intAttr(ctx.node, "fmod", 0) !== 0 || isFloat(need(ctx, 0).dtype)) return undefined;
+  const mod = (a: Dim, b: Dim) =>
+    typeof a === "number" && typeof b === "number" && b !== 0 ? ((a % b) + b) % b : undefined;
+  return zipValues(ctx, [0, 1], mod);
+}
+
 const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
-  ...["Identity", "Neg", "Abs", "Sign", "Floor", "Ceil", "Round"].map((op) => [op, unary] as const),
+  ["Identity", valued(unary, (ctx) => ctx.shapeValue(0))],
+  ["Neg", valued(unary, (ctx) => zipValues(ctx, [0], (a) => (typeof a === "number" ? -a : undefined)))],
+  ...["Abs", "Sign", "Floor", "Ceil", "Round"].map((op) => [op, unary] as const),
   ...[
     "Exp",
     "Log",
@@ -405,20 +507,32 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     "Cos",
     "HardSigmoid",
   ].map((op) => [op, unaryFloat] as const),
-  ...["Add", "Sub", "Mul", "Div", "Pow"].map((op) => [op, binary] as const),
+  ...["Add", "Sub", "Mul", "Div"].map((op) => [op, valued(binary, arithmeticValue(op))] as const),
+  ["Pow", binary],
   ...["Sum", "Max", "Min", "Mean"].map((op) => [op, variadic] as const),
-  ...["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"].map((op) => [op, compare] as const),
+  ["Equal", valued(compare, equalValue)],
+  ...["Less", "Greater", "LessOrEqual", "GreaterOrEqual"].map((op) => [op, compare] as const),
   ...["And", "Or", "Xor"].map((op) => [op, logical] as const),
   ["Not", (ctx) => [need(ctx, 0)]],
-  ["Cast", (ctx) => [{ dtype: castTarget(ctx.node), shape: need(ctx, 0).shape }]],
+  [
+    "Cast",
+    valued((ctx) => [{ dtype: castTarget(ctx.node), shape: need(ctx, 0).shape }], (ctx) => {
+      const to = castTarget(ctx.node);
+      if (to !== "bool") return ctx.shapeValue(0);
+      return zipValues(ctx, [0], (a) => (typeof a === "number" ? (a !== 0 ? 1 : 0) : undefined));
+    }),
+  ],
   ["CastLike", (ctx) => [{ dtype: need(ctx, 1).dtype, shape: need(ctx, 0).shape }]],
-  ["Where", (ctx) => {
-    const c = need(ctx, 0);
-    if (c.dtype !== "bool") fail("condition must be bool");
-    const x = need(ctx, 1), y = need(ctx, 2);
-    if (x.dtype !== y.dtype) fail(`branches have dtypes ${x.dtype} and ${y.dtype}`);
-    return [{ dtype: x.dtype, shape: broadcastShapes([c.shape, x.shape, y.shape]) }];
-  }],
+  [
+    "Where",
+    valued((ctx) => {
+      const c = need(ctx, 0);
+      if (c.dtype !== "bool") fail("condition must be bool");
+      const x = need(ctx, 1), y = need(ctx, 2);
+      if (x.dtype !== y.dtype) fail(`branches have dtypes ${x.dtype} and ${y.dtype}`);
+      return [{ dtype: x.dtype, shape: broadcastShapes([c.shape, x.shape, y.shape]) }];
+    }, (ctx) => zipValues(ctx, [0, 1, 2], (c, x, y) => (c === 1 ? x : c === 0 ? y : undefined))),
+  ],
   ["Softmax", unaryFloat],
   ["LogSoftmax", unaryFloat],
   ["MatMul", (ctx) => [{ dtype: sameDtype(ctx, [0, 1]), shape: matmulShape(need(ctx, 0).shape, need(ctx, 1).shape) }]],
@@ -495,27 +609,40 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     }
     fail("Constant needs a value attribute");
   }],
-  ["ConstantOfShape", (ctx) => {
-    const dims = ctx.shapeValue(0);
-    const v = ctx.node.attributes["value"];
-    const dtype = v?.type === "tensor" ? v.value.dtype : "float32";
-    const rank = need(ctx, 0).shape[0];
-    if (!dims) {
-      if (typeof rank !== "number") fail("shape input must have a known length");
-      return [{ dtype, shape: Array.from({ length: rank }, () => ctx.fresh()) }];
-    }
-    return [{ dtype, shape: dims }];
-  }],
-  ["Reshape", (ctx) => {
-    const x = need(ctx, 0);
-    const target = ctx.shapeValue(1);
-    if (!target) {
-      const len = need(ctx, 1).shape[0];
-      if (typeof len !== "number") fail("target shape must have a known length");
-      return [{ dtype: x.dtype, shape: Array.from({ length: len }, () => ctx.fresh()) }];
-    }
-    return [{ dtype: x.dtype, shape: reshapeTarget(ctx, x, target) }];
-  }],
+  [
+    "ConstantOfShape",
+    valued((ctx) => {
+      const dims = ctx.shapeValue(0);
+      const v = ctx.node.attributes["value"];
+      const dtype = v?.type === "tensor" ? v.value.dtype : "float32";
+      const rank = need(ctx, 0).shape[0];
+      if (!dims) {
+        if (typeof rank !== "number") fail("shape input must have a known length");
+        return [{ dtype, shape: Array.from({ length: rank }, () => ctx.fresh()) }];
+      }
+      return [{ dtype, shape: dims }];
+    }, (ctx) => {
+      // A filled int vector of known length (TorchScript's ConstantOfShape(Shape(s)) of ones).
+      const v = ctx.node.attributes["value"];
+      const dims = knownInts(ctx, 0);
+      if (v?.type !== "tensor" || !dims || dims.length > 1) return undefined;
+      const n = dims.length === 0 ? 1 : dims[0]!;
+      return n <= 64 ? Array(n).fill(toNumbers(v.value)[0]!) : undefined;
+    }),
+  ],
+  [
+    "Reshape",
+    valued((ctx) => {
+      const x = need(ctx, 0);
+      const target = ctx.shapeValue(1);
+      if (!target) {
+        const len = need(ctx, 1).shape[0];
+        if (typeof len !== "number") fail("target shape must have a known length");
+        return [{ dtype: x.dtype, shape: Array.from({ length: len }, () => ctx.fresh()) }];
+      }
+      return [{ dtype: x.dtype, shape: reshapeTarget(ctx, x, target) }];
+    }, (ctx) => ctx.shapeValue(0)),
+  ],
   ["Flatten", (ctx) => {
     const x = need(ctx, 0);
     const axis = intAttr(ctx.node, "axis", 1);
@@ -566,13 +693,25 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
   ["Expand", (ctx) => {
     const x = need(ctx, 0);
     const target = ctx.shapeValue(1);
-    if (!target) fail("target shape must be known when building");
-    return [{ dtype: x.dtype, shape: broadcastShapes([x.shape, target]) }];
+    if (target) return [{ dtype: x.dtype, shape: broadcastShapes([x.shape, target]) }];
+    // A target computed in a way the shape values do not follow: its length fixes the rank,
+    // x's dims other than 1 survive the broadcast, and the rest are unknown.
+    const len = need(ctx, 1).shape[0];
+    if (typeof len !== "number") fail("target shape must have a known length");
+    const rank = Math.max(len, x.shape.length);
+    const shape = Array.from({ length: rank }, (_, k): Dim => {
+      const d = x.shape[k - (rank - x.shape.length)];
+      return d === undefined || d === 1 ? ctx.fresh() : d;
+    });
+    return [{ dtype: x.dtype, shape }];
   }],
   ["Tile", (ctx) => {
     const x = need(ctx, 0);
-    const reps = ctx.shapeValue(1);
-    if (!reps || reps.length !== x.shape.length) fail("repeats must be a constant with one entry per dim");
+    const reps = ctx.shapeValue(1) ??
+      (typeof need(ctx, 1).shape[0] === "number" && need(ctx, 1).shape[0] === x.shape.length
+        ? x.shape.map(() => ctx.fresh())
+        : undefined);
+    if (!reps || reps.length !== x.shape.length) fail("repeats must have one entry per dim");
     return [{
       dtype: x.dtype,
       shape: x.shape.map((d, i) => {
@@ -594,9 +733,10 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     });
     const sv = ctx.shapeValue(0);
     let out: Dim[] | undefined;
-    if (sv && x.shape.length === 1 && p.steps[0] === 1) {
-      const { size, start } = sliceDim(sv.length, p.starts[0]!, p.ends[0]!, 1);
-      out = sv.slice(start, start + size);
+    if (sv && x.shape.length === 1) {
+      const step = p.steps[0]!;
+      const { size, start } = sliceDim(sv.length, p.starts[0]!, p.ends[0]!, step);
+      out = Array.from({ length: size }, (_, k) => sv[start + k * step]!);
     }
     return { types: [{ dtype: x.dtype, shape }], ...(out ? { shapeValues: [out] } : {}) };
   }],
@@ -632,10 +772,10 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     if (idx.dtype !== "int64" && idx.dtype !== "int32") fail("indices must be int64 or int32");
     const axis = normAxis(intAttr(ctx.node, "axis", 0), x.shape.length);
     const shape = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
-    const sv = ctx.shapeValue(0), ci = ctx.constant(1);
+    const sv = ctx.shapeValue(0), ci = knownInts(ctx, 1);
     let out: Dim[] | undefined;
-    if (sv && ci && x.shape.length === 1) {
-      out = toNumbers(ci).map((i) => sv[i < 0 ? i + sv.length : i]!);
+    if (sv && ci && x.shape.length === 1 && ci.every((i) => i >= -sv.length && i < sv.length)) {
+      out = ci.map((i) => sv[i < 0 ? i + sv.length : i]!);
     }
     return { types: [{ dtype: x.dtype, shape }], ...(out ? { shapeValues: [out] } : {}) };
   }],
@@ -748,6 +888,9 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
       const [a, b, c] = [s, l, d].map((t) => toNumbers(t)[0]!);
       return [{ dtype, shape: [Math.max(Math.ceil((b! - a!) / c!), 0)] }];
     }
+    // Range(0, n, 1) over a dim read from a shape (arange(x.shape[0])) has that dim's length.
+    const [start, limit, delta] = [0, 1, 2].map((i) => ctx.shapeValue(i)?.[0]);
+    if (start === 0 && delta === 1 && typeof limit === "string") return [{ dtype, shape: [limit] }];
     return [{ dtype, shape: [ctx.fresh()] }];
   }],
   ["ScatterND", (ctx) => [need(ctx, 0)]],
@@ -759,6 +902,96 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     const shape: Dim[] = [...idx.shape];
     shape.splice(axis < 0 ? idx.shape.length + 1 + axis : axis, 0, depth ? toNumbers(depth)[0]! : ctx.fresh());
     return [{ dtype: values.dtype, shape }];
+  }],
+  // ---- ops torch exports for common layers ----
+  ...["HardSwish", "Mish", "Celu"].map((op) => [op, unaryFloat] as const),
+  ["Gelu", (ctx) => {
+    const approximate = stringAttr(ctx.node, "approximate", "none");
+    if (approximate !== "none" && approximate !== "tanh") fail(`approximate "${approximate}" is not "none" or "tanh"`);
+    return [needFloat(ctx, 0)];
+  }],
+  ["Mod", valued(binary, modValue)],
+  ["Clip", (ctx) => {
+    const x = need(ctx, 0);
+    for (const i of [1, 2]) {
+      const t = ctx.inputs[i];
+      if (!t) continue;
+      if (t.dtype !== x.dtype) fail(`input ${i} is ${t.dtype} but the input is ${x.dtype}`);
+      if (product(t.shape) !== 1) {
+        fail(`input ${i} (${i === 1 ? "min" : "max"}) must be a scalar, got ${formatShape(t.shape)}`);
+      }
+    }
+    return [x];
+  }],
+  ["PRelu", (ctx) => {
+    const x = needFloat(ctx, 0), slope = need(ctx, 1);
+    sameDtype(ctx, [0, 1]);
+    const out = broadcastShapes([x.shape, slope.shape]);
+    if (out.length !== x.shape.length || out.some((d, i) => typeof d === "number" && d !== x.shape[i])) {
+      fail(`slope ${formatShape(slope.shape)} does not broadcast to the input ${formatShape(x.shape)}`);
+    }
+    return [x];
+  }],
+  ["LayerNormalization", (ctx) => {
+    const x = needFloat(ctx, 0);
+    need(ctx, 1);
+    const dtype = sameDtype(ctx, [0, 1, 2]);
+    const rank = x.shape.length;
+    const axis = normAxis(intAttr(ctx.node, "axis", -1), rank);
+    const normalized = x.shape.slice(axis);
+    for (const i of [1, 2]) {
+      const t = ctx.inputs[i];
+      if (t && broadcastShapes([normalized, t.shape]).length !== normalized.length) {
+        fail(`input ${i} ${formatShape(t.shape)} does not broadcast to the normalized dims ${formatShape(normalized)}`);
+      }
+    }
+    const stash = intAttr(ctx.node, "stash_type", 1);
+    if (stash !== 1 && stash !== 11) fail(`stash_type ${stash} is not 1 (float32) or 11 (float64)`);
+    const stat: TensorType = {
+      dtype: stash === 11 ? "float64" : "float32",
+      shape: x.shape.map((d, i) => (i < axis ? d : 1)),
+    };
+    return [{ dtype, shape: x.shape }, stat, stat].slice(0, Math.max(1, ctx.node.outputs.length));
+  }],
+  ["InstanceNormalization", (ctx) => {
+    const x = needFloat(ctx, 0);
+    sameDtype(ctx, [0, 1, 2]);
+    if (x.shape.length < 3) fail(`input must have rank 3 or more, got ${formatShape(x.shape)}`);
+    const c = x.shape[1]!;
+    for (const i of [1, 2]) {
+      const t = need(ctx, i);
+      if (t.shape.length !== 1 || (typeof c === "number" && typeof t.shape[0] === "number" && t.shape[0] !== c)) {
+        fail(`input ${i} must have shape [${c}], got ${formatShape(t.shape)}`);
+      }
+    }
+    return [x];
+  }],
+  ["GroupNormalization", (ctx) => {
+    const x = needFloat(ctx, 0);
+    sameDtype(ctx, [0, 1, 2]);
+    const groups = intAttr(ctx.node, "num_groups");
+    if (groups === undefined || groups < 1) fail("num_groups must be a positive int");
+    if (x.shape.length < 3) fail(`input must have rank 3 or more, got ${formatShape(x.shape)}`);
+    const c = x.shape[1]!;
+    if (typeof c === "number" && c % groups !== 0) fail(`${c} channels do not split into ${groups} groups`);
+    // Opset 18 scales per group; opset 21 per channel.
+    const n = ctx.opset >= 21 ? c : groups;
+    for (const i of [1, 2]) {
+      const t = need(ctx, i);
+      if (t.shape.length !== 1 || (typeof n === "number" && typeof t.shape[0] === "number" && t.shape[0] !== n)) {
+        fail(`input ${i} must have shape [${n}] at opset ${ctx.opset}, got ${formatShape(t.shape)}`);
+      }
+    }
+    return [x];
+  }],
+  ["Einsum", (ctx) => {
+    const ts = ctx.inputs.map((_, i) => need(ctx, i));
+    const dtype = sameDtype(ctx, ts.map((_, i) => i));
+    const equation = stringAttr(ctx.node, "equation", "");
+    if (!equation) fail("equation is required");
+    const spec = parseEinsum(equation, ts.map((t) => t.shape.length));
+    const sizes = einsumSizes(spec, ts.map((t) => t.shape));
+    return [{ dtype, shape: spec.output.map((l) => sizes.get(l)!) }];
   }],
 ];
 

@@ -28,6 +28,8 @@ interface Case {
   readonly sizes: Readonly<Record<string, number>>;
   readonly build: (b: GraphBuilder) => void;
   readonly fresh?: readonly string[];
+  /** @default 17 */
+  readonly opset?: number;
 }
 
 const CASES: readonly Case[] = [
@@ -235,6 +237,134 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: "torch dynamo's t.expand(z.shape[0], 1): Shape, Concat, Expand",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const z = b.input("z", "float32", ["batch", 2]);
+      const head = b.op1("Shape", [z], { start: attr.int(0), end: attr.int(1) });
+      const target = b.op1("Concat", [head, b.initializer("one", int64([1]))], { axis: attr.int(0) });
+      b.output(b.op1("Expand", [b.input("t", "float32", [1]), target]), "expand");
+    },
+  },
+  {
+    name: "TorchScript's t.expand(z.shape[0], 1): Gather, Unsqueeze, Reshape, ConstantOfShape, Mul, Equal, Where",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const z = b.input("z", "float32", ["batch", 2]);
+      const n = b.op1("Gather", [b.op1("Shape", [z]), b.initializer("i0", int64([0], []))], { axis: attr.int(0) });
+      const un = b.op1("Unsqueeze", [n, b.initializer("ax", int64([0]))]);
+      const cat = b.op1("Concat", [un, b.initializer("one", int64([1]))], { axis: attr.int(0) });
+      const shape = b.op1("Reshape", [cat, b.initializer("flat", int64([-1]))]);
+      const ones = b.op1("ConstantOfShape", [b.op1("Shape", [shape])], { value: attr.tensor(int64([1], [1])) });
+      const minus = b.op1("Mul", [ones, b.constant(int64([-1], []))]);
+      const target = b.op1("Where", [b.op1("Equal", [shape, minus]), ones, shape]);
+      b.output(b.op1("Expand", [b.input("t", "float32", [1]), target]), "expand");
+    },
+  },
+  {
+    name: "shape arithmetic: Reshape to Concat(batch, Mul(d1, d2)), Slice with a step, Cast, Sub, Div, Neg",
+    sizes: { batch: 3 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 3, 4]);
+      const s = b.op1("Shape", [x]);
+      const at = (i: number) => b.op1("Gather", [s, b.constant(int64([i]))], { axis: attr.int(0) });
+      const flat = b.op1("Mul", [at(1), at(2)]);
+      b.output(b.op1("Reshape", [x, b.op1("Concat", [at(0), flat], { axis: attr.int(0) })]), "flat");
+      const odd = b.op1("Slice", [
+        s,
+        b.initializer("st", int64([0])),
+        b.initializer("en", int64([3])),
+        b.initializer("a0", int64([0])),
+        b.initializer("two", int64([2])),
+      ]);
+      const cast = b.op1("Cast", [b.op1("Cast", [odd], { to: attr.int(6) })], { to: attr.int(7) });
+      b.output(b.op1("ConstantOfShape", [cast]), "odd");
+      // [batch, 4 − 1, 12 / 4, −(−1)] → [batch, 3, 3, 1] … from arithmetic on the shape.
+      const three = b.op1("Sub", [at(2), b.initializer("k1", int64([1]))]);
+      const div = b.op1("Div", [flat, at(2)]);
+      const neg = b.op1("Neg", [b.initializer("m1", int64([-1]))]);
+      const zeros = b.op1("ConstantOfShape", [b.op1("Concat", [at(0), three, div, neg], { axis: attr.int(0) })]);
+      b.output(zeros, "zeros");
+      b.output(
+        b.op1("Range", [
+          b.initializer("r0", int64([0], [])),
+          b.op1("Squeeze", [at(0)]),
+          b.initializer("r1", int64([1], [])),
+        ]),
+        "range",
+      );
+    },
+  },
+  {
+    name: "Expand and Tile whose shapes no shape value follows keep what broadcasting fixes",
+    sizes: { batch: 3 },
+    fresh: ["expand", "tile"],
+    build: (b) => {
+      const y = b.input("y", "float32", ["batch", 5]);
+      const unknown = b.op1("Abs", [b.op1("Shape", [y])]);
+      b.output(b.op1("Expand", [b.input("x", "float32", ["batch", 1]), unknown]), "expand");
+      b.output(b.op1("Tile", [y, b.op1("Abs", [b.initializer("reps", int64([1, 2]))])]), "tile");
+    },
+  },
+  {
+    name: "LayerNormalization with Mean and InvStdDev, InstanceNormalization, GroupNormalization at opset 18",
+    sizes: { batch: 2 },
+    opset: 18,
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4, 3]);
+      const [y, mean, inv] = b.op("LayerNormalization", [x, f32(b, "s", [4, 3]), f32(b, "b", [3])], {
+        axis: attr.int(1),
+      }, { outputs: 3 });
+      b.output(y!, "ln");
+      b.output(mean!, "mean");
+      b.output(inv!, "inv");
+      b.output(b.op1("InstanceNormalization", [x, f32(b, "is", [4]), f32(b, "ib", [4])]), "in");
+      b.output(
+        b.op1("GroupNormalization", [x, f32(b, "gs", [2]), f32(b, "gb", [2])], { num_groups: attr.int(2) }),
+        "gn",
+      );
+    },
+  },
+  {
+    name: "GroupNormalization at opset 21 and Gelu",
+    sizes: { batch: 2 },
+    opset: 21,
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4, 3]);
+      b.output(
+        b.op1("GroupNormalization", [x, f32(b, "gs", [4]), f32(b, "gb", [4])], { num_groups: attr.int(2) }),
+        "gn",
+      );
+      b.output(b.op1("Gelu", [x], { approximate: attr.string("tanh") }), "gelu");
+    },
+  },
+  {
+    name: "Clip with omitted bounds, PRelu, HardSwish, Mish, Celu and Mod",
+    sizes: { batch: 3 },
+    opset: 18,
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 2, 4]);
+      b.output(b.op1("Clip", [x, null, f32(b, "hi", [])]), "clip");
+      b.output(b.op1("PRelu", [x, f32(b, "slope", [2, 1])]), "prelu");
+      for (const op of ["HardSwish", "Mish", "Celu"]) b.output(b.op1(op, [x]), op);
+      b.output(b.op1("Mod", [b.initializer("n", int64([7, -7])), b.initializer("d", int64([3]))]), "mod");
+    },
+  },
+  {
+    name: "Einsum with explicit, implicit and ellipsis outputs",
+    sizes: { batch: 2 },
+    build: (b) => {
+      const x = b.input("x", "float32", ["batch", 4]);
+      const e = (eq: string, ...xs: Parameters<GraphBuilder["op1"]>[1]) =>
+        b.op1("Einsum", xs, { equation: attr.string(eq) });
+      b.output(e("bi,oi->bo", x, f32(b, "w", [3, 4])), "linear");
+      b.output(e("bi,oij,bj->bo", x, f32(b, "bw", [2, 4, 4]), x), "bilinear");
+      b.output(e("...i,...j", x, x), "outer");
+      b.output(e("ij,jk", f32(b, "p", [2, 3]), f32(b, "q", [3, 5])), "implicit");
+      b.output(e("... i, i -> ...", b.input("t", "float32", ["batch", 3, 4]), f32(b, "v", [4])), "spaces");
+    },
+  },
+  {
     name: "Concat along a symbolic axis gives a fresh dim",
     sizes: { batch: 3 },
     fresh: ["cat"],
@@ -251,7 +381,7 @@ function bindShape(shape: Shape, sizes: Readonly<Record<string, number>>): numbe
 
 for (const c of CASES) {
   Deno.test(`SHAPE_RULES infer the shapes ONNX Runtime produces for ${c.name}`, async () => {
-    const b = new GraphBuilder("case");
+    const b = new GraphBuilder("case", c.opset ? { opset: c.opset } : {});
     c.build(b);
     const g: Graph = b.build();
     const rng = new Random(3);
@@ -291,6 +421,24 @@ Deno.test("Reshape(x, Shape(y)) keeps y's symbolic dims", () => {
   // A symbolic dim that appears twice: -1 takes the copy the other dims do not account for.
   const sq = b.input("sq", "float32", ["n", "n"]);
   assertEquals(b.op1("Reshape", [sq, b.initializer("keep0", int64([0, -1]))]).shape, ["n", "n"]);
+});
+
+Deno.test("shape values name symbolic arithmetic by its expression and stay unknown where a dim could be anything", () => {
+  const b = new GraphBuilder("g");
+  const x = b.input("x", "float32", ["batch", 6]);
+  const n = b.op1("Shape", [x], { end: attr.int(1) });
+  const twice = b.op1("Mul", [n, b.initializer("two", int64([2]))]);
+  const half = b.op1("Concat", [twice, b.initializer("three", int64([3]))], { axis: attr.int(0) });
+  assertEquals(b.op1("Reshape", [x, half]).shape, ["(batch*2)", 3]);
+  // batch = 1 is possible, so Equal(batch, 1) is unknown and the Where that uses it too.
+  const isOne = b.op1("Equal", [n, b.initializer("one", int64([1]))]);
+  const picked = b.op1("Where", [isOne, b.initializer("four", int64([4])), n]);
+  const e = b.op1("Expand", [b.input("c", "float32", [1]), picked]);
+  assert(typeof e.shape[0] === "string" && e.shape[0] !== "batch", `Expand guessed ${e.shape}`);
+  // A dim is never negative, so Equal(batch, −1) is known false.
+  const neg = b.op1("Equal", [n, b.initializer("minus", int64([-1]))]);
+  const kept = b.op1("Where", [neg, b.initializer("five", int64([5])), n]);
+  assertEquals(b.op1("Expand", [b.input("d", "float32", [1]), kept]).shape, ["batch"]);
 });
 
 Deno.test("Transpose's shape rule accepts any permutation of rank above 10", () => {
@@ -488,6 +636,39 @@ const SHAPE_ERRORS: ReadonlyArray<readonly [string, (b: GraphBuilder) => void, r
     "axis out of range",
     (b) => b.op1("Softmax", [b.op1("Concat", [b.input("a", "float32", [2])], { axis: attr.int(3) }, { name: "c" })]),
     ["node c (Concat)", "axis 3 is out of range for rank 1"],
+  ],
+  [
+    "an Einsum term with more labels than its operand's rank",
+    (b) => b.op1("Einsum", [b.input("a", "float32", [2, 3])], { equation: attr.string("ijk->i") }, { name: "es" }),
+    ["node es (Einsum)", `term "ijk" has 3 labels for an operand of rank 2`],
+  ],
+  [
+    "Einsum labels of different sizes",
+    (b) =>
+      b.op1("Einsum", [b.input("a", "float32", [2, 3]), b.input("c", "float32", [4, 2])], {
+        equation: attr.string("ij,jk->ik"),
+      }, { name: "es" }),
+    ["node es (Einsum)", `label "j" has sizes 3 and 4`],
+  ],
+  [
+    "GroupNormalization with channels that do not split into the groups",
+    (b) =>
+      b.op1(
+        "GroupNormalization",
+        [
+          b.input("a", "float32", [2, 6, 3]),
+          b.input("s", "float32", [4]),
+          b.input("t", "float32", [4]),
+        ],
+        { num_groups: attr.int(4) },
+        { name: "gn" },
+      ),
+    ["node gn (GroupNormalization)", "6 channels do not split into 4 groups"],
+  ],
+  [
+    "Clip with a non-scalar bound",
+    (b) => b.op1("Clip", [b.input("a", "float32", [2, 3]), b.input("lo", "float32", [3])], {}, { name: "cl" }),
+    ["node cl (Clip)", "input 1 (min) must be a scalar, got [3]"],
   ],
   [
     "float op on an int tensor",

@@ -1,6 +1,7 @@
 /**
  * The data stage: a pipeline's validated `data` settings → the generated data,
- * by the kind's entry in data_kinds/registry.ts.
+ * or the data read from the user's files (csv, npy, idx; checked before any
+ * work starts by the task stage), by the kind's entry in data_kinds/registry.ts.
  *
  * @module
  */

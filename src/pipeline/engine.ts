@@ -5,14 +5,16 @@
  * | file | what |
  * |---|---|
  * | `results.json` | every record (the `deno task report` input format, src/results/) and the cells' status |
- * | `results.csv`, `epochs.csv`, `gradient_errors.csv`, `memory.csv` | the same records for spreadsheets |
+ * | `results.csv`, `epochs.csv`, `gradient_errors.csv`, `memory.csv`, `sde_*.csv` | the same records for spreadsheets |
  * | `report.html` | the self-contained report |
  * | `charts/NN-<title>.svg`, `.png` | each chart, for READMEs |
  * | `cells/<cellId>/checkpoint.json` | the last completed epoch of a training cell |
  * | `cells/<cellId>/result.json` | a finished cell's records (what `--resume` skips) |
+ * | `cells/<cellId>/model.onnx`, `encoder.onnx`, `head.onnx` | a finished training cell's trained model, weights baked in |
+ * | `cells/<cellId>/weights.safetensors` | its trained weights |
  *
  * Every file is written atomically. The sweep's cells run in order, each by
- * the cell kind that takes it (cells/registry.ts: training or analytic).
+ * the cell kind that takes it (cells/registry.ts: training, SDE training or analytic).
  * The pieces: settings.ts maps names to library objects, cost.ts sizes the
  * time estimate, cells/ runs cells, src/results/ owns the records and their
  * files, write_report.ts renders the report.

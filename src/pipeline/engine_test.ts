@@ -210,3 +210,49 @@ Deno.test("runPipeline() with --resume keeps checkpoints when only the descripti
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runPipeline() interrupted in a neural-SDE cell and resumed ends with the results of an uninterrupted sweep", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const sde = PipelineSchema.parse(
+      {
+        name: "sde-resume-test",
+        data: { kind: "ornstein-uhlenbeck", train: 8, test: 4, paths: 6, end: 1, every: 0.5, dt: 0.05, seed: 1 },
+        model: { dynamics: { kind: "mlp", width: 4, time: "concat" } },
+        solve: { rtol: 1e-3, atol: 1e-3, dt: 0.05 },
+        noise: { kind: "karhunen-loeve", cosines: 3 },
+        gradient: { method: "gq" },
+        train: { epochs: 3, batchSize: 4, optimizer: { lr: 0.01 } },
+        evaluate: { metrics: ["kl"] },
+        sweep: { "gradient.method": ["gq", "sde-adjoint"] },
+      } satisfies PipelineInput,
+    );
+    const options = { runtime, progress: quiet, report: false };
+    const full = await runPipeline(sde, { ...options, out: `${dir}/full` });
+    assertEquals(full.results.cells.map((c) => c.status), ["done", "done"]);
+    assertEquals(full.results.results.runs.length, 2);
+
+    // Stop in each cell after its first epoch: Wong–Zakai gq, then (the gq cell resumed) the SDE adjoint.
+    const statuses = [["partial", "pending"], ["resumed", "partial"]];
+    for (const [i, cell] of full.results.cells.entries()) {
+      const controller = new AbortController();
+      const part = await runPipeline(sde, {
+        ...options,
+        out: `${dir}/resumed`,
+        resume: true,
+        signal: controller.signal,
+        onEvent: (e) => (e.kind === "epoch" && e.cell === cell.id && e.epoch === 1 ? controller.abort() : undefined),
+      });
+      assertEquals(part.exitCode, 130);
+      assertEquals(part.results.cells.map((c) => c.status), statuses[i]);
+      const checkpoint = JSON.parse(await Deno.readTextFile(`${part.dir}/cells/${cell.id}/checkpoint.json`));
+      assertEquals(checkpoint.state.epoch, 1);
+    }
+    const resumed = await runPipeline(sde, { ...options, out: `${dir}/resumed`, resume: true });
+    assertEquals(resumed.exitCode, 0);
+    assertEquals(resumed.results.cells.map((c) => c.status), ["skipped", "resumed"]);
+    assertEquals(numbers(resumed.results), numbers(full.results));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

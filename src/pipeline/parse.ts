@@ -5,7 +5,9 @@
  * @module
  */
 import { parseDocument } from "yaml";
+import { resolveDataFiles } from "./data_kinds/registry.ts";
 import { issuesFromZod, PipelineError, type PipelineIssue } from "./errors.ts";
+import { resolveModelFiles } from "./model_kinds/_paths.ts";
 import { type PipelineConfig, PipelineSchema } from "./schema.ts";
 import { applyQuick, quickIssues, sweepIssues } from "./sweep.ts";
 
@@ -44,7 +46,8 @@ function parseText(text: string, file: string): unknown {
  * configuration halfway through.
  *
  * @param text The file's contents.
- * @param file The file name, used to choose the format and in messages.
+ * @param file The file name, used to choose the format, in messages, and as the folder that relative model files
+ *   (`model.dynamics.file`) are resolved against.
  * @throws {PipelineError} listing every issue as `<file>: <path>: <message>`.
  *
  * @example A typo is reported with its path
@@ -73,7 +76,8 @@ export function parsePipeline(text: string, file: string, options: ParsePipeline
     const got = raw === null ? "null" : Array.isArray(raw) ? "a list" : typeof raw;
     throw new PipelineError(file, [{ path: "(root)", message: `Expected an object of stages, got ${got}` }]);
   }
-  const r = PipelineSchema.safeParse(raw, { reportInput: true });
+  // Model files (model.dynamics.file, …) and data files (data.file, …) are relative to the pipeline file.
+  const r = PipelineSchema.safeParse(resolveDataFiles(resolveModelFiles(raw, file), file), { reportInput: true });
   if (!r.success) throw new PipelineError(file, issuesFromZod(r.error.issues));
   const issues: PipelineIssue[] = [...sweepIssues(r.data), ...quickIssues(r.data)];
   if (issues.length > 0) throw new PipelineError(file, issues);

@@ -29,7 +29,7 @@ import { CHART_KINDS } from "../results/records.ts";
 import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
-import { CLASSIFICATION_DATA, DATA_SCHEMAS, STOCHASTIC_DATA } from "./data_kinds/registry.ts";
+import { DATA_SCHEMAS, isClassificationData, STOCHASTIC_DATA } from "./data_kinds/registry.ts";
 import { DYNAMICS_SCHEMAS, dynamicsWidth } from "./model_kinds/registry.ts";
 import { NOISE_SCHEMAS } from "./noise_kinds/registry.ts";
 import { SDE_METHOD_NAMES } from "../sde/method_names.ts";
@@ -324,7 +324,7 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
       });
     }
   }
-  const classification = CLASSIFICATION_DATA.includes(kind);
+  const classification = isClassificationData(field(c, "data"));
   sdeChecks(c, kind, ctx);
   const metrics = field(c, "evaluate", "metrics");
   (Array.isArray(metrics) ? metrics : []).forEach((m, i) => {
@@ -380,6 +380,9 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
 }
 
 /** The rules of neural SDEs: stochastic data, the noise stage, the SDE methods and the solver step they need. */
+/** Charts of neural SDEs only. */
+const SDE_CHARTS: readonly unknown[] = ["cosines", "sde-densities", "sde-paths"];
+
 function sdeChecks(c: unknown, kind: string, ctx: z.core.$RefinementCtx<unknown>): void {
   const stochastic = STOCHASTIC_DATA.includes(kind);
   const method = field(c, "gradient", "method");
@@ -402,6 +405,12 @@ function sdeChecks(c: unknown, kind: string, ctx: z.core.$RefinementCtx<unknown>
         `Metric "kl" needs stochastic data, not data.kind "${kind}"`,
       );
     }
+    const charts = field(c, "report", "charts");
+    (Array.isArray(charts) ? charts : []).forEach((chart, i) => {
+      if (SDE_CHARTS.includes(chart)) {
+        issue(["report", "charts", i], `Chart "${chart}" draws neural SDEs: it needs stochastic data, not "${kind}"`);
+      }
+    });
     return;
   }
   if (!sdeMethod && typeof method === "string" && field(c, "noise") === undefined) {

@@ -111,6 +111,7 @@ Deno.test("PipelineSchema keeps neural-SDE settings to stochastic data and asks 
     ...ode,
     gradient: { method: "sde-direct" },
     model: { ...sde.model, diffusion: sde.model.dynamics },
+    report: { title: "t", charts: ["training-time", "sde-densities"] },
   });
   for (
     const start of [
@@ -118,6 +119,7 @@ Deno.test("PipelineSchema keeps neural-SDE settings to stochastic data and asks 
       'noise: Stage "noise"',
       "model.diffusion:",
       'evaluate.metrics.0: Metric "kl"',
+      'report.charts.1: Chart "sde-densities" draws neural SDEs',
     ]
   ) {
     assert(issues.some((m) => m.startsWith(start)), `expected an issue starting ${start}: ${issues.join("; ")}`);

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import { PipelineError } from "./errors.ts";
+import { dynamicsWidth } from "./model_kinds/registry.ts";
 import { type PipelineInput, PipelineSchema } from "./schema.ts";
 import { applyQuick, cellId, deepMerge, expandSweep, isSchemaPath, setPath, sweepIssues } from "./sweep.ts";
 
@@ -19,7 +20,9 @@ Deno.test("expandSweep() gives the Cartesian product, first key slowest, each ce
   });
   const cells = expandSweep(config);
   assertEquals(cells.length, 12);
-  const tuples = cells.map((c) => [c.config.model?.dynamics.width, c.config.gradient.method, c.config.train?.seed]);
+  const tuples = cells.map((
+    c,
+  ) => [dynamicsWidth(c.config.model?.dynamics), c.config.gradient.method, c.config.train?.seed]);
   assertEquals(tuples.slice(0, 4), [[5, "direct", 0], [5, "direct", 1], [5, "gq", 0], [5, "gq", 1]]);
   assertEquals(tuples[11], [500, "gq", 1]);
   assertEquals(new Set(cells.map((c) => c.id)).size, 12, "ids are distinct");
@@ -93,7 +96,7 @@ Deno.test("applyQuick() merges objects recursively and replaces lists", () => {
   const q = applyQuick(config);
   assertEquals(q.train?.epochs, 3);
   assertEquals(q.evaluate.metrics, ["loss"]);
-  assertEquals(q.model?.dynamics.width, 5);
+  assertEquals(dynamicsWidth(q.model?.dynamics), 5);
   const bad = PipelineSchema.parse({ ...base, quick: { solve: { solver: "euler" } } });
   assertThrows(() => applyQuick(bad, "b.yaml"), PipelineError, "b.yaml: quick.solve.dt: ");
 });

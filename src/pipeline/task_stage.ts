@@ -15,7 +15,7 @@ import type { Batch, NeuralOde } from "../train/neural_ode.ts";
 import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
 import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
-import { CLASSIFICATION_DATA, dataKindOf, type Dataset } from "./data_kinds/registry.ts";
+import { dataIssues, dataKindOf, type Dataset, isClassificationData } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
 import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
@@ -48,9 +48,13 @@ export interface Task {
  * combinations it cannot build. Empty when the cell can run.
  */
 export function taskIssues(config: PipelineConfig): PipelineIssue[] {
-  const issues: PipelineIssue[] = [];
+  // The data's files first: the sizes below are read from them.
+  const issues: PipelineIssue[] = dataIssues(config.data);
+  if (issues.length > 0) return issues;
   const model = config.model;
-  const training = dataKindOf(config.data.kind).training;
+  const data = dataKindOf(config.data.kind);
+  const training = data.training;
+  if (model !== undefined && data.stochastic === true) return sdeIssues(config);
   if (model === undefined || training === undefined) return issues;
   const { dataDim, outDim } = training.sizes(config.data);
   const dynamics = modelKindOf(model.dynamics.kind);
@@ -83,6 +87,23 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
   return issues;
 }
 
+/** State size of the neural SDEs the SDE cell trains (cells/sde_training_cell.ts: one-dimensional processes). */
+const SDE_STATE_DIM = 1;
+
+/** The checks of a neural SDE's drift (`model.dynamics`) and diffusion (`model.diffusion`, default: like the drift). */
+function sdeIssues(config: PipelineConfig): PipelineIssue[] {
+  const model = config.model!;
+  const options = { stateDim: SDE_STATE_DIM, form: model.form, dtype: model.dtype, seed: model.initSeed } as const;
+  const drift = modelKindOf(model.dynamics.kind).checks(model.dynamics, options);
+  const g = { ...options, paramPrefix: "g" };
+  const diffusion = model.diffusion === undefined
+    ? modelKindOf(model.dynamics.kind).checks(model.dynamics, g)
+      .filter((i) => !drift.some((d) => d.path === i.path && d.message === i.message))
+    : modelKindOf(model.diffusion.kind).checks(model.diffusion, g)
+      .map((i) => ({ ...i, path: i.path.replace(/^dynamics\b/, "diffusion") }));
+  return [...drift, ...diffusion].map((i) => ({ ...i, path: `model.${i.path}` }));
+}
+
 /**
  * The test metric of a training configuration: `accuracy` or `mse` when
  * `evaluate.metrics` names one, otherwise accuracy for classification data and
@@ -92,7 +113,7 @@ export function testMetricName(config: PipelineConfig): "accuracy" | "mse" {
   const metrics = config.evaluate.metrics;
   if (metrics.includes("accuracy")) return "accuracy";
   if (metrics.includes("mse")) return "mse";
-  return CLASSIFICATION_DATA.includes(config.data.kind) ? "accuracy" : "mse";
+  return isClassificationData(config.data) ? "accuracy" : "mse";
 }
 
 /** What the dynamics kind is asked to build for a training configuration with `dataDim` inputs. */
@@ -157,7 +178,7 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const options = buildOptions(config, dataDim);
   const stateDim = options.stateDim;
   const { dynamics, init } = kind.build(modelConfig.dynamics, options);
-  const isClassification = CLASSIFICATION_DATA.includes(dataset.kind);
+  const isClassification = isClassificationData(config.data);
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
   const head = modelConfig.head.kind === "linear" ? "linear" : "slice";
   const readout = buildReadout({ stateDim, outDim, head, loss, dtype });

@@ -16,6 +16,7 @@ import {
   testMetricSpec,
   trainingTimeSpec,
 } from "./specs.ts";
+import { cosineSpecs, figureCells, sdeDensitySpec, sdePathSpec } from "./sde_specs.ts";
 import { speedSummary } from "./summary.ts";
 
 /** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
@@ -25,7 +26,9 @@ export type ExperimentReportOptions = ReportHeader;
  * Builds the report content of one experiment: "Speed and accuracy"
  * (training time, test metric, summary table), "Training curves" (test loss
  * against epoch and wall-clock time), "Gradients" (relative error, NFE) and
- * "Memory". A section appears when one of its charts is asked for; a chart
+ * "Memory", and for neural SDEs "Karhunen–Loève cosines" (time and metric
+ * against the noise's cosines) and "Neural SDE samples" (each method's
+ * widest model's densities and paths against the data's). A section appears when one of its charts is asked for; a chart
  * asked for without records becomes a line of text saying so.
  *
  * @example
@@ -40,7 +43,8 @@ export type ExperimentReportOptions = ReportHeader;
  */
 export function experimentReport(results: ExperimentResults, options: ExperimentReportOptions): ReportContent {
   const { title, subtitle, summary = true, metricLabel = "test metric", metricLogY = false, meta } = options;
-  const { runs = [], epochs = [], gradientErrors = [], memory = [] } = results;
+  const { runs = [], epochs = [], gradientErrors = [], memory = [], sdeDensities = [], sdePaths = [] } = results;
+  const noisyRuns = runs.filter((r) => typeof r.cosines === "number");
   const charts = new Set<ChartKind>(
     options.charts ??
       CHART_KINDS.filter((k) =>
@@ -51,6 +55,9 @@ export function experimentReport(results: ExperimentResults, options: Experiment
           "loss-curve": epochs.length,
           "gradient-error": gradientErrors.length,
           "memory": memory.length,
+          "cosines": new Set(noisyRuns.map((r) => r.cosines)).size > 1 ? 1 : 0,
+          "sde-densities": sdeDensities.length,
+          "sde-paths": sdePaths.length,
         })[k] > 0
       ),
   );
@@ -82,6 +89,18 @@ export function experimentReport(results: ExperimentResults, options: Experiment
     ["nfe", runs.length, () => [nfeSpec(runs)]],
   ], {});
   section("Memory", [["memory", memory.length, () => [memorySpec(memory)]]], {});
+  section("Karhunen–Loève cosines", [
+    ["cosines", noisyRuns.length, () => cosineSpecs(noisyRuns, { metricLabel: `test ${metricLabel}` })],
+  ], {});
+  // One figure per method, of its widest model.
+  const perCell = <T extends { cellId: string }>(records: readonly T[], draw: (r: T[]) => ChartSpec) => () =>
+    figureCells(records as readonly (T & { method: string; width: number })[]).map((id) =>
+      draw(records.filter((r) => r.cellId === id))
+    );
+  section("Neural SDE samples", [
+    ["sde-densities", sdeDensities.length, perCell(sdeDensities, sdeDensitySpec)],
+    ["sde-paths", sdePaths.length, perCell(sdePaths, sdePathSpec)],
+  ], {});
   return {
     title,
     ...(subtitle !== undefined ? { subtitle } : {}),

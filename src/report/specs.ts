@@ -23,25 +23,26 @@
  * | {@linkcode memorySpec} | held memory vs tolerance, log–log |
  * | {@linkcode nfeSpec} | forward / backward NFE per batch, per method (grouped bars) |
  *
- * Why one file: the chart builders share the colour scale, the missing-value filters and the size checks.
+ * Why one file: the builders are the report's one catalogue of views, read side by side to keep them alike.
  *
  * @module
  */
-import type { TopLevelSpec } from "vega-lite";
 import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../results/records.ts";
+import {
+  type ChartOptions,
+  type ChartSpec,
+  checkRecords,
+  checkSize,
+  methodColour,
+  methodColourScale,
+  plain,
+  SCHEMA,
+  sweepSpec,
+  validTest,
+} from "./_chart_parts.ts";
 
-/** A Vega-Lite specification, as the builders here return it. */
-export type ChartSpec = TopLevelSpec;
-
-/** Options shared by every builder. */
-export interface ChartOptions {
-  /** Chart title. @default a title naming the view */
-  title?: string;
-  /** Width of one plot panel in pixels. @default 360 (220 per panel when faceted) */
-  width?: number;
-  /** Height of one plot panel in pixels. @default 240 (180 per panel when faceted) */
-  height?: number;
-}
+export type { ChartOptions, ChartSpec } from "./_chart_parts.ts";
+export { methodColourScale } from "./_chart_parts.ts";
 
 /** Options of {@linkcode testMetricSpec}. */
 export interface TestMetricOptions extends ChartOptions {
@@ -77,175 +78,6 @@ export interface NfeOptions extends ChartOptions {
   logY?: boolean;
 }
 
-const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-
-/** Fixed colours of the well-known methods (Tableau 10), so a method looks the same in every chart. */
-const METHOD_COLOURS: ReadonlyArray<readonly [string, string]> = [
-  ["direct", "#4c78a8"],
-  ["adjoint", "#f58518"],
-  ["seminorm", "#54a24b"],
-  ["gq", "#e45756"],
-  ["gq-step", "#b279a2"],
-  ["sde-direct", "#72b7b2"],
-  ["sde-adjoint", "#eeca3b"],
-];
-const SPARE_COLOURS = ["#9d755d", "#bab0ac", "#ff9da6", "#79706e", "#17becf", "#bcbd22", "#1f77b4", "#8c564b"];
-
-/**
- * The colour scale for the methods present in `methods`: known methods first
- * in the order direct, adjoint, seminorm, gq, …, then the others by name.
- *
- * @example Colours stay fixed whatever else is present
- * ```ts
- * import { methodColourScale } from "./specs.ts";
- * const s = methodColourScale(["gq", "mine", "adjoint"]);
- * if (s.domain.join() !== "adjoint,gq,mine") throw new Error(s.domain.join());
- * if (s.range[1] !== "#e45756") throw new Error("gq is not red");
- * ```
- */
-export function methodColourScale(methods: Iterable<string>): { domain: string[]; range: string[] } {
-  const present = new Set(methods);
-  const domain: string[] = [], range: string[] = [];
-  for (const [m, c] of METHOD_COLOURS) {
-    if (present.has(m)) {
-      domain.push(m);
-      range.push(c);
-      present.delete(m);
-    }
-  }
-  [...present].sort().forEach((m, i) => {
-    domain.push(m);
-    range.push(SPARE_COLOURS[i % SPARE_COLOURS.length]!);
-  });
-  return { domain, range };
-}
-
-/** A Vega expression that is true when `datum[field]` is a usable number (and > 0 on a log axis). */
-function validTest(field: string, positive: boolean): string {
-  const f = `datum[${JSON.stringify(field)}]`;
-  return `isValid(${f}) && isFinite(${f})${positive ? ` && ${f} > 0` : ""}`;
-}
-
-function checkRecords(fn: string, records: unknown, required: Record<string, "string" | "number">): void {
-  if (!Array.isArray(records)) {
-    throw new TypeError(`${fn}() expects an array of records, got ${typeof records}`);
-  }
-  records.forEach((r: unknown, i) => {
-    if (typeof r !== "object" || r === null) {
-      throw new TypeError(`${fn}(): record ${i} must be an object, got ${JSON.stringify(r)}`);
-    }
-    for (const [key, type] of Object.entries(required)) {
-      const v = (r as Record<string, unknown>)[key];
-      if (typeof v !== type || (type === "number" && !Number.isFinite(v))) {
-        throw new TypeError(`${fn}(): record ${i} field "${key}" must be a finite ${type}, got ${JSON.stringify(v)}`);
-      }
-    }
-  });
-}
-
-function checkSize(fn: string, name: string, v: number | undefined): void {
-  if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
-    throw new RangeError(`${fn}(): option "${name}" must be a positive number, got ${v}`);
-  }
-}
-
-/** Copies records to plain JSON-safe objects (NaN and ±Infinity become null, undefined fields vanish). */
-function plain<T extends object>(records: readonly T[]): Record<string, unknown>[] {
-  return records.map((r) => {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(r)) {
-      if (v === undefined) continue;
-      o[k] = typeof v === "number" && !Number.isFinite(v) ? null : v;
-    }
-    return o;
-  });
-}
-
-function methodColour(records: readonly { method: string }[]) {
-  return {
-    field: "method",
-    type: "nominal" as const,
-    title: "method",
-    scale: methodColourScale(records.map((r) => r.method)),
-  };
-}
-
-/**
- * Mean ± standard deviation of one run field against width, per method:
- * a band (± std over seeds; absent when there is one seed) under a line
- * with points at the means. Widths on a log axis.
- */
-function widthSweepSpec(
-  fn: string,
-  runs: readonly RunRecord[],
-  field: "trainSeconds" | "testMetric",
-  yTitle: string,
-  logY: boolean,
-  options: ChartOptions,
-  defaultTitle: string,
-): ChartSpec {
-  checkRecords(fn, runs, { method: "string", width: "number" });
-  checkSize(fn, "width", options.width);
-  checkSize(fn, "height", options.height);
-  // On a log axis the band's lower edge mean − std can reach ≤ 0; it is
-  // clamped to mean / 10 there (the band then reads "at least a decade").
-  const lo = logY ? "max(datum.mean - datum.std, datum.mean / 10)" : "datum.mean - datum.std";
-  const x = {
-    field: "width",
-    type: "quantitative" as const,
-    title: "width",
-    // Not "nice": widths 16…128 should fill the axis rather than sit inside 10…1000.
-    scale: { type: "log" as const, nice: false },
-    axis: { grid: true },
-  };
-  const yScale = logY ? { type: "log" as const } : { zero: false };
-  return {
-    $schema: SCHEMA,
-    title: options.title ?? defaultTitle,
-    width: options.width ?? 360,
-    height: options.height ?? 240,
-    data: { values: plain(runs) },
-    transform: [
-      { filter: `${validTest("width", true)} && ${validTest(field, logY)}` },
-      {
-        aggregate: [
-          { op: "mean", field, as: "mean" },
-          { op: "stdev", field, as: "std" },
-          { op: "count", as: "runs" },
-        ],
-        groupby: ["method", "width"],
-      },
-      { calculate: "isValid(datum.std) && isFinite(datum.std) ? datum.std : 0", as: "std" },
-      { calculate: lo, as: "lo" },
-      { calculate: "datum.mean + datum.std", as: "hi" },
-    ],
-    // The band's opacity would fade the legend symbols: keep them solid.
-    encoding: { x, color: { ...methodColour(runs), legend: { symbolOpacity: 1 } } },
-    layer: [
-      {
-        mark: { type: "area", opacity: 0.2 },
-        encoding: {
-          y: { field: "lo", type: "quantitative", title: yTitle, scale: yScale },
-          y2: { field: "hi" },
-        },
-      },
-      {
-        mark: { type: "line", point: true },
-        encoding: {
-          y: { field: "mean", type: "quantitative", title: yTitle, scale: yScale },
-          tooltip: [
-            { field: "method", type: "nominal" },
-            { field: "width", type: "quantitative" },
-            { field: "mean", type: "quantitative", title: `mean ${yTitle}`, format: ".4~g" },
-            { field: "std", type: "quantitative", title: "std", format: ".3~g" },
-            { field: "runs", type: "quantitative", title: "seeds" },
-          ],
-        },
-      },
-    ],
-  };
-}
-
 /**
  * Training time against width, per method: mean ± std over seeds as a line
  * over a band, log–log axes.
@@ -263,7 +95,7 @@ function widthSweepSpec(
  * ```
  */
 export function trainingTimeSpec(runs: readonly RunRecord[], options: TrainingTimeOptions = {}): ChartSpec {
-  return widthSweepSpec(
+  return sweepSpec(
     "trainingTimeSpec",
     runs,
     "trainSeconds",
@@ -289,7 +121,7 @@ export function trainingTimeSpec(runs: readonly RunRecord[], options: TrainingTi
  */
 export function testMetricSpec(runs: readonly RunRecord[], options: TestMetricOptions = {}): ChartSpec {
   const label = options.metricLabel ?? "test metric";
-  return widthSweepSpec(
+  return sweepSpec(
     "testMetricSpec",
     runs,
     "testMetric",

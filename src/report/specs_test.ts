@@ -1,7 +1,6 @@
-import * as vega from "vega";
-import { compile } from "vega-lite";
 import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import type { RunRecord } from "../results/records.ts";
+import { compileStrict, markData } from "./_chart_testing.ts";
 import { SAMPLE_WIDTHS, sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
 import {
   type ChartSpec,
@@ -13,64 +12,6 @@ import {
   testMetricSpec,
   trainingTimeSpec,
 } from "./specs.ts";
-
-/** Compiles with vega-lite, collecting every warning; an error throws. */
-function compileStrict(spec: ChartSpec): { vg: vega.Spec; warnings: string[] } {
-  const warnings: string[] = [];
-  const logger = {
-    level: () => logger,
-    error: (...a: unknown[]): never => {
-      throw new Error(a.join(" "));
-    },
-    warn: (...a: unknown[]) => (warnings.push(a.join(" ")), logger),
-    info: () => logger,
-    debug: () => logger,
-  };
-  return { vg: compile(spec, { logger: logger as never }).spec, warnings };
-}
-
-type Datum = Record<string, unknown>;
-interface SceneNode {
-  marktype?: string;
-  role?: string;
-  items?: SceneNode[];
-  datum?: Datum;
-}
-
-/**
- * Runs the spec headless and returns the data of the items of every data mark
- * of type `marktype` (for a line or area: one item per point).
- */
-async function markData(spec: ChartSpec, marktype: string): Promise<Datum[]> {
-  const { vg, warnings } = compileStrict(spec);
-  const dataWarnings: string[] = [];
-  const view = new vega.View(vega.parse(vg), {
-    renderer: "none",
-    logger: {
-      level: () => 2,
-      error: (e: unknown) => {
-        throw e;
-      },
-      warn: (...a: unknown[]) => dataWarnings.push(a.join(" ")),
-      info: () => {},
-      debug: () => {},
-    } as never,
-  });
-  await view.runAsync();
-  const out: Datum[] = [];
-  // Facet cells are groups whose datum holds the facet field (e.g. width): merge it into their items' data.
-  const walk = (node: SceneNode, context: Datum) => {
-    const isMark = node.marktype === marktype && node.role === "mark";
-    for (const item of node.items ?? []) {
-      if (isMark && item.datum) out.push({ ...context, ...item.datum });
-      walk(item, node.marktype === "group" && item.datum ? { ...context, ...item.datum } : context);
-    }
-  };
-  walk((view.scenegraph() as unknown as { root: SceneNode }).root, {});
-  view.finalize();
-  assertEquals([...warnings, ...dataWarnings], [], "compile and dataflow warnings");
-  return out;
-}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sampleStd = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));

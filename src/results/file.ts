@@ -49,6 +49,7 @@ const ResultsFileSchema = z.looseObject({
       nfeForwardPerBatch: maybeNumber,
       nfeBackwardPerBatch: maybeNumber,
       nodesPerBatch: maybeNumber,
+      cosines: maybeNumber,
     })).optional(),
     epochs: z.array(z.looseObject({
       method,
@@ -61,6 +62,26 @@ const ResultsFileSchema = z.looseObject({
     gradientErrors: z.array(z.looseObject({ method, T: z.number(), quantity: z.string(), relativeError: maybeNumber }))
       .optional(),
     memory: z.array(z.looseObject({ method, tolerance: z.number(), heldBytes: maybeNumber })).optional(),
+    sdeDensities: z.array(z.looseObject({
+      cellId: z.string(),
+      method,
+      width: z.number(),
+      x0: z.number(),
+      t: z.number(),
+      x: z.number(),
+      density: z.number(),
+      source: z.enum(["model", "data"]),
+    })).optional(),
+    sdePaths: z.array(z.looseObject({
+      cellId: z.string(),
+      method,
+      width: z.number(),
+      x0: z.number(),
+      path: z.number().int(),
+      t: z.number(),
+      value: maybeNumber,
+      source: z.enum(["model", "data"]),
+    })).optional(),
     sdeEpochTimings: z.array(z.looseObject({ method, width: z.number(), epochSeconds: z.number() })).optional(),
     gradientTimings: z.array(z.looseObject({
       method,
@@ -190,14 +211,16 @@ function recordsOf(results: ExperimentResults) {
     epochs: results.epochs ?? [],
     gradientErrors: results.gradientErrors ?? [],
     memory: results.memory ?? [],
+    sdeDensities: results.sdeDensities ?? [],
+    sdePaths: results.sdePaths ?? [],
   };
 }
 
 /**
  * A pipeline's results folder: `results.json` and the same records as CSV
  * for spreadsheets (`results.csv` holds the runs, or the analytic records when
- * there are none; `epochs.csv`, `gradient_errors.csv`, `memory.csv` when they
- * have rows). Every file is written atomically.
+ * there are none; `epochs.csv`, `gradient_errors.csv`, `memory.csv`,
+ * `sde_densities.csv`, `sde_paths.csv` when they have rows). Every file is written atomically.
  */
 export async function writePipelineResults(dir: string, results: PipelineResults): Promise<void> {
   await writeResults(join(dir, "results.json"), results);
@@ -208,6 +231,8 @@ export async function writePipelineResults(dir: string, results: PipelineResults
     ["epochs.csv", r.epochs],
     ["gradient_errors.csv", r.gradientErrors],
     ["memory.csv", r.memory],
+    ["sde_densities.csv", r.sdeDensities],
+    ["sde_paths.csv", r.sdePaths],
   ];
   for (const [name, rows] of tables) {
     if (rows.length > 0) await writeFileAtomic(join(dir, name), toCsv(rows));

@@ -43,6 +43,8 @@ export interface RunRecord {
   nfeBackwardPerBatch?: MaybeNumber;
   /** Mean quadrature nodes of one gq gradient (per batch; counted in the backward NFE too). */
   nodesPerBatch?: MaybeNumber;
+  /** Cosines of the Karhunen–Loève noise a neural SDE trained through; absent or null otherwise. */
+  cosines?: MaybeNumber;
 }
 
 /** A finished training run as the pipeline engine writes it: a {@linkcode RunRecord} with every field. */
@@ -77,6 +79,8 @@ export interface TrainingRunRecord extends RunRecord {
   epochSeconds: number | null;
   /** Largest memory held by one batch's gradient computation, in bytes. */
   heldBytes: number | null;
+  /** Cosines of the Karhunen–Loève noise a neural SDE trained through; null for every other run. */
+  cosines: number | null;
 }
 
 /** Test loss of one run after one epoch. */
@@ -174,9 +178,58 @@ export interface AnalyticMemoryRecord extends MemoryRecord, PerGradientCosts {
   T: number;
 }
 
+/** Whose samples a neural-SDE figure record describes: the trained model's, or the process that made the data. */
+export type SdeSampleSource = "model" | "data";
+
+/**
+ * A point of a density curve at one time from one initial value, of a
+ * trained neural SDE's samples or the data process's (the paper's Figure 15).
+ */
+export interface SdeDensityRecord {
+  /** The sweep cell. */
+  cellId: string;
+  /** Gradient method the model trained with. */
+  method: string;
+  /** Hidden width of drift and diffusion. */
+  width: number;
+  /** The initial value. */
+  x0: number;
+  /** The time. */
+  t: number;
+  /** The state value. */
+  x: number;
+  /** Gaussian kernel density of the samples at x. */
+  density: number;
+  /** Whose samples. */
+  source: SdeSampleSource;
+}
+
+/** A point of one sample path from one initial value (the paper's Figure 15). */
+export interface SdePathRecord {
+  /** The sweep cell. */
+  cellId: string;
+  /** Gradient method the model trained with. */
+  method: string;
+  /** Hidden width of drift and diffusion. */
+  width: number;
+  /** The initial value. */
+  x0: number;
+  /** Which path of that initial value, counting from 0. */
+  path: number;
+  /** The time. */
+  t: number;
+  /** The state. */
+  value: number;
+  /** Whose path. */
+  source: SdeSampleSource;
+}
+
 /** One timed training epoch of a neural SDE (the SDE benchmark). */
 export interface SdeEpochTimingRecord {
-  /** Method: `gq` (through Karhunen–Loève noise), `sde-direct` or `sde-adjoint`. */
+  /**
+   * Method: `gq` (through Karhunen–Loève noise), `sde-direct` or
+   * `sde-adjoint`, or the peer `torchsde sdeint_adjoint`.
+   */
   method: string;
   /** Hidden width of drift and diffusion. */
   width: number;
@@ -192,6 +245,8 @@ export interface SdeEpochTimingRecord {
   nfeForwardPerEpoch: number;
   /** Backward evaluations of the epoch. */
   nfeBackwardPerEpoch: number;
+  /** epochSeconds ÷ torchsde sdeint_adjoint's at the same width, measured in the same run; absent without torchsde. */
+  ratioToTorchsde?: number;
 }
 
 /** One timed gradient of the gradient benchmark (the median of its repeats). */
@@ -349,7 +404,17 @@ export interface PeerLimitRecord {
 }
 
 /** Chart names, as a pipeline's `report.charts` and a results file's `charts` spell them. */
-export const CHART_KINDS = ["training-time", "test-metric", "loss-curve", "nfe", "gradient-error", "memory"] as const;
+export const CHART_KINDS = [
+  "training-time",
+  "test-metric",
+  "loss-curve",
+  "nfe",
+  "gradient-error",
+  "memory",
+  "cosines",
+  "sde-densities",
+  "sde-paths",
+] as const;
 
 /** One chart name of {@linkcode CHART_KINDS}. */
 export type ChartKind = typeof CHART_KINDS[number];
@@ -385,6 +450,10 @@ export interface ExperimentResults {
   gradientErrors?: GradientErrorRecord[];
   /** Held memory per method and tolerance. */
   memory?: MemoryRecord[];
+  /** Density curves of neural SDEs' samples against the data's. */
+  sdeDensities?: SdeDensityRecord[];
+  /** Sample paths of neural SDEs and of the data. */
+  sdePaths?: SdePathRecord[];
   /** Timed gradients of the gradient benchmark. */
   gradientTimings?: GradientTimingRecord[];
   /** Timed epochs of the SDE benchmark. */
@@ -417,11 +486,15 @@ export interface CellRecords {
   gradientErrors: AnalyticGradientErrorRecord[];
   /** Held memory per tolerance. */
   memory: AnalyticMemoryRecord[];
+  /** A neural SDE's density curves against the data's, at three times from three initial values. */
+  sdeDensities: SdeDensityRecord[];
+  /** A neural SDE's sample paths and the data's, from the same initial values. */
+  sdePaths: SdePathRecord[];
 }
 
 /** No records yet. */
 export function emptyCellRecords(): CellRecords {
-  return { runs: [], epochs: [], gradientErrors: [], memory: [] };
+  return { runs: [], epochs: [], gradientErrors: [], memory: [], sdeDensities: [], sdePaths: [] };
 }
 
 /** Appends every record of `from` to `to`. */
@@ -430,6 +503,9 @@ export function appendCellRecords(to: CellRecords, from: CellRecords): void {
   to.epochs.push(...from.epochs);
   to.gradientErrors.push(...from.gradientErrors);
   to.memory.push(...from.memory);
+  // Cell results written before the SDE figures existed lack their lists.
+  to.sdeDensities.push(...(from.sdeDensities ?? []));
+  to.sdePaths.push(...(from.sdePaths ?? []));
 }
 
 /** What happened to a pipeline cell. */

@@ -16,6 +16,15 @@
  * (reversible Heun) draws on a fixed test Brownian path: parameters trained
  * through Wong–Zakai are evaluated as an SDE.
  *
+ * Reproducible and resumable as trainNeuralOde (trainer.ts), with the same
+ * state and checkpoint helpers: the batches of epoch e come from
+ * `minibatches(…, seed, { epoch: e })`, and the noise of batch b of epoch e
+ * (Karhunen–Loève coefficients or the Brownian path's seed) from its own
+ * stream `Random.keyed(seed, [·, e, b])`, so no generator state is carried
+ * between batches and a run resumed from an epoch's state continues exactly
+ * as an uninterrupted one. When `signal` aborts, the epoch in flight is
+ * dropped: the returned state is that of the last completed epoch.
+ *
  * @module
  */
 import type { OrnsteinUhlenbeckData, SdeSamples } from "../data/ornstein_uhlenbeck.ts";
@@ -35,7 +44,10 @@ import { sdeint } from "../sde/sdeint.ts";
 import { onnxSdeTerms } from "../sde/terms.ts";
 import { Random } from "../util/random.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
-import type { EpochTotals } from "./trainer.ts";
+import { type EpochTotals, epochWork, startState, type TrainState } from "./trainer.ts";
+
+/** The first counter word of the training noise's streams, apart from any other keyed use of the seed ("nois"). */
+const NOISE_STREAM = 0x6e6f6973;
 
 /** How gradients are computed. */
 export type SdeTraining =
@@ -84,10 +96,12 @@ export interface TrainNeuralSdeOptions {
   readonly evaluationDt: number;
   /** Evaluate every this many epochs (and after the last). @default 1 */
   readonly evaluateEvery?: number;
-  /** Stops after the batch in flight. */
+  /** Continue from this state (of a run with the same options) instead of the initial parameters. */
+  readonly resume?: SdeTrainState;
+  /** Stops after the batch in flight; the epoch it cuts short is not kept. */
   readonly signal?: AbortSignal;
-  /** Called after each epoch. */
-  readonly onEpoch?: (epoch: SdeEpochResult) => void | Promise<void>;
+  /** Called after each completed epoch with its record and the state to checkpoint. */
+  readonly onEpoch?: (epoch: SdeEpochResult, state: SdeTrainState) => void | Promise<void>;
 }
 
 /** One epoch's record. */
@@ -96,14 +110,23 @@ export interface SdeEpochResult extends EpochTotals {
   readonly testKl?: number;
 }
 
+/**
+ * The state of a neural-SDE run after a completed epoch: enough to continue
+ * it exactly (the noise needs no state of its own); `trainStateToJson` makes
+ * it a checkpoint.
+ */
+export type SdeTrainState = TrainState<SdeEpochResult>;
+
 /** What {@linkcode trainNeuralSde} returns. */
 export interface TrainNeuralSdeResult {
-  /** The trained parameters. */
+  /** The parameters after the last completed epoch. */
   readonly params: Record<string, Tensor>;
-  /** One record per completed epoch. */
+  /** One record per completed epoch (resumed ones included). */
   readonly history: SdeEpochResult[];
   /** Whether the signal stopped training early. */
   readonly stopped: boolean;
+  /** The state after the last completed epoch. */
+  readonly state: SdeTrainState;
 }
 
 /** Initial values `indices` of a split, each repeated `paths` times, and the targets' moments per time. */
@@ -140,10 +163,11 @@ export async function sdeTestKl(
 /**
  * Trains a neural SDE; see the module doc for the two routes.
  *
- * @throws {RangeError} for bad epochs, batch size or a state that is not one value per sample.
+ * @throws {RangeError} for bad epochs, batch size, a resume state past
+ *   `epochs` or a state that is not one value per sample.
  */
 export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<TrainNeuralSdeResult> {
-  const { runtime, drift, diffusion, data, epochs, batchSize, seed, training, evaluationDt } = options;
+  const { runtime, drift, diffusion, data, epochs, batchSize, seed, training, evaluationDt, resume } = options;
   const every = options.evaluateEvery ?? 1;
   if (!(Number.isInteger(epochs) && epochs >= 1)) {
     throw new RangeError(`trainNeuralSde: epochs must be a positive integer, got ${epochs}`);
@@ -154,31 +178,31 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
   if (drift.stateShape.join() !== "1") {
     throw new RangeError(`trainNeuralSde: the state must be one value per sample, got [${drift.stateShape}]`);
   }
-  const params: Record<string, Tensor> = Object.fromEntries(
-    Object.entries(options.params).map(([k, t]) => [k, { ...t, data: t.data.slice() } as Tensor]),
-  );
-  const flat = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, t.data as Float32Array | Float64Array]));
+  if (resume && resume.epoch > epochs) {
+    throw new RangeError(`trainNeuralSde: resume state is at epoch ${resume.epoch}, past epochs ${epochs}`);
+  }
   const adam = new Adam(options.optimizer);
-  const state = adam.init(flat);
+  let state = startState(adam, options.params, resume);
   const { times, paths, train } = data;
   const end = times.at(-1)!;
-  const noise = new Random(seed).fork();
   const wongZakai = training.kind === "wong-zakai"
     ? asDynamics(wongZakaiGraph({ drift, diffusion, t0: times[0]!, t1: end, cosines: training.cosines }), {
       constants: training.cosines > 0 ? [KL_COEFFICIENTS] : [],
     })
     : undefined;
-  const history: SdeEpochResult[] = [];
-  let elapsed = 0, stopped = false;
-  for (let epoch = 1; epoch <= epochs && !stopped; epoch++) {
+  let stopped = false;
+  for (let epoch = state.epoch + 1; epoch <= epochs && !stopped; epoch++) {
     const t0 = performance.now();
     const batches = minibatches(train.x0.length, Math.min(batchSize, train.x0.length), seed, { epoch: epoch - 1 });
+    const { params, floats, adam: adamState } = epochWork(state);
     let lossSum = 0, nfeForward = 0, nfeBackward = 0, nodes = 0;
-    for (const indices of batches) {
+    for (const [b, indices] of batches.entries()) {
       if (options.signal?.aborted) {
+        // A cut-short epoch is not kept: the state stays that of the last completed epoch.
         stopped = true;
         break;
       }
+      const noise = Random.keyed(seed, [NOISE_STREAM, epoch - 1, b]);
       const { y0, target } = batchOf(train, indices, paths);
       // Without noise every sample of an initial value coincides: only the mean can be matched.
       const meanOnly = training.kind === "wong-zakai" && training.cosines === 0;
@@ -223,8 +247,8 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
         nfeBackward += r.stats.backwardCalls;
       }
       // Parameters the route does not use (the diffusion without noise) get zero gradients.
-      for (const [name, p] of Object.entries(flat)) grads[name] ??= new Float64Array(p.length);
-      adam.step(flat, grads, state);
+      for (const [name, p] of Object.entries(floats)) grads[name] ??= new Float64Array(p.length);
+      adam.step(floats, grads, adamState);
       lossSum += value!;
     }
     if (stopped) break;
@@ -232,20 +256,20 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
       ? await sdeTestKl(runtime, { drift, diffusion, params }, data, evaluationDt, seed + 1)
       : undefined;
     const epochSeconds = (performance.now() - t0) / 1000;
-    elapsed += epochSeconds;
     const record: SdeEpochResult = {
       epoch,
       trainLoss: lossSum / batches.length,
       ...(testKl !== undefined ? { testKl } : {}),
       epochSeconds,
-      elapsedSeconds: elapsed,
+      elapsedSeconds: (state.history.at(-1)?.elapsedSeconds ?? 0) + epochSeconds,
       batches: batches.length,
       nfeForwardPerEpoch: nfeForward,
       nfeBackwardPerEpoch: nfeBackward,
       nodesPerEpoch: nodes,
     };
-    history.push(record);
-    await options.onEpoch?.(record);
+    // The epoch's copies become the state; later epochs train copies of it, so it is never changed again.
+    state = { epoch, params, adam: adamState, history: [...state.history, record] };
+    await options.onEpoch?.(record, state);
   }
-  return { params, history, stopped };
+  return { params: epochWork(state).params, history: [...state.history], stopped, state };
 }

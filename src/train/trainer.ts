@@ -14,6 +14,8 @@
  * epoch from its beginning, giving the numbers of an uninterrupted run.
  *
  * Why one file: the loop and its checkpoint format must change together (a resumed run continues bit for bit).
+ * The neural-SDE loop (neural_sde.ts) keeps the same state, its own epoch records in `history`, and checkpoints
+ * with the same JSON helpers.
  *
  * @module
  */
@@ -71,8 +73,13 @@ export interface EpochResult extends EpochTotals {
   readonly testNfe?: number;
 }
 
-/** The state of a run after a completed epoch: enough to continue it exactly. */
-export interface TrainState {
+/**
+ * The state of a run after a completed epoch: enough to continue it exactly.
+ * `E` is the loop's epoch record ({@linkcode EpochResult} for trainNeuralOde,
+ * `SdeEpochResult` for trainNeuralSde); the elapsed time continues from the
+ * last record's `elapsedSeconds`.
+ */
+export interface TrainState<E extends EpochTotals = EpochResult> {
   /** Completed epochs. */
   readonly epoch: number;
   /** Parameter values (copies). */
@@ -80,7 +87,7 @@ export interface TrainState {
   /** Optimiser state (copies). */
   readonly adam: AdamState;
   /** Records of the completed epochs. */
-  readonly history: readonly EpochResult[];
+  readonly history: readonly E[];
 }
 
 /** Progress inside an epoch, reported after each batch. */
@@ -155,20 +162,70 @@ function copyParams(params: Readonly<Record<string, Tensor>>): Record<string, Te
   return out;
 }
 
-function copyAdam(s: AdamState): AdamState {
+/** What one epoch trains in place: copies of a state's parameters and optimiser state. */
+export interface EpochWork {
+  /** Parameter tensors (copies). */
+  readonly params: Record<string, Tensor>;
+  /** The same parameters' float arrays, which Adam steps in place. */
+  readonly floats: Record<string, Float64Array | Float32Array>;
+  /** Optimiser state (a copy). */
+  readonly adam: AdamState;
+}
+
+/**
+ * Copies of `state`'s parameters and optimiser state for the next epoch to
+ * train in place. Both training loops train each epoch on such a copy and
+ * make it the new state only when the epoch completes, so a cut-short epoch
+ * leaves the state of the last completed one untouched (no rollback needed).
+ *
+ * @throws {TypeError} for a parameter that is not float32 or float64.
+ *
+ * @example The copy changes, the state does not
+ * ```ts
+ * import { epochWork } from "./trainer.ts";
+ * import { tensor } from "../onnx/tensor.ts";
+ * const state = {
+ *   epoch: 0, history: [], params: { w: tensor(Float64Array.of(1), [1]) },
+ *   adam: { step: 0, m: { w: Float64Array.of(0) }, v: { w: Float64Array.of(0) } },
+ * };
+ * const work = epochWork(state);
+ * work.floats.w![0] = 2;
+ * work.adam.step = 1;
+ * if (state.params.w.data[0] !== 1 || state.adam.step !== 0) throw new Error("the state changed");
+ * ```
+ */
+export function epochWork(state: TrainState<EpochTotals>): EpochWork {
+  const params = copyParams(state.params);
   const m: Record<string, Float64Array> = {}, v: Record<string, Float64Array> = {};
-  for (const [k, a] of Object.entries(s.m)) m[k] = a.slice();
-  for (const [k, a] of Object.entries(s.v)) v[k] = a.slice();
-  return { step: s.step, m, v };
+  for (const [k, a] of Object.entries(state.adam.m)) m[k] = a.slice();
+  for (const [k, a] of Object.entries(state.adam.v)) v[k] = a.slice();
+  return { params, floats: floatData(params), adam: { step: state.adam.step, m, v } };
 }
 
-function restoreAdam(target: AdamState, from: AdamState): void {
-  target.step = from.step;
-  for (const [k, a] of Object.entries(from.m)) target.m[k]!.set(a);
-  for (const [k, a] of Object.entries(from.v)) target.v[k]!.set(a);
+/**
+ * The state a run starts from: `resume`, or epoch 0 with `params` and
+ * `adam`'s initial state when there is none.
+ *
+ * @throws {TypeError} for a parameter that is not float32 or float64.
+ *
+ * @example A fresh start
+ * ```ts
+ * import { startState } from "./trainer.ts";
+ * import { Adam } from "./adam.ts";
+ * import { tensor } from "../onnx/tensor.ts";
+ * const state = startState(new Adam({}), { w: tensor(Float64Array.of(1, 2), [2]) });
+ * if (state.epoch !== 0 || state.adam.m.w!.length !== 2) throw new Error("not a fresh state");
+ * ```
+ */
+export function startState<E extends EpochTotals>(
+  adam: Adam,
+  params: Readonly<Record<string, Tensor>>,
+  resume?: TrainState<E>,
+): TrainState<E> {
+  return resume ?? { epoch: 0, params, adam: adam.init(floatData(params)), history: [] };
 }
 
-function floatData(params: Record<string, Tensor>): Record<string, Float64Array | Float32Array> {
+function floatData(params: Readonly<Record<string, Tensor>>): Record<string, Float64Array | Float32Array> {
   const out: Record<string, Float64Array | Float32Array> = {};
   for (const [name, t] of Object.entries(params)) {
     if (!(t.data instanceof Float64Array || t.data instanceof Float32Array)) {
@@ -183,7 +240,8 @@ function floatData(params: Record<string, Tensor>): Record<string, Float64Array 
  * Trains a neural ODE with Adam. Each batch: loss and gradients by the chosen
  * method ({@linkcode lossAndGradients}), one Adam step. After each epoch the
  * test batch is evaluated (forward only) and `onEpoch` receives the record and
- * a copy of the state, which {@linkcode trainStateToJson} makes a checkpoint.
+ * the new state (never changed afterwards), which {@linkcode trainStateToJson}
+ * makes a checkpoint.
  *
  * @throws {RangeError} for epochs, batch size or evaluateEvery that are not
  *   positive integers, or a resume state past `epochs`.
@@ -226,27 +284,16 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
     throw new RangeError(`trainNeuralOde resume state is at epoch ${resume.epoch}, past epochs ${epochs}`);
   }
   const adam = new Adam(options.optimizer ?? {});
-  const params = copyParams(resume?.params ?? options.params);
-  const data = floatData(params);
-  const adamState = resume ? copyAdam(resume.adam) : adam.init(data);
-  const history: EpochResult[] = [...(resume?.history ?? [])];
-  const startEpoch = resume?.epoch ?? 0;
-  let elapsed = history.at(-1)?.elapsedSeconds ?? 0;
-  const snapshot = (epoch: number): TrainState => ({
-    epoch,
-    params: copyParams(params),
-    adam: copyAdam(adamState),
-    history: [...history],
-  });
+  let state = startState(adam, options.params, resume);
   let stopped = false;
-  for (let epoch = startEpoch + 1; epoch <= epochs && !stopped; epoch++) {
+  for (let epoch = state.epoch + 1; epoch <= epochs && !stopped; epoch++) {
     if (signal?.aborted) {
       stopped = true;
       break;
     }
     const t0 = performance.now();
     const batches = minibatches(train.size, batchSize, seed, { epoch: epoch - 1 });
-    const before = { params: copyParams(params), adam: copyAdam(adamState) };
+    const { params, floats: data, adam: adamState } = epochWork(state);
     let lossSum = 0, count = 0, nfeForward = 0, nfeBackward = 0, nodes = 0, heldBytes = 0;
     for (let i = 0; i < batches.length; i++) {
       const batch = train.batch(batches[i]!);
@@ -269,9 +316,7 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
         nodesPerBatch: r.stats.nodes,
       });
       if (signal?.aborted && i < batches.length - 1) {
-        // A partial epoch is not kept: roll back to the last completed epoch.
-        for (const [name, t] of Object.entries(floatData(before.params))) data[name]!.set(t);
-        restoreAdam(adamState, before.adam);
+        // A partial epoch is not kept: the state stays that of the last completed epoch.
         stopped = true;
         break;
       }
@@ -285,12 +330,11 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
       testMetric = metric ? metric(e.pred, test, e.loss) : e.loss;
     }
     const epochSeconds = (performance.now() - t0) / 1000;
-    elapsed += epochSeconds;
     const result: EpochResult = {
       epoch,
       trainLoss: lossSum / count,
       epochSeconds,
-      elapsedSeconds: elapsed,
+      elapsedSeconds: (state.history.at(-1)?.elapsedSeconds ?? 0) + epochSeconds,
       batches: batches.length,
       nfeForwardPerEpoch: nfeForward,
       nfeBackwardPerEpoch: nfeBackward,
@@ -300,11 +344,11 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
       ...(testMetric !== undefined ? { testMetric } : {}),
       ...(testNfe !== undefined ? { testNfe } : {}),
     };
-    history.push(result);
-    await options.onEpoch?.(result, snapshot(epoch));
+    // The epoch's copies become the state; later epochs train copies of it, so it is never changed again.
+    state = { epoch, params, adam: adamState, history: [...state.history, result] };
+    await options.onEpoch?.(result, state);
   }
-  const state = snapshot(history.length > 0 ? history.at(-1)!.epoch : startEpoch);
-  return { params: copyParams(params), history, stopped, state };
+  return { params: copyParams(state.params), history: state.history, stopped, state };
 }
 
 // --- checkpoints ---------------------------------------------------------------------------------
@@ -313,7 +357,7 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
 export const TRAIN_STATE_FORMAT = "quadjoint.train/2";
 
 /** A {@linkcode TrainState} as JSON: parameters as base64 of their little-endian bytes. */
-export interface TrainStateJson {
+export interface TrainStateJson<E extends EpochTotals = EpochResult> {
   /** Format marker (/2: epoch records carry their units, `epochSeconds`, `elapsedSeconds`, `…PerEpoch`). */
   readonly format: typeof TRAIN_STATE_FORMAT;
   /** Completed epochs. */
@@ -323,7 +367,7 @@ export interface TrainStateJson {
   /** Optimiser state. */
   readonly adam: AdamStateJson;
   /** Epoch records. */
-  readonly history: EpochResult[];
+  readonly history: E[];
 }
 
 /**
@@ -343,8 +387,8 @@ export interface TrainStateJson {
  * if (back.params.w!.data[0] !== state.params.w.data[0] || back.adam.step !== 3) throw new Error("not exact");
  * ```
  */
-export function trainStateToJson(state: TrainState): TrainStateJson {
-  const params: TrainStateJson["params"] = {};
+export function trainStateToJson<E extends EpochTotals>(state: TrainState<E>): TrainStateJson<E> {
+  const params: TrainStateJson<E>["params"] = {};
   for (const [name, t] of Object.entries(state.params)) {
     if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
       throw new TypeError(`Parameter "${name}" must be float32 or float64, got ${t.dtype}`);
@@ -365,12 +409,13 @@ export function trainStateToJson(state: TrainState): TrainStateJson {
 }
 
 /**
- * Reads a state written by {@linkcode trainStateToJson}.
+ * Reads a state written by {@linkcode trainStateToJson}. The epoch records
+ * are taken as they are: `E` is the caller's word for which loop wrote them.
  *
  * @throws {SyntaxError} when the data are not such a state.
  */
-export function trainStateFromJson(json: unknown): TrainState {
-  const j = json as Partial<TrainStateJson> | null;
+export function trainStateFromJson<E extends EpochTotals = EpochResult>(json: unknown): TrainState<E> {
+  const j = json as Partial<TrainStateJson<E>> | null;
   if (typeof j !== "object" || j === null || j.format !== TRAIN_STATE_FORMAT) {
     throw new SyntaxError(
       `Not a training checkpoint: format is ${JSON.stringify(j?.format)}, expected "${TRAIN_STATE_FORMAT}"`,

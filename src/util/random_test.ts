@@ -57,3 +57,29 @@ Deno.test("Random.normal() has mean 0 and variance 1 within 4 standard errors", 
   const tail = x.filter((v) => Math.abs(v) > 2).length / n;
   assert(Math.abs(tail - 0.0455) < 4 * Math.sqrt(0.0455 * 0.9545 / n), `P(|x| > 2) = ${tail}`);
 });
+
+Deno.test("Random.keyed() gives the same stream for the same seed and counter, made in any order", () => {
+  const streams = [[0, 0], [0, 1], [1, 0], [0, 0, 1], [2 ** 32 - 1]];
+  const first = streams.map((c) => draws(Random.keyed(5, c)));
+  // Made again in another order, each stream is the same; missing counter words are 0.
+  assertEquals([...streams].reverse().map((c) => draws(Random.keyed(5, c))), [...first].reverse());
+  assertEquals(draws(Random.keyed(5, [0, 0, 0, 0])), first[0]);
+  const all = new Set([...first.flat(), ...draws(Random.keyed(6, [0, 0])), ...draws(new Random(5))]);
+  assertEquals(all.size, 8 * 7, "streams of other counters or seeds overlap");
+  // The normals of a keyed stream are standard normals.
+  const n = 20_000, x = Random.keyed(9, [3]).fillNormal(new Float64Array(n));
+  const mean = x.reduce((a, v) => a + v, 0) / n;
+  const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1);
+  assert(Math.abs(mean) < 4 / Math.sqrt(n) && Math.abs(variance - 1) < 4 * Math.sqrt(2 / n), `${mean}, ${variance}`);
+});
+
+Deno.test("Random.keyed() rejects a seed or counter it cannot key", () => {
+  assertThrows(() => Random.keyed(0.5, [0]), RangeError, "Seed must be an integer, got 0.5");
+  for (const counter of [[-1], [2 ** 32], [0.5], [0, 0, 0, 0, 0]]) {
+    assertThrows(
+      () => Random.keyed(1, counter),
+      RangeError,
+      `counter must be up to four integers in [0, 2^32), got [${counter}]`,
+    );
+  }
+});

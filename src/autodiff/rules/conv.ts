@@ -1,9 +1,10 @@
 /**
  * VJP rules of convolution, pooling, padding and batch normalisation.
  *
- * Conv's input cotangent is a ConvTranspose (fast native kernels in float32);
- * its weight and bias cotangents, and all of MaxPool, AveragePool and
- * BatchNormalization, come from differentiating a lowering into primitives
+ * Conv's input cotangent is a ConvTranspose and ConvTranspose's a Conv (fast
+ * native kernels in float32); their weight and bias cotangents, and all of
+ * MaxPool, AveragePool, GlobalAveragePool and BatchNormalization, come from
+ * differentiating a lowering into primitives
  * (strided slices, MatMul, Max, sums), so no rule repeats another's algebra.
  *
  * @module
@@ -11,7 +12,7 @@
 import type { Value } from "../../onnx/builder.ts";
 import { GraphError } from "../../onnx/errors.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr } from "../../onnx/graph.ts";
-import { FLOAT64_LOWERINGS } from "../../onnx/lower.ts";
+import { LOWERINGS } from "../../onnx/lower.ts";
 import { windowOutputSize, windowPads } from "../../onnx/shape_rules.ts";
 import { int64, toNumbers } from "../../onnx/tensor.ts";
 import { ints, type Lower, padConstant, reduceMean, scalar, unsqueeze, type VjpRule } from "../rule.ts";
@@ -56,8 +57,8 @@ const conv: VjpRule = {
         ...(outputPadding.some((p) => p !== 0) ? { output_padding: attr.ints(outputPadding) } : {}),
       });
     }
-    // Only the weight and bias go through the lowering (2-D only), and only when wanted.
-    const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(FLOAT64_LOWERINGS.get("Conv")!, [1, 2]) : [];
+    // Only the weight and bias go through the lowering (1-D and 2-D), and only when wanted.
+    const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(LOWERINGS.get("Conv")!, [1, 2]) : [];
     return ctx.inputs.map((_, i) => (i === 0 ? dx : rest[i] ?? null));
   },
 };
@@ -153,11 +154,47 @@ const pad: VjpRule = {
   },
 };
 
-/** Rules for Conv, MaxPool, AveragePool, BatchNormalization and Pad. */
+/**
+ * ConvTranspose is Conv's adjoint in its input, so the input's cotangent is a
+ * Conv of the cotangent with the same weight, strides, dilations and pads
+ * (output_padding only adds rows no input reaches). With output_shape or
+ * SAME auto_pad (pads derived from sizes) everything goes through the lowering.
+ */
+const convTranspose: VjpRule = {
+  opType: "ConvTranspose",
+  vjp: (ctx) => {
+    const { b, node, inputs: [, w], dy: [g] } = ctx;
+    if (!g) return ctx.inputs.map(() => null);
+    if (intAttr(node, "group", 1) !== 1) {
+      fail(node, `Cannot differentiate group ${intAttr(node, "group", 1)}: only group 1`);
+    }
+    const autoPad = stringAttr(node, "auto_pad", "NOTSET");
+    if (intsAttr(node, "output_shape") || autoPad.startsWith("SAME")) {
+      return ctx.viaLowering(LOWERINGS.get("ConvTranspose")!);
+    }
+    const kernel = w!.shape.slice(2) as number[];
+    const n = kernel.length;
+    const pads = autoPad === "VALID" ? Array(2 * n).fill(0) : intsAttr(node, "pads", Array(2 * n).fill(0));
+    const dx = ctx.wants(0)
+      ? b.op1("Conv", [g, w!], {
+        kernel_shape: attr.ints(kernel),
+        strides: attr.ints(intsAttr(node, "strides", Array(n).fill(1))),
+        dilations: attr.ints(intsAttr(node, "dilations", Array(n).fill(1))),
+        pads: attr.ints(pads),
+      })
+      : null;
+    const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(LOWERINGS.get("ConvTranspose")!, [1, 2]) : [];
+    return ctx.inputs.map((_, i) => (i === 0 ? dx : rest[i] ?? null));
+  },
+};
+
+/** Rules for Conv, ConvTranspose, pools, BatchNormalization and Pad. */
 export const CONV_RULES: readonly VjpRule[] = [
   conv,
+  convTranspose,
+  { opType: "GlobalAveragePool", vjp: (ctx) => ctx.viaLowering(LOWERINGS.get("GlobalAveragePool")!) },
   { opType: "MaxPool", vjp: (ctx) => [ctx.viaLowering(lowerMaxPool)[0]!] },
-  { opType: "AveragePool", vjp: (ctx) => ctx.viaLowering(FLOAT64_LOWERINGS.get("AveragePool")!) },
+  { opType: "AveragePool", vjp: (ctx) => ctx.viaLowering(LOWERINGS.get("AveragePool")!) },
   batchNorm,
   pad,
 ];

@@ -2,10 +2,16 @@
  * VJP rules of elementwise ops. Binary ops return cotangents with the output's
  * broadcast shape; the engine sums them back to each input's shape.
  *
+ * Composite activations (HardSwish, Mish, Celu, Gelu) are differentiated
+ * through their rewrites into primitives in onnx/lower.ts, so their rules
+ * are one line each and the algebra lives in the rules of the primitives.
+ *
  * @module
  */
+import type { Value } from "../../onnx/builder.ts";
 import { floatAttr } from "../../onnx/graph.ts";
 import { GraphError } from "../../onnx/errors.ts";
+import { LOWERINGS, SELU_ALPHA, SELU_GAMMA } from "../../onnx/lower.ts";
 import { castTo, type Cotangent, ew, scalar, type VjpContext, type VjpRule } from "../rule.ts";
 
 type Unary = (ctx: VjpContext, g: NonNullable<Cotangent>) => Cotangent;
@@ -56,6 +62,81 @@ export const ELEMENTWISE_RULES: readonly VjpRule[] = [
     const { b } = ctx;
     return positive(ctx, g, ew.mul(b, g, ew.add(b, y0(ctx), scalar(b, g.dtype, alpha))));
   }),
+  unary("Selu", (ctx, g) => {
+    // For x ≤ 0, y = γα(eˣ − 1), so dy/dx = γαeˣ = y + γα.
+    const alpha = floatAttr(ctx.node, "alpha", SELU_ALPHA), gamma = floatAttr(ctx.node, "gamma", SELU_GAMMA);
+    const { b } = ctx;
+    const pos = ew.mul(b, g, scalar(b, g.dtype, gamma));
+    return positive(ctx, pos, ew.mul(b, g, ew.add(b, y0(ctx), scalar(b, g.dtype, gamma * alpha))));
+  }),
+  unary("Softsign", (ctx, g) => {
+    const { b } = ctx;
+    const d = ew.add(b, scalar(b, g.dtype, 1), b.op1("Abs", [x0(ctx)]));
+    return ew.div(b, g, ew.mul(b, d, d));
+  }),
+  unary("HardSigmoid", (ctx, g) => {
+    // Slope α where 0 < αx + β < 1, else flat.
+    const { b, node } = ctx;
+    const alpha = floatAttr(node, "alpha", 0.2), beta = floatAttr(node, "beta", 0.5);
+    const lin = ew.add(b, ew.mul(b, x0(ctx), scalar(b, g.dtype, alpha)), scalar(b, g.dtype, beta));
+    const inside = b.op1("And", [
+      b.op1("Greater", [lin, scalar(b, g.dtype, 0)]),
+      b.op1("Less", [lin, scalar(b, g.dtype, 1)]),
+    ]);
+    return b.op1("Where", [inside, ew.mul(b, g, scalar(b, g.dtype, alpha)), scalar(b, g.dtype, 0)]);
+  }),
+  unary("Erf", (ctx, g) => {
+    // d erf(x)/dx = 2/√π · exp(−x²).
+    const { b } = ctx;
+    const x = x0(ctx);
+    const e = b.op1("Exp", [ew.neg(b, ew.mul(b, x, x))]);
+    return ew.mul(b, g, ew.mul(b, e, scalar(b, g.dtype, 2 / Math.sqrt(Math.PI))));
+  }),
+  // Composites, through their rewrites into ops above: x·hardsigmoid, x·tanh(softplus), α·elu(x/α), Gelu's two forms.
+  ...["HardSwish", "Mish", "Celu", "Gelu"].map((opType): VjpRule => ({
+    opType,
+    vjp: (ctx) => ctx.viaLowering(LOWERINGS.get(opType)!),
+  })),
+  {
+    opType: "PRelu",
+    vjp: ({ b, inputs: [x, slope], dy: [g], wants }) => {
+      if (!g) return [null, null];
+      const pos = b.op1("Greater", [x!, scalar(b, x!.dtype, 0)]);
+      const zero = scalar(b, g.dtype, 0);
+      return [
+        wants(0) ? b.op1("Where", [pos, g, ew.mul(b, g, slope!)]) : null,
+        wants(1) ? b.op1("Where", [pos, zero, ew.mul(b, g, x!)]) : null,
+      ];
+    },
+  },
+  {
+    opType: "Clip",
+    vjp: ({ b, node, inputs, dy: [g], wants }) => {
+      const [x, lo, hi] = inputs;
+      if (!g) return inputs.map(() => null);
+      // y = min(max(x, lo), hi): x's cotangent where lo ≤ x and max(x, lo) ≤ hi (bounds included, as torch),
+      // lo's where x < lo ≤ hi, hi's where max(x, lo) > hi (so hi wins when lo > hi, as ONNX says).
+      const d = x!.dtype;
+      const bound = (v: typeof lo, name: string, fallback: number) =>
+        v ?? (b.opset < 11 && node.attributes[name] ? scalar(b, d, floatAttr(node, name, fallback)) : undefined);
+      const min = bound(lo, "min", -Infinity), max = bound(hi, "max", Infinity);
+      const zero = scalar(b, g.dtype, 0);
+      const m = min ? b.op1("Max", [x!, min]) : x!;
+      // Not(Less) rather than GreaterOrEqual, which only exists from opset 12.
+      const not = (v: Value) => b.op1("Not", [v]);
+      const overMax = max ? b.op1("Greater", [m, max]) : undefined;
+      const underMax = overMax ? not(overMax) : undefined;
+      const both = (c: Value | undefined, e: Value | undefined) => (c && e ? b.op1("And", [c, e]) : c ?? e);
+      const keep = (c: Value | undefined) => (c ? b.op1("Where", [c, g, zero]) : g);
+      const belowMin = min ? b.op1("Less", [x!, min]) : undefined;
+      const aboveMin = belowMin ? not(belowMin) : undefined;
+      return [
+        wants(0) ? keep(both(aboveMin, underMax)) : null,
+        lo && wants(1) ? keep(both(belowMin, underMax)) : null,
+        hi && wants(2) ? keep(overMax) : null,
+      ].slice(0, inputs.length);
+    },
+  },
   unary("Sin", (ctx, g) => ew.mul(ctx.b, g, ctx.b.op1("Cos", [x0(ctx)]))),
   unary("Cos", (ctx, g) => ew.neg(ctx.b, ew.mul(ctx.b, g, ctx.b.op1("Sin", [x0(ctx)])))),
   {

@@ -1,12 +1,26 @@
 /**
- * VJP rules of matrix products: Gemm in all transA/transB/alpha/beta forms and
- * batched, broadcasting MatMul (1-D operands included).
+ * VJP rules of matrix products: Gemm in all transA/transB/alpha/beta forms,
+ * batched, broadcasting MatMul (1-D operands included), and Einsum without
+ * repeated labels in one operand (the contractions torch writes for Linear-like
+ * and bilinear layers and batched products, `...` included).
  *
  * @module
  */
 import type { GraphBuilder, Value } from "../../onnx/builder.ts";
-import { attr, type Attributes, floatAttr, intAttr } from "../../onnx/graph.ts";
-import { type Cotangent, ew, scalar, squeeze, transposeLast, unsqueeze, type VjpRule } from "../rule.ts";
+import { formatEinsum, parseEinsum } from "../../onnx/einsum.ts";
+import { GraphError } from "../../onnx/errors.ts";
+import { attr, type Attributes, type Dim, floatAttr, intAttr, stringAttr } from "../../onnx/graph.ts";
+import {
+  type Cotangent,
+  ew,
+  expandLike,
+  scalar,
+  squeeze,
+  transposeLast,
+  unsqueeze,
+  type VjpContext,
+  type VjpRule,
+} from "../rule.ts";
 
 /** Gemm(a, b) with the given flags and scale, omitting default attributes. */
 function gemm(b: GraphBuilder, x: Value, y: Value, transA: boolean, transB: boolean, alpha: number): Value {
@@ -17,7 +31,52 @@ function gemm(b: GraphBuilder, x: Value, y: Value, transA: boolean, transB: bool
   return b.op1("Gemm", [x, y], attrs);
 }
 
-/** Rules for Gemm and MatMul. */
+/**
+ * Einsum's cotangent for operand k is the Einsum of the output's cotangent with
+ * the other operands, onto operand k's labels; labels only operand k has (summed
+ * inside it) are then broadcast back. Repeated labels within an operand
+ * (diagonals, traces) are refused.
+ */
+function einsumVjp({ b, node, inputs, dy: [g], wants }: VjpContext): Cotangent[] {
+  if (!g) return inputs.map(() => null);
+  const equation = stringAttr(node, "equation", "");
+  const spec = parseEinsum(equation, inputs.map((v) => v!.shape.length));
+  const refuse = (why: string): never => {
+    throw new GraphError(`Cannot differentiate Einsum "${equation}": ${why}`, {
+      nodeName: node.name,
+      opType: node.opType,
+    });
+  };
+  const dims = new Map<string, Set<Dim>>();
+  spec.inputs.forEach((labels, i) => {
+    if (new Set(labels).size !== labels.length) {
+      refuse(`operand ${i} repeats a label (a diagonal or trace); only distinct labels per operand are supported`);
+    }
+    labels.forEach((l, j) => dims.set(l, (dims.get(l) ?? new Set()).add(inputs[i]!.shape[j]!)));
+  });
+  for (const sizes of dims.values()) {
+    if (sizes.size > 1 && sizes.has(1)) refuse('operands broadcast along "..." (a size-1 dim meets a larger one)');
+  }
+  return inputs.map((x, k) => {
+    if (!wants(k)) return null;
+    const others = spec.inputs.flatMap((labels, j) => (j === k ? [] : [{ labels, v: inputs[j]! }]));
+    const elsewhere = new Set([...spec.output, ...others.flatMap((o) => o.labels)]);
+    const mine = spec.inputs[k]!;
+    const kept = mine.filter((l) => elsewhere.has(l));
+    const terms = [spec.output, ...others.map((o) => o.labels)];
+    const trivial = others.length === 0 && kept.join() === spec.output.join();
+    let gx = trivial
+      ? g
+      : b.op1("Einsum", [g, ...others.map((o) => o.v)], { equation: attr.string(formatEinsum(terms, kept)) });
+    if (kept.length < mine.length) {
+      gx = unsqueeze(b, gx, mine.flatMap((l, i) => (elsewhere.has(l) ? [] : [i])));
+      gx = expandLike(b, gx, x!);
+    }
+    return gx;
+  });
+}
+
+/** Rules for Gemm, MatMul and Einsum. */
 export const LINALG_RULES: readonly VjpRule[] = [
   {
     opType: "Gemm",
@@ -57,4 +116,5 @@ export const LINALG_RULES: readonly VjpRule[] = [
       return [dA, dB];
     },
   },
+  { opType: "Einsum", vjp: einsumVjp },
 ];

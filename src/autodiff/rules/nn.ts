@@ -1,10 +1,14 @@
 /**
- * VJP rules of neural-network ops: Softmax and LogSoftmax.
+ * VJP rules of neural-network ops: Softmax and LogSoftmax, and the
+ * normalisation layers LayerNormalization, InstanceNormalization and
+ * GroupNormalization, differentiated through their rewrites into primitives
+ * (onnx/_lower_norm.ts), mean and variance terms included.
  *
  * @module
  */
 import type { GraphBuilder, Value } from "../../onnx/builder.ts";
 import { intAttr, type Node } from "../../onnx/graph.ts";
+import { LOWERINGS } from "../../onnx/lower.ts";
 import { ew, reduceSum, type VjpRule } from "../rule.ts";
 
 /** The axes Softmax normalises over: one axis from opset 13, all trailing axes before. */
@@ -16,7 +20,7 @@ function softmaxAxes(b: GraphBuilder, node: Node, rank: number): number[] {
 
 const sumKeep = (b: GraphBuilder, x: Value, axes: number[]) => reduceSum(b, x, axes, true);
 
-/** Rules for Softmax and LogSoftmax. */
+/** Rules for Softmax, LogSoftmax and the normalisation layers. */
 export const NN_RULES: readonly VjpRule[] = [
   {
     opType: "Softmax",
@@ -36,4 +40,9 @@ export const NN_RULES: readonly VjpRule[] = [
       return [ew.sub(b, g, ew.mul(b, b.op1("Exp", [y!]), sumKeep(b, g, axes)))];
     },
   },
+  // LayerNormalization's Mean and InvStdDev outputs are differentiated too, when something uses them.
+  ...["LayerNormalization", "InstanceNormalization", "GroupNormalization"].map((opType): VjpRule => ({
+    opType,
+    vjp: (ctx) => ctx.viaLowering(LOWERINGS.get(opType)!),
+  })),
 ];

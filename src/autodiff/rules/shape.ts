@@ -1,6 +1,6 @@
 /**
  * VJP rules of ops that move or reduce elements without arithmetic: reshapes,
- * transposes, concatenation, slicing, broadcasting and sums.
+ * transposes, concatenation, slicing, gathering, broadcasting and sums.
  *
  * Reshape, Flatten, Squeeze and Unsqueeze share one rule (reshape the
  * cotangent back to the input's shape); Expand leaves all the work to the
@@ -39,9 +39,9 @@ function constInts(b: GraphBuilder, node: Node, i: number, attrName: string, inp
   if (b.opset >= inputSince) {
     const name = node.inputs[i];
     if (!name) return undefined;
-    const c = b.constantOf(name);
-    if (!c) fail(node, `Input ${i} (${attrName}) must be a constant to differentiate this node`);
-    return toNumbers(c);
+    const c = b.knownInts(name);
+    if (!c) fail(node, `Input ${i} (${attrName}) must be known when building to differentiate this node`);
+    return c;
   }
   const a = intsAttr(node, attrName);
   return a ? [...a] : undefined;
@@ -183,6 +183,40 @@ export const SHAPE_RULES: readonly VjpRule[] = [
         gx = unslice(b, node, gx, axis, x.shape[axis]!, starts[i]!, ends[i]!, steps[i]!);
       });
       return [gx, ...nulls];
+    },
+  },
+  {
+    opType: "Gather",
+    vjp: ({ b, node, inputs: [x, idx], dy: [g] }) => {
+      if (!g) return [null, null];
+      // With constant indices: the cotangent scattered back (repeats added) by a 0/1 matrix on the gathered axis.
+      const rank = x!.shape.length;
+      const axis = normAxis(intAttr(node, "axis", 0), rank);
+      const size = x!.shape[axis]!;
+      const c = b.constantOf(node.inputs[1]!);
+      if (!c) fail(node, "Indices must be a constant to differentiate Gather");
+      if (typeof size !== "number") {
+        fail(node, `Cannot differentiate a Gather from symbolic dim ${size} on axis ${axis}`);
+      }
+      const picks = toNumbers(c).map((i) => (i < 0 ? i + size : i));
+      const m = picks.length;
+      const data = new (g.dtype === "float64" ? Float64Array : Float32Array)(m * size);
+      picks.forEach((p, j) => (data[j * size + p] = 1));
+      // g has the index dims where x had `axis`; fold them into one axis of m entries, moved last.
+      const k = idx!.shape.length;
+      let flat = g;
+      if (k === 0) flat = unsqueeze(b, g, [axis]);
+      else if (k > 1) {
+        const shape = b.op1("Shape", [g]);
+        const part = (from: number, to: number) => b.op1("Slice", [shape, ints(b, [from]), ints(b, [to])]);
+        const target = b.op1("Concat", [part(0, axis), ints(b, [m]), part(axis + k, 2 ** 62)], { axis: attr.int(0) });
+        flat = b.op1("Reshape", [g, target]);
+      }
+      const perm = [...[...Array(rank).keys()].filter((a) => a !== axis), axis];
+      const inv = perm.map((_, a) => perm.indexOf(a));
+      const moved = b.op1("Transpose", [flat], { perm: attr.ints(perm) });
+      const spread = b.op1("MatMul", [moved, b.constant(tensor(data, [m, size]))]);
+      return [b.op1("Transpose", [spread], { perm: attr.ints(inv) }), null];
     },
   },
   reduction("ReduceSum", 13, false),

@@ -44,7 +44,9 @@ export function epochRecords(
 
 /** The run's record from its epochs: totals over the run, NFE as means per batch. */
 export function runRecord(
-  fields: Pick<TrainingRunRecord, "cellId" | "method" | "width" | "seed" | "params" | "lr" | "metric">,
+  fields:
+    & Pick<TrainingRunRecord, "cellId" | "method" | "width" | "seed" | "params" | "lr" | "metric">
+    & { readonly cosines?: number },
   history: readonly EpochFigures[],
 ): TrainingRunRecord {
   const last = history.at(-1);
@@ -73,5 +75,6 @@ export function runRecord(
     heldBytes: history.length > 0 && history.every((r) => r.heldBytes !== undefined)
       ? Math.max(...history.map((r) => r.heldBytes!))
       : null,
+    cosines: fields.cosines ?? null,
   };
 }

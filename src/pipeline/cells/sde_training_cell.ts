@@ -4,13 +4,15 @@
  * `trainNeuralSde` — an ODE gradient method through the noise stage
  * (Wong–Zakai), or sde-direct / sde-adjoint through reversible Heun at
  * `solve.dt` — with the test KL of the SDE solver's samples as its metric.
- * No checkpoints yet: an interrupted cell starts over.
+ * Like the training cell it writes a checkpoint after every epoch
+ * (`_checkpoint.ts`), so `--resume` continues an interrupted cell from its
+ * last completed epoch with the numbers of an uninterrupted run.
  *
  * @module
  */
 import type { OrnsteinUhlenbeckData } from "../../data/ornstein_uhlenbeck.ts";
 import { emptyCellRecords } from "../../results/records.ts";
-import { type SdeTraining, trainNeuralSde } from "../../train/neural_sde.ts";
+import { type SdeEpochResult, type SdeTraining, trainNeuralSde } from "../../train/neural_sde.ts";
 import { sdeEpochCost } from "../cost.ts";
 import { dataKindOf } from "../data_kinds/registry.ts";
 import { makeDataset } from "../data_stage.ts";
@@ -18,7 +20,9 @@ import { modelKindOf } from "../model_kinds/registry.ts";
 import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
+import { cellCheckpoint } from "./_checkpoint.ts";
 import { epochRecords, runRecord } from "./_records.ts";
+import { sdeFigureRecords } from "./_sde_figures.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
 
 function stochastic(config: PipelineConfig): boolean {
@@ -54,6 +58,9 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
   const lr = learningRateFor(train.optimizer.lr, width);
   const params = { ...drift.init, ...diffusion.init };
   const method = config.gradient.method;
+  const checkpoint = await cellCheckpoint<SdeEpochResult>(ctx, sdeEpochCost);
+  const resume = checkpoint.resume;
+  const training = route(config);
   const result = await trainNeuralSde({
     runtime,
     drift: drift.dynamics,
@@ -64,11 +71,13 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
     batchSize: train.batchSize ?? data.train.x0.length,
     seed: train.seed,
     optimizer: { lr, betas: train.optimizer.betas, eps: train.optimizer.eps, weightDecay: train.optimizer.weightDecay },
-    training: route(config),
+    training,
     evaluationDt: config.solve.dt!,
     evaluateEvery: config.evaluate.every,
+    ...(resume ? { resume } : {}),
     ...(signal ? { signal } : {}),
-    onEpoch: (e) => {
+    onEpoch: async (e, state) => {
+      await checkpoint.save(state);
       progress.update({
         step: e.epoch,
         steps: train.epochs,
@@ -89,10 +98,33 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
   records.epochs = epochRecords(cell.id, method, width, train.seed, history);
   if (!result.stopped) {
     const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
-    const fields = { cellId: cell.id, method, width, seed: train.seed, params: paramCount, lr, metric: "kl" };
+    const cosines = training.kind === "wong-zakai" ? { cosines: training.cosines } : {};
+    const fields = {
+      cellId: cell.id,
+      method,
+      width,
+      seed: train.seed,
+      params: paramCount,
+      lr,
+      metric: "kl",
+      ...cosines,
+    };
     records.runs = [runRecord(fields, history)];
+    const charts = config.report?.charts ?? [];
+    if (charts.includes("sde-densities") || charts.includes("sde-paths")) {
+      const figures = await sdeFigureRecords({
+        label: { cellId: cell.id, method, width },
+        runtime,
+        model: { drift: drift.dynamics, diffusion: diffusion.dynamics, params: result.params },
+        data,
+        dt: config.solve.dt!,
+        seed: train.seed + 2,
+      });
+      if (charts.includes("sde-densities")) records.sdeDensities = figures.densities;
+      if (charts.includes("sde-paths")) records.sdePaths = figures.paths;
+    }
   }
-  return { records, stopped: result.stopped, resumed: false };
+  return { records, stopped: result.stopped, resumed: resume !== undefined };
 }
 
 /** The SDE training cell kind: every configuration on stochastic data. */

@@ -2,58 +2,25 @@
  * The training cell: the model and train stages of one configuration —
  * dataset, neural ODE, Adam over minibatches with the configured gradient
  * method — with a checkpoint after every epoch, so `--resume` continues an
- * interrupted cell from its last completed epoch.
+ * interrupted cell from its last completed epoch. A finished cell leaves its
+ * trained model in its folder: `model.onnx` (and `encoder.onnx`, `head.onnx`)
+ * and `weights.safetensors` (see `_model_files.ts`).
  *
  * @module
  */
-import { join } from "node:path";
 import { emptyCellRecords } from "../../results/records.ts";
 import type { TrainGradientSettings } from "../../train/neural_ode.ts";
-import {
-  TRAIN_STATE_FORMAT,
-  trainNeuralOde,
-  type TrainState,
-  trainStateFromJson,
-  trainStateToJson,
-} from "../../train/trainer.ts";
-import { readJsonIfExists, writeJsonAtomic } from "../../util/files.ts";
+import { type EpochResult, trainNeuralOde } from "../../train/trainer.ts";
 import { epochCost } from "../cost.ts";
 import { dataKindOf } from "../data_kinds/registry.ts";
 import { makeDataset } from "../data_stage.ts";
 import { learningRateFor } from "../schema.ts";
-import { configHash, gradientMethod, solveSettings } from "../settings.ts";
+import { gradientMethod, solveSettings } from "../settings.ts";
 import { buildTask, testMetricName } from "../task_stage.ts";
+import { cellCheckpoint } from "./_checkpoint.ts";
+import { writeTrainedModel } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
-
-/** What `checkpoint.json` holds: the state after an epoch, tied to the configuration that made it. */
-interface Checkpoint {
-  configHash?: string;
-  cellId?: string;
-  state?: { format?: unknown };
-}
-
-/** The checkpoint to continue from, when there is one of this configuration in this format. */
-async function savedState(ctx: CellContext, path: string, hash: string): Promise<TrainState | undefined> {
-  const saved = await readJsonIfExists(path) as Checkpoint | undefined;
-  if (saved === undefined) return undefined;
-  const { cell, progress } = ctx;
-  if (saved.configHash !== hash) {
-    progress.log(`cell ${cell.id}: checkpoint is of another configuration; starting over`);
-    return undefined;
-  }
-  if (saved.state?.format !== TRAIN_STATE_FORMAT) {
-    progress.log(
-      `cell ${cell.id}: checkpoint has format ${JSON.stringify(saved.state?.format)}, not "${TRAIN_STATE_FORMAT}"; ` +
-        "starting over",
-    );
-    return undefined;
-  }
-  const state = trainStateFromJson(saved.state);
-  progress.log(`cell ${cell.id}: resuming after epoch ${state.epoch}`);
-  progress.skip(state.epoch * epochCost(cell.config));
-  return state;
-}
 
 async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
   const { cell, runtime, progress, signal } = ctx;
@@ -62,9 +29,8 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
   const task = buildTask(config, makeDataset(config.data));
   const gradient: TrainGradientSettings = { ...solveSettings(config.solve), method: gradientMethod(config) };
   const lr = learningRateFor(train.optimizer.lr, task.width);
-  const hash = configHash(config);
-  const checkpointPath = join(ctx.dir, "checkpoint.json");
-  const resume = ctx.resume ? await savedState(ctx, checkpointPath, hash) : undefined;
+  const checkpoint = await cellCheckpoint<EpochResult>(ctx, epochCost);
+  const resume = checkpoint.resume;
   const method = config.gradient.method;
   const result = await trainNeuralOde({
     runtime,
@@ -94,8 +60,7 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
         done: false,
       }),
     onEpoch: async (e, state) => {
-      const checkpoint: Checkpoint = { configHash: hash, cellId: cell.id, state: trainStateToJson(state) };
-      await writeJsonAtomic(checkpointPath, checkpoint);
+      await checkpoint.save(state);
       progress.update({
         step: e.epoch,
         steps: train.epochs,
@@ -124,6 +89,7 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
       metric: task.metricName,
     };
     records.runs = [runRecord(fields, result.history)];
+    await writeTrainedModel(ctx.dir, task.model, result.params, { cellId: cell.id, pipeline: config.name });
   }
   return { records, stopped: result.stopped, resumed: resume !== undefined };
 }

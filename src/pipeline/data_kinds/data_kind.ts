@@ -9,6 +9,7 @@
 import type { z } from "zod";
 import type { Batch } from "../../train/neural_ode.ts";
 import type { BatchSource } from "../../train/trainer.ts";
+import type { PipelineIssue } from "../errors.ts";
 
 /** What a training cell takes from its data. */
 export interface TrainingData {
@@ -41,8 +42,13 @@ export interface DataKind<S extends z.ZodType = z.ZodType, Data = unknown> {
   readonly kind: KindOf<S>;
   /** The settings' schema: an object with `kind` as a literal. */
   readonly schema: S;
-  /** Classification data: the accuracy metric and the cross-entropy loss apply. */
-  readonly classification: boolean;
+  /**
+   * Classification data: the accuracy metric and the cross-entropy loss apply.
+   * A function when the settings decide (`csv` with `task: classification`);
+   * the schema's cross-stage rules call it on settings that may have failed
+   * validation, so it reads them defensively.
+   */
+  readonly classification: boolean | ((config: z.output<S>) => boolean);
   /** A small valid `data` setting (the registry test builds it, and trains on it when the kind trains). */
   readonly example: z.input<S>;
   /** Generates the data from validated settings. */
@@ -51,6 +57,19 @@ export interface DataKind<S extends z.ZodType = z.ZodType, Data = unknown> {
   readonly training: TrainingSide<z.output<S>, Data> | undefined;
   /** Samples of a stochastic process: trained as a neural SDE (`model.diffusion`, the noise stage; cells/sde_training_cell.ts). */
   readonly stochastic?: boolean;
+  /**
+   * Settings fields that name files (dotted paths inside `data`, such as
+   * `file` or `test.images`): a pipeline file's relative paths are resolved
+   * against its folder before validation (registry.ts `resolveDataFiles`).
+   */
+  readonly files?: readonly string[];
+  /**
+   * Problems with the data that the schema cannot see — a file that is
+   * missing or does not parse, a column or array that is not there, shapes
+   * that do not fit — found before any work starts (paths relative to `data`;
+   * the task stage reports them). Empty when the data can be made.
+   */
+  issues?(config: z.output<S>): PipelineIssue[];
 }
 
 /** Declares a data kind with its types checked against its schema. */

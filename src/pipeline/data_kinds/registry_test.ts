@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../../util/testing.ts";
 import { buildTask } from "../task_stage.ts";
 import { makeDataset } from "../data_stage.ts";
 import { DataSchema, PipelineSchema } from "../schema.ts";
-import { DATA_KINDS, dataKindOf } from "./registry.ts";
+import { DATA_KINDS, dataKindOf, isClassificationData, resolveDataFiles } from "./registry.ts";
 
 for (const kind of DATA_KINDS) {
   Deno.test(`data kind "${kind.kind}" has a schema, an example that parses and generates, and consistent sizes and cost`, () => {
@@ -38,4 +38,37 @@ Deno.test("dataKindOf() names the known kinds when the kind is unknown", () => {
     message = (e as Error).message;
   }
   assertEquals(message, `Unknown data kind "mnist": use one of ${DATA_KINDS.map((k) => k.kind).join(", ")}`);
+});
+
+Deno.test("isClassificationData() follows the kind, or the settings where the kind depends on them", () => {
+  assert(isClassificationData({ kind: "nested-spheres" }) && isClassificationData({ kind: "idx" }));
+  assert(isClassificationData({ kind: "csv", task: "classification" }));
+  assert(!isClassificationData({ kind: "csv", task: "regression" }) && !isClassificationData({ kind: "sines" }));
+  assert(!isClassificationData({ kind: "npy" }) && !isClassificationData(undefined) && !isClassificationData({}));
+});
+
+Deno.test("resolveDataFiles() resolves the data stage's relative files against the pipeline file's folder", () => {
+  const raw = {
+    data: { kind: "idx", images: "img", labels: "/abs/lab", test: { images: "t/img", labels: "t/lab" }, seed: 1 },
+    quick: { data: { images: "q" }, train: { epochs: 1 } },
+    sweep: { "data.labels": ["a", "/b"], "data.test": [{ images: "c", labels: "d" }], "model.dynamics.width": [2] },
+  };
+  const out = resolveDataFiles(raw, "/p/dir/run.yaml") as typeof raw;
+  assertEquals(out.data, {
+    kind: "idx",
+    images: "/p/dir/img",
+    labels: "/abs/lab",
+    test: { images: "/p/dir/t/img", labels: "/p/dir/t/lab" },
+    seed: 1,
+  });
+  assertEquals(out.quick, { data: { images: "/p/dir/q" }, train: { epochs: 1 } });
+  assertEquals(out.sweep, {
+    "data.labels": ["/p/dir/a", "/b"],
+    "data.test": [{ images: "/p/dir/c", labels: "/p/dir/d" }],
+    "model.dynamics.width": [2],
+  });
+  assertEquals(raw.data.images, "img", "the input is not changed");
+  assertEquals(resolveDataFiles({ data: { kind: "sines", times: 10 } }, "x.yaml"), {
+    data: { kind: "sines", times: 10 },
+  });
 });

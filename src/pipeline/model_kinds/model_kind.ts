@@ -37,6 +37,8 @@ export interface ModelKind<S extends z.ZodType = z.ZodType> {
   readonly schema: S;
   /** A small valid `model.dynamics` setting (the registry test builds and trains it). */
   readonly example: z.input<S>;
+  /** The state size `example` is for (a kind that reads a file fits that file's model). @default 4 */
+  readonly exampleStateDim?: number;
   /** The model's width, for reports and learning-rate tables by width. */
   width(config: z.output<S>): number;
   /** Multiply-adds of one evaluation of f for one sample: the cost model's measure of the model. */

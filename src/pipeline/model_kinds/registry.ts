@@ -8,9 +8,10 @@
 import type { KindOf } from "../data_kinds/data_kind.ts";
 import { mlpModel } from "./mlp.ts";
 import type { ModelKind } from "./model_kind.ts";
+import { onnxModel } from "./onnx.ts";
 
 /** Every dynamics kind, in the order the schema lists them. */
-export const MODEL_KINDS = [mlpModel] as const;
+export const MODEL_KINDS = [mlpModel, onnxModel] as const;
 
 type SchemasOf<T extends readonly unknown[]> = {
   -readonly [I in keyof T]: T[I] extends { schema: infer S } ? S : never;
@@ -38,11 +39,17 @@ export function modelKindOf(kind: string): ModelKind {
 /**
  * The width of `model.dynamics` settings as written in a file (for reports
  * and learning-rate tables), or undefined when they do not parse as their
- * kind: the schema's cross-stage checks call this on unvalidated input.
+ * kind or the model they name cannot be read (the task stage's checks say
+ * why): the schema's cross-stage checks call this on unvalidated input.
  */
 export function dynamicsWidth(dynamics: unknown): number | undefined {
   const kind = (dynamics as { kind?: unknown } | null)?.kind;
-  const found = MODEL_KINDS.find((k) => k.kind === kind);
+  const found = MODEL_KINDS.find((k) => k.kind === kind) as ModelKind | undefined;
   const parsed = found?.schema.safeParse(dynamics);
-  return found && parsed?.success ? found.width(parsed.data) : undefined;
+  if (!found || !parsed?.success) return undefined;
+  try {
+    return found.width(parsed.data);
+  } catch {
+    return undefined;
+  }
 }

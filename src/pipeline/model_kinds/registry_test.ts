@@ -2,28 +2,31 @@ import { assert, assertEquals, assertThrows } from "../../util/testing.ts";
 import { makeDataset } from "../data_stage.ts";
 import { PipelineSchema } from "../schema.ts";
 import { buildTask } from "../task_stage.ts";
+import type { ModelKind } from "./model_kind.ts";
 import { dynamicsWidth, MODEL_KINDS, modelKindOf } from "./registry.ts";
 
-for (const kind of MODEL_KINDS) {
+for (const kind of MODEL_KINDS as unknown as readonly ModelKind[]) {
   Deno.test(`dynamics kind "${kind.kind}" has a schema, an example that builds and trains, a width and a cost`, () => {
     const config = kind.schema.parse(kind.example);
-    assertEquals(config.kind, kind.kind, "the schema's kind literal is the kind's name");
+    assertEquals((config as { kind: string }).kind, kind.kind, "the schema's kind literal is the kind's name");
     assertEquals(modelKindOf(kind.kind) as unknown, kind as unknown);
-    const options = { stateDim: 4, form: "first-order", dtype: "float64", seed: 0 } as const;
+    const stateDim = kind.exampleStateDim ?? 4;
+    const options = { stateDim, form: "first-order", dtype: "float64", seed: 0 } as const;
     assertEquals(kind.checks(config, options), []);
     const { dynamics, init } = kind.build(config, options);
-    assertEquals(dynamics.stateShape.at(-1), 4, "the state size asked for");
+    assertEquals(dynamics.stateShape.at(-1), stateDim, "the state size asked for");
     assertEquals(dynamics.params.map((p) => p.name), Object.keys(init), "one initial tensor per parameter");
     const width = kind.width(config);
     assert(Number.isInteger(width) && width > 0, `width ${width}`);
-    const macs = kind.macsPerSample(config, 4);
+    const macs = kind.macsPerSample(config, stateDim);
     assert(Number.isFinite(macs) && macs > 0, `macsPerSample ${macs}`);
     assertEquals(dynamicsWidth(kind.example), width, "dynamicsWidth() of the settings as written");
     // A training cell with the example builds through the pipeline schema and the task stage.
     const pipeline = PipelineSchema.parse({
       name: "kind-check",
       data: { kind: "crossing-trajectories" },
-      model: { dynamics: kind.example, head: { kind: "linear" } },
+      // crossing trajectories have one input: augmented to the example's state size
+      model: { encoder: { kind: "augment", dims: stateDim - 1 }, dynamics: kind.example, head: { kind: "linear" } },
       solve: {},
       gradient: { method: "gq" },
       train: { epochs: 1 },
