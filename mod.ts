@@ -94,6 +94,7 @@ export * from "./src/models/linear.ts";
 export * from "./src/models/bake.ts";
 export * from "./src/models/lift.ts";
 export * from "./src/models/imported.ts";
+export * from "./src/models/imported_head.ts";
 export * from "./src/models/safetensors.ts";
 
 // Solvers

@@ -20,7 +20,6 @@ Everything is float32 with dopri5.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ import torchdiffeq
 sys.dont_write_bytecode = True  # leave no __pycache__ in the repository's bench/peers/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import MlpDynamics  # noqa: E402  (after the path insert)
+from serve import serve  # noqa: E402
 from weights import read_weights, write_weights  # noqa: E402
 
 METHODS = ("direct", "adjoint", "seminorm", "gq")
@@ -164,24 +164,7 @@ def main():
     torch.set_num_interop_threads(1)
     peers = Peers(args.threads, args.gq_path)
     handlers = {"hello": peers.hello, "model": peers.model, "gradient": peers.gradient, "train": peers.train}
-    out = sys.stdout
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "quit":
-                out.write(json.dumps({"ok": True}) + "\n")
-                out.flush()
-                break
-            if cmd not in handlers:
-                raise ValueError(f"unknown command {cmd!r}: use one of {', '.join(handlers)}, quit")
-            answer = {"ok": True, **handlers[cmd](request)}
-        except Exception as e:  # answer the error and keep serving
-            answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+    serve(handlers)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Commands:
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -39,6 +38,7 @@ from torch import nn
 sys.dont_write_bytecode = True  # leave no __pycache__ in the repository's bench/peers/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import MlpDynamics  # noqa: E402  (after the path insert)
+from serve import serve  # noqa: E402
 from weights import read_weights  # noqa: E402
 
 DTYPE = torch.float32
@@ -227,24 +227,7 @@ def main():
         "losses": server.losses,
         "epoch": server.epoch,
     }
-    out = sys.stdout
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "quit":
-                out.write(json.dumps({"ok": True}) + "\n")
-                out.flush()
-                break
-            if cmd not in handlers:
-                raise ValueError(f"unknown command {cmd!r}: use one of {', '.join(handlers)}, quit")
-            answer = {"ok": True, **handlers[cmd](request)}
-        except Exception as e:  # answer the error and keep serving
-            answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+    serve(handlers)
 
 
 if __name__ == "__main__":

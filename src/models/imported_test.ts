@@ -51,6 +51,8 @@ const FIXTURES = [
   { name: "dynamo_time", time: "input" },
   { name: "torchscript_time", time: "input" },
   { name: "dynamo_autonomous", time: "autonomous" },
+  // Linear → LayerNorm → exact GELU → Linear; its ODE gradients against torchdiffeq are tests/torch_ode_test.ts.
+  { name: "dynamo_layernorm_gelu", time: "input" },
 ] as const;
 
 async function fixture(name: string): Promise<Fixture> {
@@ -64,6 +66,16 @@ function asTensor(v: Floats | number[], dims: readonly number[], dtype: "float32
 
 /** Tolerances against torch: float32 kernels differ in summation order; float64 agrees to rounding. */
 const TOL = { float32: 1e-5, float64: 1e-12 } as const;
+
+/**
+ * The tolerance for `name` in `dtype`. ONNX keeps LayerNormalization's epsilon as a float32 attribute (torch's
+ * 1e-5 becomes 9.99999974737875e-6) where torch's float64 LayerNorm uses 1e-5 itself: that moves
+ * dynamo_layernorm_gelu's float64 dz and gradients by 1.2e-12 relative (torch with the float32 epsilon gives
+ * quadjoint's numbers).
+ */
+function tolerance(name: string, dtype: "float32" | "float64"): number {
+  return dtype === "float64" && name === "dynamo_layernorm_gelu" ? 1e-11 : TOL[dtype];
+}
 
 Deno.test("the torch fixtures are what make_torch_dynamics.py says: default dynamo export with external data, TorchScript, opsets 17–23", async () => {
   const time = await fixture("dynamo_time");
@@ -83,6 +95,7 @@ for (const { name, time } of FIXTURES) {
   for (const dtype of ["float32", "float64"] as const) {
     Deno.test(`importDynamics() of torch's ${name}.onnx in ${dtype} runs to torch's dz with a symbolic batch`, async () => {
       const fx = await fixture(name);
+      const tol = tolerance(name, dtype);
       const { dynamics, init, frozen } = await importDynamics(path(name), { time, dtype });
       assertEquals(dynamics.graph.inputs.slice(0, 2).map((v) => [v.name, v.dtype, v.shape]), [
         ["t", dtype, []],
@@ -96,14 +109,15 @@ for (const { name, time } of FIXTURES) {
       const t = asTensor([fx.t?.data[0] ?? 0], [], dtype);
       const out = await session.run({ ...init, t, z: asTensor(fx.z, fx.z.dims, dtype) });
       assertEquals(out.dz!.dims, fx.z.dims);
-      assertClose(toNumbers(out.dz!), fx[dtype].dz.data, TOL[dtype], `${name} dz`);
+      assertClose(toNumbers(out.dz!), fx[dtype].dz.data, tol, `${name} dz`);
       // The batch stays symbolic: one row alone gives that row of torch's dz.
       const row = await session.run({ ...init, t, z: asTensor(fx.z.data.slice(6), [1, 2], dtype) });
-      assertClose(toNumbers(row.dz!), fx[dtype].dz.data.slice(6), TOL[dtype], `${name} last row`);
+      assertClose(toNumbers(row.dz!), fx[dtype].dz.data.slice(6), tol, `${name} last row`);
     });
 
     Deno.test(`importDynamics() of torch's ${name}.onnx in ${dtype}: VJPs match torch's autograd for every weight, z and t`, async () => {
       const fx = await fixture(name);
+      const tol = tolerance(name, dtype);
       const { dynamics, init } = await importDynamics(path(name), { time, dtype });
       const names = dynamics.params.map((p) => p.name);
       const g = vjpGraph(dynamics.graph, { of: ["dz"], wrt: ["z", "t", ...names] });
@@ -116,12 +130,12 @@ for (const { name, time } of FIXTURES) {
       const ref = fx[dtype];
       for (const p of names) {
         assertEquals(out[`grad_${p}`]!.dims, ref.grad_params[p]!.dims, `dims of grad_${p}`);
-        assertClose(toNumbers(out[`grad_${p}`]!), ref.grad_params[p]!.data, TOL[dtype], `${name} grad_${p}`);
+        assertClose(toNumbers(out[`grad_${p}`]!), ref.grad_params[p]!.data, tol, `${name} grad_${p}`);
         assert(toNumbers(out[`grad_${p}`]!).some((v) => v !== 0), `grad_${p} is zero`);
       }
-      assertClose(toNumbers(out.grad_z!), ref.grad_z.data, TOL[dtype], `${name} grad_z`);
+      assertClose(toNumbers(out.grad_z!), ref.grad_z.data, tol, `${name} grad_z`);
       // An autonomous f has ∂f/∂t = 0.
-      assertClose(toNumbers(out.grad_t!), ref.grad_t?.data ?? [0], TOL[dtype], `${name} grad_t`);
+      assertClose(toNumbers(out.grad_t!), ref.grad_t?.data ?? [0], tol, `${name} grad_t`);
     });
   }
 }

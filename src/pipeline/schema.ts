@@ -64,6 +64,18 @@ const HeadSchema = z.discriminatedUnion("kind", [
     activation: z.enum(ACTIVATIONS).default("relu").describe("Activation. Default relu"),
     outputs: positiveInt.optional().describe("Output size. Default: the data's classes or output size"),
   }).strict(),
+  z.object({
+    kind: z.literal("onnx"),
+    file: z.string().min(1).describe(
+      "The .onnx file of the head, [rows, state] → [rows, outputs] (a torch export; a .onnx.data file beside it is " +
+        "read too), trained from its weights: relative to the pipeline file, or absolute",
+    ),
+    freeze: z.array(z.string().min(1)).default([]).refine((f) => new Set(f).size === f.length, {
+      message: "Names in freeze must not repeat",
+    }).describe(
+      "Weights (float initializer names, e.g. l1.weight) kept constant; the others are trained. Default none",
+    ),
+  }).strict(),
 ]).describe('Map from the final state to predictions. Default { kind: "none" }');
 
 /** The model stage: encoder → ODE dynamics (first or second order) → head. */

@@ -6,13 +6,17 @@
  *
  * Supported combinations are checked up front by {@linkcode taskIssues}, so a
  * pipeline that the engine cannot run fails validation (exit 2) instead of
- * halfway through a sweep.
+ * halfway through a sweep. A `model.head: { kind: onnx }` file is read there
+ * (models/imported_head.ts): its input must take the state (data inputs plus
+ * augmentation) and its output give the data's outputs, else issues at
+ * `model.head.file`; it trains from the file's weights (readout head `"graph"`).
  *
  * @module
  */
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Batch, NeuralOde } from "../train/neural_ode.ts";
-import { buildReadout, initReadout, type LossKind } from "../train/readout.ts";
+import { type ImportedHead, importHeadSync } from "../models/imported_head.ts";
+import { buildReadout, type HeadKind, initReadout, type LossKind } from "../train/readout.ts";
 import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import { dataIssues, dataKindOf, type Dataset, isClassificationData } from "./data_kinds/registry.ts";
@@ -76,13 +80,70 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
       issues.push({ path: "model.head.kind", message: `Head "none" reads ${outDim} outputs from a state of ${state}` });
     }
   }
-  if (model.head.kind !== "none" && model.head.kind !== "mlp" && model.head.outputs !== undefined) {
+  if (model.head.kind === "onnx") {
+    const state = dataDim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
+    issues.push(...onnxHeadIssues(model.head, model.dtype, state, outDim, config.data.kind));
+  }
+  if ((model.head.kind === "linear" || model.head.kind === "mlp") && model.head.outputs !== undefined) {
     if (model.head.outputs !== outDim) {
       issues.push({
         path: "model.head.outputs",
         message: `Data "${config.data.kind}" needs ${outDim} outputs, got ${model.head.outputs}`,
       });
     }
+  }
+  return issues;
+}
+
+type OnnxHeadConfig = Extract<NonNullable<PipelineConfig["model"]>["head"], { kind: "onnx" }>;
+
+/** The imported head of `model.head: { kind: onnx }`. @throws the import's error */
+function importOnnxHead(head: OnnxHeadConfig, dtype: "float32" | "float64"): ImportedHead {
+  return importHeadSync(head.file, { freeze: head.freeze, dtype });
+}
+
+/**
+ * The checks of `model.head: { kind: onnx }`: the file reads as a head of
+ * rows, and it takes the model's state and gives the data's outputs.
+ */
+function onnxHeadIssues(
+  head: OnnxHeadConfig,
+  dtype: "float32" | "float64",
+  stateDim: number,
+  outDim: number,
+  dataKind: string,
+): PipelineIssue[] {
+  let imported: ImportedHead;
+  try {
+    imported = importOnnxHead(head, dtype);
+  } catch (e) {
+    let missing = false;
+    try {
+      Deno.statSync(head.file);
+    } catch {
+      missing = true;
+    }
+    const message = missing
+      ? `No such file ${head.file} (give a path relative to the pipeline file, or an absolute one)`
+      : (e as Error).message.includes(head.file)
+      ? (e as Error).message
+      : `${head.file}: ${(e as Error).message}`;
+    return [{ path: /Cannot freeze/.test(message) ? "model.head.freeze" : "model.head.file", message }];
+  }
+  const issues: PipelineIssue[] = [];
+  if (imported.stateDim !== stateDim) {
+    issues.push({
+      path: "model.head.file",
+      message: `${head.file} takes states of shape [rows, ${imported.stateDim}], but the model's state has ` +
+        `${stateDim} components (the data's inputs plus model.encoder's augmentation)`,
+    });
+  }
+  if (imported.outDim !== outDim) {
+    issues.push({
+      path: "model.head.file",
+      message: `${head.file} gives predictions of shape [rows, ${imported.outDim}], but data "${dataKind}" needs ` +
+        `${outDim} outputs`,
+    });
   }
   return issues;
 }
@@ -180,9 +241,14 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const { dynamics, init } = kind.build(modelConfig.dynamics, options);
   const isClassification = isClassificationData(config.data);
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
-  const head = modelConfig.head.kind === "linear" ? "linear" : "slice";
-  const readout = buildReadout({ stateDim, outDim, head, loss, dtype });
-  const headParams = initReadout(readout, new Random(modelConfig.initSeed).fork(), dtype);
+  const headConfig = modelConfig.head;
+  const head: HeadKind = headConfig.kind === "linear" ? "linear" : headConfig.kind === "onnx" ? "graph" : "slice";
+  const rowHead = headConfig.kind === "onnx" ? importOnnxHead(headConfig, dtype) : undefined;
+  const readout = buildReadout({ stateDim, outDim, head, loss, dtype, ...(rowHead ? { rowHead } : {}) });
+  // An imported head starts from the file's weights; the others from the seed.
+  const headParams = rowHead
+    ? Object.fromEntries(Object.entries(rowHead.init).map(([n, t]) => [n, { ...t, data: t.data.slice() } as Tensor]))
+    : initReadout(readout, new Random(modelConfig.initSeed).fork(), dtype);
   const params = { ...init, ...headParams };
   const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
   const metricName = testMetricName(config);

@@ -2,7 +2,9 @@
  * Readouts: the head and loss applied to the ODE states at the measurement
  * times, as one loss graph (see {@linkcode mseLossGraph} and
  * {@linkcode crossEntropyLossGraph}) that gives the loss, ∂L/∂z(t_k) and the
- * head's parameter gradients in a single call.
+ * head's parameter gradients in a single call. The head is a slice of the
+ * state, a linear layer, or a user's row graph (`"graph"`, e.g. a torch
+ * export read by `importHead`), applied to the `[times·batch, state]` rows.
  *
  * Graph inputs: `zs` [times, batch, stateDim] (the states stacked), the head
  * parameters, `target` [times, batch, outDim] and `mask` [times, batch] (1
@@ -13,7 +15,8 @@
  */
 import { crossEntropyLossGraph, type HeadSpec, type LossGraph, mseLossGraph } from "../autodiff/losses.ts";
 import { GraphBuilder, type Value } from "../onnx/builder.ts";
-import type { Graph } from "../onnx/graph.ts";
+import { formatShape, type Graph } from "../onnx/graph.ts";
+import { inlineGraph } from "../onnx/inline.ts";
 import { int64, type Tensor, tensor } from "../onnx/tensor.ts";
 import type { Random } from "../util/random.ts";
 
@@ -22,7 +25,21 @@ export type HeadKind =
   /** The first `outDim` state components are the prediction. */
   | "slice"
   /** A linear layer `z Wᵀ + b`. */
-  | "linear";
+  | "linear"
+  /**
+   * A row graph `z` [rows, stateDim] → `y` [rows, outDim] with its weights as
+   * inputs (an imported head, see models/imported_head.ts), applied to every
+   * state of every time: the states are reshaped to rows and the predictions back.
+   */
+  | "graph";
+
+/** The graph of a `"graph"` head: `z` [rows, stateDim] → `y` [rows, outDim], one input per parameter. */
+export interface RowHead {
+  /** The graph (inputs `z` and the parameters, output `y`). */
+  readonly graph: Graph;
+  /** Its parameters: inputs of `graph`, with their shapes. */
+  readonly params: readonly { readonly name: string; readonly shape: readonly number[] }[];
+}
 
 /** The loss between predictions and targets. */
 export type LossKind =
@@ -50,6 +67,8 @@ export interface Readout {
   readonly outDim: number;
   /** Head parameter shapes by name (empty for "slice"). */
   readonly params: Readonly<Record<string, readonly number[]>>;
+  /** The row graph of a `"graph"` head. */
+  readonly rowHead?: RowHead;
 }
 
 /** The head as a graph: input `zs` [times, batch, stateDim], output `y` [times, batch, outDim]. */
@@ -58,12 +77,24 @@ function headSpec(
   stateDim: number,
   outDim: number,
   dtype: "float32" | "float64",
+  rowHead: RowHead | undefined,
 ): { spec: HeadSpec; params: Record<string, number[]> } {
   const b = new GraphBuilder(`head_${head}`);
   const zs = b.input("zs", dtype, ["times", "batch", stateDim]);
   const params: Record<string, number[]> = {};
   let pred: Value;
-  if (head === "linear") {
+  if (head === "graph") {
+    const bind = new Map<string, Value>();
+    for (const p of rowHead!.params) {
+      bind.set(p.name, b.input(p.name, dtype, p.shape));
+      params[p.name] = [...p.shape];
+    }
+    bind.set("z", b.op1("Reshape", [zs, b.constant(int64([-1, stateDim]))]));
+    const y = inlineGraph(b, rowHead!.graph, bind, { prefix: "head/" }).get("y")!;
+    const leading = b.op1("Slice", [b.op1("Shape", [zs]), b.constant(int64([0])), b.constant(int64([2]))]);
+    const shape = b.op1("Concat", [leading, b.constant(int64([outDim]))], { axis: { type: "int", value: 0 } });
+    pred = b.op1("Reshape", [y, shape]);
+  } else if (head === "linear") {
     const w = b.input("head.weight", dtype, [outDim, stateDim]);
     const bias = b.input("head.bias", dtype, [outDim]);
     params["head.weight"] = [outDim, stateDim];
@@ -93,12 +124,16 @@ export function buildReadout(options: {
   head: HeadKind;
   loss: LossKind;
   dtype: "float32" | "float64";
+  /** The row graph of head `"graph"` (required there, ignored otherwise). */
+  rowHead?: RowHead;
 }): Readout {
   const { stateDim, outDim, head, loss, dtype } = options;
   if (head === "slice" && outDim > stateDim) {
     throw new RangeError(`A slice head reads ${outDim} outputs from a state of ${stateDim} components`);
   }
-  const { spec, params } = headSpec(head, stateDim, outDim, dtype);
+  const { rowHead } = options;
+  if (head === "graph") checkRowHead(rowHead, stateDim, outDim, dtype);
+  const { spec, params } = headSpec(head, stateDim, outDim, dtype, rowHead);
   const lg = loss === "mse"
     ? mseLossGraph({ shape: ["times", "batch", outDim], dtype, head: spec, mask: true })
     : crossEntropyLossGraph({
@@ -110,7 +145,29 @@ export function buildReadout(options: {
       mask: true,
     });
   const graph = { ...lg.graph, name: `readout_${head}_${loss}` };
-  return { graph, outputs: lg.outputs, head, loss, stateDim, outDim, params };
+  return { graph, outputs: lg.outputs, head, loss, stateDim, outDim, params, ...(rowHead ? { rowHead } : {}) };
+}
+
+/** A `"graph"` head's graph must map `z` [rows, stateDim] to `y` [rows, outDim] in the readout's dtype. */
+function checkRowHead(
+  rowHead: RowHead | undefined,
+  stateDim: number,
+  outDim: number,
+  dtype: "float32" | "float64",
+): asserts rowHead is RowHead {
+  if (rowHead === undefined) throw new TypeError('Head "graph" needs its graph in option rowHead');
+  const { graph } = rowHead;
+  const z = graph.inputs.find((v) => v.name === "z");
+  const y = graph.outputs.find((v) => v.name === "y");
+  const want = (v: typeof z, n: number) =>
+    v !== undefined && v.dtype === dtype && v.shape.length === 2 && v.shape[1] === n;
+  if (!want(z, stateDim) || !want(y, outDim)) {
+    const show = (v: typeof z) => (v ? `${v.dtype} ${formatShape(v.shape)}` : "missing");
+    throw new RangeError(
+      `Head graph ${graph.name} must map z ${dtype} [rows, ${stateDim}] to y ${dtype} [rows, ${outDim}]; it has ` +
+        `z ${show(z)} and y ${show(y)}`,
+    );
+  }
 }
 
 /**

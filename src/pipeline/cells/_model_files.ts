@@ -6,7 +6,7 @@
  * |---|---|
  * | `model.onnx` | the dynamics dz = f(t, z) with the trained weights baked in: inputs `t` [] and `z` [batch, state], output `dz` |
  * | `encoder.onnx` | augmentation (`model.encoder: augment`): `x` [batch, data] → `z0` [batch, state], zeros appended |
- * | `head.onnx` | the linear head (`model.head: linear`): `z` [batch, state] → `y` [batch, outputs] |
+ * | `head.onnx` | the head (`model.head: linear`, or the user's `onnx` head with its trained weights): `z` [batch, state] → `y` [batch, outputs] |
  * | `weights.safetensors` | every trained tensor by its parameter name (dynamics and head), with metadata |
  *
  * The ONNX files are standard ONNX at the graph's own opset (17 for built
@@ -23,6 +23,7 @@ import { SAFETENSORS_DTYPE, writeSafetensors } from "../../models/safetensors.ts
 import { GraphBuilder } from "../../onnx/builder.ts";
 import { lowerForRuntime } from "../../onnx/lower.ts";
 import { writeModel } from "../../onnx/proto.ts";
+import type { Graph } from "../../onnx/graph.ts";
 import { type Tensor, tensor } from "../../onnx/tensor.ts";
 import type { NeuralOde } from "../../train/neural_ode.ts";
 
@@ -65,6 +66,19 @@ function headGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): 
   return b;
 }
 
+/** The user's head (`model.head: onnx`) with its trained weights as initializers, under their parameter names. */
+function importedHeadGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): Graph {
+  const { graph, params: specs } = model.readout.rowHead!;
+  const names = new Set(specs.map((p) => p.name));
+  return GraphBuilder.from({
+    ...graph,
+    inputs: graph.inputs.filter((v) => !names.has(v.name)),
+    initializers: new Map([...graph.initializers, ...specs.map((p) => [p.name, params[p.name]!] as const)]),
+    docString: "quadjoint trained head (model.head: onnx)",
+    valueInfo: new Map(),
+  }).build();
+}
+
 /**
  * Writes the trained model of a cell into `dir`: `model.onnx`, the encoder
  * and head when the model has them, and `weights.safetensors`; returns the
@@ -93,6 +107,9 @@ export async function writeTrainedModel(
   }
   if (readout.head === "linear") {
     await writeModel(join(dir, MODEL_FILES.head), lowerForRuntime(headGraph(model, params).build()));
+    written.push(MODEL_FILES.head);
+  } else if (readout.head === "graph") {
+    await writeModel(join(dir, MODEL_FILES.head), lowerForRuntime(importedHeadGraph(model, params)));
     written.push(MODEL_FILES.head);
   }
   const trained = pick(params, [...dynamicsNames, ...headNames]);

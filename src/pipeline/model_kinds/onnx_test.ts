@@ -1,8 +1,9 @@
 /**
- * `model.dynamics.kind: onnx` end to end: the committed torch export
+ * `model.dynamics.kind: onnx` end to end: the committed torch exports
  * (tests/fixtures/torch_dynamics/dynamo_time.onnx, weights in its .onnx.data
- * file, t of shape [1]) trains from a pipeline file (tests/fixtures/pipelines/onnx/)
- * and its loss falls; the cell's model.onnx and weights.safetensors round-trip
+ * file, t of shape [1]; and dynamo_layernorm_gelu.onnx, the same with
+ * LayerNorm and exact GELU) train from a pipeline file
+ * (tests/fixtures/pipelines/onnx/) and their loss falls; the cell's model.onnx and weights.safetensors round-trip
  * through quadjoint's import (and, where bench/.venv has torch and onnx,
  * through Python); a missing file, an invalid file, a shape mismatch and a
  * model with every weight frozen exit 2 before any work, naming the file and
@@ -26,6 +27,7 @@ import { dynamicsWidth } from "./registry.ts";
 const FIXTURES = new URL("../../../tests/fixtures/", import.meta.url);
 const PIPELINES = new URL("pipelines/onnx/", FIXTURES).pathname;
 const TORCH = new URL("torch_dynamics/dynamo_time.onnx", FIXTURES).pathname;
+const LAYER_NORM_GELU = new URL("torch_dynamics/dynamo_layernorm_gelu.onnx", FIXTURES).pathname;
 const PYTHON = new URL("../../../bench/.venv/bin/python", import.meta.url).pathname;
 const quiet = { progress: { tty: false, write: () => {} } } as const;
 
@@ -39,6 +41,26 @@ function filesUnder(dir: string, prefix = ""): string[] {
   return out.sort();
 }
 
+/**
+ * Runs the pipeline file `file` of tests/fixtures/pipelines/onnx/ (its `name` given) into `out` and checks that it
+ * exits 0 after `epochs` epochs with its last training loss under 0.8 × its first; the run's folder, results and
+ * losses.
+ */
+async function trainsAndLossFalls(file: string, name: string, out: string, epochs: number) {
+  const errors: string[] = [];
+  const code = await main([`${PIPELINES}${file}`, "--out", out, "--threads", "1"], {
+    ...quiet,
+    error: (m) => errors.push(m),
+  });
+  assertEquals(code, 0, errors.join("\n"));
+  const dir = `${out}/${name}`;
+  const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+  const losses = results.results.epochs.map((e: { trainLoss: number }) => e.trainLoss) as number[];
+  assertEquals(losses.length, epochs);
+  assert(losses.at(-1)! < 0.8 * losses[0]!, `${file}: loss ${losses[0]} → ${losses.at(-1)}`);
+  return { dir, results, losses };
+}
+
 async function dzOf(rt: Runtime, graph: Parameters<Runtime["compile"]>[0], feeds: Record<string, Tensor>) {
   return toNumbers((await (await rt.compile(graph)).run(feeds)).dz!);
 }
@@ -47,17 +69,7 @@ Deno.test("the onnx kind trains a torch export from a pipeline file, its loss fa
   const out = await Deno.makeTempDir();
   const rt = new Runtime({ threads: 1 });
   try {
-    const errors: string[] = [];
-    const code = await main([`${PIPELINES}train.yaml`, "--out", out, "--threads", "1"], {
-      ...quiet,
-      error: (m) => errors.push(m),
-    });
-    assertEquals(code, 0, errors.join("\n"));
-    const dir = `${out}/onnx-train`;
-    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
-    const losses = results.results.epochs.map((e: { trainLoss: number }) => e.trainLoss) as number[];
-    assertEquals(losses.length, 12);
-    assert(losses.at(-1)! < 0.8 * losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
+    const { dir, results } = await trainsAndLossFalls("train.yaml", "onnx-train", out, 12);
     assertEquals(results.results.runs[0].width, 24, "the widest layer of l1, l2, l3 (24, 24, 2)");
     assertEquals(results.results.runs[0].params, 24 * 3 + 24 + 24 * 24 + 24 + 2 * 24 + 2);
     const cell = `${dir}/cells/base`;
@@ -108,6 +120,30 @@ Deno.test("the onnx kind trains a torch export from a pipeline file, its loss fa
     assertEquals([encoder.z0!.dims, toNumbers(encoder.z0!)], [[2, 2], [1, 0, -1, 0]]);
   } finally {
     await rt.dispose();
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("the onnx kind trains torch's default export of Linear → LayerNorm → exact GELU → Linear from a pipeline file and its loss falls", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const { dir, results } = await trainsAndLossFalls(
+      "train_layernorm_gelu.yaml",
+      "onnx-train-layernorm-gelu",
+      out,
+      12,
+    );
+    const run = results.results.runs[0];
+    assertEquals([run.width, run.params], [32, 32 * 3 + 32 + 32 + 32 + 2 * 32 + 2]);
+    // Every weight trained, LayerNorm's scale and shift (inline in the .onnx) and l1.weight (in its .onnx.data) too.
+    const { tensors } = await readSafetensors(`${dir}/cells/base/weights.safetensors`);
+    const original = await importDynamics(LAYER_NORM_GELU);
+    assertEquals(Object.keys(tensors), ["l1.weight", "l1.bias", "norm.weight", "norm.bias", "l2.weight", "l2.bias"]);
+    for (const [name, t] of Object.entries(tensors)) {
+      const before = toNumbers(original.init[name]!);
+      assert(toNumbers(t).some((v, i) => v !== before[i]), `${name} did not change`);
+    }
+  } finally {
     await Deno.remove(out, { recursive: true });
   }
 });
