@@ -66,6 +66,7 @@ export {
   intsAttr,
   type Node,
   type OpsetImport,
+  renameValues,
   type Shape,
   stringAttr,
   type TensorType,

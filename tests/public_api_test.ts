@@ -51,6 +51,7 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/data_kinds/nested_spheres.ts": "a data kind; reached through DATA_KINDS",
   "src/pipeline/data_kinds/sines.ts": "a data kind; reached through DATA_KINDS",
   "src/pipeline/data_stage.ts": "a stage the training cell runs",
+  "src/pipeline/file_cache.ts": "the read-once cache of the data and model kinds that read users' files",
   "src/pipeline/fields.ts": "zod field helpers shared by the schemas",
   "src/pipeline/model_kinds/mlp.ts": "a dynamics kind; reached through MODEL_KINDS",
   "src/pipeline/model_kinds/onnx.ts": "a dynamics kind; reached through MODEL_KINDS",

@@ -2,8 +2,8 @@
  * Time series with their own observation times and missing values, batched
  * as the training loop takes them: a batch is solved on the sorted union of
  * its series' times, with a mask of which (time, series) entries were
- * observed — the route of the irregular sines (sines.ts, `sineBatch`),
- * generalised to several channels and to series read from users' files.
+ * observed, for any number of channels: users' series from files, and the
+ * irregular sines (sines.ts, `sineBatch`, one channel).
  *
  * An entry is observed when the series has that time and every channel has a
  * value there; a time with some channels missing (NaN) is left out of the
@@ -47,6 +47,7 @@ export interface SeriesBatch {
  * Gathers series `indices` of a set into one batch: the union of their times,
  * the values on that grid and the observation mask.
  *
+ * @param caller The function named in errors (for wrappers such as `sineBatch`).
  * @throws {RangeError} for an empty batch or an index outside the set.
  *
  * @example Two series at different times
@@ -60,16 +61,16 @@ export interface SeriesBatch {
  * if (b.times.join() !== "0,0.5,1" || b.mask.join() !== "1,1,0,0,1,0") throw new Error("wrong batch");
  * ```
  */
-export function seriesBatch(set: SeriesSet, indices: ArrayLike<number>): SeriesBatch {
+export function seriesBatch(set: SeriesSet, indices: ArrayLike<number>, caller = "seriesBatch"): SeriesBatch {
   const b = indices.length, c = set.channels;
   const n = set.series.length, dim = set.initial.dims[1]!;
-  if (b === 0) throw new RangeError("seriesBatch needs at least one index");
+  if (b === 0) throw new RangeError(`${caller} needs at least one index`);
   const chosen: Series[] = [];
   const initial = new Float64Array(b * dim);
   for (let j = 0; j < b; j++) {
     const i = indices[j]!;
     const s = set.series[i];
-    if (!Number.isInteger(i) || s === undefined) throw new RangeError(`seriesBatch index ${i} is outside 0…${n - 1}`);
+    if (!Number.isInteger(i) || s === undefined) throw new RangeError(`${caller} index ${i} is outside 0…${n - 1}`);
     chosen.push(s);
     initial.set(set.initial.data.subarray(i * dim, (i + 1) * dim), j * dim);
   }

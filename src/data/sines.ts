@@ -12,6 +12,7 @@
  */
 import { type Tensor, tensor } from "../onnx/tensor.ts";
 import { Random } from "../util/random.ts";
+import { seriesBatch } from "./series.ts";
 
 /** Options for {@linkcode sines}. */
 export interface SinesOptions {
@@ -141,35 +142,14 @@ export interface SineBatch {
  * @throws {RangeError} on an index outside the split or an empty batch.
  */
 export function sineBatch(split: SineSplit, indices: ArrayLike<number>): SineBatch {
+  // Sines have one channel and no missing values: the general series batch, typed as sines' tensors.
+  const set = { initial: split.initial, series: split.sequences, channels: 1 };
+  const { times, values, mask, initial } = seriesBatch(set, indices, "sineBatch");
   const b = indices.length;
-  const n = split.sequences.length;
-  if (b === 0) throw new RangeError("sineBatch needs at least one index");
-  const chosen: SineSequence[] = [];
-  const initial = new Float64Array(2 * b);
-  for (let j = 0; j < b; j++) {
-    const i = indices[j]!;
-    const seq = split.sequences[i];
-    if (!Number.isInteger(i) || seq === undefined) throw new RangeError(`sineBatch index ${i} is outside 0…${n - 1}`);
-    chosen.push(seq);
-    initial[2 * j] = split.initial.data[2 * i]!;
-    initial[2 * j + 1] = split.initial.data[2 * i + 1]!;
-  }
-  const times = Float64Array.from(new Set(chosen.flatMap((s) => Array.from(s.times)))).sort();
-  const row = new Map<number, number>();
-  times.forEach((t, k) => row.set(t, k));
-  const values = new Float64Array(times.length * b);
-  const mask = new Uint8Array(times.length * b);
-  chosen.forEach((s, j) => {
-    s.times.forEach((t, k) => {
-      const r = row.get(t)!;
-      values[r * b + j] = s.values[k]!;
-      mask[r * b + j] = 1;
-    });
-  });
   return {
     times,
     values: tensor(values, [times.length, b]),
-    mask: tensor(mask, [times.length, b]),
+    mask: tensor(Uint8Array.from(mask), [times.length, b]),
     initial: tensor(initial, [b, 2]),
   };
 }

@@ -14,7 +14,7 @@
 import { pruneGraph } from "../autodiff/vjp.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 import { GraphError } from "../onnx/errors.ts";
-import { formatShape, type Graph } from "../onnx/graph.ts";
+import { formatShape, type Graph, renameValues } from "../onnx/graph.ts";
 import { readModel, readModelSync } from "../onnx/proto.ts";
 import { checkKeys } from "./_layers.ts";
 import { asDynamics, DYNAMICS_NAMES, type DynamicsModel } from "./dynamics.ts";
@@ -242,13 +242,6 @@ function toContractNames(
       );
     }
   }
-  const rename = (n: string) => renames.get(n) ?? n;
-  const renamed: Graph = {
-    ...graph,
-    inputs: graph.inputs.map((v) => ({ ...v, name: rename(v.name) })),
-    nodes: graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) })),
-    outputs: graph.outputs.filter((o) => o.name === dz).map((o) => ({ ...o, name: DYNAMICS_NAMES.derivative })),
-    valueInfo: new Map(),
-  };
+  const renamed = renameValues({ ...graph, outputs: graph.outputs.filter((o) => o.name === dz) }, renames);
   return GraphBuilder.from(pruneGraph(renamed)).build();
 }

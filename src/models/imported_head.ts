@@ -17,7 +17,7 @@
 import { pruneGraph } from "../autodiff/vjp.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 import { GraphError } from "../onnx/errors.ts";
-import { formatShape, type Graph } from "../onnx/graph.ts";
+import { formatShape, type Graph, renameValues } from "../onnx/graph.ts";
 import { readModel, readModelSync } from "../onnx/proto.ts";
 import { checkKeys } from "./_layers.ts";
 import type { Params, ParamSpec } from "./dynamics.ts";
@@ -130,14 +130,7 @@ function importHeadGraph(graph: Graph, source: string | Graph, options: HeadImpo
     );
   }
   const renames = new Map([[input.name, HEAD_NAMES.state], [output.name, HEAD_NAMES.prediction]]);
-  const rename = (n: string) => renames.get(n) ?? n;
-  const renamed = GraphBuilder.from(pruneGraph({
-    ...graph,
-    inputs: graph.inputs.map((v) => ({ ...v, name: rename(v.name) })),
-    nodes: graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) })),
-    outputs: [{ ...output, name: HEAD_NAMES.prediction }],
-    valueInfo: new Map(),
-  })).build();
+  const renamed = GraphBuilder.from(pruneGraph(renameValues({ ...graph, outputs: [output] }, renames))).build();
   const lifted = liftInitializers(renamed, { freeze, ...(dtype !== undefined ? { dtype } : {}) });
   const y = lifted.graph.outputs[0]!;
   const outDim = columns(y.shape);
@@ -163,12 +156,7 @@ function importHeadGraph(graph: Graph, source: string | Graph, options: HeadImpo
     }
   }
   const param = (n: string) => names.get(n) ?? n;
-  const out = GraphBuilder.from({
-    ...lifted.graph,
-    inputs: lifted.graph.inputs.map((v) => ({ ...v, name: param(v.name) })),
-    nodes: lifted.graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(param) })),
-    valueInfo: new Map(),
-  }).build();
+  const out = GraphBuilder.from(renameValues(lifted.graph, names)).build();
   return {
     graph: out,
     params: lifted.params.map((p) => ({ name: param(p.name), shape: p.shape })),

@@ -156,6 +156,34 @@ export function formatShape(shape: Shape): string {
   return `[${shape.join(", ")}]`;
 }
 
+/**
+ * The graph with values renamed wherever they appear (inputs, outputs, node
+ * inputs and outputs, initializers); names not in `renames` stay. Inferred
+ * intermediate types are dropped (rebuild the graph to infer them again).
+ * Callers check that a new name does not collide with a value they keep.
+ *
+ * @example
+ * ```ts
+ * import { GraphBuilder } from "./builder.ts";
+ * import { renameValues } from "./graph.ts";
+ * const b = new GraphBuilder("g");
+ * b.output(b.op1("Neg", [b.input("x", "float32", [2])]), "y");
+ * const g = renameValues(b.build(), new Map([["x", "z"]]));
+ * if (g.inputs[0]!.name !== "z" || g.nodes[0]!.inputs[0] !== "z") throw new Error();
+ * ```
+ */
+export function renameValues(graph: Graph, renames: ReadonlyMap<string, string>): Graph {
+  const rename = (n: string) => renames.get(n) ?? n;
+  return {
+    ...graph,
+    inputs: graph.inputs.map((v) => ({ ...v, name: rename(v.name) })),
+    outputs: graph.outputs.map((v) => ({ ...v, name: rename(v.name) })),
+    nodes: graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) })),
+    initializers: new Map([...graph.initializers].map(([n, t]) => [rename(n), t])),
+    valueInfo: new Map(),
+  };
+}
+
 /** The type of any named value of a graph: input, initializer or intermediate. */
 export function typeOf(graph: Graph, name: string): TensorType | undefined {
   const input = graph.inputs.find((v) => v.name === name);

@@ -21,6 +21,7 @@ import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import { dataIssues, dataKindOf, type Dataset, isClassificationData } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
+import { fileCache } from "./file_cache.ts";
 import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
 import type { PipelineConfig } from "./schema.ts";
@@ -97,9 +98,17 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
 
 type OnnxHeadConfig = Extract<NonNullable<PipelineConfig["model"]>["head"], { kind: "onnx" }>;
 
+/** Imported heads, read once for the checks and the cells while their file is unchanged. */
+const cachedHeads = fileCache(4);
+
 /** The imported head of `model.head: { kind: onnx }`. @throws the import's error */
 function importOnnxHead(head: OnnxHeadConfig, dtype: "float32" | "float64"): ImportedHead {
-  return importHeadSync(head.file, { freeze: head.freeze, dtype });
+  return cachedHeads(
+    "onnx head",
+    [head.file, head.freeze, dtype],
+    [head.file],
+    () => importHeadSync(head.file, { freeze: head.freeze, dtype }),
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { DataFileError } from "../../data/file_error.ts";
 import type { PipelineIssue } from "../errors.ts";
 import { seed } from "../fields.ts";
+import { type FileCache, fileCache } from "../file_cache.ts";
 
 /** A file path field. */
 export const filePath = z.string().min(1);
@@ -71,34 +72,9 @@ export function issuesOf(load: () => unknown): PipelineIssue[] {
   }
 }
 
-/** Loaded datasets, most recent last; a few, since a sweep's cells share theirs. */
-const loaded = new Map<string, unknown>();
-const CACHE_SIZE = 4;
-
-/** What tells whether a file changed: its modification time and size, or that it is missing. */
-function stamp(path: string): string {
-  try {
-    const s = Deno.statSync(path);
-    return `${s.mtime?.getTime()}:${s.size}`;
-  } catch {
-    return "missing";
-  }
-}
-
 /**
  * `load()`, or its result from an earlier call with equal settings while
- * none of `files` has changed. Errors are not kept: a fixed file is read again.
+ * none of `files` has changed (a few datasets, since a sweep's cells share
+ * theirs; datasets can be large).
  */
-export function cachedLoad<T>(kind: string, config: unknown, files: readonly string[], load: () => T): T {
-  const key = `${kind} ${JSON.stringify(config)} ${files.map(stamp).join(" ")}`;
-  if (loaded.has(key)) {
-    const hit = loaded.get(key) as T;
-    loaded.delete(key);
-    loaded.set(key, hit);
-    return hit;
-  }
-  const value = load();
-  loaded.set(key, value);
-  if (loaded.size > CACHE_SIZE) loaded.delete(loaded.keys().next().value!);
-  return value;
-}
+export const cachedLoad: FileCache = fileCache(4);

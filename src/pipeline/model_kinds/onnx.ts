@@ -31,10 +31,11 @@ import type { DynamicsModel } from "../../models/dynamics.ts";
 import { importDynamicsSync, type ImportedDynamics } from "../../models/imported.ts";
 import { GraphBuilder } from "../../onnx/builder.ts";
 import { isFloat } from "../../onnx/dtype.ts";
-import { formatShape, type Graph, intAttr, type Node, typeOf } from "../../onnx/graph.ts";
+import { formatShape, type Graph, intAttr, type Node, renameValues, typeOf } from "../../onnx/graph.ts";
 import { readModelSync } from "../../onnx/proto.ts";
 import type { Tensor } from "../../onnx/tensor.ts";
 import type { PipelineIssue } from "../errors.ts";
+import { fileCache, fileStamp } from "../file_cache.ts";
 import type { DynamicsBuildOptions } from "./model_kind.ts";
 import { modelKind } from "./model_kind.ts";
 
@@ -61,22 +62,12 @@ export type OnnxDynamicsConfig = z.output<typeof OnnxDynamicsSchema>;
 
 // --- reading files once ------------------------------------------------------------------------
 
-/** A file's size and modification time, or undefined when it cannot be stat'ed. */
-function stamp(file: string): string | undefined {
-  try {
-    const s = Deno.statSync(file);
-    return `${s.size}:${s.mtime?.getTime() ?? 0}`;
-  } catch {
-    return undefined;
-  }
-}
-
-const graphs = new Map<string, { stamp: string; graph: Graph }>();
-const imports = new Map<string, { stamp: string; imported: ImportedDynamics }>();
+/** Decoded graphs and their imports, read once while their file is unchanged. */
+const cached = fileCache(16);
 
 /** Why `file` cannot be used, as an issue message that names it. */
 function problem(file: string, e: unknown): string {
-  if (e instanceof Error && e.cause instanceof Deno.errors.NotFound && !stamp(file)) {
+  if (e instanceof Error && e.cause instanceof Deno.errors.NotFound && fileStamp(file) === "missing") {
     return `No such file ${file} (give a path relative to the pipeline file, or an absolute one)`;
   }
   const message = (e as Error).message;
@@ -85,25 +76,19 @@ function problem(file: string, e: unknown): string {
 
 /** The decoded graph of `file`, read once while it is unchanged. @throws the reader's error */
 function graphOf(file: string): Graph {
-  const s = stamp(file);
-  const cached = graphs.get(file);
-  if (s !== undefined && cached?.stamp === s) return cached.graph;
-  const graph = readModelSync(file);
-  if (s !== undefined) graphs.set(file, { stamp: s, graph });
-  return graph;
+  return cached("onnx graph", file, [file], () => readModelSync(file));
 }
 
 /** The imported dynamics of these settings, in `dtype`. @throws the import's error */
 function importOf(config: OnnxDynamicsConfig, dtype: "float32" | "float64"): ImportedDynamics {
-  const graph = graphOf(config.file);
-  const key = JSON.stringify([config.file, config.time, config.freeze, dtype]);
-  const s = stamp(config.file) ?? "";
-  const cached = imports.get(key);
-  if (cached?.stamp === s) return cached.imported;
+  const { file, time, freeze } = config;
   // No trainable weight is an issue of its own (checkImport), with the pipeline's remedy.
-  const imported = importDynamicsSync(graph, { time: config.time, freeze: config.freeze, dtype, requireParams: false });
-  imports.set(key, { stamp: s, imported });
-  return imported;
+  return cached(
+    "onnx dynamics",
+    [file, time, freeze, dtype],
+    [file],
+    () => importDynamicsSync(graphOf(file), { time, freeze, dtype, requireParams: false }),
+  );
 }
 
 // --- the model's size, from its layers -----------------------------------------------------------
@@ -196,12 +181,7 @@ function prefixed(model: DynamicsModel, prefix: string): DynamicsModel {
   const { dynamics, init } = model;
   const names = new Map(dynamics.params.map((p) => [p.name, `${prefix}.${p.name}`]));
   const rename = (n: string) => names.get(n) ?? n;
-  const graph = GraphBuilder.from({
-    ...dynamics.graph,
-    inputs: dynamics.graph.inputs.map((v) => ({ ...v, name: rename(v.name) })),
-    nodes: dynamics.graph.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename) })),
-    valueInfo: new Map(),
-  }).build();
+  const graph = GraphBuilder.from(renameValues(dynamics.graph, names)).build();
   return {
     dynamics: { ...dynamics, graph, params: dynamics.params.map((p) => ({ ...p, name: rename(p.name) })) },
     init: Object.fromEntries(Object.entries(init).map(([n, t]) => [rename(n), t])),
