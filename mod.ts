@@ -90,12 +90,14 @@ export * from "./src/autodiff/losses.ts";
 export * from "./src/models/dynamics.ts";
 export * from "./src/models/mlp.ts";
 export * from "./src/models/second_order.ts";
+export * from "./src/models/activations.ts";
 export * from "./src/models/conv.ts";
+export * from "./src/models/conv_encoder.ts";
 export * from "./src/models/linear.ts";
 export * from "./src/models/bake.ts";
 export * from "./src/models/lift.ts";
 export * from "./src/models/imported.ts";
-export * from "./src/models/imported_head.ts";
+export * from "./src/models/imported_layer.ts";
 export * from "./src/models/safetensors.ts";
 
 // Solvers
@@ -202,7 +204,7 @@ export {
 } from "./src/report/static.ts";
 
 // Pipelines (their settings are validated from files: see pipelines/schema.json)
-export { type PipelineRun, runPipelineFile, type RunPipelineOptions } from "./src/pipeline/engine.ts";
+export { OutputError, type PipelineRun, runPipelineFile, type RunPipelineOptions } from "./src/pipeline/engine.ts";
 export type { CellEvent } from "./src/pipeline/cells/cell_kind.ts";
 export type { ProgressOptions } from "./src/pipeline/progress.ts";
 export { PipelineError, type PipelineIssue } from "./src/pipeline/errors.ts";

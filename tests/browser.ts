@@ -11,7 +11,10 @@
  * one item in a Vega data mark (`.role-mark`, so axes, legends and titles do
  * not count), or a `<canvas>` with some non-background pixels. The wait ends
  * early for a container marked `data-chart-state="error"` (as quadjoint
- * reports mark a chart that failed); it counts as not drawn.
+ * reports mark a chart that failed); it counts as not drawn. For each chart
+ * it also reports its data marks by type (`area`, `line`, `symbol`, …): how
+ * many items each draws and the most pixels one item fills, so a test can
+ * tell a band that spans seeds from one of no height.
  *
  * @module
  */
@@ -86,8 +89,18 @@ export interface CheckPageResult {
   chartsExpected: number;
   /** Indices (in document order) of the containers that did not draw. */
   undrawn: number[];
+  /** Per container, in document order: its data marks by Vega mark type. */
+  marks: Record<string, MarkSummary>[];
   /** The screenshot written, when one was asked for. */
   screenshotPath?: string;
+}
+
+/** What one type of data mark draws in a chart. */
+export interface MarkSummary {
+  /** Drawn items (a line or an area is one item per series). */
+  items: number;
+  /** Pixels the largest item fills (its SVG path filled on a canvas): about 0 for a band of no height. */
+  maxFill: number;
 }
 
 /** The few DOM shapes {@linkcode chartStates} touches (Deno's type check has no DOM lib). */
@@ -95,6 +108,7 @@ interface PageElement {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
   getAttribute(name: string): string | null;
+  getBBox?(): { x: number; y: number; width: number; height: number };
   width?: number;
   height?: number;
   getContext?(kind: "2d"): {
@@ -122,6 +136,52 @@ function chartStates(selector: string): ("drawn" | "failed" | "pending")[] {
     const canvas = el.querySelector("canvas");
     if (svg ? svg.querySelectorAll(".role-mark > *").length > 0 : canvas ? !blank(canvas) : false) return "drawn";
     return el.getAttribute("data-chart-state") === "error" ? "failed" : "pending";
+  });
+}
+
+/** Per container: its SVG data marks by type (from the `mark-<type> role-mark` groups Vega draws); runs in the page. */
+function chartMarks(selector: string): Record<string, MarkSummary>[] {
+  type Canvas = {
+    width: number;
+    height: number;
+    getContext(kind: "2d"): {
+      translate(x: number, y: number): void;
+      fill(path: unknown): void;
+      getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+    };
+  };
+  const page = globalThis as unknown as {
+    document: PageElement & { createElement(tag: "canvas"): Canvas };
+    Path2D: new (d: string) => unknown;
+  };
+  const doc = page.document;
+  /** Pixels an SVG path fills, drawn on a canvas the size of its bounding box. */
+  const filled = (item: PageElement): number => {
+    const d = item.getAttribute("d"), box = item.getBBox?.();
+    if (!d || !box || box.width < 1 || box.height < 1) return 0;
+    const canvas = doc.createElement("canvas");
+    canvas.width = Math.ceil(box.width) + 2;
+    canvas.height = Math.ceil(box.height) + 2;
+    const ctx = canvas.getContext("2d");
+    ctx.translate(1 - box.x, 1 - box.y);
+    ctx.fill(new page.Path2D(d));
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i]! > 127) n++;
+    return n;
+  };
+  return Array.from(doc.querySelectorAll(selector)).map((el) => {
+    const out: Record<string, MarkSummary> = {};
+    for (const g of Array.from(el.querySelectorAll("g.role-mark"))) {
+      const type = (g.getAttribute("class") ?? "").split(/\s+/).find((c) => c.startsWith("mark-"))?.slice(5);
+      if (!type) continue;
+      const items = Array.from(g.querySelectorAll(":scope > *"));
+      const summary = out[type] ?? { items: 0, maxFill: 0 };
+      summary.items += items.length;
+      for (const item of items) summary.maxFill = Math.max(summary.maxFill, filled(item));
+      out[type] = summary;
+    }
+    return out;
   });
 }
 
@@ -176,6 +236,7 @@ export async function checkPage(file: string | URL, options: CheckPageOptions = 
       chartsDrawn: states.filter((s) => s === "drawn").length,
       chartsExpected: states.length,
       undrawn: states.flatMap((s, i) => (s === "drawn" ? [] : [i])),
+      marks: await page.evaluate(chartMarks, chartSelector),
     };
     if (screenshotPath) {
       await page.screenshot({ path: screenshotPath, fullPage: true });

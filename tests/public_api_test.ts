@@ -53,6 +53,7 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/data_stage.ts": "a stage the training cell runs",
   "src/pipeline/file_cache.ts": "the read-once cache of the data and model kinds that read users' files",
   "src/pipeline/fields.ts": "zod field helpers shared by the schemas",
+  "src/pipeline/model_kinds/conv.ts": "a dynamics kind; reached through MODEL_KINDS",
   "src/pipeline/model_kinds/mlp.ts": "a dynamics kind; reached through MODEL_KINDS",
   "src/pipeline/model_kinds/onnx.ts": "a dynamics kind; reached through MODEL_KINDS",
   "src/pipeline/model_kinds/model_kind.ts": "the dynamics-kind contract, for adding kinds inside src/pipeline",

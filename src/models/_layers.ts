@@ -9,26 +9,15 @@ import type { GraphBuilder, Value } from "../onnx/builder.ts";
 import { int64, type Tensor, tensor } from "../onnx/tensor.ts";
 import type { Random } from "../util/random.ts";
 import type { ParamSpec } from "./dynamics.ts";
+import { activate, type Activation, ACTIVATIONS } from "./activations.ts";
+
+export { activate, type Activation, ACTIVATIONS } from "./activations.ts";
 
 /** Float element types a model can use. */
 export type FloatDType = "float32" | "float64";
 
-/** Activation functions the builders know, by name. */
-export const ACTIVATIONS = ["softplus", "tanh", "relu", "sigmoid", "elu"] as const;
-
-/** One of {@linkcode ACTIVATIONS}. */
-export type Activation = typeof ACTIVATIONS[number];
-
 /** How a model sees the time `t`. */
 export type TimeDependence = "concat" | "none";
-
-const ACTIVATION_OPS: Readonly<Record<Activation, string>> = {
-  softplus: "Softplus",
-  tanh: "Tanh",
-  relu: "Relu",
-  sigmoid: "Sigmoid",
-  elu: "Elu",
-};
 
 /** Throws TypeError for keys of `options` not in `allowed`. */
 export function checkKeys(options: object, allowed: readonly string[], what: string): void {
@@ -145,11 +134,6 @@ export class ParamCollector {
     this.init[name] = tensor(data, dims);
     return v;
   }
-}
-
-/** Applies an activation by name. */
-export function activate(b: GraphBuilder, x: Value, activation: Activation): Value {
-  return b.op1(ACTIVATION_OPS[activation], [x]);
 }
 
 /**

@@ -2,7 +2,7 @@
  * Command-line arguments of `deno task pipeline`:
  *
  * ```
- * deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume] [--threads N]
+ * deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume | --overwrite] [--threads N]
  * ```
  *
  * Mistakes are {@linkcode UsageError}s, which the CLI prints with the usage
@@ -19,11 +19,14 @@ export const USAGE = `Usage: deno task pipeline <file> [options]
 Runs the pipeline described by <file> (JSON or YAML).
 
 Options:
-  --quick             apply the file's quick overrides (seconds to minutes on 2 CPU cores)
+  --quick             apply the file's quick overrides (seconds to minutes on 2 CPU cores);
+                      results go to DIR/<pipeline name>-quick/, apart from a full run's
   --backend NAME      cpu, cuda or webgpu (default cpu; falls back to cpu with a warning)
   --out DIR           output root; results go to DIR/<pipeline name>/ (default reports)
   --resume            skip sweep cells already finished in the output folder and continue
                       an unfinished one from its last epoch checkpoint
+  --overwrite         replace the results already in the output folder (removed once the file
+                      has validated); without --resume or --overwrite such a folder is refused
   --threads N         ONNX Runtime intra-op threads (default: runtime's choice)
   -h, --help          show this text`;
 
@@ -39,6 +42,8 @@ export interface PipelineArgs {
   readonly out?: string;
   /** Skip sweep cells already finished; continue unfinished ones from their checkpoint. */
   readonly resume: boolean;
+  /** Replace the results already in the output folder. */
+  readonly overwrite: boolean;
   /** Intra-op threads, when given. */
   readonly threads?: number;
   /** Print the usage text and exit 0. */
@@ -61,7 +66,8 @@ export class UsageError extends Error {
  * Parses the pipeline CLI's arguments (without the program name).
  *
  * @throws {UsageError} on an unknown flag, a missing or extra file, a bad
- *   backend or a thread count that is not a positive integer.
+ *   backend, a thread count that is not a positive integer, or `--resume`
+ *   with `--overwrite`.
  *
  * @example
  * ```ts
@@ -82,6 +88,7 @@ export function parsePipelineArgs(argv: readonly string[]): PipelineArgs {
         backend: { type: "string", default: "cpu" },
         out: { type: "string" },
         resume: { type: "boolean", default: false },
+        overwrite: { type: "boolean", default: false },
         threads: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -108,6 +115,12 @@ export function parsePipelineArgs(argv: readonly string[]): PipelineArgs {
       throw new UsageError(`Option --threads must be a positive integer, got "${values.threads}"`);
     }
   }
+  if (values.resume === true && values.overwrite === true) {
+    throw new UsageError(
+      "Options --resume and --overwrite cannot be combined: --resume continues the results in the output folder, " +
+        "--overwrite replaces them",
+    );
+  }
   if (values.out === "") throw new UsageError("Option --out must name a folder, got an empty string");
   return {
     file,
@@ -115,6 +128,7 @@ export function parsePipelineArgs(argv: readonly string[]): PipelineArgs {
     backend: backend as Backend,
     ...(values.out !== undefined ? { out: values.out } : {}),
     resume: values.resume === true,
+    overwrite: values.overwrite === true,
     ...(threads !== undefined ? { threads } : {}),
     help,
   };

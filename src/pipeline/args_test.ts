@@ -7,12 +7,23 @@ Deno.test("parsePipelineArgs() reads every option and applies defaults", () => {
     quick: false,
     backend: "cpu",
     resume: false,
+    overwrite: false,
     help: false,
   });
   assertEquals(
     parsePipelineArgs(["--quick", "--backend", "cuda", "p.json", "--out", "out/x", "--resume", "--threads=2"]),
-    { file: "p.json", quick: true, backend: "cuda", out: "out/x", resume: true, threads: 2, help: false },
+    {
+      file: "p.json",
+      quick: true,
+      backend: "cuda",
+      out: "out/x",
+      resume: true,
+      overwrite: false,
+      threads: 2,
+      help: false,
+    },
   );
+  assertEquals(parsePipelineArgs(["p.yaml", "--overwrite"]).overwrite, true);
   assertEquals(parsePipelineArgs(["-h"]).help, true);
 });
 
@@ -26,6 +37,7 @@ Deno.test("parsePipelineArgs() throws a UsageError with exit code 2 that names t
     [[], "Missing the pipeline file"],
     [["a.yaml", "b.yaml"], "Expected one pipeline file, got 2: a.yaml b.yaml"],
     [["p.yaml", "--quick=yes"], "--quick"],
+    [["p.yaml", "--resume", "--overwrite"], "Options --resume and --overwrite cannot be combined"],
   ];
   for (const [argv, message] of cases) {
     const e = assertThrows(() => parsePipelineArgs(argv), UsageError, message) as UsageError;

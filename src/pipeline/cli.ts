@@ -1,20 +1,26 @@
 /**
- * `deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume] [--threads N]`
+ * `deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume | --overwrite] [--threads N]`
  *
  * Validates the pipeline file (every issue printed as `<file>: <path>: <message>`,
  * exit 2, nothing written), then runs it with {@linkcode runPipeline}; results
  * go to `<DIR>/<pipeline name>/` (DIR defaults to `reports`). Ctrl-C finishes
  * the batch in flight, writes the checkpoint and partial results and exits 130;
- * a second Ctrl-C exits at once. `--resume` skips finished cells and continues
- * unfinished ones from their last epoch.
+ * a second Ctrl-C exits at once; SIGTERM does what Ctrl-C does. `--resume`
+ * skips finished cells and continues unfinished ones from their last epoch.
  *
- * Exit codes: 0 done, 1 a cell failed, 2 bad arguments or pipeline file, 130 interrupted.
+ * `--quick` runs go to `<DIR>/<pipeline name>-quick/`. An output folder that
+ * already holds results is refused (exit 2) unless `--resume` continues them
+ * or `--overwrite` replaces them; so is one another run is writing (its
+ * `.lock` names the run's pid).
+ *
+ * Exit codes: 0 done, 1 a cell failed, 2 bad arguments, pipeline file or output folder, 130 interrupted.
  *
  * @module
  */
 import { parsePipelineArgs, USAGE, UsageError } from "./args.ts";
 import { runPipelineFile, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
+import { OutputError } from "./_output_lock.ts";
 
 /** Options of {@linkcode main} beyond the command line (for tests). */
 export interface CliOptions extends Pick<RunPipelineOptions, "progress" | "charts" | "onEvent" | "runtime"> {
@@ -64,11 +70,14 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
     error("Interrupted: finishing the current batch and saving a checkpoint (Ctrl-C again to quit at once)");
     controller.abort();
   };
-  const listen = options.signal === undefined;
-  if (listen) Deno.addSignalListener("SIGINT", onSigint);
+  // SIGTERM (kill, a batch scheduler's stop) stops the run as Ctrl-C does; Windows has no SIGTERM.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const listenTo = options.signal === undefined ? signals : [];
+  for (const s of listenTo) Deno.addSignalListener(s, onSigint);
   try {
     const run = await runPipelineFile(parsed.file, {
       resume: parsed.resume,
+      overwrite: parsed.overwrite,
       backend: parsed.backend,
       ...(parsed.out !== undefined ? { out: parsed.out } : {}),
       ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
@@ -81,14 +90,14 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
     });
     return run.exitCode;
   } catch (e) {
-    if (e instanceof PipelineError) {
+    if (e instanceof PipelineError || e instanceof OutputError) {
       error(e.message);
       return e.exitCode;
     }
     error(`Pipeline ${parsed.file} failed: ${(e as Error).message}`);
     return 1;
   } finally {
-    if (listen) Deno.removeSignalListener("SIGINT", onSigint);
+    for (const s of listenTo) Deno.removeSignalListener(s, onSigint);
   }
 }
 

@@ -31,12 +31,15 @@ Deno.test("main() gives exit code 2 and the field paths for every invalid pipeli
     }
     const before = await snapshot(out);
     for (const [file, paths] of Object.entries(expected)) {
-      const messages: string[] = [];
-      const path = new URL(file, invalid).pathname;
-      const code = await main([path, "--out", out, "--threads", "1"], { error: (m) => messages.push(m) });
-      assertEquals(code, 2, `${file}: exit code`);
-      const text = messages.join("\n");
-      for (const p of paths) assert(text.includes(`${path}: ${p}: `), `${file}: no issue at ${p} in:\n${text}`);
+      // --overwrite replaces earlier results only once the file has validated.
+      for (const flags of [[], ["--overwrite"]]) {
+        const messages: string[] = [];
+        const path = new URL(file, invalid).pathname;
+        const code = await main([path, "--out", out, "--threads", "1", ...flags], { error: (m) => messages.push(m) });
+        assertEquals(code, 2, `${file}: exit code`);
+        const text = messages.join("\n");
+        for (const p of paths) assert(text.includes(`${path}: ${p}: `), `${file}: no issue at ${p} in:\n${text}`);
+      }
     }
     assertEquals(await snapshot(out), before, "existing reports are untouched");
   } finally {
@@ -62,7 +65,7 @@ Deno.test("main() refuses a valid file the engine cannot run with exit code 2 an
     file,
     `name: unsupported
 data: { kind: crossing-trajectories }
-model: { dynamics: { kind: mlp, width: 4 }, head: { kind: mlp, hidden: [3] } }
+model: { dynamics: { kind: mlp, width: 4 }, head: { kind: linear, outputs: 3 } }
 solve: {}
 gradient: { method: gq }
 train: { epochs: 1 }
@@ -71,7 +74,7 @@ train: { epochs: 1 }
   try {
     const messages: string[] = [];
     assertEquals(await main([file, "--out", out], { error: (m) => messages.push(m) }), 2);
-    assert(messages[0]!.startsWith(`${file}: model.head.kind: `), messages[0]);
+    assert(messages[0]!.startsWith(`${file}: model.head.outputs: `), messages[0]);
     assertEquals([...Deno.readDirSync(out)].map((e) => e.name), ["p.yaml"]);
   } finally {
     await Deno.remove(out, { recursive: true });
@@ -110,6 +113,7 @@ train: { epochs: 150, batchSize: 40 }
     const status = await child.status;
     assertEquals(status.code, 130, log);
     assert(log.includes("continue with --resume"), log);
+    assert(!tree(`${out}/sigint`).includes(".lock"), "the lock is released");
     const results = JSON.parse(await Deno.readTextFile(`${out}/sigint/results.json`));
     assertEquals(results.status, "interrupted");
     const checkpoint = JSON.parse(await Deno.readTextFile(`${out}/sigint/cells/base/checkpoint.json`));
@@ -130,6 +134,155 @@ train: { epochs: 150, batchSize: 40 }
       after.results.epochs.map((e: { epoch: number }) => e.epoch),
       Array.from({ length: 150 }, (_, i) => i + 1),
     );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/** A small two-cell training sweep: about two seconds through the CLI, report and charts included. */
+const SMALL = `name: small
+data: { kind: nested-spheres, trainPerClass: 10, testPerClass: 5, seed: 2 }
+model: { encoder: { kind: augment, dims: 1 }, dynamics: { kind: mlp, width: 4, time: concat }, head: { kind: linear } }
+solve: { rtol: 1.0e-3, atol: 1.0e-3 }
+gradient: { method: gq }
+train: { epochs: 4, batchSize: 10, optimizer: { lr: 0.01 } }
+sweep: { gradient.method: [gq, adjoint] }
+`;
+
+const quietCli = { progress: { tty: false, write: () => {} } };
+
+Deno.test("main() exits 2 for an output folder another run holds, naming the folder and the run's pid", async () => {
+  const out = await Deno.makeTempDir();
+  const holder = new Deno.Command("sleep", { args: ["60"], stdout: "null", stderr: "null" }).spawn();
+  try {
+    const file = `${out}/p.yaml`;
+    await Deno.writeTextFile(file, SMALL);
+    await Deno.mkdir(`${out}/small`);
+    const lock = JSON.stringify({ pid: holder.pid, host: Deno.hostname(), started: new Date().toISOString() });
+    await Deno.writeTextFile(`${out}/small/.lock`, lock);
+    for (const flags of [[], ["--resume"], ["--overwrite"]]) {
+      const messages: string[] = [];
+      const code = await main([file, "--out", out, "--threads", "1", ...flags], {
+        ...quietCli,
+        error: (m) => messages.push(m),
+      });
+      assertEquals(code, 2, flags.join(" "));
+      assert(messages.join("\n").startsWith(`Output folder ${out}/small is in use by another run (pid ${holder.pid} `));
+    }
+    assertEquals([...Deno.readDirSync(`${out}/small`)].map((e) => e.name), [".lock"], "nothing written");
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("main() exits 2 for a sweep that lists a value twice, naming the field and the value", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const file = `${out}/p.yaml`;
+    await Deno.writeTextFile(file, SMALL.replace("[gq, adjoint] }", "[gq, adjoint], model.dynamics.width: [4, 4] }"));
+    const messages: string[] = [];
+    assertEquals(await main([file, "--out", out], { error: (m) => messages.push(m) }), 2);
+    assert(messages[0]!.startsWith(`${file}: sweep.model.dynamics.width[1]: Value 4 repeats`), messages[0]);
+    assertEquals([...Deno.readDirSync(out)].map((e) => e.name), ["p.yaml"]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/**
+ * results.json without what differs between runs: timings (any `…Seconds`), dates, format markers, git state
+ * (other work may change the checkout meanwhile) and cell statuses (done, resumed or skipped).
+ */
+function comparable(results: unknown): unknown {
+  const drop = new Set(["seconds", "date", "format", "gitCommit", "gitDirty", "status"]);
+  const keep = (k: string) => !drop.has(k) && !k.endsWith("Seconds");
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (typeof v !== "object" || v === null) return v;
+    return Object.fromEntries(Object.entries(v).filter(([k]) => keep(k)).map(([k, x]) => [k, strip(x)]));
+  };
+  return strip(results);
+}
+
+/** Every path under `dir`, relative to it. */
+function tree(dir: string, prefix = ""): string[] {
+  return [...Deno.readDirSync(dir)].flatMap((e) =>
+    e.isDirectory ? [`${prefix}${e.name}/`, ...tree(`${dir}/${e.name}`, `${prefix}${e.name}/`)] : [`${prefix}${e.name}`]
+  );
+}
+
+Deno.test("the CLI process killed with SIGKILL at random points and resumed ends with an uninterrupted run's results", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const file = `${out}/p.yaml`;
+    await Deno.writeTextFile(file, SMALL);
+    const cli = new URL("./cli.ts", import.meta.url).pathname;
+    const spawn = (dir: string, resume: boolean) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", cli, file, "--out", dir, "--threads", "1", ...(resume ? ["--resume"] : [])],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+    const t0 = performance.now();
+    const full = await spawn(`${out}/full`, false).output();
+    assertEquals(full.code, 0, new TextDecoder().decode(full.stderr));
+    const wallMs = performance.now() - t0;
+    // Kills spread over the whole run (start-up, cells, results, report); printed so a failure can be replayed.
+    const delays = Array.from({ length: 3 }, () => Math.round(Math.random() * wallMs));
+    const log: string[] = [`delays ${delays.join(", ")} ms of a ${Math.round(wallMs)} ms run`];
+    for (const [i, delay] of delays.entries()) {
+      const child = spawn(`${out}/killed`, i > 0);
+      const stderr = new Response(child.stderr).text();
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // it finished first
+      }
+      const status = await child.status;
+      log.push(`run ${i + 1}: exit ${status.code} ${status.signal ?? ""}`, await stderr);
+    }
+    const last = await spawn(`${out}/killed`, true).output();
+    log.push(new TextDecoder().decode(last.stderr));
+    assertEquals(last.code, 0, log.join("\n"));
+    const leftovers = tree(`${out}/killed`).filter((p) => /\.tmp\/?$|\.lock$/.test(p));
+    assertEquals(leftovers, [], log.join("\n"));
+    const read = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/small/results.json`));
+    const [a, b] = [await read(`${out}/full`), await read(`${out}/killed`)];
+    assertEquals(b.status, "complete");
+    assertEquals(comparable(b), comparable(a), log.join("\n"));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("the CLI process stops on SIGTERM as on Ctrl-C, saving a checkpoint and releasing the lock", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const file = `${out}/p.yaml`;
+    await Deno.writeTextFile(file, SMALL.replace("epochs: 4", "epochs: 500"));
+    const cli = new URL("./cli.ts", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", cli, file, "--out", out, "--threads", "1"],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let log = "", sent = false;
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      log += decoder.decode(chunk);
+      if (!sent && log.includes("epoch 2/500")) {
+        child.kill("SIGTERM");
+        sent = true;
+      }
+    }
+    assertEquals((await child.status).code, 130, log);
+    assert(log.includes("continue with --resume"), log);
+    assert(!tree(`${out}/small`).includes(".lock"), "no lock left");
+    const checkpoints = tree(`${out}/small`).filter((p) => p.endsWith("/checkpoint.json"));
+    assertEquals(checkpoints.length, 1, tree(`${out}/small`).join());
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -9,6 +9,7 @@
 import { dataKindOf } from "./data_kinds/registry.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
 import type { PipelineConfig } from "./schema.ts";
+import { modelStateSize } from "./_model_state.ts";
 
 /** Multiply-adds that cost about as much as the fixed overhead of one graph call (a few tens of µs). */
 const CALL_OVERHEAD_MACS = 300_000;
@@ -22,9 +23,8 @@ export function epochCost(config: PipelineConfig): number {
   const model = config.model;
   const training = dataKindOf(config.data.kind).training;
   if (!model || !training) return 1;
-  const { dataDim } = training.sizes(config.data);
-  const stateDim = dataDim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
-  const macs = modelKindOf(model.dynamics.kind).macsPerSample(model.dynamics, stateDim);
+  const { stateDim, imageShape } = modelStateSize(config, training.sizes(config.data));
+  const macs = modelKindOf(model.dynamics.kind).macsPerSample(model.dynamics, stateDim, imageShape);
   const samples = training.samplesPerEpoch(config.data);
   const batches = Math.ceil(samples / Math.min(config.train?.batchSize ?? samples, samples));
   return batches + (macs * samples) / CALL_OVERHEAD_MACS;

@@ -13,11 +13,21 @@
  * | `cells/<cellId>/model.onnx`, `encoder.onnx`, `head.onnx` | a finished training cell's trained model, weights baked in |
  * | `cells/<cellId>/weights.safetensors` | its trained weights |
  *
+ * `--quick` runs write to `<out>/<pipeline name>-quick/` instead. A run claims
+ * its folder first (`_output_lock.ts`): a `.lock` file keeps a second run out,
+ * temporaries of killed runs are removed, and a folder that already holds
+ * results is refused unless the run resumes them (`resume`) or replaces them
+ * (`overwrite`); nothing earlier is deleted otherwise.
+ *
  * Every file is written atomically. The sweep's cells run in order, each by
  * the cell kind that takes it (cells/registry.ts: training, SDE training or analytic).
  * The pieces: settings.ts maps names to library objects, cost.ts sizes the
  * time estimate, cells/ runs cells, src/results/ owns the records and their
  * files, write_report.ts renders the report.
+ *
+ * Why one file: a run is one sequence — claim the folder, run or skip each
+ * cell, save its records, write the results and the report — and its error
+ * handling (Ctrl-C, failed cells, the lock) spans all of it.
  *
  * @module
  */
@@ -36,19 +46,31 @@ import type { CellContext, CellEvent } from "./cells/cell_kind.ts";
 import { cellKindOf } from "./cells/registry.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import { claimOutput } from "./_output_lock.ts";
+import { collectProvenance } from "./_provenance.ts";
 import { readPipeline } from "./parse.ts";
 import type { PipelineConfig } from "./schema.ts";
 import { configHash } from "./settings.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";
 import { taskIssues } from "./task_stage.ts";
-import { writePipelineReport } from "./write_report.ts";
+import { runSummary, writePipelineReport } from "./write_report.ts";
+
+export { OutputError } from "./_output_lock.ts";
 
 /** Options of {@linkcode runPipeline}. */
 export interface RunPipelineOptions {
-  /** Output root; results go to `<out>/<pipeline name>/`. @default "reports" */
+  /**
+   * Output root; results go to `<out>/<pipeline name>/` (`<out>/<pipeline name>-quick/` with `quick`).
+   * @default "reports"
+   */
   out?: string;
   /** Skip finished cells and continue unfinished ones from their last epoch checkpoint. @default false */
   resume?: boolean;
+  /**
+   * Replace the results already in the output folder: they are removed once the pipeline has validated,
+   * before the first cell starts. Without it (or `resume`) a folder that holds results is refused. @default false
+   */
+  overwrite?: boolean;
   /** Backend (falls back to CPU with a warning). @default "cpu" */
   backend?: Backend;
   /** ONNX Runtime intra-op threads; 0 lets it choose. @default 0 */
@@ -65,7 +87,10 @@ export interface RunPipelineOptions {
   charts?: boolean;
   /** The pipeline file (for the report header). */
   file?: string;
-  /** Whether --quick was applied (for the report header); {@linkcode runPipelineFile} applies it. */
+  /**
+   * Whether --quick was applied (for the report header; results go to `<pipeline name>-quick/`, apart from a
+   * full run's); {@linkcode runPipelineFile} applies it.
+   */
   quick?: boolean;
   /** Called after every completed epoch or analytic cell (for tests: abort at a chosen point). */
   onEvent?: (event: CellEvent) => void;
@@ -135,6 +160,8 @@ function metaOf(config: PipelineConfig, options: RunPipelineOptions, runtime: Ru
  * each epoch, results after each cell, the report at the end.
  *
  * @throws {PipelineError} when a cell cannot be built (before anything is written).
+ * @throws {OutputError} when another run holds the output folder, or it holds
+ *   results and neither `resume` nor `overwrite` is set (nothing is written).
  *
  * @example The analytic problem for one method
  * ```ts
@@ -156,10 +183,65 @@ function metaOf(config: PipelineConfig, options: RunPipelineOptions, runtime: Ru
  */
 export async function runPipeline(config: PipelineConfig, options: RunPipelineOptions = {}): Promise<PipelineRun> {
   const cells = checkPipeline(config, options.file);
-  const dir = join(options.out ?? "reports", config.name);
+  const dir = outputDir(config, options);
+  const output = await claimOutput(dir, { resume: options.resume ?? false, overwrite: options.overwrite ?? false });
+  try {
+    return await runCells(config, cells, dir, output.notes, options);
+  } finally {
+    await output.release();
+  }
+}
+
+/**
+ * The output folder of a run: `<out>/<name>/`, and `<out>/<name>-quick/`
+ * under `--quick`, so a quick check never touches a full run's results (a
+ * sibling rather than a subfolder: neither run's lock or `--overwrite` reaches
+ * into the other's folder).
+ */
+export function outputDir(config: PipelineConfig, options: Pick<RunPipelineOptions, "out" | "quick"> = {}): string {
+  return join(options.out ?? "reports", options.quick ? `${config.name}-quick` : config.name);
+}
+
+/** A cell's earlier result.json when it is of `hash`; a file that cannot be read is reported and ignored. */
+async function savedCellRecords(
+  path: string,
+  hash: string,
+  warn: (message: string) => void,
+): Promise<CellRecords | undefined> {
+  let saved: unknown;
+  try {
+    saved = await readJsonIfExists(path);
+  } catch (e) {
+    warn(`cannot read ${path} (${(e as Error).message}); running the cell again`);
+    return undefined;
+  }
+  if (saved === undefined) return undefined;
+  const s = saved as { configHash?: unknown; records?: Partial<Record<keyof CellRecords, unknown>> } | null;
+  if (typeof s !== "object" || s === null || Array.isArray(s)) {
+    warn(`${path} does not hold a cell result; running the cell again`);
+    return undefined;
+  }
+  if (s.configHash !== hash) return undefined; // another configuration's result: the cell runs again
+  const r = s.records;
+  const lists = ["runs", "epochs", "gradientErrors", "memory"] as const;
+  if (typeof r !== "object" || r === null || lists.some((k) => !Array.isArray(r[k]))) {
+    warn(`${path} has no records (${lists.join(", ")}); running the cell again`);
+    return undefined;
+  }
+  return r as CellRecords;
+}
+
+async function runCells(
+  config: PipelineConfig,
+  cells: readonly SweepCell[],
+  dir: string,
+  notes: readonly string[],
+  options: RunPipelineOptions,
+): Promise<PipelineRun> {
   const runtime = options.runtime ??
     new Runtime({ backend: options.backend ?? "cpu", threads: options.threads ?? 0 });
   const progress = new Progress(cells.reduce((s, c) => s + weightedUnits(c), 0), options.progress ?? {});
+  for (const note of notes) progress.log(note);
   const first = cells[0]!.config;
   const metricLabel = cellKindOf(first).metricLabel(first);
   const results: PipelineResults = {
@@ -173,6 +255,15 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     metricLabel,
     metricLogY: metricLabel === "mse",
     meta: metaOf(config, options, runtime),
+    provenance: await collectProvenance({
+      config,
+      cells: cells.map((c) => c.config),
+      file: options.file,
+      quick: options.quick ?? false,
+      threads: options.threads ?? 0,
+      backendRequested: runtime.requested,
+      backend: runtime.backend,
+    }),
     cells: cells.map((c) => ({ id: c.id, values: { ...c.values }, status: "pending" })),
     results: emptyCellRecords(),
   };
@@ -184,17 +275,17 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
       const cellDir = join(dir, "cells", cell.id);
       const resultPath = join(cellDir, "result.json");
       const hash = configHash(cell.config);
+      // Without resume the folder started empty (claimOutput): nothing earlier is ever deleted here.
       if (options.resume) {
-        const saved = await readJsonIfExists(resultPath) as { configHash?: string; records?: CellRecords } | undefined;
-        if (saved?.configHash === hash && saved.records) {
-          merge(saved.records);
+        const warn = (m: string) => progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: ${m}`);
+        const saved = await savedCellRecords(resultPath, hash, warn);
+        if (saved) {
+          merge(saved);
           summary.status = "skipped";
           progress.skip(weightedUnits(cell));
           progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: finished earlier, skipped`);
           continue;
         }
-      } else {
-        await Deno.remove(cellDir, { recursive: true }).catch(() => {});
       }
       if (options.signal?.aborted) break;
       const kind = cellKindOf(cell.config);
@@ -228,18 +319,16 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     }
     progress.finish();
     results.meta.backend = runtime.backend; // after any fallback to cpu
+    if (results.provenance) results.provenance.backend = runtime.backend;
     const interrupted = options.signal?.aborted === true &&
       results.cells.some((c) => c.status === "pending" || c.status === "partial");
     results.status = interrupted ? "interrupted" : "complete";
     await writePipelineResults(dir, results);
-    if (!interrupted && options.report !== false) {
-      await writePipelineReport(dir, results, options.charts ?? true);
-    }
-    progress.log(
-      interrupted
-        ? `Interrupted: checkpoints and partial results in ${dir}; continue with --resume`
-        : `Results in ${dir}`,
-    );
+    const report = !interrupted && options.report !== false
+      ? await writePipelineReport(dir, results, options.charts ?? true)
+      : undefined;
+    if (interrupted) progress.log(`Interrupted: checkpoints and partial results in ${dir}; continue with --resume`);
+    else for (const line of runSummary(results, dir, report, progress.elapsed)) progress.log(line);
     return { results, dir, exitCode: interrupted ? 130 : failed ? 1 : 0 };
   } finally {
     if (!options.runtime) await runtime.dispose();
@@ -252,6 +341,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
  * overrides are applied first.
  *
  * @throws {PipelineError} listing every issue of the file, before anything is written.
+ * @throws {OutputError} when the output folder is locked or holds results (see {@linkcode runPipeline}).
  *
  * @example
  * ```ts

@@ -1,7 +1,7 @@
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import type { PipelineResults } from "../results/records.ts";
-import { checkPipeline, runPipeline, type RunPipelineOptions } from "./engine.ts";
+import { checkPipeline, OutputError, runPipeline, runPipelineFile, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
 import { type PipelineInput, PipelineSchema } from "./schema.ts";
 
@@ -88,12 +88,12 @@ Deno.test("runPipeline() interrupted and resumed ends with the same results as a
   }
 });
 
-Deno.test("runPipeline() without --resume starts over and ignores old checkpoints", async () => {
+Deno.test("runPipeline() with overwrite starts over and ignores old checkpoints", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const controller = new AbortController();
     await run(dir, { signal: controller.signal, onEvent: () => controller.abort() });
-    const again = await run(dir);
+    const again = await run(dir, { overwrite: true });
     assertEquals(again.results.cells.map((c) => c.status), ["done", "done", "done", "done"]);
     assertEquals(again.results.results.epochs.filter((e) => e.cellId === again.results.cells[0]!.id).length, 3);
   } finally {
@@ -156,10 +156,10 @@ Deno.test("runPipeline() on the analytic problem: errors fall with the tolerance
 Deno.test("checkPipeline() refuses what the engine cannot build, naming the field", () => {
   const config = PipelineSchema.parse({
     ...sweepPipeline,
-    model: { dynamics: { kind: "mlp", width: 4 }, head: { kind: "mlp", hidden: [4] } },
+    model: { dynamics: { kind: "mlp", width: 4 }, head: { kind: "linear", outputs: 3 } },
   });
   const e = assertThrows(() => checkPipeline(config, "p.yaml"), PipelineError) as PipelineError;
-  assert(e.message.startsWith('p.yaml: model.head.kind: Head "mlp" is not supported'), e.message);
+  assert(e.message.startsWith('p.yaml: model.head.outputs: Data "nested-spheres" needs 2 outputs'), e.message);
   assertEquals(e.exitCode, 2);
 });
 
@@ -252,6 +252,137 @@ Deno.test("runPipeline() interrupted in a neural-SDE cell and resumed ends with 
     assertEquals(resumed.exitCode, 0);
     assertEquals(resumed.results.cells.map((c) => c.status), ["skipped", "resumed"]);
     assertEquals(numbers(resumed.results), numbers(full.results));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A two-cell analytic sweep: a second or two. */
+const analyticPipeline = {
+  name: "rerun",
+  data: { kind: "analytic", T: { min: 1, max: 2, count: 2 } },
+  solve: { rtol: 1e-6, atol: 1e-6 },
+  gradient: { method: "gq" },
+  evaluate: { metrics: ["gradient-error"] },
+  sweep: { "gradient.method": ["adjoint", "gq"] },
+} satisfies PipelineInput;
+
+/** Every file under `dir` with its contents. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      if (e.isDirectory) await walk(`${d}/${e.name}`);
+      else out[`${d}/${e.name}`] = await Deno.readTextFile(`${d}/${e.name}`);
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+async function runQuiet(config: PipelineInput, out: string, extra: RunPipelineOptions = {}) {
+  const lines: string[] = [];
+  const r = await runPipeline(PipelineSchema.parse(config), {
+    out,
+    runtime,
+    progress: { tty: false, write: (s) => void lines.push(s) },
+    report: false,
+    ...extra,
+  });
+  return { ...r, log: lines.join("") };
+}
+
+Deno.test("runPipeline() into a finished output refuses without resume or overwrite, and overwrite replaces it", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const first = await runQuiet(analyticPipeline, out);
+    assertEquals(first.exitCode, 0);
+    const before = await snapshot(first.dir);
+    assert(Object.keys(before).some((p) => p.endsWith("/result.json")), "cell results were written");
+    let refused: unknown;
+    try {
+      await runQuiet(analyticPipeline, out);
+    } catch (e) {
+      refused = e;
+    }
+    assert(refused instanceof OutputError, String(refused));
+    assertEquals(refused.exitCode, 2);
+    assert(refused.message.includes("--resume") && refused.message.includes("--overwrite"), refused.message);
+    assertEquals(await snapshot(first.dir), before, "the finished output is untouched");
+    // A file only the earlier run wrote is gone after --overwrite; the new results are complete.
+    await Deno.writeTextFile(`${first.dir}/cells/earlier.txt`, "old");
+    const again = await runQuiet(analyticPipeline, out, { overwrite: true });
+    assertEquals(again.exitCode, 0);
+    assertEquals(again.results.cells.map((c) => c.status), ["done", "done"]);
+    const after = await snapshot(first.dir);
+    assert(!(`${first.dir}/cells/earlier.txt` in after), Object.keys(after).join());
+    assert(!Object.keys(after).some((p) => p.endsWith(".lock") || p.endsWith(".tmp")), Object.keys(after).join());
+    assertEquals(JSON.parse(after[`${first.dir}/results.json`]!).status, "complete");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("runPipelineFile() with quick writes to <name>-quick/, apart from the full run's folder", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const { sweep: _, ...one } = analyticPipeline;
+    const file = `${out}/p.json`;
+    await Deno.writeTextFile(file, JSON.stringify({ ...one, quick: { data: { T: { count: 1 } } } }));
+    const options = { out, runtime, progress: quiet, report: false };
+    const full = await runPipelineFile(file, options);
+    const quick = await runPipelineFile(file, { ...options, quick: true });
+    assertEquals([full.dir, quick.dir], [`${out}/rerun`, `${out}/rerun-quick`]);
+    const read = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/results.json`)) as PipelineResults;
+    assertEquals([(await read(full.dir)).meta.quick, (await read(quick.dir)).meta.quick], [false, true]);
+    assertEquals((await read(full.dir)).results.gradientErrors.length, 2 * 4, "the full results survive the quick run");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("runPipeline() with resume reruns a cell whose result.json is corrupt, naming the file", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const first = await runQuiet(analyticPipeline, out);
+    const [a, b] = first.results.cells.map((c) => `${first.dir}/cells/${c.id}/result.json`);
+    const text = await Deno.readTextFile(a!);
+    await Deno.writeTextFile(a!, text.slice(0, text.length >> 1)); // truncated
+    const resumed = await runQuiet(analyticPipeline, out, { resume: true });
+    assertEquals(resumed.exitCode, 0);
+    assertEquals(resumed.results.cells.map((c) => c.status), ["done", "skipped"]);
+    assert(resumed.log.includes(`cannot read ${a} (`) && resumed.log.includes("running the cell again"), resumed.log);
+    assertEquals(resumed.results.results.gradientErrors, first.results.results.gradientErrors);
+    // A result of this configuration without records is rerun too, and named.
+    const hashB = JSON.parse(await Deno.readTextFile(b!)).configHash;
+    await Deno.writeTextFile(b!, JSON.stringify({ configHash: hashB, records: { runs: 1 } }));
+    const again = await runQuiet(analyticPipeline, out, { resume: true });
+    assertEquals(again.results.cells.map((c) => c.status), ["skipped", "done"]);
+    assert(again.log.includes(`${b} has no records`), again.log);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("runPipeline() with resume starts a cell over from a truncated checkpoint, naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { sweep: _, ...one } = sweepPipeline;
+    const config = { ...one, train: { ...one.train, epochs: 2 } };
+    const controller = new AbortController();
+    const part = await runQuiet(config, dir, { signal: controller.signal, onEvent: () => controller.abort() });
+    assertEquals(part.results.cells.map((c) => c.status), ["partial"]);
+    const path = `${part.dir}/cells/base/checkpoint.json`;
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, text.slice(0, 100));
+    const resumed = await runQuiet(config, dir, { resume: true });
+    assertEquals(resumed.exitCode, 0);
+    assertEquals(resumed.results.cells.map((c) => c.status), ["done"], "started over, not resumed");
+    assertEquals(resumed.results.results.epochs.map((e) => e.epoch), [1, 2]);
+    assert(
+      resumed.log.includes(`checkpoint ${path} cannot be read (`) && resumed.log.includes("starting over"),
+      resumed.log,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

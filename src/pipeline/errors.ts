@@ -14,10 +14,15 @@ export interface PipelineIssue {
   readonly message: string;
 }
 
+/** Most issues a {@linkcode PipelineError}'s message lists; `issues` keeps them all. */
+export const MAX_SHOWN_ISSUES = 20;
+
 /**
  * A pipeline file that cannot be run. Its message has one
- * `<file>: <path.to.field>: <message>` line per issue; the CLI prints it and
- * exits with {@linkcode PipelineError.exitCode} (2) before any work starts.
+ * `<file>: <path.to.field>: <message>` line per issue, the first
+ * {@linkcode MAX_SHOWN_ISSUES} of them and then a line counting the rest; the
+ * CLI prints it and exits with {@linkcode PipelineError.exitCode} (2) before
+ * any work starts.
  *
  * @example
  * ```ts
@@ -36,7 +41,10 @@ export class PipelineError extends Error {
 
   /** An error for `file` listing `issues` (at least one). */
   constructor(file: string, issues: readonly PipelineIssue[]) {
-    super(issues.map((i) => `${file}: ${i.path}: ${i.message}`).join("\n"));
+    const shown = issues.slice(0, MAX_SHOWN_ISSUES).map((i) => `${file}: ${i.path}: ${i.message}`);
+    const more = issues.length - shown.length;
+    if (more > 0) shown.push(`${file}: … and ${more} more issues (fix the ones above first)`);
+    super(shown.join("\n"));
     this.name = "PipelineError";
     this.file = file;
     this.issues = issues;
@@ -53,10 +61,12 @@ export function formatPath(segments: readonly PropertyKey[], prefix = ""): strin
   return out === "" ? "(root)" : out;
 }
 
+/** A value as JSON, except that NaN and ±Infinity (YAML's `.nan`, `.inf`) are shown as such, not as null. */
 function showValue(v: unknown): string {
   let s: string;
   try {
-    s = JSON.stringify(v) ?? String(v);
+    const nonFinite = (x: unknown) => typeof x === "number" && !Number.isFinite(x);
+    s = nonFinite(v) ? String(v) : JSON.stringify(v, (_k, x) => nonFinite(x) ? String(x) : x) ?? String(v);
   } catch {
     s = String(v);
   }
@@ -91,7 +101,10 @@ export function issuesFromZod(issues: readonly z.core.$ZodIssue[], prefix = ""):
       message = `Invalid value: ${branches.filter((b) => b !== "").join("; or ")}`;
     }
     const input = (issue as { input?: unknown }).input;
-    if (issue.code === "invalid_type" && input === undefined) {
+    if (issue.code === "invalid_type" && typeof input === "number" && !Number.isFinite(input)) {
+      // zod's "expected number, received NaN": say what is wanted, and show the value as written.
+      message = `Expected a finite number, got ${input}`;
+    } else if (issue.code === "invalid_type" && input === undefined) {
       message = issue.path.length === 1 && prefix === "" && issue.expected === "object"
         ? "Missing stage"
         : `Missing required field (expected ${issue.expected})`;

@@ -1,6 +1,8 @@
 /**
  * Progress of a pipeline run: on a terminal, one status line rewritten in
- * place (cell k of n, epoch, loss, NFE, elapsed, estimate of time left);
+ * place (cell k of n, epoch, loss, NFE, elapsed, estimate of time left),
+ * whose last state stays on screen when the next cell starts or a message is
+ * printed after a finished step, so each finished cell keeps its last line;
  * elsewhere (logs, CI, pipes), one plain line per finished unit of work.
  *
  * Work is counted in units — epochs for training cells, end times and
@@ -82,6 +84,8 @@ export class Progress {
   #cell = "";
   #weight = 1;
   #lineOpen = false;
+  /** The open line shows a finished step (worth keeping), not an in-step update. */
+  #lineDone = false;
 
   /**
    * A reporter for `totalUnits` units of work. Units may be weighted by their
@@ -109,6 +113,8 @@ export class Progress {
    * towards the total, so cells of different cost (widths) share one estimate.
    */
   startCell(index: number, count: number, id: string, weight = 1): void {
+    // The previous cell's last line stays, whatever it showed.
+    this.#keepLine();
     this.#weight = weight;
     this.#cell = `cell ${index}/${count} ${id}`;
     this.log(`${this.#cell}: started`);
@@ -142,20 +148,29 @@ export class Progress {
     if (this.#tty) {
       this.#write(`\r\x1b[K${line}`);
       this.#lineOpen = true;
+      this.#lineDone = u.done;
     } else {
       this.#write(`${line}\n`);
     }
   }
 
-  /** Prints a message on its own line. */
+  /**
+   * Prints a message on its own line: under the status line when that shows
+   * a finished step, in place of it when it shows a step in progress.
+   */
   log(message: string): void {
+    if (this.#lineOpen && this.#lineDone) this.#keepLine();
     if (this.#lineOpen) this.#write("\r\x1b[K");
     this.#lineOpen = false;
     this.#write(`${message}\n`);
   }
 
-  /** Ends the status line. */
+  /** Ends the status line, leaving it on screen. */
   finish(): void {
+    this.#keepLine();
+  }
+
+  #keepLine(): void {
     if (this.#lineOpen) this.#write("\n");
     this.#lineOpen = false;
   }

@@ -34,8 +34,31 @@ Deno.test("Progress on a terminal rewrites one line with cell, epoch, loss, NFE,
     out.at(-1),
     "\r\x1b[Kcell 2/3 width-8 | epoch 1/4 | loss 0.2500 | NFE/batch 20/31 (3 nodes) | elapsed 4.0s | left 28.0s",
   );
+  // A message after a finished step keeps that step's line on screen.
   p.log("done");
-  assertEquals(out.slice(-2), ["\r\x1b[K", "done\n"]);
+  assertEquals(out.slice(-2), ["\n", "done\n"]);
+  // One after an in-step update replaces it.
+  p.update({ step: 2, steps: 4, stepName: "epoch", detail: "batch 1/5", done: false });
+  p.log("warning");
+  assertEquals(out.slice(-2), ["\r\x1b[K", "warning\n"]);
+});
+
+Deno.test("Progress on a terminal keeps each finished cell's last line when the next cell starts", () => {
+  const out: string[] = [];
+  const p = new Progress(4, { tty: true, write: (s) => out.push(s), now: () => 0 });
+  p.startCell(1, 2, "a");
+  p.update({ step: 1, steps: 2, stepName: "epoch", detail: "batch 1/2", done: false });
+  p.startCell(2, 2, "b");
+  p.update({ step: 2, steps: 2, stepName: "epoch", loss: 0.5, done: true });
+  p.finish();
+  const screen = out.join("").split("\n").map((l) => l.split("\r\x1b[K").at(-1));
+  assertEquals(screen.map((l) => l!.split(" | ").slice(0, 2).join(" | ")), [
+    "cell 1/2 a: started",
+    "cell 1/2 a | epoch 1/2",
+    "cell 2/2 b: started",
+    "cell 2/2 b | epoch 2/2",
+    "",
+  ]);
 });
 
 Deno.test("Progress off a terminal writes plain lines only for finished steps", () => {

@@ -44,12 +44,36 @@ export const DataSchema = z.discriminatedUnion("kind", DATA_SCHEMAS).describe("D
 // ---------------------------------------------------------------------------
 // model
 
+/** A layer from the user's ONNX file (`model.encoder` or `model.head` of kind onnx), trained from its weights. */
+function onnxLayer(what: "encoder" | "head", shapes: string) {
+  return z.object({
+    kind: z.literal("onnx"),
+    file: z.string().min(1).describe(
+      `The .onnx file of the ${what}, ${shapes} (a torch export; a .onnx.data file beside it is ` +
+        "read too), trained from its weights: relative to the pipeline file, or absolute",
+    ),
+    freeze: z.array(z.string().min(1)).default([]).refine((f) => new Set(f).size === f.length, {
+      message: "Names in freeze must not repeat",
+    }).describe(
+      "Weights (float initializer names, e.g. l1.weight) kept constant; the others are trained. Default none",
+    ),
+  }).strict();
+}
+
 const EncoderSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("identity") }).strict(),
   z.object({
     kind: z.literal("augment"),
     dims: positiveInt.describe("Number of zero dimensions appended to the state (ANODE augmentation)"),
   }).strict(),
+  z.object({
+    kind: z.literal("conv"),
+    channels: positiveInt.default(10).describe("Channels of the state it gives. Default 10 (the paper's)"),
+  }).strict().describe(
+    "The paper's image encoder (image data): BatchNorm (the training set's channel statistics, trained scale and " +
+      "shift), ReLU, conv 3×3 → channels, max-pool 2, ReLU, conv 3×3; [C, H, W] images become [channels, H/2, W/2]",
+  ),
+  onnxLayer("encoder", "[rows, data] → [rows, …state]"),
 ]).describe('How inputs become the initial state. Default { kind: "identity" }');
 
 const HeadSchema = z.discriminatedUnion("kind", [
@@ -64,18 +88,7 @@ const HeadSchema = z.discriminatedUnion("kind", [
     activation: z.enum(ACTIVATIONS).default("relu").describe("Activation. Default relu"),
     outputs: positiveInt.optional().describe("Output size. Default: the data's classes or output size"),
   }).strict(),
-  z.object({
-    kind: z.literal("onnx"),
-    file: z.string().min(1).describe(
-      "The .onnx file of the head, [rows, state] → [rows, outputs] (a torch export; a .onnx.data file beside it is " +
-        "read too), trained from its weights: relative to the pipeline file, or absolute",
-    ),
-    freeze: z.array(z.string().min(1)).default([]).refine((f) => new Set(f).size === f.length, {
-      message: "Names in freeze must not repeat",
-    }).describe(
-      "Weights (float initializer names, e.g. l1.weight) kept constant; the others are trained. Default none",
-    ),
-  }).strict(),
+  onnxLayer("head", "[rows, state] → [rows, outputs]"),
 ]).describe('Map from the final state to predictions. Default { kind: "none" }');
 
 /** The model stage: encoder → ODE dynamics (first or second order) → head. */
@@ -258,6 +271,21 @@ export const SweepSchema = z.record(
   'Dotted field paths → lists of values, e.g. { "model.dynamics.width": [5, 50], "gradient.method": ["direct", "gq"] }',
 );
 
+/** Most seeds a pipeline may list (or count). */
+export const MAX_SEEDS = 100;
+
+/** Seeds: every cell runs once per seed, as a list of seeds or a count (n means seeds 0 … n − 1). */
+export const SeedsSchema = z.union([
+  positiveInt.max(MAX_SEEDS),
+  z.array(seed).min(1).max(MAX_SEEDS).refine((s) => new Set(s).size === s.length, {
+    message: "Seeds must not repeat",
+  }),
+]).describe(
+  "Run every cell once per seed: a list such as [0, 1, 2], or a count n for seeds 0 … n − 1. The seed replaces " +
+    "model.initSeed, train.seed and the data's seed (generated data and file splits), and the report shows the " +
+    "mean and min–max spread over seeds. Default: one run per cell with the seeds the file sets",
+);
+
 /** Overrides merged into the pipeline under `--quick` (objects merge recursively; lists and values replace). */
 export const QuickSchema = z.record(z.string(), z.unknown())
   .describe("Overrides applied under --quick, in the shape of the pipeline itself, e.g. { train: { epochs: 2 } }");
@@ -277,6 +305,7 @@ const BaseSchema = z.object({
   noise: z.discriminatedUnion("kind", NOISE_SCHEMAS).optional()
     .describe("How an ODE gradient method sees a neural SDE's noise (stochastic data only; see noise_kinds/)"),
   sweep: SweepSchema.optional(),
+  seeds: SeedsSchema.optional(),
   quick: QuickSchema.optional(),
   report: ReportSchema.optional(),
 }).strict();

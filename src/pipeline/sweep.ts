@@ -7,6 +7,13 @@
  * each with a stable id derived only from its values, so a resumed run finds
  * the cells it already finished.
  *
+ * With `seeds: [0, 1, 2]` (or `seeds: 3`) every cell of the product runs once
+ * per seed, the seed varying fastest: the seed replaces `model.initSeed`,
+ * `train.seed` and the data's `seed`, and joins the cell's values as `seed`.
+ *
+ * Why one file: sweeps, seeds and quick overrides are the same dotted-path
+ * edit followed by the same whole-configuration validation.
+ *
  * @module
  */
 import { z } from "zod";
@@ -17,7 +24,7 @@ import { type PipelineConfig, PipelineSchema } from "./schema.ts";
 export interface SweepCell {
   /** Stable identifier, e.g. `method-gq_width-50_1a2b3c4d`; `base` when there is no sweep. */
   readonly id: string;
-  /** The swept values of this cell, by dotted path, in the sweep's key order. */
+  /** The swept values of this cell, by dotted path, in the sweep's key order; then `seed` with `seeds`. */
   readonly values: Readonly<Record<string, unknown>>;
   /** The validated configuration of this cell, without `sweep` and `quick`. */
   readonly config: PipelineConfig;
@@ -116,6 +123,29 @@ export function isSchemaPath(path: string): boolean {
 /** Most cells a sweep may expand to. */
 export const MAX_SWEEP_CELLS = 10_000;
 
+/** The fields a pipeline's `seeds` sets in each cell (those the configuration has). */
+export const SEED_PATHS = ["model.initSeed", "train.seed", "data.seed"] as const;
+
+/** The seeds of a configuration's `seeds` (a count n is 0 … n − 1); undefined without it. */
+export function seedList(config: Pick<PipelineConfig, "seeds">): number[] | undefined {
+  const s = config.seeds;
+  if (s === undefined) return undefined;
+  return typeof s === "number" ? Array.from({ length: s }, (_, i) => i) : [...s];
+}
+
+/** The configuration with `seed` in each of {@linkcode SEED_PATHS} it has. */
+function withSeed(config: unknown, seed: number): unknown {
+  let edited = config;
+  for (const path of SEED_PATHS) {
+    const [stage] = path.split(".") as [string];
+    const node = (config as Record<string, unknown>)[stage];
+    // data.seed only where the data kind has one (every kind that draws or splits does; defaults fill it in).
+    if (typeof node !== "object" || node === null || (stage === "data" && !("seed" in node))) continue;
+    edited = setPath(edited, path, seed);
+  }
+  return edited;
+}
+
 function withoutKeys(config: unknown, keys: readonly string[]): Record<string, unknown> {
   const out = structuredClone(config) as Record<string, unknown>;
   for (const k of keys) delete out[k];
@@ -166,9 +196,36 @@ export function cellId(values: Readonly<Record<string, unknown>>): string {
 }
 
 /**
+ * A value listed twice under one sweep path: the two cells would have one id
+ * and write into one folder, the second replacing the first.
+ */
+function repeatedValueIssues(sweep: Readonly<Record<string, readonly unknown[]>>, paths: readonly string[]) {
+  const issues: PipelineIssue[] = [];
+  for (const path of paths) {
+    const first = new Map<string, number>();
+    (sweep[path] ?? []).forEach((value, i) => {
+      const key = canonical(value);
+      const j = first.get(key);
+      if (j === undefined) {
+        first.set(key, i);
+        return;
+      }
+      const shown = key.length > 60 ? `${key.slice(0, 57)}...` : key;
+      issues.push({
+        path: `sweep.${path}[${i}]`,
+        message: `Value ${shown} repeats sweep.${path}[${j}]: each value makes one cell, and two cells with the ` +
+          "same values would write into one folder; list each value once",
+      });
+    });
+  }
+  return issues;
+}
+
+/**
  * Problems with a parsed configuration's sweep: unknown paths, forbidden
- * paths, too many cells, and every cell that does not validate (reported
- * against the sweep value(s) that made it invalid). Empty when all is well.
+ * paths, a value listed twice under one path, too many cells, and every cell
+ * that does not validate (reported against the sweep value(s) that made it
+ * invalid). Empty when all is well.
  */
 export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
   const sweep = config.sweep;
@@ -185,12 +242,22 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
       paths.push(path);
     }
   }
-  const count = paths.reduce((n, p) => n * (sweep[p]?.length ?? 1), 1);
+  issues.push(...repeatedValueIssues(sweep, paths));
+  const seeds = seedList(config);
+  if (seeds !== undefined) {
+    for (const path of paths.filter((p) => (SEED_PATHS as readonly string[]).includes(p))) {
+      issues.push({
+        path: `sweep.${path}`,
+        message: `The pipeline's seeds set ${path} in every cell: list the values in seeds instead, or remove seeds`,
+      });
+    }
+  }
+  const count = paths.reduce((n, p) => n * (sweep[p]?.length ?? 1), 1) * (seeds?.length ?? 1);
   if (count > MAX_SWEEP_CELLS) {
     issues.push({ path: "sweep", message: `Sweep expands to ${count} cells; at most ${MAX_SWEEP_CELLS} are allowed` });
   }
   // Each value alone first: its issues are reported against the value itself.
-  const base = withoutKeys(config, ["sweep", "quick"]);
+  const base = withoutKeys(config, ["sweep", "quick", "seeds"]);
   for (const path of paths) {
     (sweep[path] ?? []).forEach((value, i) => {
       const r = PipelineSchema.safeParse(setPath(base, path, value), { reportInput: true });
@@ -245,11 +312,17 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
 export function expandSweep(config: PipelineConfig, file = "(pipeline)"): SweepCell[] {
   const issues = sweepIssues(config);
   if (issues.length > 0) throw new PipelineError(file, issues);
-  const base = withoutKeys(config, ["sweep", "quick"]);
-  return product(config.sweep ?? {}).map((values) => {
+  const base = withoutKeys(config, ["sweep", "quick", "seeds"]);
+  const seeds = seedList(config);
+  return product(config.sweep ?? {}).flatMap((swept) => {
     let edited: unknown = base;
-    for (const [p, v] of Object.entries(values)) edited = setPath(edited, p, v);
-    return { id: cellId(values), values, config: PipelineSchema.parse(edited) };
+    for (const [p, v] of Object.entries(swept)) edited = setPath(edited, p, v);
+    const parsed = PipelineSchema.parse(edited);
+    if (seeds === undefined) return [{ id: cellId(swept), values: swept, config: parsed }];
+    return seeds.map((seed) => {
+      const values = { ...swept, seed };
+      return { id: cellId(values), values, config: PipelineSchema.parse(withSeed(parsed, seed)) };
+    });
   });
 }
 

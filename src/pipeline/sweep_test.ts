@@ -109,3 +109,23 @@ Deno.test("deepMerge() and setPath() leave their inputs unchanged", () => {
   assertEquals(set, { x: { y: 1, z: [1, 2], q: { r: 5 } } });
   assertEquals(a, { x: { y: 1, z: [1, 2] } });
 });
+
+Deno.test("sweepIssues() refuses a value listed twice under one path, naming the field and the value", () => {
+  const config = PipelineSchema.parse({
+    ...base,
+    sweep: { "model.dynamics.width": [4, 8, 4], "gradient.method": ["gq", "adjoint", "gq"] },
+  });
+  const issues = sweepIssues(config);
+  assertEquals(issues.map((i) => i.path), ["sweep.model.dynamics.width[2]", "sweep.gradient.method[2]"]);
+  assert(issues[0]!.message.startsWith("Value 4 repeats sweep.model.dynamics.width[0]"), issues[0]!.message);
+  assert(issues[1]!.message.startsWith('Value "gq" repeats sweep.gradient.method[0]'), issues[1]!.message);
+  const e = assertThrows(() => expandSweep(config, "d.yaml"), PipelineError) as PipelineError;
+  assertEquals(e.exitCode, 2);
+  assert(e.message.startsWith("d.yaml: sweep.model.dynamics.width[2]: Value 4 repeats"), e.message);
+  // Objects are compared by content, whatever their key order.
+  const objects = PipelineSchema.parse({
+    ...base,
+    sweep: { "train.optimizer": [{ lr: 0.01, eps: 1e-8 }, { eps: 1e-8, lr: 0.01 }] },
+  });
+  assertEquals(sweepIssues(objects).map((i) => i.path), ["sweep.train.optimizer[1]"]);
+});

@@ -7,21 +7,21 @@
  * Supported combinations are checked up front by {@linkcode taskIssues}, so a
  * pipeline that the engine cannot run fails validation (exit 2) instead of
  * halfway through a sweep. A `model.head: { kind: onnx }` file is read there
- * (models/imported_head.ts): its input must take the state (data inputs plus
- * augmentation) and its output give the data's outputs, else issues at
- * `model.head.file`; it trains from the file's weights (readout head `"graph"`).
+ * (`_model_state.ts`): its input must take the state and its output give the
+ * data's outputs, else issues at `model.head.file`; it trains from the file's
+ * weights (readout head `"graph"`).
  *
  * @module
  */
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Batch, NeuralOde } from "../train/neural_ode.ts";
-import { type ImportedHead, importHeadSync } from "../models/imported_head.ts";
+import { channelStatistics, convEncoder } from "../models/conv_encoder.ts";
 import { buildReadout, type HeadKind, initReadout, type LossKind } from "../train/readout.ts";
 import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import { dataIssues, dataKindOf, type Dataset, isClassificationData } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
-import { fileCache } from "./file_cache.ts";
+import { importOnnxHead, type ModelConfig, type ModelState, modelState, onnxHeadIssues } from "./_model_state.ts";
 import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
 import type { PipelineConfig } from "./schema.ts";
@@ -61,28 +61,28 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
   const training = data.training;
   if (model !== undefined && data.stochastic === true) return sdeIssues(config);
   if (model === undefined || training === undefined) return issues;
-  const { dataDim, outDim } = training.sizes(config.data);
+  const sizes = training.sizes(config.data);
+  const { outDim } = sizes;
+  const state = modelState(config, sizes);
+  if ("issues" in state) return state.issues;
   const dynamics = modelKindOf(model.dynamics.kind);
-  for (const issue of dynamics.checks(model.dynamics, buildOptions(config, dataDim))) {
+  for (const issue of dynamics.checks(model.dynamics, buildOptions(config, state))) {
     issues.push({ ...issue, path: `model.${issue.path}` });
   }
-  if (model.head.kind === "mlp") {
-    issues.push({ path: "model.head.kind", message: 'Head "mlp" is not supported yet: use "linear" or "none"' });
-  }
-  if (model.form === "second-order" && model.encoder.kind === "augment") {
+  if (model.form === "second-order" && model.encoder.kind !== "identity") {
     issues.push({
       path: "model.encoder.kind",
-      message: 'Augmentation with form "second-order" is not supported: use encoder { kind: "identity" }',
+      message: `Encoder "${model.encoder.kind}" with form "second-order" is not supported: use encoder ` +
+        '{ kind: "identity" }',
     });
   }
-  if (model.head.kind === "none") {
-    const state = dataDim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
-    if (state < outDim) {
-      issues.push({ path: "model.head.kind", message: `Head "none" reads ${outDim} outputs from a state of ${state}` });
-    }
+  if (model.head.kind === "none" && state.stateDim < outDim) {
+    issues.push({
+      path: "model.head.kind",
+      message: `Head "none" reads ${outDim} outputs from a state of ${state.stateDim}`,
+    });
   }
   if (model.head.kind === "onnx") {
-    const state = dataDim + (model.encoder.kind === "augment" ? model.encoder.dims : 0);
     issues.push(...onnxHeadIssues(model.head, model.dtype, state, outDim, config.data.kind));
   }
   if ((model.head.kind === "linear" || model.head.kind === "mlp") && model.head.outputs !== undefined) {
@@ -96,73 +96,19 @@ export function taskIssues(config: PipelineConfig): PipelineIssue[] {
   return issues;
 }
 
-type OnnxHeadConfig = Extract<NonNullable<PipelineConfig["model"]>["head"], { kind: "onnx" }>;
-
-/** Imported heads, read once for the checks and the cells while their file is unchanged. */
-const cachedHeads = fileCache(4);
-
-/** The imported head of `model.head: { kind: onnx }`. @throws the import's error */
-function importOnnxHead(head: OnnxHeadConfig, dtype: "float32" | "float64"): ImportedHead {
-  return cachedHeads(
-    "onnx head",
-    [head.file, head.freeze, dtype],
-    [head.file],
-    () => importHeadSync(head.file, { freeze: head.freeze, dtype }),
-  );
-}
-
-/**
- * The checks of `model.head: { kind: onnx }`: the file reads as a head of
- * rows, and it takes the model's state and gives the data's outputs.
- */
-function onnxHeadIssues(
-  head: OnnxHeadConfig,
-  dtype: "float32" | "float64",
-  stateDim: number,
-  outDim: number,
-  dataKind: string,
-): PipelineIssue[] {
-  let imported: ImportedHead;
-  try {
-    imported = importOnnxHead(head, dtype);
-  } catch (e) {
-    let missing = false;
-    try {
-      Deno.statSync(head.file);
-    } catch {
-      missing = true;
-    }
-    const message = missing
-      ? `No such file ${head.file} (give a path relative to the pipeline file, or an absolute one)`
-      : (e as Error).message.includes(head.file)
-      ? (e as Error).message
-      : `${head.file}: ${(e as Error).message}`;
-    return [{ path: /Cannot freeze/.test(message) ? "model.head.freeze" : "model.head.file", message }];
-  }
-  const issues: PipelineIssue[] = [];
-  if (imported.stateDim !== stateDim) {
-    issues.push({
-      path: "model.head.file",
-      message: `${head.file} takes states of shape [rows, ${imported.stateDim}], but the model's state has ` +
-        `${stateDim} components (the data's inputs plus model.encoder's augmentation)`,
-    });
-  }
-  if (imported.outDim !== outDim) {
-    issues.push({
-      path: "model.head.file",
-      message: `${head.file} gives predictions of shape [rows, ${imported.outDim}], but data "${dataKind}" needs ` +
-        `${outDim} outputs`,
-    });
-  }
-  return issues;
-}
-
 /** State size of the neural SDEs the SDE cell trains (cells/sde_training_cell.ts: one-dimensional processes). */
 const SDE_STATE_DIM = 1;
 
 /** The checks of a neural SDE's drift (`model.dynamics`) and diffusion (`model.diffusion`, default: like the drift). */
 function sdeIssues(config: PipelineConfig): PipelineIssue[] {
   const model = config.model!;
+  if (model.encoder.kind === "onnx" || model.head.kind === "onnx") {
+    const slot = model.encoder.kind === "onnx" ? "encoder" : "head";
+    return [{
+      path: `model.${slot}.kind`,
+      message: `A neural SDE takes no ${slot} from an ONNX file (stochastic data)`,
+    }];
+  }
   const options = { stateDim: SDE_STATE_DIM, form: model.form, dtype: model.dtype, seed: model.initSeed } as const;
   const drift = modelKindOf(model.dynamics.kind).checks(model.dynamics, options);
   const g = { ...options, paramPrefix: "g" };
@@ -186,11 +132,11 @@ export function testMetricName(config: PipelineConfig): "accuracy" | "mse" {
   return isClassificationData(config.data) ? "accuracy" : "mse";
 }
 
-/** What the dynamics kind is asked to build for a training configuration with `dataDim` inputs. */
-function buildOptions(config: PipelineConfig, dataDim: number): DynamicsBuildOptions {
+/** What the dynamics kind is asked to build for a training configuration with the given state. */
+function buildOptions(config: PipelineConfig, state: ModelState): DynamicsBuildOptions {
   const model = config.model!;
-  const augment = model.encoder.kind === "augment" ? model.encoder.dims : 0;
-  return { stateDim: dataDim + augment, form: model.form, dtype: model.dtype, seed: model.initSeed };
+  const image = state.imageShape ? { imageShape: state.imageShape } : {};
+  return { stateDim: state.stateDim, ...image, form: model.form, dtype: model.dtype, seed: model.initSeed };
 }
 
 function timeSpan(config: PipelineConfig): [number, number] {
@@ -243,29 +189,48 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   if (issues.length > 0) throw new RangeError(issues.map((i) => `${i.path}: ${i.message}`).join("; "));
   const dtype = modelConfig.dtype;
   const kind = modelKindOf(modelConfig.dynamics.kind);
-  const augment = modelConfig.encoder.kind === "augment" ? modelConfig.encoder.dims : 0;
   const { dataDim, outDim, train, test } = training.task(dataset.data, timeSpan(config));
-  const options = buildOptions(config, dataDim);
-  const stateDim = options.stateDim;
-  const { dynamics, init } = kind.build(modelConfig.dynamics, options);
+  const sizes = training.sizes(config.data);
+  const state = modelState(config, sizes) as ModelState;
+  const stateDim = state.stateDim;
+  const { dynamics, init } = kind.build(modelConfig.dynamics, buildOptions(config, state));
   const isClassification = isClassificationData(config.data);
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
   const headConfig = modelConfig.head;
-  const head: HeadKind = headConfig.kind === "linear" ? "linear" : headConfig.kind === "onnx" ? "graph" : "slice";
+  const head: HeadKind = HEAD_KINDS[headConfig.kind];
   const rowHead = headConfig.kind === "onnx" ? importOnnxHead(headConfig, dtype) : undefined;
-  const readout = buildReadout({ stateDim, outDim, head, loss, dtype, ...(rowHead ? { rowHead } : {}) });
-  // An imported head starts from the file's weights; the others from the seed.
+  const mlp = headConfig.kind === "mlp" ? { hidden: headConfig.hidden, activation: headConfig.activation } : undefined;
+  const readout = buildReadout({
+    stateDim,
+    outDim,
+    head,
+    loss,
+    dtype,
+    ...(rowHead ? { rowHead } : {}),
+    ...(mlp ? { mlp } : {}),
+  });
+  // Imported layers start from the file's weights; the others from the seed.
   const headParams = rowHead
-    ? Object.fromEntries(Object.entries(rowHead.init).map(([n, t]) => [n, { ...t, data: t.data.slice() } as Tensor]))
+    ? copyWeights(rowHead.init)
     : initReadout(readout, new Random(modelConfig.initSeed).fork(), dtype);
-  const params = { ...init, ...headParams };
+  const encoder = state.encoder ?? (modelConfig.encoder.kind === "conv"
+    ? convEncoder({
+      imageShape: sizes.imageShape!,
+      channels: modelConfig.encoder.channels,
+      statistics: channelStatistics(sampleRows(train), sizes.imageShape!),
+      dtype,
+      seed: modelConfig.initSeed + 1, // a stream apart from the dynamics'
+    })
+    : undefined);
+  const params = { ...init, ...headParams, ...(encoder ? copyWeights(encoder.init) : {}) };
   const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
   const metricName = testMetricName(config);
   const metric = metricName === "accuracy"
     ? (pred: Float64Array, batch: Batch) => accuracy(pred, batch)
     : mseMetric(outDim);
+  const augment = modelConfig.encoder.kind === "augment" ? modelConfig.encoder.dims : 0;
   return {
-    model: { dynamics, readout, dataDim, augment },
+    model: { dynamics, readout, dataDim, augment, ...(encoder ? { encoder } : {}) },
     params,
     paramCount,
     width: kind.width(modelConfig.dynamics),
@@ -275,6 +240,28 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
     metricName,
     metric,
   };
+}
+
+/** The readout head of each `model.head.kind`. */
+const HEAD_KINDS: Record<ModelConfig["head"]["kind"], HeadKind> = {
+  none: "slice",
+  linear: "linear",
+  mlp: "mlp",
+  onnx: "graph",
+};
+
+/** Every input row of a batch source, a thousand samples at a time. */
+function* sampleRows(source: BatchSource): Generator<Float64Array> {
+  for (let start = 0; start < source.size; start += 1000) {
+    const batch = source.batch(Int32Array.from({ length: Math.min(1000, source.size - start) }, (_, i) => start + i));
+    const dim = batch.x.length / batch.size;
+    for (let i = 0; i < batch.size; i++) yield batch.x.subarray(i * dim, (i + 1) * dim);
+  }
+}
+
+/** Fresh copies of imported weights, so training never writes into the cached import. */
+function copyWeights(weights: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(weights).map(([n, t]) => [n, { ...t, data: t.data.slice() } as Tensor]));
 }
 
 /** Mean squared error over observed entries, whatever the training loss. */

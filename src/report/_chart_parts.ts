@@ -1,13 +1,23 @@
 /**
  * What every chart builder shares: the spec type and size options, the
- * schema, the fixed method colours, the record and size checks, the
- * missing-value filters, and the mean ± std sweep chart that the width and
- * cosine views draw.
+ * schema, the record and size checks, the missing-value filters, metric
+ * titles, and the one line chart with a seed spread that the width, epoch,
+ * tolerance, T and cosine views draw. Method styles are in
+ * `_method_styles.ts` and axes in `_axes.ts`; both are re-exported here.
+ *
+ * Spread over seeds is the min–max range: a pipeline affords few seeds (2–5),
+ * where a standard deviation is a poor estimate and the range shows every
+ * seed's extreme with no assumption about their distribution.
  *
  * @module
  */
 import type { TopLevelSpec } from "vega-lite";
 import type { RunRecord } from "../results/records.ts";
+import { axisScale, type AxisSpec, fieldValues, WIDTH_AXIS } from "./_axes.ts";
+import { methodChannels } from "./_method_styles.ts";
+
+export * from "./_axes.ts";
+export * from "./_method_styles.ts";
 
 /** A Vega-Lite specification, as the builders here return it. */
 export type ChartSpec = TopLevelSpec;
@@ -24,47 +34,6 @@ export interface ChartOptions {
 
 /** The Vega-Lite schema every spec names. */
 export const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-
-/** Fixed colours of the well-known methods (Tableau 10), so a method looks the same in every chart. */
-const METHOD_COLOURS: ReadonlyArray<readonly [string, string]> = [
-  ["direct", "#4c78a8"],
-  ["adjoint", "#f58518"],
-  ["seminorm", "#54a24b"],
-  ["gq", "#e45756"],
-  ["gq-step", "#b279a2"],
-  ["sde-direct", "#72b7b2"],
-  ["sde-adjoint", "#eeca3b"],
-];
-const SPARE_COLOURS = ["#9d755d", "#bab0ac", "#ff9da6", "#79706e", "#17becf", "#bcbd22", "#1f77b4", "#8c564b"];
-
-/**
- * The colour scale for the methods present in `methods`: known methods first
- * in the order direct, adjoint, seminorm, gq, …, then the others by name.
- *
- * @example Colours stay fixed whatever else is present
- * ```ts
- * import { methodColourScale } from "./specs.ts";
- * const s = methodColourScale(["gq", "mine", "adjoint"]);
- * if (s.domain.join() !== "adjoint,gq,mine") throw new Error(s.domain.join());
- * if (s.range[1] !== "#e45756") throw new Error("gq is not red");
- * ```
- */
-export function methodColourScale(methods: Iterable<string>): { domain: string[]; range: string[] } {
-  const present = new Set(methods);
-  const domain: string[] = [], range: string[] = [];
-  for (const [m, c] of METHOD_COLOURS) {
-    if (present.has(m)) {
-      domain.push(m);
-      range.push(c);
-      present.delete(m);
-    }
-  }
-  [...present].sort().forEach((m, i) => {
-    domain.push(m);
-    range.push(SPARE_COLOURS[i % SPARE_COLOURS.length]!);
-  });
-  return { domain, range };
-}
 
 /** A Vega expression that is true when `datum[field]` is a usable number (and > 0 on a log axis). */
 export function validTest(field: string, positive: boolean): string {
@@ -108,103 +77,179 @@ export function plain<T extends object>(records: readonly T[]): Record<string, u
     return o;
   });
 }
+/** How a metric's name reads in titles: `mse` → `MSE`, `kl` → `KL`, others as given. */
+export function metricName(label: string): string {
+  return label.replace(/\b(mse|kl|nfe|rmse|mae)\b/gi, (m) => m.toUpperCase());
+}
 
-/** The colour channel of the method field, with {@linkcode methodColourScale}. */
-export function methodColour(records: readonly { method: string }[]) {
+/** A test metric's axis title: `mse` → `test MSE`; a label that already says `test` is kept. */
+export function testMetricTitle(label: string): string {
+  const name = metricName(label);
+  return /^test\b/i.test(name) ? name : `test ${name}`;
+}
+
+/** Sentence case: the first letter upper case. */
+export function sentence(text: string): string {
+  return text === "" ? text : `${text[0]!.toUpperCase()}${text.slice(1)}`;
+}
+/** A facet of {@linkcode spreadSpec}: one panel per value of a field, sharing the y scale. */
+export interface SpreadFacet {
+  /** The record field. */
+  readonly field: string;
+  /** Header title, or null for none. */
+  readonly title: string | null;
+  /** Ordinal (numbers in order) or nominal. */
+  readonly type: "ordinal" | "nominal";
+  /** Panel order. */
+  readonly sort?: "ascending" | string[];
+  /** Panels per row. @default 3 */
+  readonly columns?: number;
+}
+
+/** What {@linkcode spreadSpec} draws. */
+export interface SpreadChart {
+  /** The builder's name, for messages. */
+  readonly fn: string;
+  /** One record per run (seed) and x. */
+  readonly records: readonly { method: string }[];
+  /** The x axis. */
+  readonly x: AxisSpec;
+  /** The y axis: the field whose mean and min–max over seeds are drawn. */
+  readonly y: AxisSpec;
+  /** Panels. */
+  readonly facet?: SpreadFacet;
+  /** Default title. */
+  readonly title: string;
+  /** Size options. */
+  readonly options: ChartOptions;
+  /** Extra fields in the tooltip: record fields averaged like y. */
+  readonly tooltip?: readonly { field: string; title: string; format: string }[];
+}
+
+/**
+ * One line per method through the mean over seeds of `y` at each `x`, with
+ * a band over the min–max range of the seeds (no height with one seed),
+ * markers and dashes in each method's style; optionally one panel per value
+ * of a facet field, all sharing the y scale so panels compare.
+ */
+export function spreadSpec(chart: SpreadChart): ChartSpec {
+  const { fn, records, x, y, facet, options } = chart;
+  checkRecords(fn, records, { method: "string", [x.field]: "number" });
+  checkSize(fn, "width", options.width);
+  checkSize(fn, "height", options.height);
+  const valid = records.filter((r) => {
+    const o = r as Record<string, unknown>;
+    const ok = (a: AxisSpec) => {
+      const v = o[a.field];
+      return typeof v === "number" && Number.isFinite(v) && (!a.log || v > 0);
+    };
+    return ok(x) && ok(y);
+  });
+  const xs = axisScale(x, fieldValues(valid, x.field, x.log));
+  const ys = axisScale(y, fieldValues(valid, y.field, y.log), 0.06);
+  const channels = methodChannels(records);
+  const groupby = ["method", x.field, ...(facet ? [facet.field] : [])];
+  const extra = chart.tooltip ?? [];
+  const yEnc = (field: string) => ({ field, type: "quantitative" as const, title: y.title, ...ys });
+  const layer = [
+    {
+      mark: { type: "area" as const, opacity: 0.15 },
+      encoding: { y: yEnc("min"), y2: { field: "max" }, color: channels.color },
+    },
+    {
+      mark: { type: "line" as const, strokeWidth: 1.75 },
+      encoding: { y: yEnc("mean"), color: channels.color, strokeDash: channels.strokeDash },
+    },
+    {
+      mark: { type: "point" as const, filled: false, size: 45, strokeWidth: 1.5, opacity: 1 },
+      encoding: {
+        y: yEnc("mean"),
+        color: channels.color,
+        shape: channels.shape,
+        tooltip: [
+          { field: "method", type: "nominal" as const },
+          ...(facet ? [{ field: facet.field, type: facet.type, ...(facet.title ? { title: facet.title } : {}) }] : []),
+          { field: x.field, type: "quantitative" as const, title: x.title },
+          { field: "mean", type: "quantitative" as const, title: `mean ${y.title}`, format: ".4~g" },
+          { field: "min", type: "quantitative" as const, title: "min over seeds", format: ".4~g" },
+          { field: "max", type: "quantitative" as const, title: "max over seeds", format: ".4~g" },
+          { field: "seeds", type: "quantitative" as const, title: "seeds" },
+          ...extra.map((t) => ({ field: t.field, type: "quantitative" as const, title: t.title, format: t.format })),
+        ],
+      },
+    },
+  ];
+  const transform = [
+    { filter: `${validTest(x.field, x.log)} && ${validTest(y.field, y.log)}` },
+    {
+      aggregate: [
+        { op: "mean" as const, field: y.field, as: "mean" },
+        { op: "min" as const, field: y.field, as: "min" },
+        { op: "max" as const, field: y.field, as: "max" },
+        { op: "count" as const, as: "seeds" },
+        ...extra.map((t) => ({ op: "mean" as const, field: t.field, as: t.field })),
+      ],
+      groupby,
+    },
+  ];
+  const xEnc = { field: x.field, type: "quantitative" as const, title: x.title, ...xs };
+  const title = options.title ?? chart.title;
+  if (facet) {
+    const panels = new Set(valid.map((r) => (r as Record<string, unknown>)[facet.field])).size;
+    return {
+      $schema: SCHEMA,
+      title,
+      data: { values: plain(records) },
+      transform,
+      facet: {
+        field: facet.field,
+        type: facet.type,
+        title: facet.title,
+        ...(facet.sort ? { sort: facet.sort } : {}),
+      },
+      columns: Math.max(1, Math.min(facet.columns ?? 3, panels)),
+      spec: {
+        width: options.width ?? 220,
+        height: options.height ?? 180,
+        encoding: { x: xEnc },
+        layer,
+      },
+      resolve: { scale: { y: "shared" } },
+    };
+  }
   return {
-    field: "method",
-    type: "nominal" as const,
-    title: "method",
-    scale: methodColourScale(records.map((r) => r.method)),
+    $schema: SCHEMA,
+    title,
+    width: options.width ?? 360,
+    height: options.height ?? 240,
+    data: { values: plain(records) },
+    transform,
+    encoding: { x: xEnc },
+    layer,
   };
 }
 
-/** The swept run field a {@linkcode sweepSpec} puts on x. */
-export interface SweepAxis {
-  /** The run field. */
-  readonly field: string;
-  /** Axis title. */
-  readonly title: string;
-  /** Log scale (values ≤ 0 are dropped). */
-  readonly log: boolean;
-}
-
-/** Width on a log axis: the x of most sweeps. */
-export const WIDTH_AXIS: SweepAxis = { field: "width", title: "width", log: true };
-
 /**
- * Mean ± standard deviation of one run field against a swept field, per
- * method: a band (± std over seeds; absent when there is one seed) under a
- * line with points at the means.
+ * Mean and min–max over seeds of one run field against a swept field, per
+ * method (see {@linkcode spreadSpec}).
  */
 export function sweepSpec(
   fn: string,
   runs: readonly RunRecord[],
-  field: "trainSeconds" | "testMetric",
+  field: "trainSeconds" | "testMetric" | "evaluationSeconds",
   yTitle: string,
   logY: boolean,
   options: ChartOptions,
   defaultTitle: string,
-  axis: SweepAxis = WIDTH_AXIS,
+  axis: AxisSpec = WIDTH_AXIS,
+  yFormat?: string,
 ): ChartSpec {
-  checkRecords(fn, runs, { method: "string", [axis.field]: "number" });
-  checkSize(fn, "width", options.width);
-  checkSize(fn, "height", options.height);
-  // On a log axis the band's lower edge mean − std can reach ≤ 0; it is
-  // clamped to mean / 10 there (the band then reads "at least a decade").
-  const lo = logY ? "max(datum.mean - datum.std, datum.mean / 10)" : "datum.mean - datum.std";
-  const x = {
-    field: axis.field,
-    type: "quantitative" as const,
-    title: axis.title,
-    // Not "nice": widths 16…128 should fill the axis rather than sit inside 10…1000.
-    scale: axis.log ? { type: "log" as const, nice: false } : { nice: false },
-    axis: { grid: true },
-  };
-  const yScale = logY ? { type: "log" as const } : { zero: false };
-  return {
-    $schema: SCHEMA,
-    title: options.title ?? defaultTitle,
-    width: options.width ?? 360,
-    height: options.height ?? 240,
-    data: { values: plain(runs) },
-    transform: [
-      { filter: `${validTest(axis.field, axis.log)} && ${validTest(field, logY)}` },
-      {
-        aggregate: [
-          { op: "mean", field, as: "mean" },
-          { op: "stdev", field, as: "std" },
-          { op: "count", as: "runs" },
-        ],
-        groupby: ["method", axis.field],
-      },
-      { calculate: "isValid(datum.std) && isFinite(datum.std) ? datum.std : 0", as: "std" },
-      { calculate: lo, as: "lo" },
-      { calculate: "datum.mean + datum.std", as: "hi" },
-    ],
-    // The band's opacity would fade the legend symbols: keep them solid.
-    encoding: { x, color: { ...methodColour(runs), legend: { symbolOpacity: 1 } } },
-    layer: [
-      {
-        mark: { type: "area", opacity: 0.2 },
-        encoding: {
-          y: { field: "lo", type: "quantitative", title: yTitle, scale: yScale },
-          y2: { field: "hi" },
-        },
-      },
-      {
-        mark: { type: "line", point: true },
-        encoding: {
-          y: { field: "mean", type: "quantitative", title: yTitle, scale: yScale },
-          tooltip: [
-            { field: "method", type: "nominal" },
-            { field: axis.field, type: "quantitative", title: axis.title },
-            { field: "mean", type: "quantitative", title: `mean ${yTitle}`, format: ".4~g" },
-            { field: "std", type: "quantitative", title: "std", format: ".3~g" },
-            { field: "runs", type: "quantitative", title: "seeds" },
-          ],
-        },
-      },
-    ],
-  };
+  return spreadSpec({
+    fn,
+    records: runs,
+    x: axis,
+    y: { field, title: yTitle, log: logY, ...(yFormat ? { format: yFormat } : {}) },
+    title: defaultTitle,
+    options,
+  });
 }

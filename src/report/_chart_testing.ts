@@ -31,6 +31,21 @@ interface SceneNode {
   role?: string;
   items?: SceneNode[];
   datum?: Datum;
+  shape?: unknown;
+  stroke?: unknown;
+  strokeDash?: unknown;
+}
+
+/** A drawn item: its datum (with any facet fields) and how it looks. */
+export interface MarkItem {
+  /** The item's datum, with the facet cell's fields. */
+  readonly datum: Datum;
+  /** Marker shape (symbols). */
+  readonly shape: unknown;
+  /** Stroke colour. */
+  readonly stroke: unknown;
+  /** Stroke dash (lines). */
+  readonly strokeDash: unknown;
 }
 
 /**
@@ -38,6 +53,11 @@ interface SceneNode {
  * of type `marktype` (for a line or area: one item per point).
  */
 export async function markData(spec: ChartSpec, marktype: string): Promise<Datum[]> {
+  return (await markItems(spec, marktype)).map((i) => i.datum);
+}
+
+/** Like {@linkcode markData}, with each item's shape, stroke and dash. */
+export async function markItems(spec: ChartSpec, marktype: string): Promise<MarkItem[]> {
   const { vg, warnings } = compileStrict(spec);
   const dataWarnings: string[] = [];
   const view = new vega.View(vega.parse(vg), {
@@ -53,12 +73,19 @@ export async function markData(spec: ChartSpec, marktype: string): Promise<Datum
     } as never,
   });
   await view.runAsync();
-  const out: Datum[] = [];
+  const out: MarkItem[] = [];
   // Facet cells are groups whose datum holds the facet field (e.g. width): merge it into their items' data.
   const walk = (node: SceneNode, context: Datum) => {
     const isMark = node.marktype === marktype && node.role === "mark";
     for (const item of node.items ?? []) {
-      if (isMark && item.datum) out.push({ ...context, ...item.datum });
+      if (isMark && item.datum) {
+        out.push({
+          datum: { ...context, ...item.datum },
+          shape: item.shape,
+          stroke: item.stroke,
+          strokeDash: item.strokeDash,
+        });
+      }
       walk(item, node.marktype === "group" && item.datum ? { ...context, ...item.datum } : context);
     }
   };

@@ -26,6 +26,7 @@ export function sampleRuns(): RunRecord[] {
           trainSeconds: method === "adjoint" && width === 500 && seed === 1
             ? null
             : factor * (2 + 0.05 * width) * (1 + 0.1 * rng.uniform()),
+          evaluationSeconds: 0.1 * (1 + 0.01 * width),
           testMetric: 0.9 + 0.05 * Math.tanh(width / 50) + 0.01 * rng.uniform(),
           nfeForwardPerBatch: Math.round(60 + 10 * rng.uniform()),
           nfeBackwardPerBatch: Math.round(60 * (method === "gq" ? 1.1 : method === "direct" ? 0 : factor / 2)),
@@ -76,12 +77,18 @@ export function sampleGradientErrors(): GradientErrorRecord[] {
   return out;
 }
 
-/** Held memory against tolerance: direct grows as the tolerance tightens, the others stay flat. */
+/**
+ * Memory against tolerance, two repeats: direct's bookkeeping and peak grow as the tolerance tightens, the others'
+ * stay flat; the peak is 30 MiB more, and the second repeat's ½ MiB more than the first's.
+ */
 export function sampleMemory(): MemoryRecord[] {
   const out: MemoryRecord[] = [];
   for (const [method] of METHODS) {
     for (let k = 3; k <= 7; k++) {
-      out.push({ method, tolerance: 10 ** -k, heldBytes: method === "direct" ? 2 ** 20 * 3 ** (k - 2) : 2 ** 18 });
+      const heldBytes = method === "direct" ? 2 ** 20 * 3 ** (k - 2) : 2 ** 18;
+      for (const seed of [0, 1]) {
+        out.push({ method, tolerance: 10 ** -k, seed, heldBytes, peakRssBytes: heldBytes + 2 ** 20 * (30 + seed / 2) });
+      }
     }
   }
   return out;

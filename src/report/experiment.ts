@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { CHART_KINDS, type ChartKind, type ExperimentResults, type ReportHeader } from "../results/records.ts";
+import {
+  CHART_KINDS,
+  type ChartKind,
+  type ExperimentResults,
+  type ReportHeader,
+  type RunRecord,
+} from "../results/records.ts";
 import type { ReportContent, ReportSection } from "./html.ts";
 import {
   type ChartSpec,
@@ -17,7 +23,19 @@ import {
   trainingTimeSpec,
 } from "./specs.ts";
 import { cosineSpecs, figureCells, sdeDensitySpec, sdePathSpec } from "./sde_specs.ts";
+import { provenanceTable } from "./_provenance_table.ts";
 import { speedSummary } from "./summary.ts";
+
+/** "1 seed" or "up to 3 seeds": the most runs of one method at one width (and cosine count). */
+function seedCount(runs: readonly RunRecord[]): string {
+  const n = new Map<string, number>();
+  for (const r of runs) {
+    const key = JSON.stringify([r.method, r.width, r.cosines ?? null]);
+    n.set(key, (n.get(key) ?? 0) + 1);
+  }
+  const most = Math.max(0, ...n.values());
+  return most === 1 ? "1 seed" : `up to ${most} seeds`;
+}
 
 /** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
 export type ExperimentReportOptions = ReportHeader;
@@ -28,8 +46,9 @@ export type ExperimentReportOptions = ReportHeader;
  * against epoch and wall-clock time), "Gradients" (relative error, NFE) and
  * "Memory", and for neural SDEs "Karhunen–Loève cosines" (time and metric
  * against the noise's cosines) and "Neural SDE samples" (each method's
- * widest model's densities and paths against the data's). A section appears when one of its charts is asked for; a chart
- * asked for without records becomes a line of text saying so.
+ * widest model's densities and paths against the data's), and last "Provenance" (the pipeline file's hash, the
+ * settings, versions, machine and commit) when the results carry it. A section appears when one of its charts is
+ * asked for; a chart asked for without records becomes a line of text saying so.
  *
  * @example
  * ```ts
@@ -42,7 +61,7 @@ export type ExperimentReportOptions = ReportHeader;
  * ```
  */
 export function experimentReport(results: ExperimentResults, options: ExperimentReportOptions): ReportContent {
-  const { title, subtitle, summary = true, metricLabel = "test metric", metricLogY = false, meta } = options;
+  const { title, subtitle, summary = true, metricLabel = "metric", metricLogY = false, meta, provenance } = options;
   const { runs = [], epochs = [], gradientErrors = [], memory = [], sdeDensities = [], sdePaths = [] } = results;
   const noisyRuns = runs.filter((r) => typeof r.cosines === "number");
   const charts = new Set<ChartKind>(
@@ -72,7 +91,11 @@ export function experimentReport(results: ExperimentResults, options: Experiment
     if (wanted.length === 0 && extra.table === undefined) return;
     const missing = wanted.filter(([, n]) => n === 0).map(([k]) => k);
     const s: ReportSection = { title: name, charts: wanted.filter(([, n]) => n > 0).flatMap(([, , f]) => f()) };
-    if (missing.length) s.text = `No records for: ${missing.join(", ")}.`;
+    const text = [
+      ...(missing.length ? [`No records for: ${missing.join(", ")}.`] : []),
+      ...(extra.text !== undefined && s.charts!.length > 0 ? [extra.text] : []),
+    ];
+    if (text.length) s.text = text.join("\n\n");
     if (extra.table) s.table = extra.table;
     sections.push(s);
   };
@@ -80,7 +103,12 @@ export function experimentReport(results: ExperimentResults, options: Experiment
   section("Speed and accuracy", [
     ["training-time", runs.length, () => [trainingTimeSpec(runs)]],
     ["test-metric", runs.length, () => [testMetricSpec(runs, metric)]],
-  ], summary && runs.length > 0 ? { table: speedSummary(runs, { metricLabel }) } : {});
+  ], {
+    text: `Lines join the means over seeds (${seedCount(runs)}); bands span the seeds' min–max range and have no ` +
+      "height with one seed. Training time counts the epochs' gradient steps; the per-epoch test evaluations are " +
+      "timed apart (evaluation time, in the table and the tooltips).",
+    ...(summary && runs.length > 0 ? { table: speedSummary(runs, { metricLabel }) } : {}),
+  });
   section("Training curves", [
     ["loss-curve", epochs.length, () => [lossCurveSpec(epochs), lossCurveSpec(epochs, { x: "seconds" })]],
   ], {});
@@ -88,9 +116,14 @@ export function experimentReport(results: ExperimentResults, options: Experiment
     ["gradient-error", gradientErrors.length, () => [gradientErrorSpec(gradientErrors)]],
     ["nfe", runs.length, () => [nfeSpec(runs)]],
   ], {});
-  section("Memory", [["memory", memory.length, () => [memorySpec(memory)]]], {});
+  section("Memory", [["memory", memory.length, () => [memorySpec(memory)]]], {
+    text: "Peak memory: the rise of the resident set over one gradient (forward and backward pass), measured in a " +
+      "fresh process per point, ONNX Runtime's session creation for the method's graphs included. The bookkeeping " +
+      "figure — bytes of state a method keeps between its passes, counted rather than measured — is the heldBytes " +
+      "column of memory.csv and in the tooltips.",
+  });
   section("Karhunen–Loève cosines", [
-    ["cosines", noisyRuns.length, () => cosineSpecs(noisyRuns, { metricLabel: `test ${metricLabel}` })],
+    ["cosines", noisyRuns.length, () => cosineSpecs(noisyRuns, { metricLabel })],
   ], {});
   // One figure per method, of its widest model.
   const perCell = <T extends { cellId: string }>(records: readonly T[], draw: (r: T[]) => ChartSpec) => () =>
@@ -101,6 +134,7 @@ export function experimentReport(results: ExperimentResults, options: Experiment
     ["sde-densities", sdeDensities.length, perCell(sdeDensities, sdeDensitySpec)],
     ["sde-paths", sdePaths.length, perCell(sdePaths, sdePathSpec)],
   ], {});
+  if (provenance !== undefined) sections.push({ title: "Provenance", table: provenanceTable(provenance) });
   return {
     title,
     ...(subtitle !== undefined ? { subtitle } : {}),

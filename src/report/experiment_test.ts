@@ -1,14 +1,15 @@
 import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import { sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
 import { main } from "./cli.ts";
-import type { ChartKind } from "../results/records.ts";
+import type { ChartKind, Provenance } from "../results/records.ts";
+import type { ReportTable } from "./summary.ts";
 import { experimentReport } from "./experiment.ts";
 
 Deno.test("experimentReport() draws every chart that has records when none are named", () => {
   const c = experimentReport({ runs: sampleRuns(), epochs: sampleEpochs() }, { title: "t", metricLabel: "accuracy" });
   assertEquals(c.sections.map((s) => s.title), ["Speed and accuracy", "Training curves", "Gradients"]);
   assertEquals(c.sections.map((s) => s.charts?.map((x) => x.title)), [
-    ["Training time vs width", "Accuracy vs width"],
+    ["Training time vs width", "Test accuracy vs width"],
     ["Test loss vs epoch", "Test loss vs wall-clock time"],
     ["Function evaluations per gradient"],
   ]);
@@ -45,11 +46,26 @@ Deno.test("main() writes the report and the chart files of a results file", asyn
     assert(html.includes("<h1>Sines</h1>") && html.includes('data-chart="3"'), "report incomplete");
     const files = [...Deno.readDirSync(`${dir}/charts`)].map((e) => e.name).sort();
     assertEquals(files.length, 8);
-    assert(files.includes("01-training-time-vs-width.png") && files.includes("04-held-memory-vs-tolerance.svg"));
+    assert(
+      files.includes("01-training-time-vs-width.png") &&
+        files.includes("04-peak-memory-of-one-gradient-vs-tolerance.svg"),
+      files.join(),
+    );
     await Deno.writeTextFile(input, JSON.stringify({ title: "no results" }));
     assertEquals(await main([input]), 2);
     assertEquals(await main([]), 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("experimentReport() ends with the provenance the results carry", () => {
+  const provenance = { gitCommit: "abc123", pipelineSha256: "f".repeat(64), threads: 2 } as unknown as Provenance;
+  const c = experimentReport({ runs: sampleRuns() }, { title: "t", provenance });
+  const last = c.sections.at(-1)!;
+  assertEquals(last.title, "Provenance");
+  const rows = (last.table as ReportTable).rows;
+  assertEquals(rows.find((r) => r.what === "git commit")?.value, "abc123");
+  assertEquals(rows.find((r) => r.what === "pipeline file SHA-256")?.value, "f".repeat(64));
+  assertEquals(experimentReport({ runs: sampleRuns() }, { title: "t" }).sections.at(-1)!.title, "Gradients");
 });

@@ -20,22 +20,25 @@ import {
   methodColourScale,
   plain,
   SCHEMA,
+  sentence,
   sweepSpec,
+  testMetricTitle,
 } from "./_chart_parts.ts";
 
-/** Colour of the data's curves and paths, beside the method's own colour for the model's. */
-const DATA_COLOUR = "#79706e";
+/** Colour of the data's curves and paths (grey), beside the method's own colour for the model's. */
+const DATA_COLOUR = "#999999";
 
 /** Options of {@linkcode cosineSpecs}. */
 export interface CosineOptions extends ChartOptions {
-  /** Name of the metric. @default "test KL" */
+  /** Name of the metric (`kl` reads "test KL"). @default "kl" */
   metricLabel?: string;
 }
 
 /**
- * Training time (log) and the test metric (log) against the cosines of the
- * Karhunen–Loève noise, per method, mean ± std over seeds. Runs without a
- * `cosines` number (not trained through the noise) are left out.
+ * Training time (log) and the test metric (log, scientific notation) against
+ * the cosines of the Karhunen–Loève noise, per method, mean and min–max over
+ * seeds. Runs without a `cosines` number (not trained through the noise) are
+ * left out.
  *
  * @example
  * ```ts
@@ -51,9 +54,9 @@ export function cosineSpecs(
   runs: readonly RunRecord[],
   options: CosineOptions = {},
 ): ChartSpec[] {
-  const label = options.metricLabel ?? "test KL";
+  const label = testMetricTitle(options.metricLabel ?? "kl");
   const noisy = runs.filter((r) => typeof r.cosines === "number");
-  const axis = { field: "cosines", title: "Karhunen–Loève cosines", log: false };
+  const axis = { field: "cosines", title: "Karhunen–Loève cosines", log: false, format: "d" };
   const { title: _title, ...sizes } = options;
   return [
     sweepSpec("cosineSpecs", noisy, "trainSeconds", "training time (s)", true, sizes, "Training time vs cosines", axis),
@@ -64,8 +67,9 @@ export function cosineSpecs(
       label,
       true,
       sizes,
-      `${label[0]!.toUpperCase()}${label.slice(1)} vs cosines`,
+      `${sentence(label)} vs cosines`,
       axis,
+      ".2~e",
     ),
   ];
 }

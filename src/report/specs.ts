@@ -6,22 +6,26 @@
  * Every builder tolerates missing values: a record whose plotted field is
  * `null`, `undefined`, `NaN` or infinite is dropped by a filter transform
  * inside the spec (on a log axis, so is a value ≤ 0), so one failed run does not
- * blank a chart. Means and standard deviations over seeds are computed by
- * the spec's own aggregate transforms, so pass one record per run, not
+ * blank a chart. Means and min–max ranges over seeds are computed by the
+ * spec's own aggregate transforms, so pass one record per run, not
  * pre-aggregated rows.
  *
- * Methods keep one colour across every chart: `direct`, `adjoint`,
- * `seminorm` and `gq` (and their SDE counterparts) have fixed colours; other
- * method names take the next free colour in name order.
+ * Methods keep one style across every chart: `direct`, `adjoint`,
+ * `seminorm` and `gq` (and their SDE counterparts) have a fixed colour of the
+ * Okabe–Ito palette, marker shape and stroke dash, so methods with identical
+ * results stay distinguishable; other method names take spare styles in name
+ * order ({@linkcode methodStyles}). Log axes label both their ends; losses and
+ * errors on them are written in scientific notation; panels of one chart
+ * share their y scale.
  *
  * | builder | view |
  * |---|---|
- * | {@linkcode trainingTimeSpec} | training time vs width, mean ± std over seeds, log–log |
- * | {@linkcode testMetricSpec} | test metric vs width, mean ± std over seeds, log-x |
- * | {@linkcode lossCurveSpec} | test loss vs epoch or wall-clock seconds, one panel per width |
+ * | {@linkcode trainingTimeSpec} | training time (evaluation excluded) vs width, mean and min–max over seeds, log–log |
+ * | {@linkcode testMetricSpec} | test metric vs width, mean and min–max over seeds, log-x |
+ * | {@linkcode lossCurveSpec} | test loss vs epoch (mean and min–max over seeds) or wall-clock seconds, one panel per width |
  * | {@linkcode gradientErrorSpec} | relative gradient error vs T, log-y, one panel per quantity |
- * | {@linkcode memorySpec} | held memory vs tolerance, log–log |
- * | {@linkcode nfeSpec} | forward / backward NFE per batch, per method (grouped bars) |
+ * | {@linkcode memorySpec} | peak memory of one gradient vs tolerance, log–log |
+ * | {@linkcode nfeSpec} | forward / backward NFE per gradient, per method (grouped bars) |
  *
  * Why one file: the builders are the report's one catalogue of views, read side by side to keep them alike.
  *
@@ -29,37 +33,50 @@
  */
 import type { EpochRecord, GradientErrorRecord, MemoryRecord, RunRecord } from "../results/records.ts";
 import {
+  axisScale,
   type ChartOptions,
   type ChartSpec,
   checkRecords,
   checkSize,
-  methodColour,
-  methodColourScale,
+  fieldValues,
+  methodChannels,
+  methodStyles,
   plain,
   SCHEMA,
-  sweepSpec,
+  sentence,
+  spreadSpec,
+  testMetricTitle,
   validTest,
 } from "./_chart_parts.ts";
 
-export type { ChartOptions, ChartSpec } from "./_chart_parts.ts";
-export { methodColourScale } from "./_chart_parts.ts";
+import { type AxisSpec, sweepAxisOf } from "./_axes.ts";
+
+export type { ChartOptions, ChartSpec, MethodStyle } from "./_chart_parts.ts";
+export { type AxisSpec, BATCH_SIZE_AXIS, sweepAxisOf, WIDTH_AXIS } from "./_axes.ts";
+export { methodColourScale, methodStyles } from "./_chart_parts.ts";
 
 /** Options of {@linkcode testMetricSpec}. */
-export interface TestMetricOptions extends ChartOptions {
-  /** Name of the metric on the y axis. @default "test metric" */
+export interface TestMetricOptions extends SweepChartOptions {
+  /** Name of the metric (`accuracy`, `mse`, …); the axis reads "test accuracy", "test MSE". @default "test metric" */
   metricLabel?: string;
   /** Log scale on the y axis (for MSE-like metrics). @default false */
   logY?: boolean;
 }
 
+/** Options of the charts drawn against a sweep: {@linkcode trainingTimeSpec}, {@linkcode testMetricSpec}, {@linkcode lossCurveSpec}. */
+export interface SweepChartOptions extends ChartOptions {
+  /** The swept field: the x axis, or the loss curves' panels. @default width, or batch size in a batch-size sweep ({@linkcode sweepAxisOf}) */
+  axis?: AxisSpec;
+}
+
 /** Options of {@linkcode trainingTimeSpec}. */
-export interface TrainingTimeOptions extends ChartOptions {
+export interface TrainingTimeOptions extends SweepChartOptions {
   /** Log scale on the y axis. @default true */
   logY?: boolean;
 }
 
 /** Options of {@linkcode lossCurveSpec}. */
-export interface LossCurveOptions extends ChartOptions {
+export interface LossCurveOptions extends SweepChartOptions {
   /** What goes on the x axis: the epoch (mean over seeds) or wall-clock seconds (one line per seed). @default "epoch" */
   x?: "epoch" | "seconds";
   /** Name of the loss on the y axis. @default "test loss" */
@@ -78,9 +95,14 @@ export interface NfeOptions extends ChartOptions {
   logY?: boolean;
 }
 
+/** Scientific notation for losses and errors on log axes. */
+const SCIENTIFIC = ".2~e";
+
 /**
- * Training time against width, per method: mean ± std over seeds as a line
- * over a band, log–log axes.
+ * Training time (the epochs' gradient steps, test evaluation excluded)
+ * against width, per method: the mean over seeds as a line with markers over
+ * a band of the seeds' min–max, log–log axes. The tooltip adds the mean
+ * evaluation time.
  *
  * @example Two methods, two seeds each
  * ```ts
@@ -95,46 +117,51 @@ export interface NfeOptions extends ChartOptions {
  * ```
  */
 export function trainingTimeSpec(runs: readonly RunRecord[], options: TrainingTimeOptions = {}): ChartSpec {
-  return sweepSpec(
-    "trainingTimeSpec",
-    runs,
-    "trainSeconds",
-    "training time (s)",
-    options.logY ?? true,
+  const axis = options.axis ?? sweepAxisOf(runs);
+  return spreadSpec({
+    fn: "trainingTimeSpec",
+    records: runs,
+    x: axis,
+    y: { field: "trainSeconds", title: "training time (s)", log: options.logY ?? true },
+    title: `Training time vs ${axis.title}`,
     options,
-    "Training time vs width",
-  );
+    tooltip: [{ field: "evaluationSeconds", title: "mean evaluation time (s)", format: ".4~g" }],
+  });
 }
 
 /**
- * Final test metric against width, per method: mean ± std over seeds, log-x.
+ * Final test metric against width, per method: mean and min–max over
+ * seeds, log-x. The metric's name is written as it reads in a paper: `mse`
+ * becomes "test MSE", `accuracy` "test accuracy".
  *
  * @example Accuracy of two methods
  * ```ts
  * import { testMetricSpec } from "./specs.ts";
  * const spec = testMetricSpec(
  *   [{ method: "gq", width: 20, testMetric: 0.98 }, { method: "direct", width: 20, testMetric: 0.97 }],
- *   { metricLabel: "test accuracy" },
+ *   { metricLabel: "accuracy" },
  * );
  * if (spec.title !== "Test accuracy vs width") throw new Error(String(spec.title));
  * ```
  */
 export function testMetricSpec(runs: readonly RunRecord[], options: TestMetricOptions = {}): ChartSpec {
-  const label = options.metricLabel ?? "test metric";
-  return sweepSpec(
-    "testMetricSpec",
-    runs,
-    "testMetric",
-    label,
-    options.logY ?? false,
+  const label = testMetricTitle(options.metricLabel ?? "metric");
+  const logY = options.logY ?? false;
+  const axis = options.axis ?? sweepAxisOf(runs);
+  return spreadSpec({
+    fn: "testMetricSpec",
+    records: runs,
+    x: axis,
+    y: { field: "testMetric", title: label, log: logY, ...(logY ? { format: SCIENTIFIC } : {}) },
+    title: `${sentence(label)} vs ${axis.title}`,
     options,
-    `${label[0]!.toUpperCase()}${label.slice(1)} vs width`,
-  );
+  });
 }
 
 /**
- * Test loss per method against epoch (mean over seeds) or against wall-clock
- * seconds (one line per seed), one panel per width.
+ * Test loss per method against epoch (mean and min–max over seeds) or
+ * against wall-clock seconds (one line per seed; evaluation included), one
+ * panel per width, every panel on the same y scale.
  *
  * @example Loss against time
  * ```ts
@@ -158,55 +185,80 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
   }
   checkSize(fn, "width", options.width);
   checkSize(fn, "height", options.height);
-  const byTime = x === "seconds";
-  const widths = new Set(records.map((r) => r.width));
-  const yScale = logY ? { type: "log" as const } : { zero: false };
-  const encoding = {
-    x: byTime
-      ? { field: "elapsedSeconds", type: "quantitative" as const, title: "wall-clock time (s)" }
-      : { field: "epoch", type: "quantitative" as const, title: "epoch" },
-    y: byTime ? { field: "testLoss", type: "quantitative" as const, title: lossLabel, scale: yScale } : {
-      aggregate: "mean" as const,
-      field: "testLoss",
-      type: "quantitative" as const,
-      title: lossLabel,
-      scale: yScale,
+  const y = { field: "testLoss", title: lossLabel, log: logY, ...(logY ? { format: SCIENTIFIC } : {}) };
+  const axis = options.axis ?? sweepAxisOf(records);
+  const panels = new Set(records.map((r) => (r as unknown as Record<string, unknown>)[axis.field]));
+  const faceted = panels.size > 1;
+  const facet = { field: axis.field, title: axis.title, type: "ordinal" as const, sort: "ascending" as const, columns };
+  if (x === "epoch") {
+    return spreadSpec({
+      fn,
+      records,
+      x: { field: "epoch", title: "epoch", log: false, format: "d" },
+      y,
+      ...(faceted ? { facet } : {}),
+      title: "Test loss vs epoch",
+      options,
+    });
+  }
+  // With time on x, seeds cannot be averaged point by point: one line each.
+  const valid = records.filter((r) =>
+    typeof r.elapsedSeconds === "number" && Number.isFinite(r.elapsedSeconds) &&
+    typeof r.testLoss === "number" && Number.isFinite(r.testLoss) && (!logY || r.testLoss > 0)
+  );
+  const ys = axisScale(y, fieldValues(valid, "testLoss", logY), 0.06);
+  const channels = methodChannels(records);
+  const yEnc = { field: "testLoss", type: "quantitative" as const, title: lossLabel, ...ys };
+  const layer = [
+    {
+      mark: { type: "line" as const, strokeWidth: 1.5 },
+      encoding: { y: yEnc, color: channels.color, strokeDash: channels.strokeDash, detail: { field: "seed" } },
     },
-    color: methodColour(records),
-    // With time on x, seeds cannot be averaged point by point: draw one line each.
-    ...(byTime ? { detail: { field: "seed", type: "nominal" as const } } : {}),
-    ...(widths.size > 1
-      ? {
-        facet: {
-          field: "width",
-          type: "ordinal" as const,
-          title: "width",
-          columns: Math.min(columns, widths.size),
-          sort: "ascending" as const,
-        },
-      }
-      : {}),
+    {
+      mark: { type: "point" as const, filled: false, size: 30, opacity: 1 },
+      encoding: {
+        y: yEnc,
+        color: channels.color,
+        shape: channels.shape,
+        tooltip: [
+          { field: "method", type: "nominal" as const },
+          { field: axis.field, type: "quantitative" as const, title: axis.title },
+          { field: "seed", type: "nominal" as const },
+          { field: "epoch", type: "quantitative" as const },
+          { field: "elapsedSeconds", type: "quantitative" as const, title: "seconds", format: ".4~g" },
+          { field: "testLoss", type: "quantitative" as const, title: lossLabel, format: ".4~g" },
+        ],
+      },
+    },
+  ];
+  const xEnc = {
+    field: "elapsedSeconds",
+    type: "quantitative" as const,
+    title: "wall-clock time (s), evaluation included",
   };
-  const faceted = widths.size > 1;
-  return {
+  const base = {
     $schema: SCHEMA,
-    title: options.title ?? (byTime ? "Test loss vs wall-clock time" : "Test loss vs epoch"),
-    width: options.width ?? (faceted ? 220 : 360),
-    height: options.height ?? (faceted ? 180 : 240),
+    title: options.title ?? "Test loss vs wall-clock time",
     data: { values: plain(records) },
-    transform: [{
-      filter: `${validTest(byTime ? "elapsedSeconds" : "epoch", false)} && ${validTest("testLoss", logY)}`,
-    }],
-    mark: { type: "line", point: !byTime },
-    encoding,
-    ...(faceted ? { resolve: { scale: { x: "independent" as const, y: "independent" as const } } } : {}),
+    transform: [{ filter: `${validTest("elapsedSeconds", false)} && ${validTest("testLoss", logY)}` }],
+  };
+  if (!faceted) {
+    return { ...base, width: options.width ?? 360, height: options.height ?? 240, encoding: { x: xEnc }, layer };
+  }
+  return {
+    ...base,
+    facet: { field: axis.field, type: "ordinal", title: axis.title, sort: "ascending" },
+    columns: Math.min(columns, panels.size),
+    spec: { width: options.width ?? 220, height: options.height ?? 180, encoding: { x: xEnc }, layer },
+    // Widths (batch sizes) train for different times: each panel keeps its own time axis, and they share the loss axis.
+    resolve: { scale: { x: "independent", y: "shared" } },
   };
 }
 
 /**
  * Relative error of each gradient against T, per method, log-y, one panel
- * per quantity (dL/dz0, dL/da, dL/dT, …). Exact zeros cannot sit on a log
- * axis and are dropped.
+ * per quantity (L, dL/dz0, dL/da, dL/dT, …) on one shared y scale. Exact
+ * zeros cannot sit on a log axis and are dropped.
  *
  * @example Errors of two methods for one quantity
  * ```ts
@@ -215,100 +267,85 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
  *   { method: "gq", T: 19, quantity: "dL/da", relativeError: 1e-6 },
  *   { method: "adjoint", T: 19, quantity: "dL/da", relativeError: 3e-4 },
  * ]);
- * if (!("mark" in spec)) throw new Error("expected a single-mark chart");
+ * if (!("layer" in spec)) throw new Error("expected a layered chart");
  * ```
  */
 export function gradientErrorSpec(records: readonly GradientErrorRecord[], options: ChartOptions = {}): ChartSpec {
-  const fn = "gradientErrorSpec";
-  checkRecords(fn, records, { method: "string", T: "number", quantity: "string" });
-  checkSize(fn, "width", options.width);
-  checkSize(fn, "height", options.height);
+  checkRecords("gradientErrorSpec", records, { method: "string", T: "number", quantity: "string" });
   const quantities = [...new Set(records.map((r) => r.quantity))];
-  const faceted = quantities.length > 1;
-  return {
-    $schema: SCHEMA,
-    title: options.title ?? "Relative gradient error vs T",
-    width: options.width ?? (faceted ? 220 : 360),
-    height: options.height ?? (faceted ? 200 : 240),
-    data: { values: plain(records) },
-    transform: [{ filter: `${validTest("T", false)} && ${validTest("relativeError", true)}` }],
-    mark: { type: "line", point: true },
-    encoding: {
-      x: { field: "T", type: "quantitative", title: "T", scale: { zero: false } },
-      y: {
-        aggregate: "mean",
-        field: "relativeError",
-        type: "quantitative",
-        title: "relative error",
-        scale: { type: "log" },
-        axis: { format: ".0e" },
-      },
-      color: methodColour(records),
-      ...(faceted ? { facet: { field: "quantity", type: "nominal", title: null, columns: 3, sort: quantities } } : {}),
-      tooltip: [
-        { field: "method", type: "nominal" },
-        { field: "quantity", type: "nominal" },
-        { field: "T", type: "quantitative" },
-        { aggregate: "mean", field: "relativeError", type: "quantitative", title: "relative error", format: ".3e" },
-      ],
-    },
-  };
+  return spreadSpec({
+    fn: "gradientErrorSpec",
+    records,
+    x: { field: "T", title: "end time T", log: false },
+    y: { field: "relativeError", title: "relative error", log: true, format: SCIENTIFIC },
+    ...(quantities.length > 1
+      ? { facet: { field: "quantity", title: null, type: "nominal" as const, sort: quantities, columns: 4 } }
+      : {}),
+    title: "Relative gradient error vs T",
+    options: { ...options, ...(quantities.length > 1 && options.height === undefined ? { height: 200 } : {}) },
+  });
+}
+
+/** The unit bytes read best in when the largest is `max`: bytes, KiB or MiB. */
+function byteUnit(max: number): [string, number] {
+  return max >= 2 ** 20 ? ["MiB", 2 ** 20] : max >= 2 ** 10 ? ["KiB", 2 ** 10] : ["bytes", 1];
 }
 
 /**
- * Memory held by each method against solver tolerance, log–log, in MiB
- * (mean over repeats). Tighter tolerances sit to the right.
+ * Peak memory of one gradient against solver tolerance, per method, in MiB
+ * (KiB or bytes when smaller), log–log (mean and min–max over repeats): the rise of the process's peak
+ * resident set over one gradient, forward and backward pass
+ * (`peakRssBytes`). Records without that measurement (results of earlier
+ * versions, or a platform without it) are drawn by their bookkeeping bytes
+ * (`heldBytes`, the states a method keeps between its passes) instead, in
+ * bytes, with a title that says so. Tighter tolerances sit to the right.
  *
  * @example Constant-memory adjoint against direct backprop
  * ```ts
  * import { memorySpec } from "./specs.ts";
  * const spec = memorySpec([
- *   { method: "direct", tolerance: 1e-3, heldBytes: 2e6 },
- *   { method: "direct", tolerance: 1e-7, heldBytes: 9e7 },
- *   { method: "gq", tolerance: 1e-3, heldBytes: 1e5 },
- *   { method: "gq", tolerance: 1e-7, heldBytes: 1e5 },
+ *   { method: "direct", tolerance: 1e-3, heldBytes: 64, peakRssBytes: 33e6 },
+ *   { method: "direct", tolerance: 1e-7, heldBytes: 304, peakRssBytes: 36e6 },
+ *   { method: "gq", tolerance: 1e-3, heldBytes: 16, peakRssBytes: 35e6 },
+ *   { method: "gq", tolerance: 1e-7, heldBytes: 16, peakRssBytes: 35e6 },
  * ]);
- * if (spec.title !== "Held memory vs tolerance") throw new Error(String(spec.title));
+ * if (spec.title !== "Peak memory of one gradient vs tolerance") throw new Error(String(spec.title));
  * ```
  */
 export function memorySpec(records: readonly MemoryRecord[], options: ChartOptions = {}): ChartSpec {
-  const fn = "memorySpec";
-  checkRecords(fn, records, { method: "string", tolerance: "number" });
-  checkSize(fn, "width", options.width);
-  checkSize(fn, "height", options.height);
-  return {
-    $schema: SCHEMA,
-    title: options.title ?? "Held memory vs tolerance",
-    width: options.width ?? 360,
-    height: options.height ?? 240,
-    data: { values: plain(records) },
-    transform: [
-      { filter: `${validTest("tolerance", true)} && ${validTest("heldBytes", true)}` },
-      { calculate: "datum.heldBytes / 1048576", as: "mib" },
-    ],
-    mark: { type: "line", point: true },
-    encoding: {
-      x: {
-        field: "tolerance",
-        type: "quantitative",
-        title: "tolerance (rtol = atol)",
-        scale: { type: "log", reverse: true },
-        axis: { format: ".0e" },
-      },
-      y: { aggregate: "mean", field: "mib", type: "quantitative", title: "held memory (MiB)", scale: { type: "log" } },
-      color: methodColour(records),
-      tooltip: [
-        { field: "method", type: "nominal" },
-        { field: "tolerance", type: "quantitative", format: ".0e" },
-        { aggregate: "mean", field: "mib", type: "quantitative", title: "MiB", format: ".4~g" },
-      ],
+  checkRecords("memorySpec", records, { method: "string", tolerance: "number" });
+  const peaks = fieldValues(records, "peakRssBytes", true);
+  const measured = peaks.length > 0;
+  const field = measured ? "peakRssBytes" : "heldBytes";
+  const [unit, size] = byteUnit(Math.max(0, ...(measured ? peaks : fieldValues(records, "heldBytes", true))));
+  const rows = records.map((r) => {
+    const v = r[field];
+    return { ...r, shown: typeof v === "number" ? v / size : null };
+  });
+  return spreadSpec({
+    fn: "memorySpec",
+    records: rows,
+    x: {
+      field: "tolerance",
+      title: "tolerance (rtol = atol)",
+      log: true,
+      format: ".0e",
+      atValues: true,
+      reverse: true,
     },
-  };
+    y: measured
+      ? { field: "shown", title: `peak RSS rise over one gradient (${unit})`, log: true }
+      : { field: "shown", title: `bookkeeping held between passes (${unit})`, log: true },
+    title: measured ? "Peak memory of one gradient vs tolerance" : "Bookkeeping memory vs tolerance",
+    options,
+    tooltip: [{ field: "heldBytes", title: "bookkeeping (bytes)", format: ".4~g" }],
+  });
 }
 
 /**
- * Forward and backward function evaluations per method as grouped bars
- * (mean over runs), optionally one panel per width.
+ * Forward and backward function evaluations per gradient (one gradient per
+ * batch) and method as grouped bars (mean over runs), optionally one panel
+ * per width.
  *
  * @example NFE of two methods
  * ```ts
@@ -326,7 +363,7 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
   checkSize(fn, "width", options.width);
   checkSize(fn, "height", options.height);
   const { byWidth = false, logY = false } = options;
-  const methods = methodColourScale(runs.map((r) => r.method)).domain;
+  const methods = methodStyles(runs.map((r) => r.method)).map(([m]) => m);
   const faceted = byWidth && new Set(runs.map((r) => r.width)).size > 1;
   return {
     $schema: SCHEMA,
@@ -347,7 +384,7 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
         aggregate: "mean",
         field: "nfe",
         type: "quantitative",
-        title: "NFE per batch (backward: f and VJPs, gq nodes included)",
+        title: "NFE: evaluations of f or a VJP per gradient",
         ...(logY ? { scale: { type: "log" as const } } : {}),
       },
       color: {
@@ -355,18 +392,18 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
         type: "nominal",
         title: "pass",
         sort: ["forward", "backward"],
-        scale: { range: ["#9ecae9", "#3182bd"] },
+        scale: { range: ["#56B4E9", "#0072B2"] },
       },
       ...(faceted ? { facet: { field: "width", type: "ordinal", title: "width", columns: 3 } } : {}),
       tooltip: [
         { field: "method", type: "nominal" },
         { field: "pass", type: "nominal" },
-        { aggregate: "mean", field: "nfe", type: "quantitative", title: "mean NFE per batch", format: ".4~g" },
+        { aggregate: "mean", field: "nfe", type: "quantitative", title: "mean NFE per gradient", format: ".4~g" },
         {
           aggregate: "mean",
           field: "nodesPerBatch",
           type: "quantitative",
-          title: "mean gq nodes per batch",
+          title: "mean gq nodes per gradient",
           format: ".4~g",
         },
         { aggregate: "count", type: "quantitative", title: "runs" },

@@ -1,20 +1,23 @@
 import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import type { RunRecord } from "../results/records.ts";
-import { compileStrict, markData } from "./_chart_testing.ts";
+import { compileStrict, markData, markItems } from "./_chart_testing.ts";
 import { SAMPLE_WIDTHS, sampleEpochs, sampleGradientErrors, sampleMemory, sampleRuns } from "./_sample_data.ts";
+import { cosineSpecs } from "./sde_specs.ts";
 import {
   type ChartSpec,
   gradientErrorSpec,
   lossCurveSpec,
   memorySpec,
   methodColourScale,
+  methodStyles,
   nfeSpec,
   testMetricSpec,
   trainingTimeSpec,
 } from "./specs.ts";
+import { renderSvg } from "./static.ts";
+import { speedSummary } from "./summary.ts";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sampleStd = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
 
 Deno.test("every spec builder compiles with vega-lite without warnings", () => {
   const runs = sampleRuns();
@@ -23,12 +26,15 @@ Deno.test("every spec builder compiles with vega-lite without warnings", () => {
     ["trainingTime linear", trainingTimeSpec(runs, { logY: false })],
     ["testMetric", testMetricSpec(runs, { metricLabel: "accuracy" })],
     ["testMetric log", testMetricSpec(runs, { logY: true })],
+    ["testMetric one width", testMetricSpec(runs.filter((r) => r.width === 20))],
     ["loss epoch", lossCurveSpec(sampleEpochs())],
     ["loss seconds", lossCurveSpec(sampleEpochs(), { x: "seconds", logY: false })],
     ["loss one width", lossCurveSpec(sampleEpochs().filter((r) => r.width === 20))],
+    ["loss seconds one width", lossCurveSpec(sampleEpochs().filter((r) => r.width === 20), { x: "seconds" })],
     ["gradient error", gradientErrorSpec(sampleGradientErrors())],
     ["gradient error one quantity", gradientErrorSpec(sampleGradientErrors().filter((r) => r.quantity === "dL/da"))],
     ["memory", memorySpec(sampleMemory())],
+    ["memory bookkeeping only", memorySpec(sampleMemory().map(({ peakRssBytes: _, ...r }) => r))],
     ["nfe", nfeSpec(runs)],
     ["nfe by width", nfeSpec(runs, { byWidth: true, logY: true })],
   ];
@@ -47,60 +53,124 @@ Deno.test("compileStrict() collects the warning of a channel the mark cannot tak
   assert(warnings.some((w) => /shape/.test(w)), `no warning about the shape channel: ${JSON.stringify(warnings)}`);
 });
 
-Deno.test("trainingTimeSpec() draws mean ± sample std over seeds per method and width", async () => {
+Deno.test("every line chart draws each method with its own colour, marker shape and stroke dash", async () => {
+  // Identical values for every method: the marks fall on each other, and only their styles tell them apart.
+  const same = (r: RunRecord) => ({ ...r, trainSeconds: 1, testMetric: 0.5 });
+  const runs = sampleRuns().map(same);
+  const charts: [string, ChartSpec][] = [
+    ["training time", trainingTimeSpec(runs)],
+    ["test metric", testMetricSpec(runs)],
+    ["loss vs epoch", lossCurveSpec(sampleEpochs())],
+    ["loss vs seconds", lossCurveSpec(sampleEpochs(), { x: "seconds" })],
+    ["gradient error", gradientErrorSpec(sampleGradientErrors())],
+    ["memory", memorySpec(sampleMemory())],
+    ["cosines", cosineSpecs(runs.map((r) => ({ ...r, cosines: r.width })))[1]!],
+  ];
+  for (const [name, spec] of charts) {
+    const symbols = await markItems(spec, "symbol");
+    const lines = await markItems(spec, "line");
+    const styleOf = (items: typeof symbols, key: "shape" | "stroke" | "strokeDash") => {
+      const by = new Map<string, string>();
+      for (const i of items) by.set(String(i.datum.method), JSON.stringify(i[key]));
+      return by;
+    };
+    for (const [items, key] of [[symbols, "shape"], [symbols, "stroke"], [lines, "strokeDash"]] as const) {
+      const by = styleOf(items, key);
+      assertEquals(by.size, 4, `${name}: ${key} of every method drawn`);
+      assertEquals(new Set(by.values()).size, 4, `${name}: one ${key} per method: ${JSON.stringify([...by])}`);
+    }
+  }
+});
+
+Deno.test("methodStyles() keeps the known methods' styles and gives others distinct spare ones", () => {
+  const known = methodStyles(["sde-adjoint", "gq", "direct", "adjoint", "seminorm", "gq-step", "sde-direct"]);
+  assertEquals(known.map(([m]) => m), ["direct", "adjoint", "seminorm", "gq", "gq-step", "sde-direct", "sde-adjoint"]);
+  // Okabe–Ito colours only.
+  const palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"];
+  assert(known.every(([, s]) => palette.includes(s.colour)), JSON.stringify(known));
+  for (const key of ["colour", "shape", "dash"] as const) {
+    assertEquals(new Set(known.map(([, s]) => JSON.stringify(s[key]))).size, known.length, key);
+  }
+  const mixed = methodStyles(["zeta", "gq", "direct", "alpha"]);
+  assertEquals(mixed.map(([m]) => m), ["direct", "gq", "alpha", "zeta"]);
+  assertEquals(new Set(mixed.map(([, s]) => s.colour)).size, 4, "spare colours avoid the known methods' colours");
+  assertEquals(new Set(mixed.map(([, s]) => s.shape)).size, 4);
+  assertEquals(mixed[1]![1], known[3]![1], "gq looks the same whatever else is present");
+  assertEquals(methodColourScale(["gq", "adjoint"]), { domain: ["adjoint", "gq"], range: ["#E69F00", "#D55E00"] });
+});
+
+Deno.test("trainingTimeSpec() draws the mean over seeds and a band over their min–max range", async () => {
   const runs = sampleRuns();
-  const lines = await markData(trainingTimeSpec(runs, { logY: false }), "line");
-  assertEquals(lines.length, 4 * SAMPLE_WIDTHS.length); // one point per method and width
-  for (const d of lines) {
+  const spec = trainingTimeSpec(runs, { logY: false });
+  const points = await markData(spec, "symbol");
+  assertEquals(points.length, 4 * SAMPLE_WIDTHS.length); // one point per method and width
+  const band = await markData(spec, "area");
+  for (const d of points) {
     const xs = runs.filter((r) => r.method === d.method && r.width === d.width).map((r) => r.trainSeconds)
       .filter((v): v is number => typeof v === "number");
     assertClose(d.mean as number, mean(xs), 1e-12, `mean ${d.method}@${d.width}`);
-    const std = xs.length > 1 ? sampleStd(xs) : 0;
-    assertClose(d.std as number, std, 1e-9, `std ${d.method}@${d.width}`);
-    assertClose(d.lo as number, mean(xs) - std, 1e-12, "band low");
-    assertClose(d.hi as number, mean(xs) + std, 1e-12, "band high");
+    assertEquals([d.min, d.max, d.seeds], [Math.min(...xs), Math.max(...xs), xs.length], `${d.method}@${d.width}`);
+    const b = band.find((e) => e.method === d.method && e.width === d.width)!;
+    assertEquals([b.min, b.max], [d.min, d.max], "band edges");
   }
-  // The failed adjoint run at width 500 is dropped, leaving one seed and no band.
-  const adj = lines.find((d) => d.method === "adjoint" && d.width === 500)!;
-  assertEquals([adj.runs, adj.std], [1, 0]);
+  // The failed adjoint run at width 500 is dropped, leaving one seed and a band of no height.
+  const adj = points.find((d) => d.method === "adjoint" && d.width === 500)!;
+  assertEquals([adj.seeds, adj.min === adj.max], [1, true]);
 });
 
-Deno.test("trainingTimeSpec() clamps the band to mean / 10 on a log axis when std exceeds the mean", async () => {
+Deno.test("log axes label both ends of the data, and losses and errors in scientific notation", async () => {
   const runs: RunRecord[] = [
-    { method: "gq", width: 10, seed: 0, trainSeconds: 1 },
-    { method: "gq", width: 10, seed: 1, trainSeconds: 21 },
-    { method: "gq", width: 10, seed: 2, trainSeconds: NaN },
+    { method: "gq", width: 16, seed: 0, trainSeconds: 1.37 },
+    { method: "gq", width: 128, seed: 0, trainSeconds: 23.4 },
+    { method: "adjoint", width: 64, seed: 0, trainSeconds: 3 },
     { method: "gq", width: 0, seed: 0, trainSeconds: 5 }, // width 0 cannot sit on the log axis
   ];
-  const [d, ...rest] = await markData(trainingTimeSpec(runs), "line");
-  assertEquals(rest.length, 0);
-  assertClose(d!.mean as number, 11, 1e-12);
-  assertClose(d!.std as number, Math.sqrt(200), 1e-12);
-  assertClose(d!.lo as number, 1.1, 1e-12, "clamped low edge");
+  const spec = trainingTimeSpec(runs) as { encoding: { x: Axis }; layer: { encoding: { y: Axis } }[] };
+  type Axis = { scale: { domain?: number[] }; axis: { values?: number[]; format?: string } };
+  const y = spec.layer[1]!.encoding.y, x = spec.encoding.x;
+  assertEquals(y.scale.domain, [1.37, 23.4]);
+  assertEquals(y.axis.values?.[0], 1.37);
+  assertEquals(y.axis.values?.at(-1), 23.4);
+  assertEquals(x.axis.values, [16, 64, 128], "a tick at each swept width");
+  const svg = await renderSvg(spec as ChartSpec);
+  for (const label of ["1.37", "23.4", "16", "128"]) assert(svg.includes(`>${label}<`), `no tick label ${label}`);
+  const loss = lossCurveSpec([
+    { method: "gq", width: 5, epoch: 1, testLoss: 0.0123 },
+    { method: "gq", width: 5, epoch: 2, testLoss: 4.2e-5 },
+  ]);
+  const lossSvg = await renderSvg(loss);
+  for (const label of ["1.23e-2", "4.2e-5"]) assert(lossSvg.includes(`>${label}<`), `no tick label ${label}`);
 });
 
-Deno.test("testMetricSpec() titles the chart and axis after the metric and averages it", async () => {
+Deno.test("test metric titles name the metric as a paper would", async () => {
   const runs = sampleRuns();
-  const spec = testMetricSpec(runs, { metricLabel: "test accuracy" });
-  assertEquals(spec.title, "Test accuracy vs width");
-  const lines = await markData(spec, "line");
-  const gq5 = lines.find((d) => d.method === "gq" && d.width === 5)!;
-  const xs = runs.filter((r) => r.method === "gq" && r.width === 5).map((r) => r.testMetric as number);
-  assertClose(gq5.mean as number, mean(xs), 1e-12);
-  assert(JSON.stringify(spec).includes('"title":"test accuracy"'), "y axis not titled after the metric");
+  const mse = testMetricSpec(runs, { metricLabel: "mse", logY: true });
+  assertEquals(mse.title, "Test MSE vs width");
+  assertEquals(testMetricSpec(runs, { metricLabel: "accuracy" }).title, "Test accuracy vs width");
+  assertEquals(testMetricSpec(runs, { metricLabel: "test accuracy" }).title, "Test accuracy vs width");
+  assertEquals(cosineSpecs(runs.map((r) => ({ ...r, cosines: 5 })))[1]!.title, "Test KL vs cosines");
+  const svg = await renderSvg(mse);
+  assert(svg.includes("test MSE") && !/\bMse\b/.test(svg), "y axis not titled test MSE");
+  const gq5 = (await markData(testMetricSpec(runs), "symbol")).find((d) => d.method === "gq" && d.width === 5)!;
+  const gq5Runs = runs.filter((r) => r.method === "gq" && r.width === 5).map((r) => r.testMetric!);
+  assertClose(gq5.mean as number, mean(gq5Runs), 1e-12);
 });
 
-Deno.test("lossCurveSpec() averages seeds per epoch and drops NaN losses", async () => {
+Deno.test("lossCurveSpec() averages seeds per epoch, drops NaN losses and shares the y scale across widths", async () => {
   const recs = sampleEpochs();
-  const points = await markData(lossCurveSpec(recs), "symbol");
+  const spec = lossCurveSpec(recs);
+  const points = await markData(spec, "symbol");
   // 4 methods × 2 widths × 10 epochs, each one averaged point.
   assertEquals(points.length, 80);
   const p = points.find((d) => d.method === "seminorm" && d.width === 20 && d.epoch === 5)!;
   // Seed 0's loss there is NaN: the mean is seed 1's loss alone.
   const seed1 = recs.find((r) => r.method === "seminorm" && r.width === 20 && r.epoch === 5 && r.seed === 1)!;
-  assertClose(p.mean_testLoss as number, seed1.testLoss as number, 1e-12);
+  assertClose(p.mean as number, seed1.testLoss as number, 1e-12);
   const q = points.find((d) => d.method === "gq" && d.width === 100 && d.epoch === 3)!;
-  assertClose(q.mean_testLoss as number, Math.exp(-1) + 0.005, 1e-12);
+  assertClose(q.mean as number, Math.exp(-1) + 0.005, 1e-12);
+  assertEquals((spec as { resolve?: unknown }).resolve, { scale: { y: "shared" } });
+  const byTime = lossCurveSpec(recs, { x: "seconds" }) as { resolve?: unknown };
+  assertEquals(byTime.resolve, { scale: { x: "independent", y: "shared" } });
 });
 
 Deno.test("lossCurveSpec() draws one line per method, seed and width against seconds", async () => {
@@ -123,31 +193,32 @@ Deno.test("gradientErrorSpec() drops exact zeros from the log axis and keeps eve
   assertEquals(new Set(points.map((d) => d.quantity)).size, 3);
 });
 
-Deno.test("memorySpec() converts bytes to MiB", async () => {
-  const points = await markData(memorySpec(sampleMemory()), "symbol");
+Deno.test("memorySpec() draws the measured peak in MiB, or the bookkeeping bytes when there is none", async () => {
+  const spec = memorySpec(sampleMemory());
+  assertEquals(spec.title, "Peak memory of one gradient vs tolerance");
+  const points = await markData(spec, "symbol");
   assertEquals(points.length, 20);
   const d = points.find((p) => p.method === "direct" && p.tolerance === 1e-5)!;
-  assertClose(d.mean_mib as number, 27, 1e-12);
+  // 27 MiB of bookkeeping + 30 MiB, and ½ MiB more in the second repeat.
+  assertEquals([d.min, d.max, d.mean, d.seeds], [57, 57.5, 57.25, 2]);
+  const bookkeeping = memorySpec(sampleMemory().map(({ peakRssBytes: _, ...r }) => ({ ...r, heldBytes: 16 })));
+  assertEquals(bookkeeping.title, "Bookkeeping memory vs tolerance");
+  const svg = await renderSvg(bookkeeping);
+  assert(svg.includes("bookkeeping held between passes (bytes)"), "16 B drawn in bytes, not MiB");
+  assertEquals((await markData(bookkeeping, "symbol"))[0]!.mean, 16);
 });
 
-Deno.test("nfeSpec() draws forward and backward bars with the mean over runs", async () => {
+Deno.test("nfeSpec() draws forward and backward bars with the mean over runs, its axis naming the unit", async () => {
   const runs = sampleRuns();
-  const bars = await markData(nfeSpec(runs), "rect");
+  const spec = nfeSpec(runs);
+  const bars = await markData(spec, "rect");
   assertEquals(bars.length, 8);
   for (const b of bars) {
     const field = b.pass === "forward" ? "nfeForwardPerBatch" : "nfeBackwardPerBatch";
     const xs = runs.filter((r) => r.method === b.method).map((r) => r[field] as number);
     assertClose(b.mean_nfe as number, mean(xs), 1e-12, `${b.method} ${b.pass}`);
   }
-});
-
-Deno.test("methodColourScale() gives known methods fixed colours and others spare ones", () => {
-  const a = methodColourScale(["gq", "adjoint"]);
-  const b = methodColourScale(["zeta", "gq", "direct", "alpha"]);
-  assertEquals(a.domain, ["adjoint", "gq"]);
-  assertEquals(b.domain, ["direct", "gq", "alpha", "zeta"]);
-  assertEquals(a.range[1], b.range[1]);
-  assertEquals(new Set(b.range).size, 4);
+  assert((await renderSvg(spec)).includes("NFE: evaluations of f or a VJP per gradient"), "NFE axis unlabelled");
 });
 
 Deno.test("spec builders name the record and field at fault", () => {
@@ -158,4 +229,34 @@ Deno.test("spec builders name the record and field at fault", () => {
   );
   assertThrows(() => memorySpec([{ method: 3 as unknown as string, tolerance: 1 }]), TypeError, /field "method"/);
   assertThrows(() => nfeSpec([], { width: -1 }), RangeError, /option "width".*-1/);
+});
+
+Deno.test("a batch-size sweep (one width, several batch sizes) is drawn and summarised against batch size", () => {
+  const runs: RunRecord[] = [16, 32, 256].flatMap((batchSize, i) =>
+    ["gq", "adjoint"].map((method) => ({
+      method,
+      width: 100,
+      batchSize,
+      seed: 0,
+      trainSeconds: method === "gq" ? 1 + i : 2 + i / 2,
+      testMetric: 0.8,
+    }))
+  );
+  const time = trainingTimeSpec(runs) as { title: string; encoding: { x: { field: string; title: string } } };
+  assertEquals([time.title, time.encoding.x.field, time.encoding.x.title], [
+    "Training time vs batch size",
+    "batchSize",
+    "batch size",
+  ]);
+  assertEquals((testMetricSpec(runs) as { title: string }).title, "Test metric vs batch size");
+  const epochs = runs.map((r) => ({ ...r, epoch: 1, elapsedSeconds: 1, testLoss: 0.5 }));
+  const curves = lossCurveSpec(epochs) as { facet: { field: string } };
+  assertEquals(curves.facet.field, "batchSize", "one loss panel per batch size");
+  for (const spec of [time, testMetricSpec(runs), curves]) assertEquals(compileStrict(spec as ChartSpec).warnings, []);
+  const table = speedSummary(runs);
+  assertEquals(table.rows.map((r) => r.batchSize), [16, 32, 256, "geometric mean"]);
+  assertEquals(table.rows.slice(0, 3).map((r) => r["speed_adjoint"]), [2, 2.5 / 2, 3 / 3]);
+  // Several widths: the width stays on x whatever the batch sizes.
+  const mixed = runs.map((r, i) => ({ ...r, width: i < 2 ? 10 : 100 }));
+  assertEquals((trainingTimeSpec(mixed) as { title: string }).title, "Training time vs width");
 });

@@ -70,8 +70,8 @@ function collectingLogger(onWarning: ((message: string) => void) | undefined) {
  * ```ts
  * import { renderSvg } from "./static.ts";
  * import { memorySpec } from "./specs.ts";
- * const svg = await renderSvg(memorySpec([{ method: "gq", tolerance: 1e-3, heldBytes: 4096 }]));
- * if (!svg.startsWith("<svg") || !svg.includes("held memory (MiB)")) throw new Error("no axis title");
+ * const svg = await renderSvg(memorySpec([{ method: "gq", tolerance: 1e-3, peakRssBytes: 3.5e7 }]));
+ * if (!svg.startsWith("<svg") || !svg.includes("peak RSS rise over one gradient (MiB)")) throw new Error("no axis title");
  * ```
  */
 export async function renderSvg(spec: ChartSpec, options: RenderSvgOptions = {}): Promise<string> {
@@ -239,9 +239,9 @@ export function chartFileName(index: number, title: unknown): string {
  * import { writeReportCharts } from "./static.ts";
  * import { memorySpec } from "./specs.ts";
  * const dir = await Deno.makeTempDir();
- * const spec = memorySpec([{ method: "gq", tolerance: 1e-3, heldBytes: 4096 }]);
+ * const spec = memorySpec([{ method: "gq", tolerance: 1e-3, peakRssBytes: 3.5e7 }]);
  * const [first] = await writeReportCharts(dir, { sections: [{ title: "Memory", charts: [spec] }] });
- * if (!first!.svg.endsWith("01-held-memory-vs-tolerance.svg")) throw new Error(first!.svg);
+ * if (!first!.svg.endsWith("01-peak-memory-of-one-gradient-vs-tolerance.svg")) throw new Error(first!.svg);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -1,6 +1,7 @@
-import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import type { RunRecord } from "../results/records.ts";
-import { formatCell, speedSummary } from "./summary.ts";
+import { provenanceTable } from "./_provenance_table.ts";
+import { formatCell, speedSummary, spreadVerdict } from "./summary.ts";
 
 const runs: RunRecord[] = [
   { method: "gq", width: 10, seed: 0, trainSeconds: 2, testMetric: 0.90 },
@@ -13,45 +14,106 @@ const runs: RunRecord[] = [
 ];
 
 Deno.test("speedSummary() gives t_baseline / t_gq and the metric difference per width", () => {
-  const t = speedSummary(runs);
+  const t = speedSummary(runs, { metricLabel: "accuracy" });
   assertEquals(t.rows.map((r) => r.width), [10, 100, "geometric mean"]);
   const [w10, w100, geo] = t.rows;
-  assertEquals(w10!.seconds, 3);
+  assertEquals([w10!.seconds, w10!.seeds], [3, 2]);
   // The adjoint's failed run counts for the metric, not for the time.
   assertEquals(w10!.speed_adjoint, 4);
   assertClose(w10!.delta_adjoint as number, 0.91 - 0.92, 1e-12);
   assertEquals(w10!.speed_direct, 1);
-  assertEquals(w10!.speed_seminorm, null);
-  assertEquals(w10!.delta_seminorm, null);
   assertEquals(w100!.speed_adjoint, 3);
   assertEquals(w100!.speed_direct, null);
   assertClose(geo!.speed_adjoint as number, Math.sqrt(12), 1e-12, "geometric mean");
   assertEquals(geo!.speed_direct, 1);
-  assertEquals(geo!.speed_seminorm, null);
+  // No seminorm runs and no evaluation times: no columns for them.
   assertEquals(t.columns.map((c) => c.key), [
     "width",
+    "seeds",
     "seconds",
     "metric",
     "speed_adjoint",
+    "speedSpread_adjoint",
     "delta_adjoint",
-    "speed_seminorm",
-    "delta_seminorm",
+    "deltaSpread_adjoint",
     "speed_direct",
+    "speedSpread_direct",
     "delta_direct",
+    "deltaSpread_direct",
   ]);
+  assertEquals(t.columns[3]!.label, "gq test accuracy");
+  assertEquals(t.columns[6]!.label, "Δ test accuracy vs adjoint");
+});
+
+Deno.test("speedSummary() says whether each difference is within the spread over seeds", () => {
+  const t = speedSummary(runs);
+  const [w10, w100] = t.rows;
+  // gq 0.90–0.92 against the adjoint's 0.91–0.93: the ranges overlap. Times 2–4 s against 12 s alone: one seed.
+  assertEquals(w10!.deltaSpread_adjoint, "within spread");
+  assertEquals(w10!.speedSpread_adjoint, "one seed");
+  assertEquals(w10!.deltaSpread_direct, "one seed");
+  assertEquals(w100!.deltaSpread_adjoint, "one seed");
+  const apart = speedSummary([
+    { method: "gq", width: 10, seed: 0, trainSeconds: 1, testMetric: 0.95 },
+    { method: "gq", width: 10, seed: 1, trainSeconds: 1.1, testMetric: 0.96 },
+    { method: "adjoint", width: 10, seed: 0, trainSeconds: 1.05, testMetric: 0.90 },
+    { method: "adjoint", width: 10, seed: 1, trainSeconds: 2, testMetric: 0.91 },
+  ]);
+  assertEquals([apart.rows[0]!.speedSpread_adjoint, apart.rows[0]!.deltaSpread_adjoint], [
+    "within spread",
+    "beyond spread",
+  ]);
+  assert(/min–max/.test(apart.note!) && /seed noise/.test(apart.note!), apart.note);
+  assertEquals(spreadVerdict([1, 2], []), null);
+});
+
+Deno.test("speedSummary() with one seed per run leaves out the verdicts and says the differences are untested", () => {
+  const t = speedSummary(runs.filter((r) => r.seed === 0));
+  assert(t.columns.every((c) => !c.key.includes("Spread")), JSON.stringify(t.columns.map((c) => c.key)));
+  assertEquals(t.columns.find((c) => c.key === "delta_adjoint")!.label, "Δ test metric vs adjoint (one seed)");
+  assert(/One seed per run/.test(t.note!) && /seeds: \[0, 1, 2\]/.test(t.note!), t.note);
+});
+
+Deno.test("speedSummary() reports the evaluation time apart from the training time", () => {
+  const t = speedSummary([
+    { method: "gq", width: 10, seed: 0, trainSeconds: 2, evaluationSeconds: 0.5, testMetric: 0.9 },
+    { method: "gq", width: 10, seed: 1, trainSeconds: 4, evaluationSeconds: 0.7, testMetric: 0.9 },
+  ]);
+  assertEquals(t.columns.map((c) => c.label), [
+    "width",
+    "seeds",
+    "gq training time (s)",
+    "gq evaluation time (s)",
+    "gq test metric",
+  ]);
+  assertClose(t.rows[0]!.evalSeconds as number, 0.6, 1e-12);
 });
 
 Deno.test("speedSummary() compares any method against chosen baselines", () => {
   const t = speedSummary(runs, { method: "direct", baselines: ["gq"], metricLabel: "accuracy" });
   assertEquals(t.rows.length, 3);
   assertEquals(t.rows[0]!.speed_gq, 1);
-  assertEquals(t.columns[3]!.label, "direct/gq speed");
-  assertEquals(t.columns[4]!.label, "Δ accuracy");
+  assertEquals(t.columns.find((c) => c.key === "speed_gq")!.label, "direct/gq speed");
+  // Without gq the first method present is compared with the others.
+  const noGq = speedSummary(runs.filter((r) => r.method !== "gq"));
+  assertEquals(noGq.caption, "Speed of direct against the baselines");
+  assertEquals(noGq.rows[0]!.speed_adjoint, 4);
 });
 
 Deno.test("speedSummary() refuses a baseline equal to the compared method", () => {
   assertThrows(() => speedSummary(runs, { baselines: ["gq"] }), RangeError, /"gq"/);
   assertThrows(() => speedSummary([{ method: "gq" } as RunRecord]), TypeError, /run 0/);
+});
+
+Deno.test("provenanceTable() lists every field, missing ones as null", () => {
+  const t = provenanceTable({ gitCommit: null, quick: true, rtol: [1e-3, 1e-6], later: "x" } as never);
+  const value = (what: string) => t.rows.find((r) => r.what === what)?.value;
+  assertEquals([value("git commit"), value("--quick"), value("rtol"), value("later")], [
+    null,
+    "yes",
+    "0.001, 0.000001",
+    "x",
+  ]);
 });
 
 Deno.test("formatCell() writes each format and dashes for missing values", () => {

@@ -33,8 +33,12 @@ export interface RunRecord {
   width: number;
   /** Seed of the run; runs with the same method and width are averaged. */
   seed?: number;
-  /** Wall-clock training time in seconds (all epochs, evaluation included). */
+  /** Minibatch size of the training steps (the x of a batch-size sweep). */
+  batchSize?: number;
+  /** Wall-clock training time in seconds: every epoch's gradient steps, the test evaluations excluded. */
   trainSeconds?: MaybeNumber;
+  /** Wall-clock seconds of the run's test evaluations (after epochs), apart from {@linkcode RunRecord.trainSeconds}. */
+  evaluationSeconds?: MaybeNumber;
   /** Final test metric (accuracy, MSE, KL, …). */
   testMetric?: MaybeNumber;
   /** Mean forward NFE of one gradient (per batch). */
@@ -53,14 +57,18 @@ export interface TrainingRunRecord extends RunRecord {
   cellId: string;
   /** Seed of the run. */
   seed: number;
+  /** Minibatch size of the training steps. */
+  batchSize: number;
   /** Trainable scalars. */
   params: number;
   /** Completed epochs. */
   epochs: number;
   /** Learning rate used. */
   lr: number;
-  /** Wall-clock training time in seconds. */
+  /** Wall-clock training time in seconds, the test evaluations excluded. */
   trainSeconds: number | null;
+  /** Wall-clock seconds of the test evaluations; null when a resumed checkpoint did not time them. */
+  evaluationSeconds: number | null;
   /** Final test metric. */
   testMetric: number | null;
   /** Training loss of the last epoch. */
@@ -77,7 +85,7 @@ export interface TrainingRunRecord extends RunRecord {
   nodesPerBatch: number | null;
   /** Mean wall-clock seconds of one epoch. */
   epochSeconds: number | null;
-  /** Largest memory held by one batch's gradient computation, in bytes. */
+  /** Bookkeeping: the most bytes of state one batch's gradient kept between its passes (counted, not measured). */
   heldBytes: number | null;
   /** Cosines of the Karhunen–Loève noise a neural SDE trained through; null for every other run. */
   cosines: number | null;
@@ -89,11 +97,13 @@ export interface EpochRecord {
   method: string;
   /** Hidden width of the dynamics network. */
   width: number;
+  /** Minibatch size of the run's training steps. */
+  batchSize?: number;
   /** Seed of the run. */
   seed?: number;
   /** Epoch number, counting from 1. */
   epoch: number;
-  /** Wall-clock seconds since the run started, at the end of this epoch. */
+  /** Wall-clock seconds since the run started, at the end of this epoch (test evaluations included). */
   elapsedSeconds?: MaybeNumber;
   /** Test loss after this epoch. */
   testLoss?: MaybeNumber;
@@ -105,6 +115,8 @@ export interface TrainingEpochRecord extends EpochRecord {
   cellId: string;
   /** Seed of the run. */
   seed: number;
+  /** Minibatch size of the run's training steps. */
+  batchSize: number;
   /** Wall-clock seconds since the run started. */
   elapsedSeconds: number;
   /** Test loss, when evaluated. */
@@ -113,8 +125,10 @@ export interface TrainingEpochRecord extends EpochRecord {
   trainLoss: number;
   /** Test metric, when evaluated. */
   testMetric: number | null;
-  /** Wall-clock seconds of this epoch alone. */
+  /** Wall-clock seconds of this epoch alone (its test evaluation included). */
   epochSeconds: number;
+  /** Wall-clock seconds of this epoch's test evaluation (part of epochSeconds; 0 when it evaluated nothing). */
+  evaluationSeconds: number | null;
   /** Forward NFE summed over the epoch's batches. */
   nfeForwardPerEpoch: number;
   /** Backward NFE summed over the epoch's batches (every evaluation of f or of a VJP of f, gq's nodes included). */
@@ -135,13 +149,21 @@ export interface GradientErrorRecord {
   relativeError?: MaybeNumber;
 }
 
-/** Memory one gradient computation held at one solver tolerance. */
+/** Memory of one gradient computation at one solver tolerance. */
 export interface MemoryRecord {
   /** Gradient method. */
   method: string;
   /** Solver tolerance (rtol = atol). */
   tolerance: number;
-  /** Peak bytes held by the method beyond the model itself. */
+  /** Seed (repeat) of the measurement. */
+  seed?: number;
+  /**
+   * Measured: the rise of the process's peak resident set size (getrusage's
+   * ru_maxrss) over one gradient, forward and backward pass, in a fresh
+   * process — ONNX Runtime's session creation for the method's graphs included.
+   */
+  peakRssBytes?: MaybeNumber;
+  /** Bookkeeping: bytes of state the method keeps between its forward and backward pass (counted, not measured). */
   heldBytes?: MaybeNumber;
 }
 
@@ -170,12 +192,20 @@ export interface AnalyticGradientErrorRecord extends GradientErrorRecord, PerGra
   cellId: string;
 }
 
-/** A held-memory point of an analytic cell as the engine writes it. */
+/** A memory point of an analytic cell as the engine writes it. */
 export interface AnalyticMemoryRecord extends MemoryRecord, PerGradientCosts {
   /** The sweep cell. */
   cellId: string;
+  /** Seed of the cell (a repeat: the analytic problem itself is deterministic). */
+  seed: number;
   /** End time of the integration. */
   T: number;
+  /** The measured peak; null where the platform cannot measure it (see {@linkcode AnalyticMemoryRecord.peakRssError}). */
+  peakRssBytes: number | null;
+  /** Bookkeeping bytes. */
+  heldBytes: number;
+  /** Why peakRssBytes is null. */
+  peakRssError?: string;
 }
 
 /** Whose samples a neural-SDE figure record describes: the trained model's, or the process that made the data. */
@@ -271,7 +301,7 @@ export interface GradientTimingRecord extends PerGradientCosts {
   gradientSeconds: number;
   /** Calls of a VJP graph per gradient. */
   vjpCallsPerGradient: number;
-  /** Peak bytes held by the method beyond the model itself. */
+  /** Bookkeeping: bytes of state the method keeps between its passes (counted, not measured). */
   heldBytes: number;
 }
 
@@ -422,6 +452,62 @@ export type ChartKind = typeof CHART_KINDS[number];
 /** A fact about the run shown in the report header; null shows as an em dash. */
 export type MetaValue = string | number | boolean | null | undefined;
 
+/** A setting as provenance records it: one value, or the distinct values of the cells when they differ. */
+export type SettingValue = string | number | boolean | null | (string | number | boolean | null)[];
+
+/**
+ * Where a pipeline's results came from: the pipeline file, the code and
+ * runtime versions, the machine and the settings that shape speed and
+ * accuracy. Every field that could not be found is null; finding them never
+ * fails a run.
+ */
+export interface Provenance {
+  /** The pipeline file as given on the command line; null when the configuration did not come from a file. */
+  pipelineFile: string | null;
+  /** SHA-256 of the pipeline file's bytes, hex. */
+  pipelineSha256: string | null;
+  /** Whether the file's `quick` overrides were applied. */
+  quick: boolean;
+  /** The seeds every cell ran with (the pipeline's `seeds`); null without them. */
+  seeds: number[] | null;
+  /** ODE solver of the forward solve. */
+  solver: SettingValue;
+  /** Relative tolerance. */
+  rtol: SettingValue;
+  /** Absolute tolerance. */
+  atol: SettingValue;
+  /** Settings of the backward solve, or "as forward". */
+  backwardSolve: SettingValue;
+  /** Minibatch size; "full" for full-batch training, null without training. */
+  batchSize: SettingValue;
+  /** Epochs; null without training. */
+  epochs: SettingValue;
+  /** Backend the sessions ran on (after any fallback). */
+  backend: string;
+  /** Backend asked for. */
+  backendRequested: string;
+  /** ONNX Runtime intra-op threads asked for; 0 lets ONNX Runtime choose (one per physical core). */
+  threads: number;
+  /** CPU model name. */
+  cpuModel: string | null;
+  /** Logical CPU cores. */
+  cpuCores: number | null;
+  /** Operating system and architecture. */
+  os: string;
+  /** quadjoint's version (deno.json). */
+  quadjointVersion: string | null;
+  /** Deno's version. */
+  denoVersion: string;
+  /** V8's version. */
+  v8Version: string;
+  /** ONNX Runtime's version (onnxruntime-node). */
+  onnxruntimeVersion: string | null;
+  /** The git commit of quadjoint's checkout; null outside a git checkout or without git. */
+  gitCommit: string | null;
+  /** Whether tracked files differ from that commit; null when unknown. */
+  gitDirty: boolean | null;
+}
+
 /** How a results file wants to be shown: what `deno task report` reads besides the records. */
 export interface ReportHeader {
   /** Report title. */
@@ -438,6 +524,8 @@ export interface ReportHeader {
   metricLogY?: boolean;
   /** Facts about the run (commit, date, machine, pipeline file, …). */
   meta?: Record<string, MetaValue>;
+  /** Where the results came from (pipelines write it); drawn as the report's last section. */
+  provenance?: Provenance;
 }
 
 /** Everything an experiment measured, as plain records (each list optional). */
@@ -448,7 +536,7 @@ export interface ExperimentResults {
   epochs?: EpochRecord[];
   /** Relative gradient errors of the analytic problem. */
   gradientErrors?: GradientErrorRecord[];
-  /** Held memory per method and tolerance. */
+  /** Peak and bookkeeping memory per method and tolerance. */
   memory?: MemoryRecord[];
   /** Density curves of neural SDEs' samples against the data's. */
   sdeDensities?: SdeDensityRecord[];
@@ -484,7 +572,7 @@ export interface CellRecords {
   epochs: TrainingEpochRecord[];
   /** Relative errors of the analytic problem, per T and quantity. */
   gradientErrors: AnalyticGradientErrorRecord[];
-  /** Held memory per tolerance. */
+  /** Peak and bookkeeping memory per tolerance. */
   memory: AnalyticMemoryRecord[];
   /** A neural SDE's density curves against the data's, at three times from three initial values. */
   sdeDensities: SdeDensityRecord[];
@@ -539,6 +627,8 @@ export interface PipelineResults extends ResultsFile {
   metricLogY: boolean;
   /** Facts about the run. */
   meta: Record<string, string | number | boolean | null>;
+  /** Where the results came from (every run of this version writes it; files of earlier versions lack it). */
+  provenance?: Provenance;
   /** Per-cell status. */
   cells: CellSummary[];
   /** The records. */

@@ -252,15 +252,18 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
       lossSum += value!;
     }
     if (stopped) break;
+    const evalStart = performance.now();
     const testKl = epoch % every === 0 || epoch === epochs
       ? await sdeTestKl(runtime, { drift, diffusion, params }, data, evaluationDt, seed + 1)
       : undefined;
-    const epochSeconds = (performance.now() - t0) / 1000;
+    const epochEnd = performance.now();
+    const epochSeconds = (epochEnd - t0) / 1000;
     const record: SdeEpochResult = {
       epoch,
       trainLoss: lossSum / batches.length,
       ...(testKl !== undefined ? { testKl } : {}),
       epochSeconds,
+      evaluationSeconds: (epochEnd - evalStart) / 1000,
       elapsedSeconds: (state.history.at(-1)?.elapsedSeconds ?? 0) + epochSeconds,
       batches: batches.length,
       nfeForwardPerEpoch: nfeForward,

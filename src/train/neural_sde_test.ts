@@ -61,7 +61,7 @@ for (const [label, training] of ROUTES) {
 }
 
 /** An epoch record without its wall-clock fields, which differ between runs. */
-function figures({ epochSeconds: _s, elapsedSeconds: _e, ...rest }: SdeEpochResult) {
+function figures({ epochSeconds: _s, elapsedSeconds: _e, evaluationSeconds: _v, ...rest }: SdeEpochResult) {
   return rest;
 }
 

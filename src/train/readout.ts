@@ -18,6 +18,7 @@ import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import { formatShape, type Graph } from "../onnx/graph.ts";
 import { inlineGraph } from "../onnx/inline.ts";
 import { int64, type Tensor, tensor } from "../onnx/tensor.ts";
+import { activate, type Activation } from "../models/activations.ts";
 import type { Random } from "../util/random.ts";
 
 /** How predictions are read from the state. */
@@ -26,9 +27,11 @@ export type HeadKind =
   | "slice"
   /** A linear layer `z Wᵀ + b`. */
   | "linear"
+  /** An MLP on the flattened state: hidden layers with an activation, then a linear layer (option `mlp`). */
+  | "mlp"
   /**
    * A row graph `z` [rows, stateDim] → `y` [rows, outDim] with its weights as
-   * inputs (an imported head, see models/imported_head.ts), applied to every
+   * inputs (an imported head, see models/imported_layer.ts), applied to every
    * state of every time: the states are reshaped to rows and the predictions back.
    */
   | "graph";
@@ -39,6 +42,14 @@ export interface RowHead {
   readonly graph: Graph;
   /** Its parameters: inputs of `graph`, with their shapes. */
   readonly params: readonly { readonly name: string; readonly shape: readonly number[] }[];
+}
+
+/** The hidden layers of an `"mlp"` head. */
+export interface MlpHead {
+  /** Hidden layer widths. */
+  readonly hidden: readonly number[];
+  /** Activation after each hidden layer. */
+  readonly activation: Activation;
 }
 
 /** The loss between predictions and targets. */
@@ -67,8 +78,12 @@ export interface Readout {
   readonly outDim: number;
   /** Head parameter shapes by name (empty for "slice"). */
   readonly params: Readonly<Record<string, readonly number[]>>;
+  /** Inputs per output of each head parameter's layer: the U(±1/√fanIn) bound of {@linkcode initReadout}. */
+  readonly fanIn: Readonly<Record<string, number>>;
   /** The row graph of a `"graph"` head. */
   readonly rowHead?: RowHead;
+  /** The hidden layers of an `"mlp"` head (its parameters are `head.l<i>.weight` and `.bias`). */
+  readonly mlp?: MlpHead;
 }
 
 /** The head as a graph: input `zs` [times, batch, stateDim], output `y` [times, batch, outDim]. */
@@ -78,12 +93,29 @@ function headSpec(
   outDim: number,
   dtype: "float32" | "float64",
   rowHead: RowHead | undefined,
-): { spec: HeadSpec; params: Record<string, number[]> } {
+  mlp: MlpHead | undefined,
+): { spec: HeadSpec; params: Record<string, number[]>; fanIn: Record<string, number> } {
   const b = new GraphBuilder(`head_${head}`);
   const zs = b.input("zs", dtype, ["times", "batch", stateDim]);
   const params: Record<string, number[]> = {};
+  const fanIn: Record<string, number> = {};
+  const dense = (x: Value, name: string, from: number, to: number): Value => {
+    const w = b.input(`${name}.weight`, dtype, [to, from]);
+    const bias = b.input(`${name}.bias`, dtype, [to]);
+    params[`${name}.weight`] = [to, from];
+    params[`${name}.bias`] = [to];
+    fanIn[`${name}.weight`] = fanIn[`${name}.bias`] = from;
+    return b.op1("Add", [b.op1("MatMul", [x, b.op1("Transpose", [w])]), bias]);
+  };
   let pred: Value;
-  if (head === "graph") {
+  if (head === "mlp") {
+    let x: Value = zs, width = stateDim;
+    mlp!.hidden.forEach((h, i) => {
+      x = activate(b, dense(x, `head.l${i}`, width, h), mlp!.activation);
+      width = h;
+    });
+    pred = dense(x, `head.l${mlp!.hidden.length}`, width, outDim);
+  } else if (head === "graph") {
     const bind = new Map<string, Value>();
     for (const p of rowHead!.params) {
       bind.set(p.name, b.input(p.name, dtype, p.shape));
@@ -95,16 +127,12 @@ function headSpec(
     const shape = b.op1("Concat", [leading, b.constant(int64([outDim]))], { axis: { type: "int", value: 0 } });
     pred = b.op1("Reshape", [y, shape]);
   } else if (head === "linear") {
-    const w = b.input("head.weight", dtype, [outDim, stateDim]);
-    const bias = b.input("head.bias", dtype, [outDim]);
-    params["head.weight"] = [outDim, stateDim];
-    params["head.bias"] = [outDim];
-    pred = b.op1("Add", [b.op1("MatMul", [zs, b.op1("Transpose", [w])]), bias]);
+    pred = dense(zs, "head", stateDim, outDim);
   } else {
     pred = b.op1("Slice", [zs, b.constant(int64([0])), b.constant(int64([outDim])), b.constant(int64([2]))]);
   }
   b.output(pred, "y");
-  return { spec: { graph: b.build(), input: "zs", output: "y", params: Object.keys(params) }, params };
+  return { spec: { graph: b.build(), input: "zs", output: "y", params: Object.keys(params) }, params, fanIn };
 }
 
 /**
@@ -126,6 +154,8 @@ export function buildReadout(options: {
   dtype: "float32" | "float64";
   /** The row graph of head `"graph"` (required there, ignored otherwise). */
   rowHead?: RowHead;
+  /** The hidden layers of head `"mlp"` (required there, ignored otherwise). */
+  mlp?: MlpHead;
 }): Readout {
   const { stateDim, outDim, head, loss, dtype } = options;
   if (head === "slice" && outDim > stateDim) {
@@ -133,7 +163,9 @@ export function buildReadout(options: {
   }
   const { rowHead } = options;
   if (head === "graph") checkRowHead(rowHead, stateDim, outDim, dtype);
-  const { spec, params } = headSpec(head, stateDim, outDim, dtype, rowHead);
+  const { mlp } = options;
+  if (head === "mlp" && mlp === undefined) throw new TypeError('Head "mlp" needs its hidden layers in option mlp');
+  const { spec, params, fanIn } = headSpec(head, stateDim, outDim, dtype, rowHead, mlp);
   const lg = loss === "mse"
     ? mseLossGraph({ shape: ["times", "batch", outDim], dtype, head: spec, mask: true })
     : crossEntropyLossGraph({
@@ -145,7 +177,18 @@ export function buildReadout(options: {
       mask: true,
     });
   const graph = { ...lg.graph, name: `readout_${head}_${loss}` };
-  return { graph, outputs: lg.outputs, head, loss, stateDim, outDim, params, ...(rowHead ? { rowHead } : {}) };
+  return {
+    graph,
+    outputs: lg.outputs,
+    head,
+    loss,
+    stateDim,
+    outDim,
+    params,
+    fanIn,
+    ...(rowHead ? { rowHead } : {}),
+    ...(head === "mlp" ? { mlp: mlp! } : {}),
+  };
 }
 
 /** A `"graph"` head's graph must map `z` [rows, stateDim] to `y` [rows, outDim] in the readout's dtype. */
@@ -171,7 +214,8 @@ function checkRowHead(
 }
 
 /**
- * Initial head parameters like PyTorch's nn.Linear (U(±1/√fan_in)).
+ * Initial head parameters like PyTorch's nn.Linear (U(±1/√fan_in), the fan-in
+ * of each parameter's own layer), drawn in the order of `readout.params`.
  *
  * @example
  * ```ts
@@ -184,8 +228,8 @@ function checkRowHead(
  */
 export function initReadout(readout: Readout, rng: Random, dtype: "float32" | "float64"): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
-  const bound = 1 / Math.sqrt(readout.stateDim);
   for (const [name, shape] of Object.entries(readout.params)) {
+    const bound = 1 / Math.sqrt(readout.fanIn[name] ?? readout.stateDim);
     const n = shape.reduce((a, b) => a * b, 1);
     const data = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
     rng.fillUniform(data, -bound, bound);

@@ -49,6 +49,8 @@ export interface EpochTotals {
   readonly trainLoss: number;
   /** Wall-clock seconds of this epoch (training and evaluation). */
   readonly epochSeconds: number;
+  /** Wall-clock seconds of this epoch's test evaluation, part of epochSeconds (absent in older checkpoints). */
+  readonly evaluationSeconds?: number;
   /** Wall-clock seconds since training began (summed over resumed sessions). */
   readonly elapsedSeconds: number;
   /** Minibatches in the epoch (one gradient each). */
@@ -323,17 +325,20 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
     }
     if (stopped) break;
     let testLoss: number | undefined, testMetric: number | undefined, testNfe: number | undefined;
+    const evalStart = performance.now();
     if (test && (epoch % every === 0 || epoch === epochs)) {
       const e = await evaluate(runtime, model, params, test, gradient);
       testLoss = e.loss;
       testNfe = e.nfe;
       testMetric = metric ? metric(e.pred, test, e.loss) : e.loss;
     }
-    const epochSeconds = (performance.now() - t0) / 1000;
+    const end = performance.now();
+    const epochSeconds = (end - t0) / 1000;
     const result: EpochResult = {
       epoch,
       trainLoss: lossSum / count,
       epochSeconds,
+      evaluationSeconds: (end - evalStart) / 1000,
       elapsedSeconds: (state.history.at(-1)?.elapsedSeconds ?? 0) + epochSeconds,
       batches: batches.length,
       nfeForwardPerEpoch: nfeForward,

@@ -36,7 +36,8 @@ export interface CellCheckpoint<E extends EpochTotals> {
 
 /**
  * The checkpoint in the cell's folder. With `ctx.resume`, a saved state of
- * another configuration or format is reported and ignored (the cell starts
+ * another configuration or format, or a file that cannot be read (truncated,
+ * not a checkpoint), is reported by its path and ignored (the cell starts
  * over); a usable one is reported and its epochs skipped on the progress line
  * at `epochCost` each.
  */
@@ -51,8 +52,18 @@ export async function cellCheckpoint<E extends EpochTotals>(
     const checkpoint: Checkpoint = { configHash: hash, cellId: cell.id, state: trainStateToJson(state) };
     await writeJsonAtomic(path, checkpoint);
   };
-  const saved = ctx.resume ? await readJsonIfExists(path) as Checkpoint | undefined : undefined;
+  const startOver = (why: string) => {
+    progress.log(`cell ${cell.id}: checkpoint ${path} ${why}; starting over`);
+    return { resume: undefined, save };
+  };
+  let saved: Checkpoint | undefined;
+  try {
+    saved = ctx.resume ? await readJsonIfExists(path) as Checkpoint | undefined : undefined;
+  } catch (e) {
+    return startOver(`cannot be read (${(e as Error).message})`);
+  }
   if (saved === undefined) return { resume: undefined, save };
+  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) return startOver("is not a checkpoint");
   if (saved.configHash !== hash) {
     progress.log(`cell ${cell.id}: checkpoint is of another configuration; starting over`);
     return { resume: undefined, save };
@@ -64,7 +75,12 @@ export async function cellCheckpoint<E extends EpochTotals>(
     );
     return { resume: undefined, save };
   }
-  const state = trainStateFromJson<E>(saved.state);
+  let state: TrainState<E>;
+  try {
+    state = trainStateFromJson<E>(saved.state);
+  } catch (e) {
+    return startOver(`holds no valid training state (${(e as Error).message})`);
+  }
   progress.log(`cell ${cell.id}: resuming after epoch ${state.epoch}`);
   progress.skip(state.epoch * epochCost(cell.config));
   return { resume: state, save };

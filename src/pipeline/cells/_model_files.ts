@@ -5,9 +5,10 @@
  * | file | what |
  * |---|---|
  * | `model.onnx` | the dynamics dz = f(t, z) with the trained weights baked in: inputs `t` [] and `z` [batch, state], output `dz` |
- * | `encoder.onnx` | augmentation (`model.encoder: augment`): `x` [batch, data] → `z0` [batch, state], zeros appended |
+ * | `encoder.onnx` | the encoder: augmentation (`model.encoder: augment`, zeros appended) or the user's `onnx` encoder with its trained weights: `x` [batch, data] → `z0` [batch, state] |
  * | `head.onnx` | the head (`model.head: linear`, or the user's `onnx` head with its trained weights): `z` [batch, state] → `y` [batch, outputs] |
- * | `weights.safetensors` | every trained tensor by its parameter name (dynamics and head), with metadata |
+ * | `drift.onnx`, `diffusion.onnx` | a neural SDE's drift f(t, z) and diffusion g(t, z) (diagonal noise), each like `model.onnx` |
+ * | `weights.safetensors` | every trained tensor by its parameter name (dynamics, head and encoder), with metadata |
  *
  * The ONNX files are standard ONNX at the graph's own opset (17 for built
  * models, the export's for imported ones) with the IR version ONNX pairs with
@@ -18,6 +19,7 @@
  * @module
  */
 import { join } from "node:path";
+import { activate } from "../../models/activations.ts";
 import { bakeParams } from "../../models/bake.ts";
 import { SAFETENSORS_DTYPE, writeSafetensors } from "../../models/safetensors.ts";
 import { GraphBuilder } from "../../onnx/builder.ts";
@@ -25,6 +27,7 @@ import { lowerForRuntime } from "../../onnx/lower.ts";
 import { writeModel } from "../../onnx/proto.ts";
 import type { Graph } from "../../onnx/graph.ts";
 import { type Tensor, tensor } from "../../onnx/tensor.ts";
+import type { Dynamics } from "../../models/dynamics.ts";
 import type { NeuralOde } from "../../train/neural_ode.ts";
 
 /** The format marker in `weights.safetensors`' metadata. */
@@ -35,6 +38,8 @@ export const MODEL_FILES = {
   dynamics: "model.onnx",
   encoder: "encoder.onnx",
   head: "head.onnx",
+  drift: "drift.onnx",
+  diffusion: "diffusion.onnx",
   weights: "weights.safetensors",
 } as const;
 
@@ -55,28 +60,85 @@ function encoderGraph(model: NeuralOde): GraphBuilder {
   return b;
 }
 
-/** `z` [batch, state] → `y` = z Wᵀ + b. */
+/** `z` [batch, state] → `y`: a linear head z Wᵀ + b, or an MLP head's layers with its activation between. */
 function headGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): GraphBuilder {
-  const { stateDim } = model.readout;
-  const b = new GraphBuilder("head", { docString: "quadjoint linear head: y = z W^T + b" });
-  const z = b.input("z", model.dynamics.dtype, ["batch", stateDim]);
-  const w = b.initializer("head.weight", params["head.weight"]!);
-  const bias = b.initializer("head.bias", params["head.bias"]!);
-  b.output(b.op1("Gemm", [z, w, bias], { transB: { type: "int", value: 1 } }), "y");
+  const { stateDim, mlp } = model.readout;
+  const layers = mlp ? Array.from({ length: mlp.hidden.length + 1 }, (_, i) => `head.l${i}`) : ["head"];
+  const what = mlp ? `MLP head (${mlp.hidden.join(", ")} hidden, ${mlp.activation})` : "linear head: y = z W^T + b";
+  const b = new GraphBuilder("head", { docString: `quadjoint ${what}` });
+  let y = b.input("z", model.dynamics.dtype, ["batch", stateDim]);
+  layers.forEach((layer, i) => {
+    const w = b.initializer(`${layer}.weight`, params[`${layer}.weight`]!);
+    const bias = b.initializer(`${layer}.bias`, params[`${layer}.bias`]!);
+    y = b.op1("Gemm", [y, w, bias], { transB: { type: "int", value: 1 } });
+    if (mlp && i < layers.length - 1) y = activate(b, y, mlp.activation);
+  });
+  b.output(y, "y");
   return b;
 }
 
-/** The user's head (`model.head: onnx`) with its trained weights as initializers, under their parameter names. */
-function importedHeadGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): Graph {
-  const { graph, params: specs } = model.readout.rowHead!;
+/** A layer graph with its weights as inputs (an imported head or encoder) with the trained weights baked in as initializers. */
+function bakedLayerGraph(
+  layer: { readonly graph: Graph; readonly params: readonly { readonly name: string }[] },
+  params: Readonly<Record<string, Tensor>>,
+  docString: string,
+): Graph {
+  const { graph, params: specs } = layer;
   const names = new Set(specs.map((p) => p.name));
   return GraphBuilder.from({
     ...graph,
     inputs: graph.inputs.filter((v) => !names.has(v.name)),
     initializers: new Map([...graph.initializers, ...specs.map((p) => [p.name, params[p.name]!] as const)]),
-    docString: "quadjoint trained head (model.head: onnx)",
+    docString,
     valueInfo: new Map(),
   }).build();
+}
+
+/** Writes trained dynamics to `path` with their weights baked in, in the form the runtime runs. */
+async function writeDynamics(
+  path: string,
+  dynamics: Dynamics,
+  params: Readonly<Record<string, Tensor>>,
+  what: string,
+  meta: { readonly cellId: string; readonly pipeline: string },
+): Promise<void> {
+  const baked = bakeParams(dynamics, pick(params, dynamics.params.map((p) => p.name)));
+  await writeModel(
+    path,
+    lowerForRuntime({
+      ...baked,
+      producer: "quadjoint",
+      docString: `quadjoint trained ${what} of pipeline ${meta.pipeline}, cell ${meta.cellId}`,
+    }),
+  );
+}
+
+/**
+ * Writes the trained neural SDE of a cell into `dir`: `drift.onnx`,
+ * `diffusion.onnx` and `weights.safetensors`; returns the names written.
+ */
+export async function writeTrainedSde(
+  dir: string,
+  sde: { readonly drift: Dynamics; readonly diffusion: Dynamics },
+  params: Readonly<Record<string, Tensor>>,
+  meta: { readonly cellId: string; readonly pipeline: string },
+): Promise<string[]> {
+  await writeDynamics(join(dir, MODEL_FILES.drift), sde.drift, params, "drift f(t, z)", meta);
+  await writeDynamics(join(dir, MODEL_FILES.diffusion), sde.diffusion, params, "diffusion g(t, z)", meta);
+  const written: string[] = [MODEL_FILES.drift, MODEL_FILES.diffusion];
+  const driftNames = sde.drift.params.map((p) => p.name);
+  const diffusionNames = sde.diffusion.params.map((p) => p.name);
+  await writeSafetensors(join(dir, MODEL_FILES.weights), pick(params, [...driftNames, ...diffusionNames]), {
+    format: WEIGHTS_FORMAT,
+    pipeline: meta.pipeline,
+    cell: meta.cellId,
+    dtype: SAFETENSORS_DTYPE[sde.drift.dtype],
+    drift: JSON.stringify(driftNames),
+    diffusion: JSON.stringify(diffusionNames),
+    files: JSON.stringify(written),
+  });
+  written.push(MODEL_FILES.weights);
+  return written;
 }
 
 /**
@@ -93,26 +155,26 @@ export async function writeTrainedModel(
   const { dynamics, readout } = model;
   const dynamicsNames = dynamics.params.map((p) => p.name);
   const headNames = Object.keys(readout.params);
-  const baked = bakeParams(dynamics, pick(params, dynamicsNames));
-  const graph = lowerForRuntime({
-    ...baked,
-    producer: "quadjoint",
-    docString: `quadjoint trained dynamics dz = f(t, z) of pipeline ${meta.pipeline}, cell ${meta.cellId}`,
-  });
+  await writeDynamics(join(dir, MODEL_FILES.dynamics), dynamics, params, `dynamics dz = f(t, z)`, meta);
   const written: string[] = [MODEL_FILES.dynamics];
-  await writeModel(join(dir, MODEL_FILES.dynamics), graph);
-  if (model.augment > 0) {
+  if (model.encoder !== undefined) {
+    const encoder = bakedLayerGraph(model.encoder, params, "quadjoint trained encoder");
+    await writeModel(join(dir, MODEL_FILES.encoder), lowerForRuntime(encoder));
+    written.push(MODEL_FILES.encoder);
+  } else if (model.augment > 0) {
     await writeModel(join(dir, MODEL_FILES.encoder), encoderGraph(model).build());
     written.push(MODEL_FILES.encoder);
   }
-  if (readout.head === "linear") {
+  if (readout.head === "linear" || readout.head === "mlp") {
     await writeModel(join(dir, MODEL_FILES.head), lowerForRuntime(headGraph(model, params).build()));
     written.push(MODEL_FILES.head);
   } else if (readout.head === "graph") {
-    await writeModel(join(dir, MODEL_FILES.head), lowerForRuntime(importedHeadGraph(model, params)));
+    const head = bakedLayerGraph(model.readout.rowHead!, params, "quadjoint trained head (model.head: onnx)");
+    await writeModel(join(dir, MODEL_FILES.head), lowerForRuntime(head));
     written.push(MODEL_FILES.head);
   }
-  const trained = pick(params, [...dynamicsNames, ...headNames]);
+  const encoderNames = (model.encoder?.params ?? []).map((p) => p.name);
+  const trained = pick(params, [...dynamicsNames, ...headNames, ...encoderNames]);
   await writeSafetensors(join(dir, MODEL_FILES.weights), trained, {
     format: WEIGHTS_FORMAT,
     pipeline: meta.pipeline,
@@ -120,6 +182,7 @@ export async function writeTrainedModel(
     dtype: SAFETENSORS_DTYPE[dynamics.dtype],
     dynamics: JSON.stringify(dynamicsNames),
     head: JSON.stringify(headNames),
+    encoder: JSON.stringify(encoderNames),
     files: JSON.stringify(written),
   });
   written.push(MODEL_FILES.weights);

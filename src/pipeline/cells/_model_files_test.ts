@@ -1,3 +1,4 @@
+import { mlpDynamics } from "../../models/mlp.ts";
 import { readSafetensors } from "../../models/safetensors.ts";
 import { readModel } from "../../onnx/proto.ts";
 import { tensor, toNumbers } from "../../onnx/tensor.ts";
@@ -6,7 +7,7 @@ import { assertClose, assertEquals } from "../../util/testing.ts";
 import { makeDataset } from "../data_stage.ts";
 import { PipelineSchema } from "../schema.ts";
 import { buildTask } from "../task_stage.ts";
-import { writeTrainedModel } from "./_model_files.ts";
+import { writeTrainedModel, writeTrainedSde } from "./_model_files.ts";
 
 Deno.test("writeTrainedModel() writes an MLP's dynamics, encoder, linear head and weights that compute what the task computes", async () => {
   const config = PipelineSchema.parse({
@@ -54,6 +55,35 @@ Deno.test("writeTrainedModel() writes an MLP's dynamics, encoder, linear head an
       [0, 1].map((o) => b[o]! + [0, 1, 2, 3].reduce((s, k) => s + w[o * 4 + k]! * toNumbers(z)[r * 4 + k]!, 0))
     );
     assertClose(toNumbers(y), expected, 1e-14, "y = z Wᵀ + b");
+  } finally {
+    await rt.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeTrainedSde() writes a neural SDE's drift, diffusion and weights that compute what the trained graphs compute", async () => {
+  const drift = mlpDynamics({ stateDim: 1, hidden: [4], time: "concat", dtype: "float64", seed: 1 });
+  const diffusion = mlpDynamics({ stateDim: 1, hidden: [3], dtype: "float64", seed: 2, paramPrefix: "g" });
+  const params = { ...drift.init, ...diffusion.init };
+  const dir = await Deno.makeTempDir();
+  const rt = new Runtime({ threads: 1 });
+  try {
+    const sde = { drift: drift.dynamics, diffusion: diffusion.dynamics };
+    const written = await writeTrainedSde(dir, sde, params, { cellId: "c1", pipeline: "sde" });
+    assertEquals(written, ["drift.onnx", "diffusion.onnx", "weights.safetensors"]);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [...written].sort(), "no temporary files");
+    const { tensors, metadata } = await readSafetensors(`${dir}/weights.safetensors`);
+    for (const [name, t] of Object.entries(params)) assertEquals(tensors[name], t, name);
+    assertEquals(JSON.parse(metadata.drift!), drift.dynamics.params.map((p) => p.name));
+    assertEquals(JSON.parse(metadata.diffusion!), diffusion.dynamics.params.map((p) => p.name));
+    const z = tensor(Float64Array.of(0.5, -1.5), [2, 1]);
+    const t = tensor(Float64Array.of(0.3), []);
+    for (const [file, dynamics] of [["drift.onnx", drift.dynamics], ["diffusion.onnx", diffusion.dynamics]] as const) {
+      const weights = Object.fromEntries(dynamics.params.map((p) => [p.name, params[p.name]!]));
+      const want = await (await rt.compile(dynamics.graph)).run({ t, z, ...weights });
+      const got = await (await rt.compile(await readModel(`${dir}/${file}`))).run({ t, z });
+      assertEquals(toNumbers(got.dz!), toNumbers(want.dz!), file);
+    }
   } finally {
     await rt.dispose();
     await Deno.remove(dir, { recursive: true });

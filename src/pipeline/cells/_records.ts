@@ -17,18 +17,17 @@ export interface EpochFigures extends EpochTotals {
   readonly heldBytes?: number;
 }
 
+/** What identifies a run in each of its records. */
+export type RunLabel = Pick<TrainingRunRecord, "cellId" | "method" | "width" | "batchSize" | "seed">;
+
 /** One record per epoch. */
-export function epochRecords(
-  cellId: string,
-  method: string,
-  width: number,
-  seed: number,
-  history: readonly EpochFigures[],
-): TrainingEpochRecord[] {
+export function epochRecords(label: RunLabel, history: readonly EpochFigures[]): TrainingEpochRecord[] {
+  const { cellId, method, width, batchSize, seed } = label;
   return history.map((h) => ({
     cellId,
     method,
     width,
+    batchSize,
     seed,
     epoch: h.epoch,
     elapsedSeconds: h.elapsedSeconds,
@@ -36,16 +35,22 @@ export function epochRecords(
     trainLoss: h.trainLoss,
     testMetric: h.testMetric ?? null,
     epochSeconds: h.epochSeconds,
+    evaluationSeconds: h.evaluationSeconds ?? null,
     nfeForwardPerEpoch: h.nfeForwardPerEpoch,
     nfeBackwardPerEpoch: h.nfeBackwardPerEpoch,
     nodesPerEpoch: h.nodesPerEpoch,
   }));
 }
 
-/** The run's record from its epochs: totals over the run, NFE as means per batch. */
+/**
+ * The run's record from its epochs: totals over the run, NFE as means per
+ * batch; the training time leaves out the test evaluations, which have their
+ * own total.
+ */
 export function runRecord(
   fields:
-    & Pick<TrainingRunRecord, "cellId" | "method" | "width" | "seed" | "params" | "lr" | "metric">
+    & RunLabel
+    & Pick<TrainingRunRecord, "params" | "lr" | "metric">
     & { readonly cosines?: number },
   history: readonly EpochFigures[],
 ): TrainingRunRecord {
@@ -54,16 +59,22 @@ export function runRecord(
   const batches = history.reduce((s, r) => s + r.batches, 0);
   const sum = (f: (r: EpochFigures) => number) => history.reduce((s, r) => s + f(r), 0);
   const perBatch = (f: (r: EpochFigures) => number) => batches > 0 ? sum(f) / batches : null;
+  // Epochs from checkpoints of earlier versions lack their evaluation time: then the split is unknown.
+  const timed = history.every((r) => r.evaluationSeconds !== undefined);
+  const evaluationSeconds = timed ? sum((r) => r.evaluationSeconds!) : null;
+  const elapsed = last?.elapsedSeconds ?? null;
   // Fields in the order of the CSV's columns.
   return {
     cellId: fields.cellId,
     method: fields.method,
     width: fields.width,
     seed: fields.seed,
+    batchSize: fields.batchSize,
     params: fields.params,
     epochs: history.length,
     lr: fields.lr,
-    trainSeconds: last?.elapsedSeconds ?? null,
+    trainSeconds: elapsed !== null && evaluationSeconds !== null ? elapsed - evaluationSeconds : elapsed,
+    evaluationSeconds,
     testMetric: lastTest?.testMetric ?? null,
     testLoss: lastTest?.testLoss ?? null,
     trainLoss: last?.trainLoss ?? null,

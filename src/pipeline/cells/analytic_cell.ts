@@ -1,7 +1,9 @@
 /**
  * The analytic cell: the paper's exponential problem for one gradient method
  * — relative gradient errors against the closed form at every end time T,
- * and held memory at every tolerance of the memory stage. No training.
+ * and at every tolerance of the memory stage the bookkeeping bytes the method
+ * holds between its passes and the peak memory of one gradient, measured in
+ * a fresh process (`_memory_probe.ts`). No training.
  *
  * @module
  */
@@ -10,6 +12,8 @@ import { analyticErrors, analyticMemory } from "../analytic_stage.ts";
 import { makeDataset } from "../data_stage.ts";
 import type { PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
+import type { MethodName } from "../../gradients/method.ts";
+import { probePeakMemory } from "./_memory_probe.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
 
 /** Points an analytic cell measures: one per end time (with gradient-error) and one per memory tolerance. */
@@ -50,16 +54,33 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellOutcome> {
   }
   if (config.memory) {
     const T = problem.T[problem.T.length - 1]!;
-    for (const m of await analyticMemory(runtime, problem, T, method, solve, config.memory.tolerances, tick)) {
+    const seed = config.data.seed;
+    for (const tolerance of config.memory.tolerances) {
+      const [m] = await analyticMemory(runtime, problem, T, method, solve, [tolerance]);
+      const peak = await probePeakMemory({
+        problem: { z0: problem.z0, a: problem.a },
+        method: config.gradient.method as MethodName,
+        methodOptions: { gq: config.gradient.gq, stepControl: config.gradient.stepControl },
+        solve,
+        T,
+        tolerance,
+      });
+      if (peak.error !== undefined && !records.memory.some((r) => r.peakRssError !== undefined)) {
+        progress.log(`cell ${cell.id}: no peak memory: ${peak.error}`);
+      }
+      tick();
       records.memory.push({
         cellId: cell.id,
         method: methodLabel,
-        tolerance: m.tolerance,
-        heldBytes: m.heldBytes,
-        T: m.T,
-        nfeForwardPerGradient: m.nfeForwardPerGradient,
-        nfeBackwardPerGradient: m.nfeBackwardPerGradient,
-        nodesPerGradient: m.nodesPerGradient,
+        tolerance: m!.tolerance,
+        seed,
+        peakRssBytes: peak.peakRssBytes,
+        ...(peak.error !== undefined ? { peakRssError: peak.error } : {}),
+        heldBytes: m!.heldBytes,
+        T: m!.T,
+        nfeForwardPerGradient: m!.nfeForwardPerGradient,
+        nfeBackwardPerGradient: m!.nfeBackwardPerGradient,
+        nodesPerGradient: m!.nodesPerGradient,
       });
     }
   }

@@ -6,7 +6,8 @@
  * `solve.dt` — with the test KL of the SDE solver's samples as its metric.
  * Like the training cell it writes a checkpoint after every epoch
  * (`_checkpoint.ts`), so `--resume` continues an interrupted cell from its
- * last completed epoch with the numbers of an uninterrupted run.
+ * last completed epoch with the numbers of an uninterrupted run. A finished
+ * cell leaves its trained drift and diffusion (`_model_files.ts`).
  *
  * @module
  */
@@ -21,6 +22,7 @@ import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
 import { cellCheckpoint } from "./_checkpoint.ts";
+import { writeTrainedSde } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import { sdeFigureRecords } from "./_sde_figures.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
@@ -95,15 +97,19 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
     ...(e.testKl !== undefined ? { testLoss: e.testKl, testMetric: e.testKl } : {}),
   }));
   const records = emptyCellRecords();
-  records.epochs = epochRecords(cell.id, method, width, train.seed, history);
+  const label = {
+    cellId: cell.id,
+    method,
+    width,
+    batchSize: train.batchSize ?? data.train.x0.length,
+    seed: train.seed,
+  };
+  records.epochs = epochRecords(label, history);
   if (!result.stopped) {
     const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
     const cosines = training.kind === "wong-zakai" ? { cosines: training.cosines } : {};
     const fields = {
-      cellId: cell.id,
-      method,
-      width,
-      seed: train.seed,
+      ...label,
       params: paramCount,
       lr,
       metric: "kl",
@@ -123,6 +129,8 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       if (charts.includes("sde-densities")) records.sdeDensities = figures.densities;
       if (charts.includes("sde-paths")) records.sdePaths = figures.paths;
     }
+    const sde = { drift: drift.dynamics, diffusion: diffusion.dynamics };
+    await writeTrainedSde(ctx.dir, sde, result.params, { cellId: cell.id, pipeline: config.name });
   }
   return { records, stopped: result.stopped, resumed: resume !== undefined };
 }

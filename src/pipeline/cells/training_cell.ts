@@ -77,13 +77,17 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
     },
   });
   const records = emptyCellRecords();
-  records.epochs = epochRecords(cell.id, method, task.width, train.seed, result.history);
+  const label = {
+    cellId: cell.id,
+    method,
+    width: task.width,
+    batchSize: Math.min(train.batchSize ?? task.train.size, task.train.size),
+    seed: train.seed,
+  };
+  records.epochs = epochRecords(label, result.history);
   if (!result.stopped) {
     const fields = {
-      cellId: cell.id,
-      method,
-      width: task.width,
-      seed: train.seed,
+      ...label,
       params: task.paramCount,
       lr,
       metric: task.metricName,

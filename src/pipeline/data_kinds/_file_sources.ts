@@ -11,7 +11,7 @@ import { seriesBatch, type SeriesSet } from "../../data/series.ts";
 import type { Tensor } from "../../onnx/tensor.ts";
 import type { BatchSource } from "../../train/trainer.ts";
 import { all } from "./_sources.ts";
-import type { TrainingData } from "./data_kind.ts";
+import type { DataSizes, TrainingData } from "./data_kind.ts";
 
 /** Input rows, read one at a time (so images can stay uint8 until batched). */
 export interface Rows {
@@ -19,6 +19,8 @@ export interface Rows {
   readonly count: number;
   /** Values per row. */
   readonly dim: number;
+  /** The shape of a row when it is an image, [channels, height, width]; absent for vectors. */
+  readonly imageShape?: readonly number[];
   /** Writes row `i` into `out` (length `dim`). */
   row(i: number, out: Float64Array): void;
 }
@@ -58,10 +60,12 @@ export type FileData =
   | { readonly task: "time-series"; readonly train: SeriesSet; readonly test: SeriesSet };
 
 /** Input and prediction sizes of file data. */
-export function fileSizes(d: FileData): { dataDim: number; outDim: number } {
+export function fileSizes(d: FileData): DataSizes {
   switch (d.task) {
-    case "classification":
-      return { dataDim: d.train.inputs.dim, outDim: d.classes.length };
+    case "classification": {
+      const { dim, imageShape } = d.train.inputs;
+      return { dataDim: dim, outDim: d.classes.length, ...(imageShape ? { imageShape } : {}) };
+    }
     case "regression":
       return { dataDim: d.train.inputs.dim, outDim: d.train.targets.dims[1]! };
     case "time-series":

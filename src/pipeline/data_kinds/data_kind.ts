@@ -23,10 +23,23 @@ export interface TrainingData {
   readonly test: Batch;
 }
 
+/** The sizes of a data kind's samples. */
+export interface DataSizes {
+  /** Input values per sample. */
+  readonly dataDim: number;
+  /** Prediction size at each observed time. */
+  readonly outDim: number;
+  /**
+   * The shape of one input sample when it is an image, [channels, height,
+   * width] (dataDim values in that order); absent for vectors.
+   */
+  readonly imageShape?: readonly number[];
+}
+
 /** The training side of a data kind (absent for data that train no model, such as the analytic problem). */
 export interface TrainingSide<Config, Data> {
   /** Input and prediction sizes from the settings alone, so checks run before any data are made. */
-  sizes(config: Config): { readonly dataDim: number; readonly outDim: number };
+  sizes(config: Config): DataSizes;
   /** Samples one epoch passes through the model: the cost model's measure of an epoch. */
   samplesPerEpoch(config: Config): number;
   /** The batch sources over generated data, observed on `span` where the data have no times of their own. */

@@ -12,10 +12,11 @@
  * deviation over all training pixels), `scale` (uint8 pixels / 255) or
  * `none`. Classes are 0 … the largest label.
  *
- * Images are flattened to vectors of C·H·W values: pipelines have MLP
- * dynamics only, so the state is [batch, C·H·W], not an image. Convolutional
- * dynamics on image-shaped states are issue #12's next part. Pixels stay in
- * their file's type until a batch is formed.
+ * Each sample is C·H·W values in that order, with its image shape
+ * [C, H, W] in the data's sizes: MLP dynamics see the flat vector,
+ * convolutional ones (`model.dynamics: { kind: conv }`, `model.encoder:
+ * { kind: conv }`) the image. Pixels stay in their file's type until a batch
+ * is formed.
  *
  * @module
  */
@@ -161,10 +162,14 @@ function affine(c: IdxDataConfig, images: IdxArray, rows: Int32Array, dim: numbe
 
 function labelled(images: IdxArray, labels: IdxArray, rows: Int32Array, map: { a: number; b: number }): LabelledRows {
   const dim = images.data.length / images.dims[0]!;
+  // [n, H, W] images have one channel; [n, C, H, W] say theirs; [n, d] are vectors.
+  const rank = images.dims.length;
+  const imageShape = rank === 3 ? [1, ...images.dims.slice(1)] : rank === 4 ? images.dims.slice(1) : undefined;
   return {
     inputs: {
       count: rows.length,
       dim,
+      ...(imageShape ? { imageShape } : {}),
       row(i, out) {
         const base = rows[i]! * dim;
         for (let j = 0; j < dim; j++) out[j] = map.a * images.data[base + j]! + map.b;

@@ -1,5 +1,5 @@
 /**
- * Model files named in a pipeline (`model.dynamics.file`, `model.diffusion.file`, `model.head.file`)
+ * Model files named in a pipeline (`model.encoder.file`, `model.dynamics.file`, `model.diffusion.file`, `model.head.file`)
  * are relative to the pipeline file: {@linkcode resolveModelFiles} makes them
  * absolute when the file is parsed (parse.ts), before validation, so every
  * later stage — the schema's checks, sweep cells, the task stage — sees one
@@ -9,7 +9,7 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 
-const SLOTS = ["dynamics", "diffusion", "head"] as const;
+const SLOTS = ["encoder", "dynamics", "diffusion", "head"] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -43,7 +43,7 @@ function resolveStages(raw: Record<string, unknown>, base: string): void {
 
 /**
  * A copy of a pipeline file's contents (before validation) with every
- * `model.dynamics.file`, `model.diffusion.file` and `model.head.file` — in the model stage, in
+ * `model.encoder.file`, `model.dynamics.file`, `model.diffusion.file` and `model.head.file` — in the model stage, in
  * `quick` and in sweep values — made absolute against the folder of
  * `pipelineFile`. Anything that is not a relative path string is left for the
  * schema to judge.

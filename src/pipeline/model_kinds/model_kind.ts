@@ -17,8 +17,14 @@ import type { KindOf } from "../data_kinds/data_kind.ts";
 
 /** What the model stage asks a dynamics kind to build. */
 export interface DynamicsBuildOptions {
-  /** Size of the ODE state: the data's input size plus any augmentation. */
+  /** Size of the ODE state: what the encoder makes of the data (the inputs, augmented or encoded). */
   readonly stateDim: number;
+  /**
+   * The state's shape when it is an image, [channels, height, width] (stateDim
+   * values in that order): image data with no encoder or a convolutional one.
+   * Absent for vector states.
+   */
+  readonly imageShape?: readonly number[];
   /** First order (f gives dz/dt) or second order (the state is (x, v) and f gives the acceleration). */
   readonly form: "first-order" | "second-order";
   /** Element type of the model. */
@@ -39,10 +45,12 @@ export interface ModelKind<S extends z.ZodType = z.ZodType> {
   readonly example: z.input<S>;
   /** The state size `example` is for (a kind that reads a file fits that file's model). @default 4 */
   readonly exampleStateDim?: number;
+  /** A kind for image states: the image shape `example` is for (its state size is the product). */
+  readonly exampleImageShape?: readonly number[];
   /** The model's width, for reports and learning-rate tables by width. */
   width(config: z.output<S>): number;
   /** Multiply-adds of one evaluation of f for one sample: the cost model's measure of the model. */
-  macsPerSample(config: z.output<S>, stateDim: number): number;
+  macsPerSample(config: z.output<S>, stateDim: number, imageShape?: readonly number[]): number;
   /** Problems with these settings that the schema cannot see (paths relative to `model`); empty when it builds. */
   checks(config: z.output<S>, options: DynamicsBuildOptions): PipelineIssue[];
   /** The dynamics graph and its initial parameters. */

@@ -235,7 +235,7 @@ function checkImport(c: OnnxDynamicsConfig, { stateDim, form, dtype }: DynamicsB
     return [{
       path: "dynamics.file",
       message: `${c.file} takes states z of shape ${formatShape(["batch", ...shape])}, but the model stage gives ` +
-        `states of shape ${formatShape(["batch", stateDim])} (the data's inputs plus model.encoder's augmentation)`,
+        `states of shape ${formatShape(["batch", stateDim])} (what model.encoder makes of the data's inputs)`,
     }];
   }
   return [];

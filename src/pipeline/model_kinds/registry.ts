@@ -6,12 +6,13 @@
  * @module
  */
 import type { KindOf } from "../data_kinds/data_kind.ts";
+import { convModel } from "./conv.ts";
 import { mlpModel } from "./mlp.ts";
 import type { ModelKind } from "./model_kind.ts";
 import { onnxModel } from "./onnx.ts";
 
 /** Every dynamics kind, in the order the schema lists them. */
-export const MODEL_KINDS = [mlpModel, onnxModel] as const;
+export const MODEL_KINDS = [mlpModel, convModel, onnxModel] as const;
 
 type SchemasOf<T extends readonly unknown[]> = {
   -readonly [I in keyof T]: T[I] extends { schema: infer S } ? S : never;

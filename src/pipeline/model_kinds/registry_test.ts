@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../../util/testing.ts";
+import { dataKindOf } from "../data_kinds/registry.ts";
 import { makeDataset } from "../data_stage.ts";
 import { PipelineSchema } from "../schema.ts";
 import { buildTask } from "../task_stage.ts";
@@ -10,23 +11,29 @@ for (const kind of MODEL_KINDS as unknown as readonly ModelKind[]) {
     const config = kind.schema.parse(kind.example);
     assertEquals((config as { kind: string }).kind, kind.kind, "the schema's kind literal is the kind's name");
     assertEquals(modelKindOf(kind.kind) as unknown, kind as unknown);
-    const stateDim = kind.exampleStateDim ?? 4;
-    const options = { stateDim, form: "first-order", dtype: "float64", seed: 0 } as const;
+    const imageShape = kind.exampleImageShape;
+    const stateDim = imageShape ? imageShape.reduce((a, b) => a * b, 1) : kind.exampleStateDim ?? 4;
+    const image = imageShape ? { imageShape } : {};
+    const options = { stateDim, ...image, form: "first-order", dtype: "float64", seed: 0 } as const;
     assertEquals(kind.checks(config, options), []);
     const { dynamics, init } = kind.build(config, options);
-    assertEquals(dynamics.stateShape.at(-1), stateDim, "the state size asked for");
+    assertEquals(dynamics.stateShape, imageShape ?? [stateDim], "the state shape asked for");
     assertEquals(dynamics.params.map((p) => p.name), Object.keys(init), "one initial tensor per parameter");
     const width = kind.width(config);
     assert(Number.isInteger(width) && width > 0, `width ${width}`);
-    const macs = kind.macsPerSample(config, stateDim);
+    const macs = kind.macsPerSample(config, stateDim, imageShape);
     assert(Number.isFinite(macs) && macs > 0, `macsPerSample ${macs}`);
     assertEquals(dynamicsWidth(kind.example), width, "dynamicsWidth() of the settings as written");
     // A training cell with the example builds through the pipeline schema and the task stage.
+    // crossing trajectories have one input: augmented to the example's state size; images are the IDX fixture's.
     const pipeline = PipelineSchema.parse({
       name: "kind-check",
-      data: { kind: "crossing-trajectories" },
-      // crossing trajectories have one input: augmented to the example's state size
-      model: { encoder: { kind: "augment", dims: stateDim - 1 }, dynamics: kind.example, head: { kind: "linear" } },
+      data: imageShape ? dataKindOf("idx").example : { kind: "crossing-trajectories" },
+      model: {
+        encoder: imageShape ? { kind: "identity" } : { kind: "augment", dims: stateDim - 1 },
+        dynamics: kind.example,
+        head: { kind: "linear" },
+      },
       solve: {},
       gradient: { method: "gq" },
       train: { epochs: 1 },

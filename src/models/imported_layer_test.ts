@@ -1,6 +1,6 @@
 /**
- * importHead() on the committed torch exports (tests/fixtures/torch_head/, made
- * by tests/fixtures/make_torch_head.py): the head runs to torch's numbers,
+ * importHead() on the committed torch exports (tests/fixtures/torch_layers/, made
+ * by tests/fixtures/make_torch_layers.py): the head runs to torch's numbers,
  * inside a readout (head "graph") it predicts the same at every time, and the
  * readout's gradients of its weights match finite differences.
  */
@@ -10,9 +10,9 @@ import { fromNumbers, type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { buildReadout } from "../train/readout.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
-import { importHead, importHeadSync } from "./imported_head.ts";
+import { importHead, importHeadSync } from "./imported_layer.ts";
 
-const DIR = new URL("../../tests/fixtures/torch_head/", import.meta.url).pathname;
+const DIR = new URL("../../tests/fixtures/torch_layers/", import.meta.url).pathname;
 const record = JSON.parse(Deno.readTextFileSync(`${DIR}head.json`)) as { z: number[]; zShape: number[]; y: number[] };
 
 Deno.test("importHead() reads a torch head export and runs it to torch's numbers", async () => {

@@ -1,0 +1,364 @@
+/**
+ * Claiming a pipeline's output folder (`<out>/<name>/`) for one run, so
+ * that no run loses another's results:
+ *
+ * - **A lock**: `.lock` in the folder, created atomically (`createNew`), holds
+ *   the run's pid, host and start time. A second run into a locked folder is
+ *   refused ({@linkcode OutputError}, exit 2) naming the folder and the
+ *   holder's pid; a lock whose pid no longer runs on this host (or one left
+ *   empty by a run killed as it created it) is taken over with a note. The
+ *   lock is removed when the run ends, and at process exit (`Deno.exit`, a
+ *   second Ctrl-C) by an `unload` listener.
+ * - **Stale temporaries**: the atomic writers' `.<name>.<pid>.<8 hex>.tmp`
+ *   files and folders (src/util/files.ts) whose pid no longer runs (a run
+ *   killed with `kill -9`) are removed when a run starts.
+ * - **Earlier results**: a folder that already holds results is refused
+ *   unless the run resumes them (`--resume`) or replaces them
+ *   (`--overwrite`: they are moved aside and removed before the first cell
+ *   starts, after the pipeline file validated — never a mix of old and new).
+ *
+ * Why one file: the three are one protocol — taking the lock decides whose
+ * temporaries are stale and whether earlier results may be touched.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** The lock file's name inside the output folder. */
+export const LOCK_FILE = ".lock";
+
+/**
+ * How long an unreadable lock (empty: its run was killed between creating and
+ * writing it) is watched before it is taken over; a live run writes its lock
+ * within microseconds of creating it.
+ */
+const UNREADABLE_LOCK_WAIT_MS = 1_000;
+
+/** The name the atomic writers give their temporaries: `.<name>.<pid>.<8 hex>.tmp`. */
+const TEMPORARY = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** An output folder a run cannot use as asked; `exitCode` is 2 and the message says what to do. */
+export class OutputError extends Error {
+  /** Exit status for a CLI that stops on this error. */
+  readonly exitCode = 2;
+  /** The output folder. */
+  readonly dir: string;
+
+  /** An error about output folder `dir`. */
+  constructor(dir: string, message: string) {
+    super(message);
+    this.name = "OutputError";
+    this.dir = dir;
+  }
+}
+
+/** What a lock file holds. */
+export interface LockHolder {
+  /** Process id of the run. */
+  readonly pid: number;
+  /** Host name of its machine. */
+  readonly host: string;
+  /** When it took the lock (ISO 8601). */
+  readonly started: string;
+  /** A random token, so a run only ever removes its own lock. */
+  readonly token: string;
+}
+
+function hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Whether process `pid` runs on this machine (a zombie does not). This
+ * process always runs; where it cannot be told, the answer is yes, so nothing
+ * of a live run is ever taken or removed.
+ */
+export function processRunning(pid: number): boolean {
+  if (pid === Deno.pid) return true;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (Deno.build.os === "linux") {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      // Deno lets only --allow-all read /proc/<pid>: ask kill(1) instead.
+      if (!(e instanceof Deno.errors.NotCapable)) return true;
+    }
+  }
+  if (Deno.build.os === "windows") return true;
+  try {
+    const probe = new Deno.Command("kill", { args: ["-0", String(pid)], stdout: "null", stderr: "piped" }).outputSync();
+    // A process of another user answers "Operation not permitted": it runs.
+    return probe.success || !/no such process/i.test(new TextDecoder().decode(probe.stderr));
+  } catch {
+    return true;
+  }
+}
+
+function describe(holder: LockHolder): string {
+  return `pid ${holder.pid} on ${holder.host}, started ${holder.started}`;
+}
+
+/** The lock's holder, or why it cannot be read. */
+async function readHolder(path: string): Promise<LockHolder | { unreadable: string } | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  try {
+    const h = JSON.parse(text) as Partial<LockHolder>;
+    if (typeof h.pid === "number" && typeof h.host === "string") {
+      return { pid: h.pid, host: h.host, started: String(h.started ?? "?"), token: String(h.token ?? "") };
+    }
+  } catch {
+    // reported below
+  }
+  return { unreadable: text === "" ? "empty" : "not a lock" };
+}
+
+/** A held lock on an output folder. */
+export class OutputLock {
+  /** The lock file. */
+  readonly path: string;
+  /** What the file holds. */
+  readonly holder: LockHolder;
+  #released = false;
+  readonly #onUnload = () => this.releaseSync();
+
+  /** The lock at `path`, held by `holder` (made by {@linkcode acquireOutputLock}). */
+  constructor(path: string, holder: LockHolder) {
+    this.path = path;
+    this.holder = holder;
+    globalThis.addEventListener("unload", this.#onUnload);
+  }
+
+  /** Removes the lock file if it is still this run's; idempotent. */
+  releaseSync(): void {
+    if (this.#released) return;
+    this.#released = true;
+    globalThis.removeEventListener("unload", this.#onUnload);
+    try {
+      const h = JSON.parse(Deno.readTextFileSync(this.path)) as Partial<LockHolder>;
+      if (h.token === this.holder.token) Deno.removeSync(this.path);
+    } catch {
+      // gone or replaced: not ours to remove
+    }
+  }
+
+  /** Removes the lock file if it is still this run's; idempotent. */
+  release(): Promise<void> {
+    this.releaseSync();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Takes the lock of output folder `dir` (which must exist).
+ *
+ * @returns the lock, and a note when a stale lock was taken over.
+ * @throws {OutputError} when a running process holds it (or a process on
+ *   another host, which cannot be checked), naming the folder and the holder.
+ *
+ * @example
+ * ```ts
+ * import { acquireOutputLock, OutputError } from "./_output_lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * const { lock } = await acquireOutputLock(dir);
+ * let refused = false;
+ * try { await acquireOutputLock(dir); } catch (e) { refused = e instanceof OutputError; }
+ * await lock.release();
+ * if (!refused) throw new Error("a held lock must be refused");
+ * (await acquireOutputLock(dir)).lock.releaseSync();
+ * await Deno.remove(dir);
+ * ```
+ */
+export async function acquireOutputLock(dir: string): Promise<{ lock: OutputLock; notes: string[] }> {
+  const path = join(dir, LOCK_FILE);
+  const holder: LockHolder = {
+    pid: Deno.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    token: crypto.randomUUID(),
+  };
+  const notes: string[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const file = await Deno.open(path, { createNew: true, write: true });
+      try {
+        await file.write(new TextEncoder().encode(JSON.stringify(holder) + "\n"));
+      } finally {
+        file.close();
+      }
+      return { lock: new OutputLock(path, holder), notes };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        throw new OutputError(dir, `Cannot create the lock ${path}: ${(e as Error).message}`);
+      }
+    }
+    let found = await readHolder(path);
+    for (let waited = 0; found !== undefined && "unreadable" in found && waited < UNREADABLE_LOCK_WAIT_MS;) {
+      await new Promise((r) => setTimeout(r, 100));
+      waited += 100;
+      found = await readHolder(path);
+    }
+    if (found === undefined) continue; // released meanwhile
+    let stale: string;
+    if ("unreadable" in found) {
+      stale = `an unreadable lock (${found.unreadable})`;
+    } else if (found.host !== holder.host || processRunning(found.pid)) {
+      throw new OutputError(
+        dir,
+        `Output folder ${dir} is in use by another run (${describe(found)}); wait for it to finish or choose ` +
+          `another --out. If no such run exists, remove ${path}`,
+      );
+    } else {
+      stale = `the lock of ${describe(found)}, which no longer runs`;
+    }
+    // Move the stale lock aside and check it is the one examined; another run may have taken it over meanwhile.
+    const aside = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+    try {
+      await Deno.rename(path, aside);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    const moved = await readHolder(aside);
+    const same = moved !== undefined && JSON.stringify(moved) === JSON.stringify(found) ||
+      (moved !== undefined && "unreadable" in moved && "unreadable" in found);
+    if (!same) {
+      // A live lock taken by mistake: put it back unless yet another run holds the name now.
+      await Deno.link(aside, path).catch(() => {});
+      await Deno.remove(aside).catch(() => {});
+      continue;
+    }
+    await Deno.remove(aside).catch(() => {});
+    notes.push(`Output folder ${dir}: took over ${stale}`);
+  }
+  throw new OutputError(dir, `Cannot take the lock ${path}: other runs keep claiming it`);
+}
+
+/**
+ * Removes the temporaries under `dir` (files and folders named
+ * `.<name>.<pid>.<8 hex>.tmp`, at any depth) whose pid no longer runs.
+ *
+ * @returns the paths removed.
+ */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (d: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(d));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      const m = TEMPORARY.exec(e.name);
+      if (m !== null && !processRunning(Number(m[1]))) {
+        await Deno.remove(p, { recursive: true }).catch((err) => {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        });
+        removed.push(p);
+      } else if (e.isDirectory && m === null) {
+        await walk(p);
+      }
+    }
+  };
+  await walk(dir);
+  return removed;
+}
+
+/** Options of {@linkcode claimOutput}. */
+export interface ClaimOutputOptions {
+  /** The run continues the results in the folder. @default false */
+  resume?: boolean;
+  /** The run replaces the results in the folder. @default false */
+  overwrite?: boolean;
+}
+
+/** An output folder claimed for one run. */
+export interface ClaimedOutput {
+  /** Lines to show the user: a stale lock taken over, temporaries removed, earlier results replaced. */
+  readonly notes: readonly string[];
+  /** Releases the lock; removes the folder again when the run left it empty. */
+  release(): Promise<void>;
+}
+
+/** Up to four entries, results.json and report.html first. */
+function formatEntries(names: readonly string[]): string {
+  const rank = (n: string) => ["results.json", "report.html"].indexOf(n) >>> 0;
+  const shown = [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).slice(0, 4).join(", ");
+  return names.length > 4 ? `${shown} and ${names.length - 4} more` : shown;
+}
+
+/**
+ * Claims output folder `dir` for a run: creates it, takes its lock
+ * ({@linkcode acquireOutputLock}), removes stale temporaries
+ * ({@linkcode removeStaleTemporaries}), and when the folder already holds
+ * results, refuses the run unless it resumes them or, with `overwrite`,
+ * moves them aside and removes them.
+ *
+ * @throws {OutputError} when the folder is locked, or holds results and
+ *   neither `resume` nor `overwrite` is set.
+ *
+ * @example A second run into a finished output is refused
+ * ```ts
+ * import { claimOutput, OutputError } from "./_output_lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/results.json`, "{}");
+ * let message = "";
+ * try { await claimOutput(dir); } catch (e) { if (e instanceof OutputError) message = e.message; }
+ * if (!message.includes("--resume") || !message.includes("--overwrite")) throw new Error(message);
+ * const claim = await claimOutput(dir, { overwrite: true });
+ * await claim.release();
+ * await Deno.stat(dir).then(() => { throw new Error("an empty folder is removed"); }, () => {});
+ * ```
+ */
+export async function claimOutput(dir: string, options: ClaimOutputOptions = {}): Promise<ClaimedOutput> {
+  if (options.resume && options.overwrite) {
+    throw new RangeError("Options resume and overwrite cannot be combined: choose one");
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const { lock, notes } = await acquireOutputLock(dir);
+  const release = async () => {
+    await lock.release();
+    await Deno.remove(dir).catch(() => {}); // only when empty
+  };
+  try {
+    const removed = await removeStaleTemporaries(dir);
+    if (removed.length > 0) {
+      notes.push(`Output folder ${dir}: removed ${removed.length} temporary file(s) of runs that no longer run`);
+    }
+    if (options.resume) return { notes, release };
+    const earlier = (await Array.fromAsync(Deno.readDir(dir)))
+      .map((e) => (e.isDirectory ? `${e.name}/` : e.name))
+      .filter((n) => n !== LOCK_FILE)
+      .sort();
+    if (earlier.length === 0) return { notes, release };
+    if (!options.overwrite) {
+      const refusal = `Output folder ${dir} already holds results (${formatEntries(earlier)}); rerun with --resume ` +
+        "to continue them or with --overwrite to replace them";
+      throw new OutputError(dir, [...notes, refusal].join("\n"));
+    }
+    // Each rename is atomic; a run killed halfway leaves the aside folder, a stale temporary of this pid.
+    const aside = join(dir, `.replaced.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+    await Deno.mkdir(aside);
+    for (const name of earlier.map((n) => n.replace(/\/$/, ""))) await Deno.rename(join(dir, name), join(aside, name));
+    await Deno.remove(aside, { recursive: true });
+    notes.push(`Output folder ${dir}: replaced the earlier results (--overwrite)`);
+    return { notes, release };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}

@@ -1,0 +1,156 @@
+import { assert, assertEquals } from "../util/testing.ts";
+import {
+  acquireOutputLock,
+  claimOutput,
+  LOCK_FILE,
+  OutputError,
+  processRunning,
+  removeStaleTemporaries,
+} from "./_output_lock.ts";
+
+/** A process that runs until killed, and one that has ended (and been reaped). */
+async function processes() {
+  const live = new Deno.Command("sleep", { args: ["60"], stdout: "null", stderr: "null" }).spawn();
+  const ended = new Deno.Command("true").spawn();
+  await ended.status;
+  return { live, deadPid: ended.pid };
+}
+
+function writeLock(dir: string, pid: number, host = Deno.hostname()) {
+  return Deno.writeTextFile(`${dir}/${LOCK_FILE}`, JSON.stringify({ pid, host, started: "2026-01-01T00:00:00Z" }));
+}
+
+async function refusal(run: () => Promise<unknown>): Promise<OutputError> {
+  try {
+    await run();
+  } catch (e) {
+    if (e instanceof OutputError) return e;
+    throw e;
+  }
+  throw new Error("expected an OutputError");
+}
+
+Deno.test("processRunning() tells a running process from one that has ended", async () => {
+  const { live, deadPid } = await processes();
+  try {
+    assert(processRunning(Deno.pid));
+    assert(processRunning(live.pid));
+    assert(!processRunning(deadPid));
+  } finally {
+    live.kill("SIGKILL");
+    await live.status;
+  }
+  assert(!processRunning(live.pid), "a killed and reaped process no longer runs");
+});
+
+Deno.test("acquireOutputLock() refuses a folder locked by a running process, naming the folder and its pid", async () => {
+  const dir = await Deno.makeTempDir();
+  const { live } = await processes();
+  try {
+    await writeLock(dir, live.pid);
+    const e = await refusal(() => acquireOutputLock(dir));
+    assertEquals(e.exitCode, 2);
+    assert(e.message.includes(`Output folder ${dir} is in use`) && e.message.includes(`pid ${live.pid}`), e.message);
+    // A lock from another host cannot be checked, so it is held too.
+    await writeLock(dir, 1, "another-host");
+    assert((await refusal(() => acquireOutputLock(dir))).message.includes("pid 1 on another-host"));
+  } finally {
+    live.kill("SIGKILL");
+    await live.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("acquireOutputLock() takes over the lock of a process that no longer runs or an empty one, with a note", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { live, deadPid } = await processes();
+    live.kill("SIGKILL");
+    await live.status;
+    await writeLock(dir, deadPid);
+    const { lock, notes } = await acquireOutputLock(dir);
+    assertEquals(notes.length, 1);
+    assert(notes[0]!.includes(`took over the lock of pid ${deadPid}`), notes[0]);
+    const held = JSON.parse(await Deno.readTextFile(`${dir}/${LOCK_FILE}`));
+    assertEquals([held.pid, held.host], [Deno.pid, Deno.hostname()]);
+    assert(typeof held.started === "string");
+    await lock.release();
+    assertEquals([...Deno.readDirSync(dir)], [], "the lock is removed and nothing is left");
+    // An empty lock (its run killed between creating and writing it) is taken over after a second's wait.
+    await Deno.writeTextFile(`${dir}/${LOCK_FILE}`, "");
+    const taken = await acquireOutputLock(dir);
+    assertEquals(taken.notes, [`Output folder ${dir}: took over an unreadable lock (empty)`]);
+    taken.lock.releaseSync();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("removeStaleTemporaries() removes the temporary files and folders of ended processes only", async () => {
+  const dir = await Deno.makeTempDir();
+  const { live, deadPid } = await processes();
+  try {
+    const stale = [
+      `${dir}/.results.csv.${deadPid}.0a1b2c3d.tmp`,
+      `${dir}/cells/a/.checkpoint.json.${deadPid}.deadbeef.tmp`,
+    ];
+    for (const f of stale) {
+      await Deno.mkdir(f.slice(0, f.lastIndexOf("/")), { recursive: true });
+      await Deno.writeTextFile(f, "half");
+    }
+    await Deno.mkdir(`${dir}/.charts.${deadPid}.12345678.tmp`);
+    await Deno.writeTextFile(`${dir}/.charts.${deadPid}.12345678.tmp/01-a.svg`, "<svg");
+    const kept = [`${dir}/.results.json.${live.pid}.0a1b2c3d.tmp`, `${dir}/cells/a/checkpoint.json`, `${dir}/x.tmp`];
+    for (const f of kept) await Deno.writeTextFile(f, "{}");
+    const removed = await removeStaleTemporaries(dir);
+    assertEquals(removed.sort(), [...stale, `${dir}/.charts.${deadPid}.12345678.tmp`].sort());
+    for (const f of kept) await Deno.stat(f);
+  } finally {
+    live.kill("SIGKILL");
+    await live.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("claimOutput() refuses a folder with results, resumes or overwrites it as asked, and never leaves a lock", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/cells/base`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/results.json`, "{}");
+    await Deno.writeTextFile(`${dir}/cells/base/result.json`, "{}");
+    const e = await refusal(() => claimOutput(dir));
+    assertEquals(
+      e.message,
+      `Output folder ${dir} already holds results (results.json, cells/); rerun with --resume to continue them ` +
+        "or with --overwrite to replace them",
+    );
+    const resumed = await claimOutput(dir, { resume: true });
+    assertEquals(resumed.notes, []);
+    assert(await Deno.stat(`${dir}/${LOCK_FILE}`), "locked while claimed");
+    await refusal(() => claimOutput(dir, { resume: true }));
+    await resumed.release();
+    assertEquals(await Deno.readTextFile(`${dir}/cells/base/result.json`), "{}", "resume keeps the results");
+    const replaced = await claimOutput(dir, { overwrite: true });
+    assertEquals([...Deno.readDirSync(dir)].map((d) => d.name), [LOCK_FILE], "overwrite starts from an empty folder");
+    await replaced.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("OutputLock is released when its process exits with Deno.exit (a second Ctrl-C)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const module = new URL("./_output_lock.ts", import.meta.url).href;
+    const code = `import { acquireOutputLock } from "${module}";
+await acquireOutputLock(${JSON.stringify(dir)});
+console.log(Deno.readDirSync(${JSON.stringify(dir)}).next().value?.name);
+Deno.exit(130);`;
+    const out = await new Deno.Command(Deno.execPath(), { args: ["eval", code], stderr: "piped" }).output();
+    assertEquals(out.code, 130, new TextDecoder().decode(out.stderr));
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), LOCK_FILE, "held while running");
+    assertEquals([...Deno.readDirSync(dir)], [], "released at exit");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
