@@ -74,3 +74,48 @@ Deno.test("a user's CSV time series with irregular times trains from a pipeline 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("main() refuses a missing or corrupt IDX file of an image pipeline with exit 2 before training, naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  const idx = new URL("../../tests/fixtures/data/", import.meta.url).pathname;
+  try {
+    // A truncated images file: the header promises more pixels than the file holds.
+    const corrupt = `${dir}/corrupt-images-idx3-ubyte`;
+    await Deno.writeFile(corrupt, (await Deno.readFile(`${idx}images-idx3-ubyte`)).slice(0, 100));
+    const cases: [string, RegExp][] = [
+      [`${dir}/missing-images-idx3-ubyte`, /file not found|No such file/],
+      [corrupt, /expected|holds|truncated/i],
+    ];
+    for (const [images, why] of cases) {
+      const file = `${dir}/images.yaml`;
+      await Deno.writeTextFile(
+        file,
+        JSON.stringify({
+          name: "images-bad",
+          data: { kind: "idx", images, labels: `${idx}labels-idx1-ubyte.gz` },
+          model: {
+            encoder: { kind: "conv", channels: 2 },
+            dynamics: { kind: "conv", channels: 2 },
+            head: { kind: "mlp", hidden: [4] },
+          },
+          solve: {},
+          gradient: { method: "gq" },
+          train: { epochs: 1 },
+        }),
+      );
+      const messages: string[] = [];
+      const code = await main([file, "--out", `${dir}/out`, "--threads", "1"], { error: (m) => messages.push(m) });
+      assertEquals(code, 2, messages.join("\n"));
+      assertEquals(messages.length, 1, messages.join("\n"));
+      assert(messages[0]!.startsWith(`${file}: data.images: ${images}`), messages[0]);
+      assert(why.test(messages[0]!), messages[0]);
+    }
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["corrupt-images-idx3-ubyte", "images.yaml"],
+      "no output",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
