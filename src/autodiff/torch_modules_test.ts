@@ -37,13 +37,7 @@ interface Values {
  * Exports quadjoint cannot import yet, with the error they give now; the test
  * fails when one starts working, so the entry gets removed.
  */
-const KNOWN_GAPS: Readonly<Record<string, { readonly error: string; readonly why: string }>> = {
-  "multihead_attention.dynamo18.onnx": {
-    error: "cannot be broadcast",
-    why: "two Reshapes of one [3, batch, 4] to [3, -1, 2] each get a fresh symbol for −1 (batch·2), so the " +
-      "attention MatMul sees batch dims it cannot match (run-time Reshape shapes)",
-  },
-};
+const KNOWN_GAPS: Readonly<Record<string, { readonly error: string; readonly why: string }>> = {};
 
 const fixtures: Fixture[] = [...Deno.readDirSync(DIR)]
   .filter((e) => e.name.endsWith(".json"))

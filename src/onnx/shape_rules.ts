@@ -325,7 +325,12 @@ function reshapeTarget(ctx: ShapeContext, x: TensorType, target: readonly Dim[])
       const symbolicRestOk = rest.every((d) => typeof d === "number" || x.shape.includes(d));
       if (symbolicRestOk && numericIn % numericRest === 0) {
         const k = numericIn / numericRest;
-        out[inferred] = symbolic.length === 0 ? k : symbolic.length === 1 && k === 1 ? symbolic[0]! : ctx.fresh();
+        // A product gets a name made of its factors, so two Reshapes of one value agree on it.
+        out[inferred] = symbolic.length === 0
+          ? k
+          : symbolic.length === 1 && k === 1
+          ? symbolic[0]!
+          : [...(k === 1 ? [] : [String(k)]), ...symbolic].join("*");
       } else out[inferred] = ctx.fresh();
     }
   } else {

@@ -80,8 +80,11 @@ function einsumVjp({ b, node, inputs, dy: [g], wants }: VjpContext): Cotangent[]
 export const LINALG_RULES: readonly VjpRule[] = [
   {
     opType: "Gemm",
-    vjp: ({ b, node, inputs: [A, B, C], dy: [g], wants }) => {
-      if (!g) return [null, null, null];
+    vjp: ({ b, node, inputs, dy: [g], wants }) => {
+      const [A, B, C] = inputs;
+      // C is optional (torch's dynamo export leaves it out): one cotangent per input given.
+      const given = <T>(cotangents: T[]) => cotangents.slice(0, inputs.length);
+      if (!g) return given([null, null, null]);
       const ta = intAttr(node, "transA", 0) === 1, tb = intAttr(node, "transB", 0) === 1;
       const alpha = floatAttr(node, "alpha", 1), beta = floatAttr(node, "beta", 1);
       // Y = α·op(A)·op(B) + β·C, so d op(A) = α·g·op(B)ᵀ and d op(B) = α·op(A)ᵀ·g.
@@ -89,7 +92,7 @@ export const LINALG_RULES: readonly VjpRule[] = [
       if (wants(0)) dA = ta ? gemm(b, B!, g, tb, true, alpha) : gemm(b, g, B!, false, !tb, alpha);
       if (wants(1)) dB = tb ? gemm(b, g, A!, true, ta, alpha) : gemm(b, A!, g, !ta, false, alpha);
       if (C && wants(2)) dC = beta === 1 ? g : ew.mul(b, g, scalar(b, g.dtype, beta));
-      return [dA, dB, dC];
+      return given([dA, dB, dC]);
     },
   },
   {
