@@ -42,6 +42,7 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/noise_kinds/registry.ts": "the noise kinds, read by the schema and the SDE cell",
   "src/pipeline/cells/training_cell.ts": "a cell kind, run by the engine",
   "src/pipeline/cost.ts": "the progress line's cost model",
+  "src/pipeline/memory_check.ts": "the engine validation's memory check (engineIssues runs it)",
   "src/pipeline/data_kinds/analytic.ts": "a data kind; reached through DATA_KINDS",
   "src/pipeline/data_kinds/crossing_trajectories.ts": "a data kind; reached through DATA_KINDS",
   "src/pipeline/data_kinds/csv.ts": "a data kind; reached through DATA_KINDS (its readers are src/data/csv.ts)",

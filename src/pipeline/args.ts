@@ -30,6 +30,12 @@ Options:
   --threads N         ONNX Runtime intra-op threads (default: runtime's choice)
   -h, --help          show this text`;
 
+/**
+ * Most intra-op threads `--threads` takes: ONNX Runtime starts one OS thread
+ * each, and more threads than cores only slow a run down.
+ */
+export const MAX_THREADS = 1024;
+
 /** Parsed command-line arguments. */
 export interface PipelineArgs {
   /** The pipeline file. Empty when `help` is set and no file was given. */
@@ -66,7 +72,7 @@ export class UsageError extends Error {
  * Parses the pipeline CLI's arguments (without the program name).
  *
  * @throws {UsageError} on an unknown flag, a missing or extra file, a bad
- *   backend, a thread count that is not a positive integer, or `--resume`
+ *   backend, a thread count that is not an integer in 1 … {@linkcode MAX_THREADS}, or `--resume`
  *   with `--overwrite`.
  *
  * @example
@@ -113,6 +119,12 @@ export function parsePipelineArgs(argv: readonly string[]): PipelineArgs {
     threads = Number(values.threads);
     if (!/^\d+$/.test(values.threads) || !(threads >= 1)) {
       throw new UsageError(`Option --threads must be a positive integer, got "${values.threads}"`);
+    }
+    if (threads > MAX_THREADS) {
+      const cores = navigator.hardwareConcurrency;
+      throw new UsageError(
+        `Option --threads must be at most ${MAX_THREADS} (this machine has ${cores} cores), got "${values.threads}"`,
+      );
     }
   }
   if (values.resume === true && values.overwrite === true) {

@@ -33,6 +33,7 @@ Deno.test("parsePipelineArgs() throws a UsageError with exit code 2 that names t
     [["p.yaml", "--backend", "tpu"], 'Option --backend must be one of cpu, cuda, webgpu, got "tpu"'],
     [["p.yaml", "--threads", "0"], 'Option --threads must be a positive integer, got "0"'],
     [["p.yaml", "--threads", "1.5"], 'got "1.5"'],
+    [["p.yaml", "--threads", "99999999999"], "Option --threads must be at most 1024"],
     [["p.yaml", "--out"], "--out"],
     [[], "Missing the pipeline file"],
     [["a.yaml", "b.yaml"], "Expected one pipeline file, got 2: a.yaml b.yaml"],

@@ -13,14 +13,60 @@
  * or `--overwrite` replaces them; so is one another run is writing (its
  * `.lock` names the run's pid).
  *
+ * An output folder that cannot be made or written (`--out` names a file, or
+ * a read-only folder) is refused (exit 2) before any work starts too.
+ *
  * Exit codes: 0 done, 1 a cell failed, 2 bad arguments, pipeline file or output folder, 130 interrupted.
  *
  * @module
  */
+import { dirname, join, resolve } from "node:path";
 import { parsePipelineArgs, USAGE, UsageError } from "./args.ts";
-import { runPipelineFile, type RunPipelineOptions } from "./engine.ts";
+import { outputDir, runPipeline, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
+import { readPipeline } from "./parse.ts";
 import { OutputError } from "./_output_lock.ts";
+
+/**
+ * Why the run cannot write its output folder `dir` (under `out`, the
+ * `--out` option, or the default `reports`), before any work starts: the deepest part of the path
+ * that exists must be a folder this process can create entries in. Writing
+ * is tried with an empty folder removed at once (named as the atomic writers'
+ * temporaries, so a run killed meanwhile leaves nothing a later run keeps);
+ * permission bits alone cannot tell (root, ACLs, read-only mounts).
+ */
+async function outputProblem(dir: string, out: string | undefined): Promise<string | undefined> {
+  const option = out !== undefined ? "--out" : "--out (default reports)";
+  const root = resolve(out ?? "reports");
+  let existing = resolve(dir);
+  for (;;) {
+    try {
+      const info = await Deno.stat(existing);
+      if (!info.isDirectory) {
+        return existing === root
+          ? `Option ${option}: ${existing} is a file, not a folder`
+          : `Option ${option}: ${existing} is a file, so the output folder ${dir} cannot be made`;
+      }
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) {
+        return `Option ${option}: cannot read ${existing}: ${(e as Error).message}`;
+      }
+    }
+    const parent = dirname(existing);
+    if (parent === existing) return undefined;
+    existing = parent;
+  }
+  const probe = join(existing, `.write-probe.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  try {
+    await Deno.mkdir(probe);
+    await Deno.remove(probe);
+  } catch (e) {
+    return `Option ${option}: cannot write in ${existing} (${(e as Error).message}): choose another folder or ` +
+      "make it writable";
+  }
+  return undefined;
+}
 
 /** Options of {@linkcode main} beyond the command line (for tests). */
 export interface CliOptions extends Pick<RunPipelineOptions, "progress" | "charts" | "onEvent" | "runtime"> {
@@ -75,7 +121,15 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
   const listenTo = options.signal === undefined ? signals : [];
   for (const s of listenTo) Deno.addSignalListener(s, onSigint);
   try {
-    const run = await runPipelineFile(parsed.file, {
+    const config = await readPipeline(parsed.file, { quick: parsed.quick });
+    const dir = outputDir(config, { ...(parsed.out !== undefined ? { out: parsed.out } : {}), quick: parsed.quick });
+    const problem = await outputProblem(dir, parsed.out);
+    if (problem !== undefined) {
+      error(problem);
+      return 2;
+    }
+    const run = await runPipeline(config, {
+      file: parsed.file,
       resume: parsed.resume,
       overwrite: parsed.overwrite,
       backend: parsed.backend,

@@ -46,6 +46,7 @@ import type { CellContext, CellEvent } from "./cells/cell_kind.ts";
 import { cellKindOf } from "./cells/registry.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import { machineMemory, memoryIssues } from "./memory_check.ts";
 import { claimOutput } from "./_output_lock.ts";
 import { collectProvenance } from "./_provenance.ts";
 import { readPipeline } from "./parse.ts";
@@ -108,14 +109,17 @@ export interface PipelineRun {
 
 /**
  * Problems the engine has with a validated configuration (every cell is
- * checked): what the schema allows but the engine cannot build yet. Throws
+ * checked): what the schema allows but the engine cannot build yet, and a
+ * cell that cannot fit in this machine's memory (memory_check.ts). Throws
  * nothing; {@linkcode checkPipeline} turns them into a {@linkcode PipelineError}.
  */
 export function engineIssues(cells: readonly SweepCell[]): PipelineIssue[] {
   const seen = new Set<string>();
   const out: PipelineIssue[] = [];
+  const memory = machineMemory();
   for (const cell of cells) {
-    for (const issue of taskIssues(cell.config)) {
+    const task = taskIssues(cell.config);
+    for (const issue of task.length > 0 ? task : memoryIssues(cell.config, memory)) {
       const key = `${issue.path}: ${issue.message}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -12,7 +12,9 @@ function parseError(text: string, file: string): PipelineError {
 Deno.test("parsePipeline() reports every expected field path with exit code 2 for each invalid fixture", async () => {
   const dir = new URL("invalid/", fixtures);
   const expected = JSON.parse(await Deno.readTextFile(new URL("expected.json", dir))) as Record<string, string[]>;
-  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "expected.json").sort();
+  // Subfolders hold their own corpora (bad_input/: through the CLI, bad_input_test.ts).
+  const files = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name)
+    .filter((n) => n !== "expected.json").sort();
   assertEquals(files, Object.keys(expected).sort(), "every invalid fixture has expectations, and vice versa");
   for (const name of files) {
     const e = parseError(await Deno.readTextFile(new URL(name, dir)), name);
@@ -64,7 +66,11 @@ Deno.test("parsePipeline() reports YAML and JSON syntax errors and non-object fi
   );
   assert(parseError("a: [1, 2", "p.yaml").message.startsWith("p.yaml: (root): Invalid YAML"));
   assert(parseError("{", "p.json").message.startsWith("p.json: (root): Invalid JSON"));
-  assert(parseError("a: 1\na: 2\n", "p.yaml").message.includes("Invalid YAML"), "duplicate keys are refused");
+  assertEquals(
+    parseError("a: 1\nb:\n  c: 1\n  c: 2\n", "p.yaml").message,
+    'p.yaml: b.c: Invalid YAML: duplicate key "c" at line 4 (first at line 3)',
+    "duplicate keys are refused, at their path",
+  );
   assert(parseError("42", "p.yaml").message.includes("got number"));
 });
 
@@ -103,4 +109,76 @@ quick: { train: { epochs: 2 }, data: { trainPerClass: 10 }, sweep: { model.dynam
   assertEquals(quick.sweep, { "model.dynamics.width": [5] });
   assertEquals(quick.quick, undefined);
   assertEquals(expandSweep(quick).length, 1);
+});
+
+/** A valid crossing-trajectories pipeline with `extra` merged in (JSON). */
+function tinyJson(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    name: "tiny",
+    data: { kind: "crossing-trajectories" },
+    model: { dynamics: { kind: "mlp", width: 4 } },
+    solve: {},
+    gradient: { method: "gq" },
+    train: { epochs: 1 },
+    ...extra,
+  });
+}
+
+Deno.test("readPipeline() skips a UTF-8 byte-order mark and refuses UTF-16 files, saying to save them as UTF-8", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = tinyJson();
+    await Deno.writeFile(`${dir}/bom.json`, new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(text)]));
+    assertEquals((await readPipeline(`${dir}/bom.json`)).name, "tiny");
+    assertEquals(parsePipeline(`\uFEFF${text}`, "bom.json").name, "tiny", "text given with its mark");
+    for (const [bom, order] of [[[0xff, 0xfe], "FF FE"], [[0xfe, 0xff], "FE FF"]] as const) {
+      const units = [...text].flatMap((c) => (order === "FF FE" ? [c.charCodeAt(0), 0] : [0, c.charCodeAt(0)]));
+      await Deno.writeFile(`${dir}/u16.json`, new Uint8Array([...bom, ...units]));
+      const e = await readPipeline(`${dir}/u16.json`).then(() => undefined, (e) => e);
+      assert(e instanceof PipelineError, String(e));
+      assertEquals(
+        e.message,
+        `${dir}/u16.json: (root): The file is UTF-16 (it starts with the byte-order mark ${order}): save it as UTF-8`,
+      );
+    }
+    await Deno.writeFile(`${dir}/latin1.yaml`, new Uint8Array([0x6e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xe9]));
+    const e = await readPipeline(`${dir}/latin1.yaml`).then(() => undefined, (e) => e);
+    assert(e instanceof PipelineError && e.message.includes("not valid UTF-8"), String(e));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parsePipeline() lists the first 20 issues of a file and counts the rest", () => {
+  const unknown = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i]));
+  const e = parseError(tinyJson(unknown), "many.json");
+  assertEquals(e.issues.length, 50, "every issue is kept");
+  const lines = e.message.split("\n");
+  assertEquals(lines.length, 21);
+  assertEquals(lines[20], "many.json: … and 30 more issues (fix the ones above first)");
+});
+
+Deno.test("parsePipeline() shows NaN and Infinity as such, not as null", () => {
+  const e = parseError("name: x\ndata: { kind: nested-spheres, r1: .nan }\nsolve: { rtol: .inf }\n", "n.yaml");
+  assert(e.message.includes("n.yaml: data.r1: Expected a finite number, got NaN"), e.message);
+  assert(e.message.includes("n.yaml: solve.rtol: Expected a finite number, got Infinity"), e.message);
+  assert(!e.message.includes("null"), e.message);
+});
+
+Deno.test("parsePipeline() refuses relative tolerances below what the model's dtype can meet, in sweeps too", () => {
+  const float32 = parseError(tinyJson({ solve: { rtol: 1e-7 } }), "t.json");
+  assert(float32.message.startsWith("t.json: solve.rtol: Tolerance 1e-7 is below what float32"), float32.message);
+  const config = parsePipeline(
+    tinyJson({ solve: { rtol: 1e-7 }, model: { dynamics: { kind: "mlp", width: 4 }, dtype: "float64" } }),
+    "t.json",
+  );
+  assertEquals(config.solve.rtol, 1e-7, "float64 meets 1e-7");
+  const swept = parseError(tinyJson({ sweep: { "solve.rtol": [1e-3, 1e-9] } }), "s.json");
+  assert(swept.issues.some((i) => i.path.startsWith("sweep.solve.rtol")), swept.message);
+});
+
+Deno.test("parsePipeline() refuses a name too long for a file name", () => {
+  const e = parseError(tinyJson({ name: "a".repeat(101) }), "n.json");
+  assert(e.message.startsWith("n.json: name: Name must be at most 100 characters"), e.message);
+  assertEquals(parsePipeline(tinyJson({ name: "a".repeat(100) }), "n.json").name.length, 100);
 });

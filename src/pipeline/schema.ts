@@ -15,7 +15,8 @@
  * - a learning-rate table has increasing `maxWidth` rows and covers the model's width;
  * - `accuracy` needs classification data, `gradient-error` the analytic problem;
  * - the `memory` stage measures the analytic problem only, and `peak-memory` needs it;
- * - nested spheres need r1 < r2 < r3.
+ * - nested spheres need r1 < r2 < r3;
+ * - relative tolerances are no smaller than the model's element type can meet ({@linkcode MIN_RTOL}).
  *
  * Sweep paths and `quick` overrides are checked by re-validating whole
  * configurations; see `parse.ts` and `sweep.ts`.
@@ -110,7 +111,10 @@ export const ModelSchema = z.object({
 /** The solve stage: solver, tolerances and time span. */
 export const SolveSchema = z.object({
   solver: z.enum(SOLVER_NAMES).default("dopri5").describe("ODE solver. Default dopri5"),
-  rtol: positive.default(1e-3).describe("Relative tolerance. Default 1e-3"),
+  rtol: positive.default(1e-3).describe(
+    "Relative tolerance: at least 1e-6 for a float32 model, 1e-14 for float64 (what the arithmetic can meet). " +
+      "Default 1e-3",
+  ),
   atol: positive.default(1e-3).describe("Absolute tolerance. Default 1e-3"),
   dt: positive.optional().describe("Step size: required by fixed-step solvers, initial step for adaptive ones"),
   maxSteps: positiveInt.default(100_000).describe("Step limit per solve. Default 100000"),
@@ -120,7 +124,7 @@ export const SolveSchema = z.object({
   }).strict().optional().describe("Time span for data without their own times. Default 0…1"),
   backward: z.object({
     solver: z.enum(SOLVER_NAMES).optional().describe("Backward solver. Default: the forward one"),
-    rtol: positive.optional().describe("Backward relative tolerance. Default: the forward one"),
+    rtol: positive.optional().describe("Backward relative tolerance (same floor as rtol). Default: the forward one"),
     atol: positive.optional().describe("Backward absolute tolerance. Default: the forward one"),
   }).strict().optional().describe("Settings of the backward solve (adjoint, seminorm, gq)"),
 }).strict().superRefine((s, ctx) => {
@@ -290,10 +294,14 @@ export const SeedsSchema = z.union([
 export const QuickSchema = z.record(z.string(), z.unknown())
   .describe("Overrides applied under --quick, in the shape of the pipeline itself, e.g. { train: { epochs: 2 } }");
 
+/** Longest pipeline name: it names the output folder (`<name>-quick` under --quick), well within file-name limits. */
+export const MAX_NAME_LENGTH = 100;
+
 const BaseSchema = z.object({
   $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors"),
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "Name must be lowercase letters, digits, - and _" })
-    .describe("Pipeline name (used in output paths)"),
+  name: z.string().max(MAX_NAME_LENGTH, { message: `Name must be at most ${MAX_NAME_LENGTH} characters` })
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, { message: "Name must be lowercase letters, digits, - and _" })
+    .describe(`Pipeline name (used in output paths): lowercase letters, digits, - and _, at most ${MAX_NAME_LENGTH}`),
   description: z.string().optional(),
   data: DataSchema,
   model: ModelSchema.optional().describe("Required unless data.kind is analytic"),
@@ -366,6 +374,7 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
     }
   }
   const classification = isClassificationData(field(c, "data"));
+  toleranceChecks(c, analytic, ctx);
   sdeChecks(c, kind, ctx);
   const metrics = field(c, "evaluate", "metrics");
   (Array.isArray(metrics) ? metrics : []).forEach((m, i) => {
@@ -418,6 +427,44 @@ function crossStageChecks(c: unknown, ctx: z.core.$RefinementCtx<unknown>): void
       });
     }
   }
+}
+
+/**
+ * Smallest relative tolerance per element type, as powers of ten: 1e-6 for
+ * float32 (8 units of roundoff, eps = 1.2e-7) and 1e-14 for float64 (45 eps,
+ * eps = 2.2e-16; rounding builds up over the many steps so tight a tolerance
+ * takes). Below them a step's error estimate is rounding noise, the step
+ * size shrinks until `solve.maxSteps` stops the solve, and a run spends
+ * minutes doing so (rtol = 1e-300 ran 99 s).
+ */
+export const MIN_RTOL = { float32: 1e-6, float64: 1e-14 } as const;
+
+/**
+ * Relative tolerances the model's element type can meet (see
+ * {@linkcode MIN_RTOL}): `solve.rtol`, `solve.backward.rtol` and the memory
+ * stage's tolerances (used as rtol; the analytic problem runs in float64).
+ */
+function toleranceChecks(c: unknown, analytic: boolean, ctx: z.core.$RefinementCtx<unknown>): void {
+  const model = analytic || field(c, "model", "dtype") === "float64" ? "float64" : "float32";
+  const exp = (v: number) => v.toExponential().replace("e+", "e");
+  const check = (path: (string | number)[], value: unknown, dtype: "float32" | "float64", why: string) => {
+    const floor = MIN_RTOL[dtype];
+    if (typeof value === "number" && value > 0 && value < floor) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `Tolerance ${exp(value)} is below what ${dtype} arithmetic can meet (${why}): use at least ` +
+          exp(floor) + (dtype === "float32" ? `, or model.dtype float64 (at least ${exp(MIN_RTOL.float64)})` : ""),
+      });
+    }
+  };
+  const why = analytic ? "the analytic problem runs in float64" : `the model is ${model}`;
+  check(["solve", "rtol"], field(c, "solve", "rtol"), model, why);
+  check(["solve", "backward", "rtol"], field(c, "solve", "backward", "rtol"), model, why);
+  const tolerances = field(c, "memory", "tolerances");
+  (Array.isArray(tolerances) ? tolerances : []).forEach((t, i) =>
+    check(["memory", "tolerances", i], t, "float64", "the memory stage runs the analytic problem, in float64")
+  );
 }
 
 /** The rules of neural SDEs: stochastic data, the noise stage, the SDE methods and the solver step they need. */
