@@ -19,6 +19,7 @@ import { formatShape, type Graph, type ValueInfo } from "../onnx/graph.ts";
 import { lowerForRuntime } from "../onnx/lower.ts";
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
+import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
 
 /** Where graphs run. `cuda` and `webgpu` fall back to `cpu` unless `strict`. */
 export type Backend = "cpu" | "cuda" | "webgpu";
@@ -98,6 +99,8 @@ export class Runtime {
   readonly requested: Backend;
   #active: Backend;
   #fellBack = false;
+  /** The child-process trial of a GPU backend, run once before its first session here. */
+  #probe: ReturnType<typeof probeBackend> | undefined;
   readonly #options: Required<Omit<RuntimeOptions, "backend">>;
   #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
   readonly #byContent = new Map<string, Promise<CompiledGraph>>();
@@ -162,6 +165,16 @@ export class Runtime {
     }
   }
 
+  /** Falls back to CPU with one warning, or under `strict` throws {@linkcode BackendError}. */
+  #fallBack(why: string, cause: unknown = new Error(why)): void {
+    if (this.#options.strict) throw new BackendError(this.#active, cause);
+    if (!this.#fellBack) {
+      this.#options.warn(`quadjoint: backend ${this.#active} unavailable (${why}); falling back to cpu`);
+      this.#fellBack = true;
+    }
+    this.#active = "cpu";
+  }
+
   async #create(graph: Graph, bytes: Uint8Array): Promise<CompiledGraph> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: this.#options.optimization,
@@ -174,17 +187,18 @@ export class Runtime {
       // from the next: measured 2–3× slower calls on 2 cores. Idle threads must sleep.
       extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
     };
+    if (this.#active === "webgpu") {
+      // Dawn prints native lines when there is no adapter: find out in a child process, whose stderr is kept.
+      this.#probe ??= probeBackend(this.#active, bytes);
+      const probe = await this.#probe;
+      if (probe !== undefined && !probe.starts) this.#fallBack(probe.why);
+    }
     if (this.#active !== "cpu") {
       try {
         const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: [this.#active] });
         return new CompiledGraph(graph, s, this.#active);
       } catch (e) {
-        if (this.#options.strict) throw new BackendError(this.#active, e);
-        if (!this.#fellBack) {
-          this.#options.warn(`quadjoint: backend ${this.#active} unavailable (${firstLine(e)}); falling back to cpu`);
-          this.#fellBack = true;
-        }
-        this.#active = "cpu";
+        this.#fallBack(backendFailureReason(e instanceof Error ? e.message : String(e)), e);
       }
     }
     try {

@@ -186,3 +186,34 @@ Deno.test("Runtime runs float64 Softplus and Elu graphs (lowered) to plain TypeS
     assertClose(Number(out.sp!.data[i]), softplus(v), 1e-14, `softplus(${v})`);
   }
 });
+
+Deno.test("a process that asks for webgpu without an adapter prints the one fallback line and no native lines", async () => {
+  const session = new URL("./session.ts", import.meta.url).href;
+  const graph = new URL("../onnx/builder.ts", import.meta.url).href;
+  const code = `
+    import { Runtime } from "${session}";
+    import { GraphBuilder } from "${graph}";
+    const b = new GraphBuilder("id");
+    b.output(b.op1("Identity", [b.input("x", "float32", [1])]), "y");
+    const rt = new Runtime({ backend: "webgpu" });
+    const c = await rt.compile(b.build());
+    console.log(c.backend);
+    await rt.dispose();`;
+  const config = new URL("../../deno.json", import.meta.url).pathname;
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", "--config", config, code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).split("\n").filter((l) => l.trim() !== "");
+  assert(success, text(stderr).join("\n"));
+  const [backend] = text(stdout);
+  if (backend === "cpu") {
+    const lines = text(stderr);
+    assertEquals(lines.length, 1, lines.join("\n"));
+    assert(/^quadjoint: backend webgpu unavailable \(.+\); falling back to cpu$/.test(lines[0]!), lines[0]);
+    assert(!/onnxruntime_src|\.cc:\d+/.test(lines[0]!), `the reason keeps ORT's source location: ${lines[0]}`);
+  } else {
+    assertEquals([backend, text(stderr)], ["webgpu", []]);
+  }
+});
