@@ -328,11 +328,14 @@ async function runCells(
       results.cells.some((c) => c.status === "pending" || c.status === "partial");
     results.status = interrupted ? "interrupted" : "complete";
     await writePipelineResults(dir, results);
-    const report = !interrupted && options.report !== false
+    // An interrupted run reports what it finished too (the report says it is partial).
+    const report = options.report !== false
       ? await writePipelineReport(dir, results, options.charts ?? true)
       : undefined;
-    if (interrupted) progress.log(`Interrupted: checkpoints and partial results in ${dir}; continue with --resume`);
-    else for (const line of runSummary(results, dir, report, progress.elapsed)) progress.log(line);
+    if (interrupted) {
+      progress.log(`Interrupted: checkpoints and partial results in ${dir}; continue with --resume`);
+      if (report) progress.log(`Report of the finished cells: ${report}`);
+    } else for (const line of runSummary(results, dir, report, progress.elapsed)) progress.log(line);
     return { results, dir, exitCode: interrupted ? 130 : failed ? 1 : 0 };
   } finally {
     if (!options.runtime) await runtime.dispose();

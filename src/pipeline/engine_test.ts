@@ -387,3 +387,28 @@ Deno.test("runPipeline() with resume starts a cell over from a truncated checkpo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runPipeline() interrupted still writes a report of the finished cells, saying it is partial", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const controller = new AbortController();
+    let first: string | undefined;
+    const part = await run(dir, {
+      signal: controller.signal,
+      report: true,
+      charts: false,
+      onEvent: (e) => {
+        first ??= e.cell;
+        if (e.kind === "epoch" && e.cell !== first) controller.abort(); // in the second cell
+      },
+    });
+    assertEquals(part.exitCode, 130);
+    const html = await Deno.readTextFile(`${part.dir}/report.html`);
+    assert(
+      html.includes("Interrupted: 1 of 4 cells finished (continue with --resume)"),
+      "the report says it is partial",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

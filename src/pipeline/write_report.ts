@@ -13,14 +13,23 @@ import type { PipelineResults } from "../results/records.ts";
 import { formatDuration } from "./progress.ts";
 import { replaceDirectory, writeFileAtomic } from "../util/files.ts";
 
+/** The report's subtitle: the pipeline's description, and for an interrupted run how much of it finished. */
+function subtitleOf(results: PipelineResults): string | undefined {
+  if (results.status !== "interrupted") return results.subtitle;
+  const done = results.cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped");
+  const note = `Interrupted: ${done.length} of ${results.cells.length} cells finished (continue with --resume)`;
+  return results.subtitle === undefined ? note : `${results.subtitle}. ${note}`;
+}
+
 /**
  * Renders report.html (and with `charts`, the charts folder, replaced as a
  * whole) into `dir`; returns the path of report.html.
  */
 export async function writePipelineReport(dir: string, results: PipelineResults, charts = true): Promise<string> {
+  const subtitle = subtitleOf(results);
   const content = experimentReport(results.results, {
     title: results.title,
-    ...(results.subtitle !== undefined ? { subtitle: results.subtitle } : {}),
+    ...(subtitle !== undefined ? { subtitle } : {}),
     ...(results.charts !== undefined ? { charts: results.charts } : {}),
     summary: results.summary,
     metricLabel: results.metricLabel,
