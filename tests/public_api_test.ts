@@ -42,6 +42,10 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/noise_kinds/registry.ts": "the noise kinds, read by the schema and the SDE cell",
   "src/pipeline/cells/training_cell.ts": "a cell kind, run by the engine",
   "src/pipeline/cost.ts": "the progress line's cost model",
+  "src/pipeline/cluster.ts": "the pipeline file's cluster section (a zod schema, like schema.ts)",
+  "src/pipeline/emit.ts": "--emit slurm|k8s of the pipeline CLI",
+  "src/pipeline/merge.ts": "the merge of a sharded sweep, run by deno task report <dir>",
+  "src/pipeline/shard.ts": "--shard i/N of the pipeline CLI (runPipeline's shard option takes its ShardSpec)",
   "src/pipeline/memory_check.ts": "the engine validation's memory check (engineIssues runs it)",
   "src/pipeline/data_kinds/analytic.ts": "a data kind; reached through DATA_KINDS",
   "src/pipeline/data_kinds/crossing_trajectories.ts": "a data kind; reached through DATA_KINDS",
@@ -69,7 +73,7 @@ const INTERNAL: Record<string, string> = {
 };
 
 /** Command-line entry points: run, not imported. */
-const ENTRY_POINTS = new Set(["src/pipeline/cli.ts", "src/report/cli.ts"]);
+const ENTRY_POINTS = new Set(["src/pipeline/cli.ts", "src/report/cli.ts", "src/runtime/gpu_setup.ts"]);
 
 interface DocSymbol {
   name: string;

@@ -81,6 +81,21 @@ export function encodeSafetensors(
   tensors: Readonly<Record<string, Tensor>>,
   metadata: Readonly<Record<string, string>> = {},
 ): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The file's bytes in pieces: length and header, then views of each tensor's data (nothing copied). */
+function safetensorsParts(
+  tensors: Readonly<Record<string, Tensor>>,
+  metadata: Readonly<Record<string, string>>,
+): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header[METADATA] = { ...metadata };
   let offset = 0;
@@ -100,16 +115,10 @@ export function encodeSafetensors(
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let at = 8 + json.length;
-  for (const t of Object.values(tensors)) {
-    const b = bytesOf(t);
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
+  const head = new Uint8Array(8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  head.set(json, 8);
+  return [head, ...Object.values(tensors).map(bytesOf)];
 }
 
 interface Entry {
@@ -219,7 +228,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Safete
 
 /**
  * Writes tensors as a safetensors file, atomically (temporary file, then
- * rename), creating the folder.
+ * rename), creating the folder. The tensors' bytes go to the file from their
+ * own arrays, not through a copy of the whole file.
  *
  * @example Write, read back
  * ```ts
@@ -236,7 +246,7 @@ export async function writeSafetensors(
   tensors: Readonly<Record<string, Tensor>>,
   metadata: Readonly<Record<string, string>> = {},
 ): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata), { what: "safetensors file" });
+  await writeFileAtomic(path, safetensorsParts(tensors, metadata), { what: "safetensors file" });
 }
 
 /**

@@ -97,6 +97,11 @@ Deno.test("writeSafetensors() writes atomically and readSafetensors() reads it b
     await writeSafetensors(`${dir}/sub/w.safetensors`, { w });
     assertEquals((await readSafetensors(`${dir}/sub/w.safetensors`)).tensors.w, w);
     assertEquals([...Deno.readDirSync(`${dir}/sub`)].map((e) => e.name), ["w.safetensors"], "no temporary left");
+    // The file is written from the tensors' own arrays, subarrays included, byte for byte what the encoder gives.
+    const big = new Float64Array(10).map((_, i) => i / 3);
+    const tensors = { a: tensor(big.subarray(2, 8), [2, 3]), b: w, c: tensor(Float64Array.of(), [0]) };
+    await writeSafetensors(`${dir}/parts.safetensors`, tensors, { id: "x" });
+    assertEquals(await Deno.readFile(`${dir}/parts.safetensors`), encodeSafetensors(tensors, { id: "x" }));
     await assertRejects(() => readSafetensors(`${dir}/none.safetensors`), SafetensorsError, "none.safetensors");
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -16,16 +16,34 @@
  *   unless the run resumes them (`--resume`) or replaces them
  *   (`--overwrite`: they are moved aside and removed before the first cell
  *   starts, after the pipeline file validated — never a mix of old and new).
+ * - **Shards and cells**: the shards of one sweep (`--shard i/N`, shard.ts)
+ *   share the folder, so a shard takes `.lock.shard-<i>-of-<N>` instead of
+ *   `.lock` (two runs of one shard are refused), and every run takes
+ *   `cells/<id>/.lock` of each cell it runs, created the same way, before
+ *   its first cell starts: two runs never write one cell. A shard's earlier
+ *   results, temporaries and `--overwrite` are those of its own cells and of
+ *   `shards/<i>-of-<N>/` only; a whole-folder run is refused while a shard
+ *   holds its lock.
  *
- * Why one file: the three are one protocol — taking the lock decides whose
+ * Why one file: the four are one protocol — taking the locks decides whose
  * temporaries are stale and whether earlier results may be touched.
  *
  * @module
  */
 import { join } from "node:path";
 
-/** The lock file's name inside the output folder. */
+/** The lock file's name inside the output folder (and inside each cell's folder). */
 export const LOCK_FILE = ".lock";
+
+/** The lock file of shard `name` (`2-of-4`) inside the output folder: `.lock.shard-2-of-4`. */
+export function shardLockFile(name: string): string {
+  return `${LOCK_FILE}.shard-${name}`;
+}
+
+/** The folder of shard `name`'s own files (its results.json) inside the output folder. */
+export function shardDir(dir: string, name: string): string {
+  return join(dir, "shards", name);
+}
 
 /**
  * How long an unreadable lock (empty: its run was killed between creating and
@@ -160,8 +178,17 @@ export class OutputLock {
   }
 }
 
+/** Options of {@linkcode acquireOutputLock}. */
+export interface AcquireLockOptions {
+  /** The lock file's name inside the folder. @default ".lock" */
+  file?: string;
+  /** What the lock guards, for messages. @default "Output folder <dir>" */
+  label?: string;
+}
+
 /**
- * Takes the lock of output folder `dir` (which must exist).
+ * Takes the lock of output folder `dir` (which must exist), or with `file`
+ * another lock in it (a shard's, a cell's).
  *
  * @returns the lock, and a note when a stale lock was taken over.
  * @throws {OutputError} when a running process holds it (or a process on
@@ -180,8 +207,12 @@ export class OutputLock {
  * await Deno.remove(dir);
  * ```
  */
-export async function acquireOutputLock(dir: string): Promise<{ lock: OutputLock; notes: string[] }> {
-  const path = join(dir, LOCK_FILE);
+export async function acquireOutputLock(
+  dir: string,
+  options: AcquireLockOptions = {},
+): Promise<{ lock: OutputLock; notes: string[] }> {
+  const path = join(dir, options.file ?? LOCK_FILE);
+  const label = options.label ?? `Output folder ${dir}`;
   const holder: LockHolder = {
     pid: Deno.pid,
     host: hostname(),
@@ -216,7 +247,7 @@ export async function acquireOutputLock(dir: string): Promise<{ lock: OutputLock
     } else if (found.host !== holder.host || processRunning(found.pid)) {
       throw new OutputError(
         dir,
-        `Output folder ${dir} is in use by another run (${describe(found)}); wait for it to finish or choose ` +
+        `${label} is in use by another run (${describe(found)}); wait for it to finish or choose ` +
           `another --out. If no such run exists, remove ${path}`,
       );
     } else {
@@ -240,7 +271,7 @@ export async function acquireOutputLock(dir: string): Promise<{ lock: OutputLock
       continue;
     }
     await Deno.remove(aside).catch(() => {});
-    notes.push(`Output folder ${dir}: took over ${stale}`);
+    notes.push(`${label}: took over ${stale}`);
   }
   throw new OutputError(dir, `Cannot take the lock ${path}: other runs keep claiming it`);
 }
@@ -284,13 +315,20 @@ export interface ClaimOutputOptions {
   resume?: boolean;
   /** The run replaces the results in the folder. @default false */
   overwrite?: boolean;
+  /**
+   * The run is shard `shard` (`2-of-4`) of a sweep: it takes `.lock.shard-2-of-4` rather than `.lock`, and only
+   * its own cells and `shards/2-of-4/` count as its earlier results.
+   */
+  shard?: string;
+  /** The ids of the cells the run runs: each `cells/<id>/.lock` is taken until release. @default [] */
+  cells?: readonly string[];
 }
 
 /** An output folder claimed for one run. */
 export interface ClaimedOutput {
   /** Lines to show the user: a stale lock taken over, temporaries removed, earlier results replaced. */
   readonly notes: readonly string[];
-  /** Releases the lock; removes the folder again when the run left it empty. */
+  /** Releases the locks; removes the folders the run left empty (its cells', then the output folder). */
   release(): Promise<void>;
 }
 
@@ -301,15 +339,87 @@ function formatEntries(names: readonly string[]): string {
   return names.length > 4 ? `${shown} and ${names.length - 4} more` : shown;
 }
 
+/** Entry names of `dir` (folders with a trailing /), none when it does not exist. */
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => (e.isDirectory ? `${e.name}/` : e.name)).sort();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+/** Moves `names` (entries of `dir`) into a temporary aside folder and removes it: each rename is atomic. */
+async function removeEntries(dir: string, names: readonly string[]): Promise<void> {
+  // A run killed halfway leaves the aside folder, a stale temporary of this pid.
+  const aside = join(dir, `.replaced.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  await Deno.mkdir(aside);
+  for (const name of names.map((n) => n.replace(/\/$/, ""))) await Deno.rename(join(dir, name), join(aside, name));
+  await Deno.remove(aside, { recursive: true });
+}
+
+/**
+ * The shard locks in `dir` held by a run that may still be running (this host's live pids, or another host's), as
+ * `2-of-4 (pid 123 on node7, started …)`.
+ */
+export async function liveShardLocks(dir: string): Promise<string[]> {
+  const held: string[] = [];
+  for (const name of await entries(dir)) {
+    if (!name.startsWith(`${LOCK_FILE}.shard-`) || TEMPORARY.test(name)) continue;
+    const found = await readHolder(join(dir, name));
+    if (found === undefined) continue;
+    if ("unreadable" in found) held.push(`${name.slice(LOCK_FILE.length + 7)} (an unreadable lock)`);
+    else if (found.host !== hostname() || processRunning(found.pid)) {
+      held.push(`${name.slice(LOCK_FILE.length + 7)} (${describe(found)})`);
+    }
+  }
+  return held;
+}
+
+/** Takes every cell's lock, or none: on a refusal the ones taken are released. */
+async function lockCells(dir: string, ids: readonly string[]): Promise<{ locks: OutputLock[]; notes: string[] }> {
+  const locks: OutputLock[] = [];
+  const taken: string[] = [];
+  try {
+    for (const id of ids) {
+      const cellDir = join(dir, "cells", id);
+      await Deno.mkdir(cellDir, { recursive: true });
+      const { lock, notes } = await acquireOutputLock(cellDir, { label: `Cell ${id} of output folder ${dir}` });
+      locks.push(lock);
+      if (notes.length > 0) taken.push(id);
+    }
+  } catch (e) {
+    await releaseCells(dir, locks);
+    throw e;
+  }
+  const notes = taken.length === 0
+    ? []
+    : taken.length === 1
+    ? [`Output folder ${dir}: took over the lock of cell ${taken[0]}, whose run no longer runs`]
+    : [`Output folder ${dir}: took over the locks of ${taken.length} cells whose runs no longer run`];
+  return { locks, notes };
+}
+
+/** Releases cell locks and removes the cell folders (and cells/) left empty. */
+async function releaseCells(dir: string, locks: readonly OutputLock[]): Promise<void> {
+  for (const lock of locks) {
+    lock.releaseSync();
+    await Deno.remove(join(lock.path, "..")).catch(() => {}); // only when empty
+  }
+  await Deno.remove(join(dir, "cells")).catch(() => {});
+}
+
 /**
  * Claims output folder `dir` for a run: creates it, takes its lock
  * ({@linkcode acquireOutputLock}), removes stale temporaries
  * ({@linkcode removeStaleTemporaries}), and when the folder already holds
  * results, refuses the run unless it resumes them or, with `overwrite`,
- * moves them aside and removes them.
+ * moves them aside and removes them; then takes the lock of each of the
+ * run's `cells`. With `shard`, all of this concerns the shard's lock, its
+ * own cells and its `shards/<name>/` folder only (see the module doc).
  *
- * @throws {OutputError} when the folder is locked, or holds results and
- *   neither `resume` nor `overwrite` is set.
+ * @throws {OutputError} when the folder, the shard or a cell is locked by
+ *   another run, or holds results and neither `resume` nor `overwrite` is set.
  *
  * @example A second run into a finished output is refused
  * ```ts
@@ -329,33 +439,78 @@ export async function claimOutput(dir: string, options: ClaimOutputOptions = {})
     throw new RangeError("Options resume and overwrite cannot be combined: choose one");
   }
   await Deno.mkdir(dir, { recursive: true });
-  const { lock, notes } = await acquireOutputLock(dir);
+  const shard = options.shard;
+  const { lock, notes } = shard === undefined
+    ? await acquireOutputLock(dir)
+    : await acquireOutputLock(dir, { file: shardLockFile(shard), label: `Shard ${shard} of output folder ${dir}` });
+  let cellLocks: OutputLock[] = [];
   const release = async () => {
+    await releaseCells(dir, cellLocks);
     await lock.release();
+    if (shard !== undefined) await Deno.remove(join(dir, "shards")).catch(() => {});
     await Deno.remove(dir).catch(() => {}); // only when empty
   };
   try {
-    const removed = await removeStaleTemporaries(dir);
-    if (removed.length > 0) {
-      notes.push(`Output folder ${dir}: removed ${removed.length} temporary file(s) of runs that no longer run`);
+    const cells = options.cells ?? [];
+    if (shard === undefined) {
+      const shards = await liveShardLocks(dir);
+      if (shards.length > 0) {
+        throw new OutputError(
+          dir,
+          `Output folder ${dir} is in use by shard ${shards.join(", ")}; wait for the shards to finish (merge them ` +
+            `with deno task report ${dir}) or choose another --out`,
+        );
+      }
+      const removed = await removeStaleTemporaries(dir);
+      if (removed.length > 0) {
+        notes.push(`Output folder ${dir}: removed ${removed.length} temporary file(s) of runs that no longer run`);
+      }
+      const earlier = (await entries(dir)).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.shard-`));
+      if (earlier.length > 0 && !options.resume) {
+        if (!options.overwrite) {
+          const refusal = `Output folder ${dir} already holds results (${formatEntries(earlier)}); rerun with ` +
+            "--resume to continue them or with --overwrite to replace them";
+          throw new OutputError(dir, [...notes, refusal].join("\n"));
+        }
+        await removeEntries(dir, earlier);
+        notes.push(`Output folder ${dir}: replaced the earlier results (--overwrite)`);
+      }
+      const claimed = await lockCells(dir, cells);
+      cellLocks = claimed.locks;
+      notes.push(...claimed.notes);
+      return { notes, release };
     }
-    if (options.resume) return { notes, release };
-    const earlier = (await Array.fromAsync(Deno.readDir(dir)))
-      .map((e) => (e.isDirectory ? `${e.name}/` : e.name))
-      .filter((n) => n !== LOCK_FILE)
-      .sort();
-    if (earlier.length === 0) return { notes, release };
-    if (!options.overwrite) {
-      const refusal = `Output folder ${dir} already holds results (${formatEntries(earlier)}); rerun with --resume ` +
-        "to continue them or with --overwrite to replace them";
-      throw new OutputError(dir, [...notes, refusal].join("\n"));
+    // A shard: its cells are locked first, so that their folders are its own to clean, check and replace.
+    const claimed = await lockCells(dir, cells);
+    cellLocks = claimed.locks;
+    notes.push(...claimed.notes);
+    const own = shardDir(dir, shard);
+    let removed = (await removeStaleTemporaries(own)).length;
+    for (const id of cells) removed += (await removeStaleTemporaries(join(dir, "cells", id))).length;
+    if (removed > 0) {
+      notes.push(
+        `Shard ${shard} of output folder ${dir}: removed ${removed} temporary file(s) of runs that no longer run`,
+      );
     }
-    // Each rename is atomic; a run killed halfway leaves the aside folder, a stale temporary of this pid.
-    const aside = join(dir, `.replaced.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-    await Deno.mkdir(aside);
-    for (const name of earlier.map((n) => n.replace(/\/$/, ""))) await Deno.rename(join(dir, name), join(aside, name));
-    await Deno.remove(aside, { recursive: true });
-    notes.push(`Output folder ${dir}: replaced the earlier results (--overwrite)`);
+    const earlier: string[] = (await entries(own)).length > 0 ? [`shards/${shard}/`] : [];
+    for (const id of cells) {
+      if ((await entries(join(dir, "cells", id))).some((n) => n !== LOCK_FILE)) earlier.push(`cells/${id}/`);
+    }
+    if (earlier.length > 0 && !options.resume) {
+      if (!options.overwrite) {
+        const refusal = `Shard ${shard} of output folder ${dir} already holds results (${formatEntries(earlier)}); ` +
+          "rerun with --resume to continue them or with --overwrite to replace them";
+        throw new OutputError(dir, [...notes, refusal].join("\n"));
+      }
+      await Deno.remove(own, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+      for (const id of cells) {
+        const cellDir = join(dir, "cells", id);
+        await removeEntries(cellDir, (await entries(cellDir)).filter((n) => n !== LOCK_FILE));
+      }
+      notes.push(`Shard ${shard} of output folder ${dir}: replaced its earlier results (--overwrite)`);
+    }
     return { notes, release };
   } catch (e) {
     await release();

@@ -154,3 +154,61 @@ Deno.exit(130);`;
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("claimOutput() with shard takes the shard's lock and its cells' locks, and checks only its own results", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Another shard's finished cell and the folder's merged results are not this shard's.
+    await Deno.mkdir(`${dir}/cells/b`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/cells/b/result.json`, "{}");
+    await Deno.writeTextFile(`${dir}/results.json`, "{}");
+    const one = await claimOutput(dir, { shard: "1-of-2", cells: ["a"] });
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      [`${LOCK_FILE}.shard-1-of-2`, "cells", "results.json"],
+    );
+    assert(await Deno.stat(`${dir}/cells/a/${LOCK_FILE}`), "the cell is locked");
+    assert((await refusal(() => claimOutput(dir, { shard: "1-of-2", cells: ["a"], resume: true }))).message
+      .startsWith(`Shard 1-of-2 of output folder ${dir} is in use by another run (pid ${Deno.pid}`));
+    // Another N's shard that would run the same cell is refused by the cell's lock, and takes no lock itself.
+    const e = await refusal(() => claimOutput(dir, { shard: "1-of-3", cells: ["c", "a"] }));
+    assert(e.message.startsWith(`Cell a of output folder ${dir} is in use by another run`), e.message);
+    assertEquals([...Deno.readDirSync(`${dir}/cells`)].map((d) => d.name).sort(), ["a", "b"]);
+    // A whole-folder run is refused while a shard holds its lock.
+    const whole = await refusal(() => claimOutput(dir, { resume: true }));
+    assert(whole.message.startsWith(`Output folder ${dir} is in use by shard 1-of-2 (pid ${Deno.pid}`), whole.message);
+    await Deno.writeTextFile(`${dir}/cells/a/result.json`, "{}");
+    await one.release();
+    assertEquals(await Deno.readTextFile(`${dir}/cells/a/result.json`), "{}");
+    assert(!(await Array.fromAsync(Deno.readDir(`${dir}/cells/a`))).some((d) => d.name === LOCK_FILE), "released");
+    // Its own finished cell makes a rerun need --resume; --overwrite replaces only its own cells.
+    const again = await refusal(() => claimOutput(dir, { shard: "1-of-2", cells: ["a"] }));
+    assert(again.message.includes("already holds results (cells/a/)"), again.message);
+    const replaced = await claimOutput(dir, { shard: "1-of-2", cells: ["a"], overwrite: true });
+    assertEquals([...Deno.readDirSync(`${dir}/cells/a`)].map((d) => d.name), [LOCK_FILE]);
+    assertEquals(await Deno.readTextFile(`${dir}/cells/b/result.json`), "{}", "another shard's cell is kept");
+    await replaced.release();
+    assertEquals([...Deno.readDirSync(`${dir}/cells`)].map((d) => d.name), ["b"], "an empty cell folder is removed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("claimOutput() takes over the cell locks of a killed run with one note", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { live, deadPid } = await processes();
+    live.kill("SIGKILL");
+    await live.status;
+    for (const id of ["a", "b"]) {
+      await Deno.mkdir(`${dir}/cells/${id}`, { recursive: true });
+      await writeLock(`${dir}/cells/${id}`, deadPid);
+    }
+    const claim = await claimOutput(dir, { resume: true, cells: ["a", "b"] });
+    assertEquals(claim.notes, [`Output folder ${dir}: took over the locks of 2 cells whose runs no longer run`]);
+    await claim.release();
+    assert(!(await Deno.stat(dir).then(() => true, () => false)), "the folder, left empty, is removed");
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

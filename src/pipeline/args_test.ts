@@ -1,11 +1,11 @@
-import { assertEquals, assertThrows } from "../util/testing.ts";
+import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import { parsePipelineArgs, UsageError } from "./args.ts";
 
 Deno.test("parsePipelineArgs() reads every option and applies defaults", () => {
+  // No --backend: the file's runtime.backend decides (else cpu), so none is set here.
   assertEquals(parsePipelineArgs(["p.yaml"]), {
     file: "p.yaml",
     quick: false,
-    backend: "cpu",
     resume: false,
     overwrite: false,
     help: false,
@@ -43,5 +43,24 @@ Deno.test("parsePipelineArgs() throws a UsageError with exit code 2 that names t
   for (const [argv, message] of cases) {
     const e = assertThrows(() => parsePipelineArgs(argv), UsageError, message) as UsageError;
     assertEquals(e.exitCode, 2);
+  }
+});
+
+Deno.test("parsePipelineArgs() reads --shard i/N, --emit and --shards, and names a bad one", () => {
+  assertEquals(parsePipelineArgs(["p.yaml", "--shard", "2/4"]).shard, { index: 2, count: 4 });
+  const emit = parsePipelineArgs(["p.yaml", "--emit", "k8s", "--shards", "3"]);
+  assertEquals([emit.emit, emit.shards], ["k8s", 3]);
+  const bad: [string[], string][] = [
+    [["p.yaml", "--shard", "0/4"], "Option --shard: shard 0 is out of 1 … 4 (shards are 1-based)"],
+    [["p.yaml", "--shard", "3"], "Option --shard: expected i/N"],
+    [["p.yaml", "--emit", "pbs"], 'Option --emit must be one of slurm, k8s, got "pbs"'],
+    [["p.yaml", "--shards", "2"], "Option --shards sizes --emit's batch job"],
+    [["p.yaml", "--emit", "slurm", "--shards", "0"], "Option --shards must be an integer"],
+    [["p.yaml", "--emit", "slurm", "--shard", "1/2"], "Option --emit prints a batch job and runs nothing"],
+  ];
+  for (const [args, message] of bad) {
+    const e = assertThrows(() => parsePipelineArgs(args), UsageError) as UsageError;
+    assertEquals(e.exitCode, 2);
+    assert(e.message.startsWith(message), `${args.join(" ")}: ${e.message}`);
   }
 });

@@ -1,5 +1,6 @@
 /**
- * `deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume | --overwrite] [--threads N]`
+ * `deno task pipeline <file> [--quick] [--backend cpu|cuda|webgpu] [--out DIR] [--resume | --overwrite] [--threads N]
+ * [--shard i/N | --emit slurm|k8s [--shards N]]`
  *
  * Validates the pipeline file (every issue printed as `<file>: <path>: <message>`,
  * exit 2, nothing written), then runs it with {@linkcode runPipeline}; results
@@ -16,15 +17,21 @@
  * An output folder that cannot be made or written (`--out` names a file, or
  * a read-only folder) is refused (exit 2) before any work starts too.
  *
+ * `--shard i/N` runs the i-th of N shards of the sweep (shard.ts) into the
+ * shared output folder; `--emit slurm|k8s` validates the file and prints
+ * (to stdout) the batch job that runs every shard (emit.ts), running nothing.
+ *
  * Exit codes: 0 done, 1 a cell failed, 2 bad arguments, pipeline file or output folder, 130 interrupted.
  *
  * @module
  */
 import { dirname, join, resolve } from "node:path";
 import { parsePipelineArgs, USAGE, UsageError } from "./args.ts";
+import { emitJob } from "./emit.ts";
 import { outputDir, runPipeline, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
 import { readPipeline } from "./parse.ts";
+import { expandSweep } from "./sweep.ts";
 import { OutputError } from "./_output_lock.ts";
 
 /**
@@ -74,6 +81,8 @@ export interface CliOptions extends Pick<RunPipelineOptions, "progress" | "chart
   signal?: AbortSignal;
   /** Receives error messages. @default console.error */
   error?: (message: string) => void;
+  /** Receives what --emit prints. @default writes to stdout */
+  write?: (text: string) => void;
 }
 
 /**
@@ -122,6 +131,30 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
   for (const s of listenTo) Deno.addSignalListener(s, onSigint);
   try {
     const config = await readPipeline(parsed.file, { quick: parsed.quick });
+    if (parsed.emit !== undefined) {
+      let text: string;
+      try {
+        text = await emitJob(config, expandSweep(config, parsed.file), {
+          kind: parsed.emit,
+          file: parsed.file,
+          quick: parsed.quick,
+          ...(parsed.backend !== undefined ? { backend: parsed.backend } : {}),
+          ...(parsed.out !== undefined ? { out: parsed.out } : {}),
+          ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
+          ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}),
+        });
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        error(`Option --emit ${parsed.emit}: ${e.message}`);
+        return 2;
+      }
+      if (options.write) options.write(text);
+      else {
+        const bytes = new TextEncoder().encode(text);
+        for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
+      }
+      return 0;
+    }
     const dir = outputDir(config, { ...(parsed.out !== undefined ? { out: parsed.out } : {}), quick: parsed.quick });
     const problem = await outputProblem(dir, parsed.out);
     if (problem !== undefined) {
@@ -132,11 +165,12 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
       file: parsed.file,
       resume: parsed.resume,
       overwrite: parsed.overwrite,
-      backend: parsed.backend,
+      ...(parsed.backend !== undefined ? { backend: parsed.backend } : {}),
       ...(parsed.out !== undefined ? { out: parsed.out } : {}),
       ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
       signal: controller.signal,
       quick: parsed.quick,
+      ...(parsed.shard !== undefined ? { shard: parsed.shard } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.charts !== undefined ? { charts: options.charts } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),

@@ -15,9 +15,15 @@
  *
  * `--quick` runs write to `<out>/<pipeline name>-quick/` instead. A run claims
  * its folder first (`_output_lock.ts`): a `.lock` file keeps a second run out,
- * temporaries of killed runs are removed, and a folder that already holds
- * results is refused unless the run resumes them (`resume`) or replaces them
- * (`overwrite`); nothing earlier is deleted otherwise.
+ * `cells/<id>/.lock` a second writer of each cell, temporaries of killed runs
+ * are removed, and a folder that already holds results is refused unless the
+ * run resumes them (`resume`) or replaces them (`overwrite`); nothing earlier
+ * is deleted otherwise.
+ *
+ * With `shard` (`--shard i/N`, shard.ts) a run takes only the shard's cells,
+ * its lock is `.lock.shard-<i>-of-<N>`, and it writes
+ * `shards/<i>-of-<N>/results.json` instead of the folder's results, CSVs and
+ * report, which `deno task report <dir>` merges from all shards (merge.ts).
  *
  * Every file is written atomically. The sweep's cells run in order, each by
  * the cell kind that takes it (cells/registry.ts: training, SDE training or analytic).
@@ -47,11 +53,12 @@ import { cellKindOf } from "./cells/registry.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 import { machineMemory, memoryIssues } from "./memory_check.ts";
-import { claimOutput } from "./_output_lock.ts";
+import { claimOutput, shardDir } from "./_output_lock.ts";
 import { collectProvenance } from "./_provenance.ts";
 import { readPipeline } from "./parse.ts";
 import type { PipelineConfig } from "./schema.ts";
 import { configHash } from "./settings.ts";
+import { cellWeight, shardCells, shardName, type ShardResults, writeShardResults } from "./shard.ts";
 import { expandSweep, type SweepCell } from "./sweep.ts";
 import { taskIssues } from "./task_stage.ts";
 import { runSummary, writePipelineReport } from "./write_report.ts";
@@ -72,9 +79,9 @@ export interface RunPipelineOptions {
    * before the first cell starts. Without it (or `resume`) a folder that holds results is refused. @default false
    */
   overwrite?: boolean;
-  /** Backend (falls back to CPU with a warning). @default "cpu" */
+  /** Backend (falls back to CPU with a warning). @default the file's `runtime.backend`, else "cpu" */
   backend?: Backend;
-  /** ONNX Runtime intra-op threads; 0 lets it choose. @default 0 */
+  /** ONNX Runtime intra-op threads; 0 lets it choose. @default the file's `runtime.threads`, else 0 */
   threads?: number;
   /** A runtime to use instead of making one (not disposed). */
   runtime?: Runtime;
@@ -95,13 +102,18 @@ export interface RunPipelineOptions {
   quick?: boolean;
   /** Called after every completed epoch or analytic cell (for tests: abort at a chosen point). */
   onEvent?: (event: CellEvent) => void;
+  /**
+   * Run only this shard of the sweep's cells (`--shard i/N`, 1-based; shard.ts), into the shared output folder,
+   * writing `shards/<i>-of-<N>/results.json` instead of the folder's results and report. `index` is 1 … `count`.
+   */
+  shard?: { readonly index: number; readonly count: number };
 }
 
 /** What {@linkcode runPipeline} returns. */
 export interface PipelineRun {
-  /** The results written. */
+  /** The results written (of the shard's cells only, with `shard`). */
   results: PipelineResults;
-  /** The output folder. */
+  /** The output folder (shared by all shards). */
   dir: string;
   /** 0 complete, 1 a cell failed, 130 interrupted. */
   exitCode: number;
@@ -139,12 +151,6 @@ export function checkPipeline(config: PipelineConfig, file = "(pipeline)"): Swee
   const issues = engineIssues(cells);
   if (issues.length > 0) throw new PipelineError(file, issues);
   return cells;
-}
-
-/** A cell's units (epochs or analytic points) weighted by their cost. */
-function weightedUnits(cell: SweepCell): number {
-  const kind = cellKindOf(cell.config);
-  return kind.units(cell.config) * kind.unitCost(cell.config);
 }
 
 function metaOf(config: PipelineConfig, options: RunPipelineOptions, runtime: Runtime): PipelineResults["meta"] {
@@ -186,11 +192,17 @@ function metaOf(config: PipelineConfig, options: RunPipelineOptions, runtime: Ru
  * ```
  */
 export async function runPipeline(config: PipelineConfig, options: RunPipelineOptions = {}): Promise<PipelineRun> {
-  const cells = checkPipeline(config, options.file);
+  const sweep = checkPipeline(config, options.file);
+  const cells = options.shard ? shardCells(sweep, options.shard) : sweep;
   const dir = outputDir(config, options);
-  const output = await claimOutput(dir, { resume: options.resume ?? false, overwrite: options.overwrite ?? false });
+  const output = await claimOutput(dir, {
+    resume: options.resume ?? false,
+    overwrite: options.overwrite ?? false,
+    ...(options.shard ? { shard: shardName(options.shard) } : {}),
+    cells: cells.map((c) => c.id),
+  });
   try {
-    return await runCells(config, cells, dir, output.notes, options);
+    return await runCells(config, sweep, cells, dir, output.notes, options);
   } finally {
     await output.release();
   }
@@ -237,16 +249,25 @@ async function savedCellRecords(
 
 async function runCells(
   config: PipelineConfig,
+  sweep: readonly SweepCell[],
   cells: readonly SweepCell[],
   dir: string,
   notes: readonly string[],
   options: RunPipelineOptions,
 ): Promise<PipelineRun> {
   const runtime = options.runtime ??
-    new Runtime({ backend: options.backend ?? "cpu", threads: options.threads ?? 0 });
-  const progress = new Progress(cells.reduce((s, c) => s + weightedUnits(c), 0), options.progress ?? {});
+    new Runtime({
+      ...config.runtime,
+      backend: options.backend ?? config.runtime?.backend ?? "cpu",
+      threads: options.threads ?? config.runtime?.threads ?? 0,
+    });
+  const progress = new Progress(cells.reduce((s, c) => s + cellWeight(c), 0), options.progress ?? {});
   for (const note of notes) progress.log(note);
-  const first = cells[0]!.config;
+  const shard = options.shard;
+  if (shard) {
+    progress.log(`Shard ${shardName(shard)}: ${cells.length} of the sweep's ${sweep.length} cells`);
+  }
+  const first = sweep[0]!.config;
   const metricLabel = cellKindOf(first).metricLabel(first);
   const results: PipelineResults = {
     format: RESULTS_FORMAT,
@@ -261,10 +282,10 @@ async function runCells(
     meta: metaOf(config, options, runtime),
     provenance: await collectProvenance({
       config,
-      cells: cells.map((c) => c.config),
+      cells: sweep.map((c) => c.config),
       file: options.file,
       quick: options.quick ?? false,
-      threads: options.threads ?? 0,
+      threads: options.threads ?? config.runtime?.threads ?? 0,
       backendRequested: runtime.requested,
       backend: runtime.backend,
     }),
@@ -272,6 +293,15 @@ async function runCells(
     results: emptyCellRecords(),
   };
   const merge = (r: CellRecords) => appendCellRecords(results.results, r);
+  // A shard writes its own results file, never the folder's results.json, CSVs or report (which the merge writes).
+  const entries = shard
+    ? sweep.map((c) => ({ id: c.id, values: { ...c.values }, configHash: configHash(c.config) }))
+    : [];
+  const save = async (r: PipelineResults) => {
+    if (!shard) return void await writePipelineResults(dir, r);
+    const file: ShardResults = { ...r, shard: { index: shard.index, count: shard.count }, sweep: entries };
+    await writeShardResults(dir, file);
+  };
   let failed = false;
   try {
     for (const [i, cell] of cells.entries()) {
@@ -286,7 +316,7 @@ async function runCells(
         if (saved) {
           merge(saved);
           summary.status = "skipped";
-          progress.skip(weightedUnits(cell));
+          progress.skip(cellWeight(cell));
           progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: finished earlier, skipped`);
           continue;
         }
@@ -319,23 +349,30 @@ async function runCells(
         summary.error = (e as Error).message;
         progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: failed: ${(e as Error).message}`);
       }
-      await writePipelineResults(dir, { ...results, status: "interrupted" });
+      await save({ ...results, status: "interrupted" });
     }
     progress.finish();
     results.meta.backend = runtime.backend; // after any fallback to cpu
+    if (runtime.deviceName !== undefined) results.meta.device = runtime.deviceName;
     if (results.provenance) results.provenance.backend = runtime.backend;
     const interrupted = options.signal?.aborted === true &&
       results.cells.some((c) => c.status === "pending" || c.status === "partial");
     results.status = interrupted ? "interrupted" : "complete";
-    await writePipelineResults(dir, results);
-    // An interrupted run reports what it finished too (the report says it is partial).
-    const report = options.report !== false
+    await save(results);
+    // An interrupted run reports what it finished too (the report says it is partial); a shard leaves the report
+    // to the merge.
+    const report = !shard && options.report !== false
       ? await writePipelineReport(dir, results, options.charts ?? true)
       : undefined;
+    const resultsDir = shard ? shardDir(dir, shardName(shard)) : dir;
     if (interrupted) {
-      progress.log(`Interrupted: checkpoints and partial results in ${dir}; continue with --resume`);
+      const again = shard ? ` --shard ${shard.index}/${shard.count}` : "";
+      progress.log(`Interrupted: checkpoints and partial results in ${resultsDir}; continue with --resume${again}`);
       if (report) progress.log(`Report of the finished cells: ${report}`);
-    } else for (const line of runSummary(results, dir, report, progress.elapsed)) progress.log(line);
+    } else {
+      for (const line of runSummary(results, resultsDir, report, progress.elapsed)) progress.log(line);
+      if (shard) progress.log(`Merge the shards into one results.json and report with: deno task report ${dir}`);
+    }
     return { results, dir, exitCode: interrupted ? 130 : failed ? 1 : 0 };
   } finally {
     if (!options.runtime) await runtime.dispose();

@@ -1,6 +1,7 @@
 /**
  * The pipeline file schema (zod 4): stages `data`, `model`, `solve`,
- * `gradient`, `train`, `evaluate`, `memory`, `sweep`, `quick` and `report`.
+ * `gradient`, `train`, `evaluate`, `memory`, `sweep`, `quick` and `report`, and `cluster` (cluster.ts: how
+ * `--emit slurm|k8s` sizes a sweep's batch job).
  *
  * Every object is `.strict()`, so a misspelt key is an error rather than a
  * silently ignored setting. Defaults are applied by parsing and are listed in
@@ -35,6 +36,8 @@ import { DYNAMICS_SCHEMAS, dynamicsWidth } from "./model_kinds/registry.ts";
 import { NOISE_SCHEMAS } from "./noise_kinds/registry.ts";
 import { SDE_METHOD_NAMES } from "../sde/method_names.ts";
 import { positive, positiveInt, seed } from "./fields.ts";
+import { ClusterSchema } from "./cluster.ts";
+import type { Backend } from "../runtime/session.ts";
 
 // ---------------------------------------------------------------------------
 // data: one schema per data kind, each in its own file under data_kinds/
@@ -211,7 +214,19 @@ export const LearningRateSchema = z.union([
   }),
 ]);
 
-/** The train stage: Adam, epochs, batch size and seed. */
+/**
+ * When a training cell writes its checkpoint: after every `everyEpochs`-th
+ * epoch, or once `everySeconds` have passed since the last one, whichever
+ * comes first; without either, whenever the time since the last checkpoint
+ * is at least 20 times what that one took. A checkpoint does not depend on
+ * it: `--resume` continues from one written under another schedule.
+ */
+export const CheckpointScheduleSchema = z.object({
+  everyEpochs: positiveInt.optional().describe("Write a checkpoint after every this many epochs"),
+  everySeconds: positive.optional().describe("Write a checkpoint once this many seconds have passed since the last"),
+}).strict();
+
+/** The train stage: Adam, epochs, batch size, seed and checkpoint schedule. */
 export const TrainSchema = z.object({
   optimizer: z.object({
     kind: z.literal("adam").default("adam").describe('Optimiser. Only "adam". Default adam'),
@@ -227,6 +242,11 @@ export const TrainSchema = z.object({
   seed: seed.default(0).describe("Seed of the minibatch shuffles. Default 0"),
   loss: z.enum(["mse", "cross-entropy"]).optional()
     .describe("Loss. Default: cross-entropy for classification data, mse otherwise"),
+  checkpoint: CheckpointScheduleSchema.optional().describe(
+    "When to write the checkpoint --resume continues from. Default: whenever the time since the last one is at " +
+      "least 20 times what that one took (checkpoints under 5% of the run). Always after the last epoch and on " +
+      "Ctrl-C",
+  ),
 }).strict();
 
 // ---------------------------------------------------------------------------
@@ -260,6 +280,23 @@ export const ReportSchema = z.object({
   charts: z.array(z.enum(CHART_KINDS)).default(["training-time", "test-metric", "loss-curve"])
     .describe("Charts to draw. Default [training-time, test-metric, loss-curve]"),
   summary: z.boolean().default(true).describe("Include the summary table. Default true"),
+}).strict();
+
+/** The backends a pipeline may name (session.ts's `BACKENDS`, without loading ONNX Runtime here). */
+const BACKEND_NAMES = ["cpu", "cuda", "webgpu"] as const satisfies readonly Backend[];
+
+/** Where the graphs run; the command line's `--backend` and `--threads` win over these. */
+export const RuntimeSchema = z.object({
+  backend: z.enum(BACKEND_NAMES).default("cpu")
+    .describe(
+      "cpu, cuda or webgpu; a GPU backend that cannot start falls back to cpu with one warning line (cuda needs " +
+        "`deno task setup-gpu` once). --backend wins. Default cpu",
+    ),
+  device: z.number().int().min(0).default(0).describe("CUDA device index. Default 0"),
+  threads: z.number().int().min(0).default(0)
+    .describe("ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose. --threads wins. Default 0"),
+  strict: z.boolean().default(false)
+    .describe("Fail instead of falling back to cpu when the backend cannot start. Default false"),
 }).strict();
 
 // ---------------------------------------------------------------------------
@@ -316,6 +353,8 @@ const BaseSchema = z.object({
   seeds: SeedsSchema.optional(),
   quick: QuickSchema.optional(),
   report: ReportSchema.optional(),
+  runtime: RuntimeSchema.optional().describe("Backend, device, threads and strictness of ONNX Runtime"),
+  cluster: ClusterSchema.optional(),
 }).strict();
 
 /**
@@ -529,6 +568,8 @@ export type SolveConfig = z.infer<typeof SolveSchema>;
 export type GradientConfig = z.infer<typeof GradientSchema>;
 /** The train stage. */
 export type TrainConfig = z.infer<typeof TrainSchema>;
+/** When a training cell writes its checkpoint. */
+export type CheckpointSchedule = z.infer<typeof CheckpointScheduleSchema>;
 /** A learning rate or a table by width. */
 export type LearningRate = z.infer<typeof LearningRateSchema>;
 /** The evaluate stage. */

@@ -51,9 +51,15 @@ export function gradientMethod(config: PipelineConfig): GradientMethod {
 /**
  * Short hash of what a cell computes, so a checkpoint of another configuration
  * is never resumed. Fields that change only how results are shown (name,
- * description, report) are left out: editing a report title keeps checkpoints.
+ * description, report) or how often they are saved (`train.checkpoint`) are
+ * left out: editing a report title or the checkpoint schedule keeps
+ * checkpoints and finished cells.
  */
 export function configHash(config: PipelineConfig): string {
   const { name: _name, description: _description, report: _report, ...computed } = config;
+  if (computed.train?.checkpoint !== undefined) {
+    const { checkpoint: _schedule, ...train } = computed.train;
+    computed.train = train;
+  }
   return createHash("sha256").update(JSON.stringify(computed)).digest("hex").slice(0, 16);
 }

@@ -26,7 +26,7 @@ export interface SweepCell {
   readonly id: string;
   /** The swept values of this cell, by dotted path, in the sweep's key order; then `seed` with `seeds`. */
   readonly values: Readonly<Record<string, unknown>>;
-  /** The validated configuration of this cell, without `sweep` and `quick`. */
+  /** The validated configuration of this cell, without `sweep`, `quick`, `seeds` and `cluster`. */
   readonly config: PipelineConfig;
 }
 
@@ -119,6 +119,12 @@ export function isSchemaPath(path: string): boolean {
 }
 
 // --- validation and expansion ---------------------------------------------------------------------
+
+/**
+ * What a cell's configuration leaves out of the pipeline's: the sweep itself, the quick overrides, the seeds (each
+ * cell has its one) and `cluster` (how a batch job is sized changes no result, nor the cell's configuration hash).
+ */
+const CELL_EXCLUDED = ["sweep", "quick", "seeds", "cluster"] as const;
 
 /** Most cells a sweep may expand to. */
 export const MAX_SWEEP_CELLS = 10_000;
@@ -234,7 +240,7 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
   const paths: string[] = [];
   for (const path of Object.keys(sweep)) {
     const head = path.split(".")[0];
-    if (head === "sweep" || head === "quick" || head === "$schema") {
+    if (head === "sweep" || head === "quick" || head === "$schema" || head === "cluster") {
       issues.push({ path: `sweep.${path}`, message: `Cannot sweep over "${head}"` });
     } else if (!isSchemaPath(path)) {
       issues.push({ path: `sweep.${path}`, message: `No field "${path}" in the pipeline schema` });
@@ -257,7 +263,7 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
     issues.push({ path: "sweep", message: `Sweep expands to ${count} cells; at most ${MAX_SWEEP_CELLS} are allowed` });
   }
   // Each value alone first: its issues are reported against the value itself.
-  const base = withoutKeys(config, ["sweep", "quick", "seeds"]);
+  const base = withoutKeys(config, CELL_EXCLUDED);
   for (const path of paths) {
     (sweep[path] ?? []).forEach((value, i) => {
       const r = PipelineSchema.safeParse(setPath(base, path, value), { reportInput: true });
@@ -289,7 +295,7 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
 
 /**
  * Expands a validated configuration's sweep into cells, each re-validated
- * (defaults applied) and without `sweep` and `quick`. No sweep gives one cell
+ * (defaults applied) and without `sweep`, `quick`, `seeds` and `cluster`. No sweep gives one cell
  * with id `base`.
  *
  * @example Width × method
@@ -312,7 +318,7 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
 export function expandSweep(config: PipelineConfig, file = "(pipeline)"): SweepCell[] {
   const issues = sweepIssues(config);
   if (issues.length > 0) throw new PipelineError(file, issues);
-  const base = withoutKeys(config, ["sweep", "quick", "seeds"]);
+  const base = withoutKeys(config, CELL_EXCLUDED);
   const seeds = seedList(config);
   return product(config.sweep ?? {}).flatMap((swept) => {
     let edited: unknown = base;

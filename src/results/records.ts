@@ -85,6 +85,16 @@ export interface TrainingRunRecord extends RunRecord {
   nodesPerBatch: number | null;
   /** Mean wall-clock seconds of one epoch. */
   epochSeconds: number | null;
+  /**
+   * Wall-clock seconds spent writing checkpoints, over the run (apart from the epochs' times); null when a resumed
+   * checkpoint did not time them.
+   */
+  checkpointSeconds: number | null;
+  /**
+   * Wall-clock seconds of the whole cell: data, model, epochs, checkpoints and the trained model's files. A resumed
+   * run adds each earlier session's time up to its last checkpoint; null when a resumed checkpoint did not keep it.
+   */
+  wallSeconds: number | null;
   /** Bookkeeping: the most bytes of state one batch's gradient kept between its passes (counted, not measured). */
   heldBytes: number | null;
   /** Cosines of the Karhunen–Loève noise a neural SDE trained through; null for every other run. */
@@ -129,6 +139,8 @@ export interface TrainingEpochRecord extends EpochRecord {
   epochSeconds: number;
   /** Wall-clock seconds of this epoch's test evaluation (part of epochSeconds; 0 when it evaluated nothing). */
   evaluationSeconds: number | null;
+  /** Wall-clock seconds of the checkpoint written after this epoch (not part of epochSeconds; 0 when none was). */
+  checkpointSeconds: number | null;
   /** Forward NFE summed over the epoch's batches. */
   nfeForwardPerEpoch: number;
   /** Backward NFE summed over the epoch's batches (every evaluation of f or of a VJP of f, gq's nodes included). */

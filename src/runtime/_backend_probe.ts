@@ -52,6 +52,13 @@ export async function probeBackend(backend: string, model: Uint8Array): Promise<
 /** The reason in an ONNX Runtime error, without the source location and assertion text that precede it. */
 export function backendFailureReason(message: string): string {
   const first = message.split("\n").find((l) => l.trim() !== "")?.trim() ?? "unknown error";
+  // "…/cuda_call.cc:154 std::conditional_t<…> … CUDA failure 100: no CUDA-capable device is detected ; GPU=-1 ; …"
+  const cuda = /CUDA failure (\d+): (.+?)\s*;/.exec(first);
+  if (cuda) {
+    // 35: cudaErrorInsufficientDriver, the driver is older than the CUDA runtime the provider was built with.
+    const hint = cuda[1] === "35" ? " (the CUDA 13 libraries need an NVIDIA driver ≥ 580)" : "";
+    return `CUDA failure ${cuda[1]}: ${cuda[2]}${hint}`;
+  }
   // "/onnxruntime_src/…/webgpu_context.cc:136 … was false. Failed to get a WebGPU adapter: No supported adapters"
   const reason = /(?:was false\.|failed\.)\s+(.+)$/.exec(first)?.[1];
   return reason ?? first;

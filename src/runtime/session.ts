@@ -6,6 +6,10 @@
  * `run` costs about 10 µs, so the solvers call it once per function
  * evaluation with fused graphs rather than many small ones.
  *
+ * Why one file: the runtime, its compiled graphs and their errors share the
+ * backend state (fallback, device, per-graph reports); the CUDA libraries and
+ * the child-process probe live in `_cuda_libs.ts` and `_backend_probe.ts`.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -20,8 +24,14 @@ import { lowerForRuntime } from "../onnx/lower.ts";
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
+import { cudaDeviceName, prepareCuda } from "./_cuda_libs.ts";
 
-/** Where graphs run. `cuda` and `webgpu` fall back to `cpu` unless `strict`. */
+/**
+ * Where graphs run. `cuda` and `webgpu` fall back to `cpu` unless `strict`.
+ * `cuda` needs the libraries `deno task setup-gpu` installs (`.gpu/lib`, or the
+ * folder `QUADJOINT_GPU_LIBS` names), an NVIDIA driver for CUDA 13 (≥ 580;
+ * `QUADJOINT_CUDA_DRIVER` may name its `libcuda.so.1`) and `--allow-ffi`.
+ */
 export type Backend = "cpu" | "cuda" | "webgpu";
 
 /** The backends quadjoint knows, in the order the CLI lists them. */
@@ -33,6 +43,12 @@ export interface RuntimeOptions {
   backend?: Backend;
   /** Fail instead of falling back to CPU when the backend cannot start. @default false */
   strict?: boolean;
+  /**
+   * CUDA device index (`cuda` only). onnxruntime-node 1.30 passes only the device id to the CUDA provider,
+   * so its other options keep ONNX Runtime's defaults: the memory arena grows by powers of two and cuDNN
+   * searches convolution algorithms exhaustively, once per shape. @default 0
+   */
+  device?: number;
   /** Threads per op (ONNX Runtime intra-op threads); 0 lets ONNX Runtime choose. @default 0 */
   threads?: number;
   /** ONNX Runtime graph optimisation level. @default "all" */
@@ -45,9 +61,9 @@ export interface RuntimeOptions {
 export class BackendError extends Error {
   /** The backend that failed. */
   readonly backend: Backend;
-  /** Makes the error for `backend`, keeping the first line of `cause`. */
-  constructor(backend: Backend, cause: unknown) {
-    super(`Backend ${backend} cannot start: ${firstLine(cause)}`, { cause });
+  /** Makes the error for `backend`: `reason`, or else the first line of `cause`, follows the backend's name. */
+  constructor(backend: Backend, cause: unknown, reason: string = firstLine(cause)) {
+    super(`Backend ${backend} cannot start: ${reason}`, { cause });
     this.name = "BackendError";
     this.backend = backend;
   }
@@ -99,6 +115,9 @@ export class Runtime {
   readonly requested: Backend;
   #active: Backend;
   #fellBack = false;
+  /** Graph names already reported as running partly on the CPU under a GPU backend. */
+  readonly #partlyOnCpu = new Set<string>();
+  #deviceName: string | undefined;
   /** The child-process trial of a GPU backend, run once before its first session here. */
   #probe: ReturnType<typeof probeBackend> | undefined;
   readonly #options: Required<Omit<RuntimeOptions, "backend">>;
@@ -116,8 +135,13 @@ export class Runtime {
     if (!Number.isInteger(threads) || threads < 0) {
       throw new RangeError(`threads must be a non-negative integer, got ${threads}`);
     }
+    const device = options.device ?? 0;
+    if (!Number.isInteger(device) || device < 0) {
+      throw new RangeError(`device must be a non-negative integer, got ${device}`);
+    }
     this.#options = {
       strict: options.strict ?? false,
+      device,
       threads,
       optimization: options.optimization ?? "all",
       warn: options.warn ?? ((m) => console.warn(m)),
@@ -127,6 +151,14 @@ export class Runtime {
   /** The backend sessions actually run on (after any fallback). */
   get backend(): Backend {
     return this.#active;
+  }
+
+  /**
+   * The device sessions run on, once a `cuda` session has started: "NVIDIA H200 (cuda:0)", or "cuda:0" where
+   * the driver publishes no name; `undefined` on the CPU.
+   */
+  get deviceName(): string | undefined {
+    return this.#active === "cuda" ? this.#deviceName : undefined;
   }
 
   /**
@@ -167,12 +199,50 @@ export class Runtime {
 
   /** Falls back to CPU with one warning, or under `strict` throws {@linkcode BackendError}. */
   #fallBack(why: string, cause: unknown = new Error(why)): void {
-    if (this.#options.strict) throw new BackendError(this.#active, cause);
+    if (this.#options.strict) throw new BackendError(this.#active, cause, why);
     if (!this.#fellBack) {
       this.#options.warn(`quadjoint: backend ${this.#active} unavailable (${why}); falling back to cpu`);
       this.#fellBack = true;
     }
     this.#active = "cpu";
+  }
+
+  /**
+   * A session on the CUDA provider. It is first created with CPU fallback disabled, so that ONNX Runtime
+   * refuses a graph with nodes the provider cannot run (it logs node placement only at verbose level); such a
+   * graph is created again with fallback, and reported once per graph name. The cost is a second session
+   * creation for those graphs only.
+   */
+  async #createCuda(
+    graph: Graph,
+    bytes: Uint8Array,
+    base: ort.InferenceSession.SessionOptions,
+  ): Promise<ort.InferenceSession> {
+    const executionProviders = [{ name: "cuda", deviceId: this.#options.device } as const];
+    const extra = base.extra as { session: Record<string, unknown> };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        ...base,
+        executionProviders,
+        extra: { ...extra, session: { ...extra.session, disable_cpu_ep_fallback: "1" } },
+      });
+    } catch (e) {
+      if (!PLACED_ON_CPU.test(e instanceof Error ? e.message : String(e))) throw e;
+      session = await ort.InferenceSession.create(bytes, { ...base, executionProviders });
+      if (!this.#partlyOnCpu.has(graph.name)) {
+        this.#partlyOnCpu.add(graph.name);
+        this.#options.warn(
+          `quadjoint: graph ${graph.name} runs partly on cpu under cuda (ONNX Runtime places some of its nodes ` +
+            `on the CPU: shape computations, or ops without a CUDA kernel)`,
+        );
+      }
+    }
+    if (this.#deviceName === undefined) {
+      const id = this.#options.device, name = cudaDeviceName(id);
+      this.#deviceName = name === undefined ? `cuda:${id}` : `${name} (cuda:${id})`;
+    }
+    return session;
   }
 
   async #create(graph: Graph, bytes: Uint8Array): Promise<CompiledGraph> {
@@ -193,10 +263,18 @@ export class Runtime {
       const probe = await this.#probe;
       if (probe !== undefined && !probe.starts) this.#fallBack(probe.why);
     }
-    if (this.#active !== "cpu") {
+    if (this.#active === "cuda") {
+      // The driver and the CUDA libraries are loaded into this process once, before the first CUDA session.
+      const ready = prepareCuda();
+      if (!ready.ok) this.#fallBack(ready.why);
+    }
+    const backend = this.#active;
+    if (backend !== "cpu") {
       try {
-        const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: [this.#active] });
-        return new CompiledGraph(graph, s, this.#active);
+        const s = backend === "cuda"
+          ? await this.#createCuda(graph, bytes, base)
+          : await ort.InferenceSession.create(bytes, { ...base, executionProviders: [backend] });
+        return new CompiledGraph(graph, s, backend);
       } catch (e) {
         this.#fallBack(backendFailureReason(e instanceof Error ? e.message : String(e)), e);
       }
@@ -209,6 +287,9 @@ export class Runtime {
     }
   }
 }
+
+/** ONNX Runtime's refusal when `session.disable_cpu_ep_fallback` is set and some node has only a CPU kernel. */
+const PLACED_ON_CPU = /assigned to the default CPU EP|fallback to CPU EP has been explicitly disabled/;
 
 /** A graph loaded into an ONNX Runtime session. */
 export class CompiledGraph {

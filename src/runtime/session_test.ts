@@ -3,6 +3,9 @@ import { GraphError } from "../onnx/errors.ts";
 import { attr, type Graph } from "../onnx/graph.ts";
 import { fromNumbers, tensor } from "../onnx/tensor.ts";
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
+import { join } from "node:path";
+import { backendFailureReason } from "./_backend_probe.ts";
+import { CUDA_PRELOAD, PROVIDER_LIBS } from "./_cuda_libs.ts";
 import { type Backend, BackendError, InputError, Runtime } from "./session.ts";
 
 /** y = x·W + b with x: float32[batch, 5]; a second input s: float32[batch, 1] scales it. */
@@ -187,7 +190,8 @@ Deno.test("Runtime runs float64 Softplus and Elu graphs (lowered) to plain TypeS
   }
 });
 
-Deno.test("a process that asks for webgpu without an adapter prints the one fallback line and no native lines", async () => {
+/** Runs a process that compiles one graph on `backend`; returns the backend it got and its non-empty stderr lines. */
+async function childRun(backend: Backend, env: Record<string, string> = {}, strict = false) {
   const session = new URL("./session.ts", import.meta.url).href;
   const graph = new URL("../onnx/builder.ts", import.meta.url).href;
   const code = `
@@ -195,25 +199,178 @@ Deno.test("a process that asks for webgpu without an adapter prints the one fall
     import { GraphBuilder } from "${graph}";
     const b = new GraphBuilder("id");
     b.output(b.op1("Identity", [b.input("x", "float32", [1])]), "y");
-    const rt = new Runtime({ backend: "webgpu" });
-    const c = await rt.compile(b.build());
-    console.log(c.backend);
+    const rt = new Runtime({ backend: "${backend}", strict: ${strict} });
+    try {
+      const c = await rt.compile(b.build());
+      console.log(c.backend);
+    } catch (e) {
+      console.log(e.name + ": " + e.message);
+    }
     await rt.dispose();`;
   const config = new URL("../../deno.json", import.meta.url).pathname;
   const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--quiet", "--config", config, code],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).split("\n").filter((l) => l.trim() !== "");
   assert(success, text(stderr).join("\n"));
-  const [backend] = text(stdout);
-  if (backend === "cpu") {
-    const lines = text(stderr);
-    assertEquals(lines.length, 1, lines.join("\n"));
-    assert(/^quadjoint: backend webgpu unavailable \(.+\); falling back to cpu$/.test(lines[0]!), lines[0]);
-    assert(!/onnxruntime_src|\.cc:\d+/.test(lines[0]!), `the reason keeps ORT's source location: ${lines[0]}`);
+  return { got: text(stdout)[0], stderr: text(stderr) };
+}
+
+Deno.test("a process that asks for webgpu without an adapter prints the one fallback line and no native lines", async () => {
+  const { got, stderr } = await childRun("webgpu");
+  if (got === "cpu") {
+    assertEquals(stderr.length, 1, stderr.join("\n"));
+    assert(/^quadjoint: backend webgpu unavailable \(.+\); falling back to cpu$/.test(stderr[0]!), stderr[0]);
+    assert(!/onnxruntime_src|\.cc:\d+/.test(stderr[0]!), `the reason keeps ORT's source location: ${stderr[0]}`);
   } else {
-    assertEquals([backend, text(stderr)], ["webgpu", []]);
+    assertEquals([got, stderr], ["webgpu", []]);
   }
+});
+
+Deno.test("a process that asks for cuda without the setup-gpu libraries says to run setup-gpu, in one line", async () => {
+  const empty = await Deno.makeTempDir();
+  try {
+    const { got, stderr } = await childRun("cuda", { QUADJOINT_GPU_LIBS: empty });
+    assertEquals([got, stderr], [
+      "cpu",
+      [
+        `quadjoint: backend cuda unavailable (run deno task setup-gpu: ${empty}/libcublasLt.so.13 not found); ` +
+        "falling back to cpu",
+      ],
+    ]);
+    // A search path of folders: the message names the library and the path.
+    const two = `${empty}:${empty}/`;
+    const searched = await childRun("cuda", { QUADJOINT_GPU_LIBS: two });
+    assertEquals(searched.stderr, [
+      `quadjoint: backend cuda unavailable (run deno task setup-gpu: libcublasLt.so.13 in ${two} not found); ` +
+      "falling back to cpu",
+    ]);
+    const strict = await childRun("cuda", { QUADJOINT_GPU_LIBS: join(empty, "absent") }, true);
+    assertEquals([strict.got, strict.stderr], [
+      `BackendError: Backend cuda cannot start: run deno task setup-gpu: ${join(empty, "absent")} not found`,
+      [],
+    ]);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
+
+const GPU_LIBS = new URL("../../.gpu/lib/", import.meta.url).pathname;
+const gpuLibsInstalled = [...CUDA_PRELOAD, ...PROVIDER_LIBS].every((name) => {
+  try {
+    return Deno.statSync(join(GPU_LIBS, name)).isFile;
+  } catch {
+    return false;
+  }
+});
+const hasDriver = (() => {
+  try {
+    return Deno.statSync("/proc/driver/nvidia/version").isFile;
+  } catch {
+    return false;
+  }
+})();
+const NEEDS_SETUP = "[needs deno task setup-gpu; skipped without .gpu/lib]";
+
+Deno.test({
+  name:
+    `a process that asks for cuda with the libraries but no NVIDIA driver names the driver, in one line ${NEEDS_SETUP}`,
+  ignore: !gpuLibsInstalled || hasDriver,
+  async fn() {
+    const { got, stderr } = await childRun("cuda");
+    assertEquals([got, stderr], [
+      "cpu",
+      ["quadjoint: backend cuda unavailable (no NVIDIA driver: libcuda.so.1 not found); falling back to cpu"],
+    ]);
+    const strict = await childRun("cuda", {}, true);
+    assertEquals([strict.got, strict.stderr], [
+      "BackendError: Backend cuda cannot start: no NVIDIA driver: libcuda.so.1 not found",
+      [],
+    ]);
+  },
+});
+
+// A stand-in driver whose every call answers CUDA_ERROR_NO_DEVICE: the CUDA runtime takes its entry points through
+// cuGetProcAddress, and the provider itself links cuTensorMapEncodeTiled.
+const FAKE_DRIVER = `
+#include <string.h>
+typedef int CUresult;
+static CUresult no_device(void) { return 100; }
+CUresult cuDriverGetVersion(int *v) { if (v) *v = 13000; return 0; }
+CUresult cuGetProcAddress_v2(const char *s, void **p, int v, unsigned long long f, int *st) {
+  (void)v; (void)f;
+  if (st) *st = 1;
+  if (!p) return 1;
+  *p = strcmp(s, "cuDriverGetVersion") == 0 ? (void *)cuDriverGetVersion
+     : strcmp(s, "cuGetProcAddress") == 0 ? (void *)cuGetProcAddress_v2 : (void *)no_device;
+  return 0;
+}
+CUresult cuGetProcAddress(const char *s, void **p, int v, unsigned long long f) { return cuGetProcAddress_v2(s, p, v, f, 0); }
+CUresult cuInit(unsigned int f) { (void)f; return 100; }
+CUresult cuTensorMapEncodeTiled(void) { return 100; }
+`;
+
+const hasCc = await new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" }).output()
+  .then((o) => o.success, () => false);
+
+Deno.test({
+  name: "a process that asks for cuda on a driver without devices loads the provider and reports ORT's reason in one " +
+    `line ${NEEDS_SETUP} (and a C compiler)`,
+  ignore: !gpuLibsInstalled || !hasCc,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(join(dir, "cuda.c"), FAKE_DRIVER);
+      const driver = join(dir, "libcuda.so.1");
+      const cc = await new Deno.Command("cc", {
+        args: ["-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", driver, join(dir, "cuda.c")],
+        stderr: "piped",
+      }).output();
+      assert(cc.success, new TextDecoder().decode(cc.stderr));
+      // The reason comes from the CUDA provider's own check (cudaSetDevice), so the provider, the CUDA
+      // libraries and onnxruntime-node's core have loaded together.
+      const { got, stderr } = await childRun("cuda", { QUADJOINT_CUDA_DRIVER: driver });
+      assertEquals([got, stderr], [
+        "cpu",
+        [
+          "quadjoint: backend cuda unavailable (CUDA failure 100: no CUDA-capable device is detected); " +
+          "falling back to cpu",
+        ],
+      ]);
+      const strict = await childRun("cuda", { QUADJOINT_CUDA_DRIVER: driver }, true);
+      assertEquals([strict.got, strict.stderr], [
+        "BackendError: Backend cuda cannot start: CUDA failure 100: no CUDA-capable device is detected",
+        [],
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("backendFailureReason() keeps ORT's CUDA failure without the source location, with a hint for old drivers", () => {
+  const ort = (code: number, what: string) =>
+    "/onnxruntime_src/onnxruntime/core/providers/cuda/cuda_call.cc:154 std::conditional_t<THRW, void, " +
+    "onnxruntime::common::Status> onnxruntime::CudaCall(…) [with ERRTYPE = cudaError] " +
+    `CUDA failure ${code}: ${what} ; GPU=-1 ; hostname=vm ; file=cuda_execution_provider.cc ; line=352 ; ` +
+    "expr=cudaSetDevice(info_.device_id); \n\n";
+  assertEquals(
+    backendFailureReason(ort(100, "no CUDA-capable device is detected")),
+    "CUDA failure 100: no CUDA-capable device is detected",
+  );
+  assertEquals(
+    backendFailureReason(ort(35, "CUDA driver version is insufficient for CUDA runtime version")),
+    "CUDA failure 35: CUDA driver version is insufficient for CUDA runtime version (the CUDA 13 libraries need an " +
+      "NVIDIA driver ≥ 580)",
+  );
+});
+
+Deno.test("Runtime rejects an invalid CUDA device index with RangeError", () => {
+  for (const device of [-1, 0.5, Number.NaN]) {
+    assertThrows(() => new Runtime({ backend: "cuda", device }), RangeError, `device must be a non-negative integer`);
+  }
+  assertEquals(new Runtime({ device: 1 }).deviceName, undefined);
 });

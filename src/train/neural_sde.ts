@@ -43,6 +43,7 @@ import { sdeGradient, type SdeGradientMethod } from "../sde/sde_gradient.ts";
 import { sdeint } from "../sde/sdeint.ts";
 import { onnxSdeTerms } from "../sde/terms.ts";
 import { Random } from "../util/random.ts";
+import type { FloatArray } from "../solvers/stepper.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
 import { type EpochTotals, epochWork, startState, type TrainState } from "./trainer.ts";
 
@@ -100,7 +101,10 @@ export interface TrainNeuralSdeOptions {
   readonly resume?: SdeTrainState;
   /** Stops after the batch in flight; the epoch it cuts short is not kept. */
   readonly signal?: AbortSignal;
-  /** Called after each completed epoch with its record and the state to checkpoint. */
+  /**
+   * Called after each completed epoch with its record and the state to
+   * checkpoint, which holds until the next call returns (as trainNeuralOde's).
+   */
   readonly onEpoch?: (epoch: SdeEpochResult, state: SdeTrainState) => void | Promise<void>;
 }
 
@@ -112,8 +116,8 @@ export interface SdeEpochResult extends EpochTotals {
 
 /**
  * The state of a neural-SDE run after a completed epoch: enough to continue
- * it exactly (the noise needs no state of its own); `trainStateToJson` makes
- * it a checkpoint.
+ * it exactly (the noise needs no state of its own); `trainStateHeader` and
+ * `trainStateTensors` make it a checkpoint.
  */
 export type SdeTrainState = TrainState<SdeEpochResult>;
 
@@ -182,7 +186,12 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
     throw new RangeError(`trainNeuralSde: resume state is at epoch ${resume.epoch}, past epochs ${epochs}`);
   }
   const adam = new Adam(options.optimizer);
-  let state = startState(adam, options.params, resume);
+  const first = startState(adam, options.params, resume);
+  let state = first;
+  // The state before `state`, whose arrays the next epoch may train in (never the caller's).
+  let recycle: SdeTrainState | undefined;
+  // Zero gradients of the parameters a route does not use (the diffusion without noise), made once.
+  const zeros: Record<string, FloatArray> = {};
   const { times, paths, train } = data;
   const end = times.at(-1)!;
   const wongZakai = training.kind === "wong-zakai"
@@ -194,7 +203,7 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
   for (let epoch = state.epoch + 1; epoch <= epochs && !stopped; epoch++) {
     const t0 = performance.now();
     const batches = minibatches(train.x0.length, Math.min(batchSize, train.x0.length), seed, { epoch: epoch - 1 });
-    const { params, floats, adam: adamState } = epochWork(state);
+    const { params, floats, adam: adamState } = epochWork(state, recycle);
     let lossSum = 0, nfeForward = 0, nfeBackward = 0, nodes = 0;
     for (const [b, indices] of batches.entries()) {
       if (options.signal?.aborted) {
@@ -207,7 +216,7 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
       // Without noise every sample of an initial value coincides: only the mean can be matched.
       const meanOnly = training.kind === "wong-zakai" && training.cosines === 0;
       const loss = (states: readonly Float64Array[]) => sampleGaussianKl(states, target, paths, { meanOnly });
-      let value: number | undefined, grads: Record<string, Float32Array | Float64Array>;
+      let value: number | undefined, grads: Record<string, FloatArray>;
       if (training.kind === "wong-zakai") {
         const dynamics = wongZakai!;
         const used = Object.fromEntries(dynamics.params.map((p) => [p.name, params[p.name]!]));
@@ -247,7 +256,11 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
         nfeBackward += r.stats.backwardCalls;
       }
       // Parameters the route does not use (the diffusion without noise) get zero gradients.
-      for (const [name, p] of Object.entries(floats)) grads[name] ??= new Float64Array(p.length);
+      for (const [name, p] of Object.entries(floats)) {
+        grads[name] ??= zeros[name] ??= p instanceof Float64Array
+          ? new Float64Array(p.length)
+          : new Float32Array(p.length);
+      }
       adam.step(floats, grads, adamState);
       lossSum += value!;
     }
@@ -270,9 +283,11 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
       nfeBackwardPerEpoch: nfeBackward,
       nodesPerEpoch: nodes,
     };
-    // The epoch's copies become the state; later epochs train copies of it, so it is never changed again.
+    // The epoch's copy becomes the state; the one before it is free once onEpoch has seen this one.
+    const previous = state;
     state = { epoch, params, adam: adamState, history: [...state.history, record] };
     await options.onEpoch?.(record, state);
+    recycle = previous === first ? undefined : previous;
   }
   return { params: epochWork(state).params, history: [...state.history], stopped, state };
 }

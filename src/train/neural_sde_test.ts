@@ -1,6 +1,7 @@
 import { ornsteinUhlenbeck, type OrnsteinUhlenbeckOptions } from "../data/ornstein_uhlenbeck.ts";
 import { gq } from "../gradients/method.ts";
 import { mlpDynamics } from "../models/mlp.ts";
+import { decodeSafetensors, encodeSafetensors } from "../models/safetensors.ts";
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals, assertRejects } from "../util/testing.ts";
 import {
@@ -10,7 +11,7 @@ import {
   trainNeuralSde,
   type TrainNeuralSdeOptions,
 } from "./neural_sde.ts";
-import { trainStateFromJson, trainStateToJson } from "./trainer.ts";
+import { trainStateFromParts, trainStateHeader, trainStateTensors } from "./trainer.ts";
 
 /** A small OU problem and a neural SDE of width `width` (time-dependent softplus MLPs, float64). */
 async function setUp(sizes: OrnsteinUhlenbeckOptions = { train: 16, test: 8, paths: 45, end: 2 }, width = 8) {
@@ -60,6 +61,12 @@ for (const [label, training] of ROUTES) {
   });
 }
 
+/** `state` through a checkpoint's two parts: its header as JSON text, its tensors as safetensors bytes. */
+function throughCheckpoint(state: SdeTrainState): SdeTrainState {
+  const { tensors } = decodeSafetensors(encodeSafetensors(trainStateTensors(state)));
+  return trainStateFromParts<SdeEpochResult>(JSON.parse(JSON.stringify(trainStateHeader(state))), tensors);
+}
+
 /** An epoch record without its wall-clock fields, which differ between runs. */
 function figures({ epochSeconds: _s, elapsedSeconds: _e, evaluationSeconds: _v, ...rest }: SdeEpochResult) {
   return rest;
@@ -76,7 +83,7 @@ for (
     ["the SDE adjoint", ROUTES[1]![1]],
   ] as const
 ) {
-  Deno.test(`trainNeuralSde() with ${label} stopped after an epoch and resumed from JSON matches an uninterrupted run`, async () => {
+  Deno.test(`trainNeuralSde() with ${label} stopped after an epoch and resumed from its checkpoint matches an uninterrupted run`, async () => {
     const runtime = new Runtime({ threads: 1 });
     try {
       const { data, drift, diffusion, params } = await setUp({ train: 8, test: 4, paths: 6, end: 1 }, 4);
@@ -112,7 +119,7 @@ for (
       assertEquals(saved?.epoch, 1);
       assertEquals(values(first.params), values(saved!.params), "the parameters of the last completed epoch");
 
-      const state = trainStateFromJson<SdeEpochResult>(JSON.parse(JSON.stringify(trainStateToJson(saved!))));
+      const state = throughCheckpoint(saved!);
       const resumed = await trainNeuralSde({ ...options, resume: state });
       assert(!resumed.stopped, "not stopped");
       assertEquals(resumed.history.map(figures), full.history.map(figures));

@@ -13,24 +13,27 @@
  * state `onEpoch` last received — and a resumed run restarts the interrupted
  * epoch from its beginning, giving the numbers of an uninterrupted run.
  *
+ * Memory: each epoch trains a copy of the last completed state (that is what
+ * makes the rollback free), in the arrays of the state before it once that
+ * one is no longer needed, so the loop holds two sets of θ and Adam moments
+ * and, after its second epoch, allocates no θ-sized arrays of its own.
+ *
+ * Checkpoints: {@linkcode trainStateHeader} (epoch, step count, history: small
+ * JSON) and {@linkcode trainStateTensors} (parameters and moments as tensors,
+ * for a binary file such as safetensors) split a state exactly;
+ * {@linkcode trainStateFromParts} joins them again.
+ *
  * Why one file: the loop and its checkpoint format must change together (a resumed run continues bit for bit).
  * The neural-SDE loop (neural_sde.ts) keeps the same state, its own epoch records in `history`, and checkpoints
- * with the same JSON helpers.
+ * with the same helpers.
  *
  * @module
  */
 import { minibatches } from "../data/batches.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { Runtime } from "../runtime/session.ts";
-import {
-  Adam,
-  type AdamOptions,
-  type AdamState,
-  adamStateFromJson,
-  type AdamStateJson,
-  adamStateToJson,
-} from "./adam.ts";
-import { floatsFromBase64, floatsToBase64 } from "./_floats.ts";
+import type { FloatArray } from "../solvers/stepper.ts";
+import { Adam, type AdamOptions, type AdamState } from "./adam.ts";
 import { type Batch, evaluate, lossAndGradients, type NeuralOde, type TrainGradientSettings } from "./neural_ode.ts";
 
 /** A dataset split that can form batches from row indices. */
@@ -84,9 +87,9 @@ export interface EpochResult extends EpochTotals {
 export interface TrainState<E extends EpochTotals = EpochResult> {
   /** Completed epochs. */
   readonly epoch: number;
-  /** Parameter values (copies). */
+  /** Parameter values (a loop's state holds them until its next `onEpoch` returns: see TrainOptions.onEpoch). */
   readonly params: Readonly<Record<string, Tensor>>;
-  /** Optimiser state (copies). */
+  /** Optimiser state (held as long as the parameters). */
   readonly adam: AdamState;
   /** Records of the completed epochs. */
   readonly history: readonly E[];
@@ -140,7 +143,12 @@ export interface TrainOptions {
   readonly resume?: TrainState;
   /** Stops training after the batch in flight. */
   readonly signal?: AbortSignal;
-  /** Called after each completed epoch with its record and the state to checkpoint. */
+  /**
+   * Called after each completed epoch with its record and the state to
+   * checkpoint. The state holds until the next call to `onEpoch` returns; the
+   * loop then trains the epoch after in its arrays, so copy (or save) what
+   * must outlive that.
+   */
   readonly onEpoch?: (result: EpochResult, state: TrainState) => void | Promise<void>;
   /** Called after each batch. */
   readonly onBatch?: (progress: BatchProgress) => void;
@@ -169,9 +177,24 @@ export interface EpochWork {
   /** Parameter tensors (copies). */
   readonly params: Record<string, Tensor>;
   /** The same parameters' float arrays, which Adam steps in place. */
-  readonly floats: Record<string, Float64Array | Float32Array>;
+  readonly floats: Record<string, FloatArray>;
   /** Optimiser state (a copy). */
   readonly adam: AdamState;
+}
+
+/** `a` as a copy of `b`: the same kind of array, the same length. */
+function sameShape(a: FloatArray | undefined, b: FloatArray): a is FloatArray {
+  return a !== undefined && a.constructor === b.constructor && a.length === b.length;
+}
+
+/** Copies `source` into `target` when every array matches; false (and nothing copied) otherwise. */
+function copyInto(target: Readonly<Record<string, FloatArray>>, source: Readonly<Record<string, FloatArray>>): boolean {
+  const entries = Object.entries(source);
+  if (Object.keys(target).length !== entries.length || !entries.every(([k, a]) => sameShape(target[k], a))) {
+    return false;
+  }
+  for (const [k, a] of entries) target[k]!.set(a);
+  return true;
 }
 
 /**
@@ -179,6 +202,10 @@ export interface EpochWork {
  * train in place. Both training loops train each epoch on such a copy and
  * make it the new state only when the epoch completes, so a cut-short epoch
  * leaves the state of the last completed one untouched (no rollback needed).
+ *
+ * With `recycle`, a state nothing holds any longer (the one before `state`),
+ * its arrays receive the copy when they match `state`'s — no allocation; the
+ * loops pass the state two epochs back.
  *
  * @throws {TypeError} for a parameter that is not float32 or float64.
  *
@@ -194,11 +221,22 @@ export interface EpochWork {
  * work.floats.w![0] = 2;
  * work.adam.step = 1;
  * if (state.params.w.data[0] !== 1 || state.adam.step !== 0) throw new Error("the state changed");
+ * const again = epochWork(state, { ...state, params: work.params, adam: work.adam });
+ * if (again.floats.w !== work.floats.w || again.floats.w![0] !== 1) throw new Error("not recycled");
  * ```
  */
-export function epochWork(state: TrainState<EpochTotals>): EpochWork {
+export function epochWork(state: TrainState<EpochTotals>, recycle?: TrainState<EpochTotals>): EpochWork {
+  const floats = floatData(state.params);
+  if (recycle) {
+    const target = floatData(recycle.params);
+    const { m, v } = recycle.adam;
+    const fits = Object.keys(target).every((k) => recycle.params[k]!.dims.join() === state.params[k]?.dims.join());
+    if (fits && copyInto(target, floats) && copyInto(m, state.adam.m) && copyInto(v, state.adam.v)) {
+      return { params: { ...recycle.params }, floats: target, adam: { step: state.adam.step, m, v } };
+    }
+  }
   const params = copyParams(state.params);
-  const m: Record<string, Float64Array> = {}, v: Record<string, Float64Array> = {};
+  const m: Record<string, FloatArray> = {}, v: Record<string, FloatArray> = {};
   for (const [k, a] of Object.entries(state.adam.m)) m[k] = a.slice();
   for (const [k, a] of Object.entries(state.adam.v)) v[k] = a.slice();
   return { params, floats: floatData(params), adam: { step: state.adam.step, m, v } };
@@ -227,8 +265,8 @@ export function startState<E extends EpochTotals>(
   return resume ?? { epoch: 0, params, adam: adam.init(floatData(params)), history: [] };
 }
 
-function floatData(params: Readonly<Record<string, Tensor>>): Record<string, Float64Array | Float32Array> {
-  const out: Record<string, Float64Array | Float32Array> = {};
+function floatData(params: Readonly<Record<string, Tensor>>): Record<string, FloatArray> {
+  const out: Record<string, FloatArray> = {};
   for (const [name, t] of Object.entries(params)) {
     if (!(t.data instanceof Float64Array || t.data instanceof Float32Array)) {
       throw new TypeError(`Parameter "${name}" must be float32 or float64, got ${t.dtype}`);
@@ -242,8 +280,8 @@ function floatData(params: Readonly<Record<string, Tensor>>): Record<string, Flo
  * Trains a neural ODE with Adam. Each batch: loss and gradients by the chosen
  * method ({@linkcode lossAndGradients}), one Adam step. After each epoch the
  * test batch is evaluated (forward only) and `onEpoch` receives the record and
- * the new state (never changed afterwards), which {@linkcode trainStateToJson}
- * makes a checkpoint.
+ * the new state, which {@linkcode trainStateHeader} and
+ * {@linkcode trainStateTensors} make a checkpoint.
  *
  * @throws {RangeError} for epochs, batch size or evaluateEvery that are not
  *   positive integers, or a resume state past `epochs`.
@@ -286,7 +324,10 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
     throw new RangeError(`trainNeuralOde resume state is at epoch ${resume.epoch}, past epochs ${epochs}`);
   }
   const adam = new Adam(options.optimizer ?? {});
-  let state = startState(adam, options.params, resume);
+  const first = startState(adam, options.params, resume);
+  let state = first;
+  // The state before `state`, whose arrays the next epoch may train in (never the caller's).
+  let recycle: TrainState | undefined;
   let stopped = false;
   for (let epoch = state.epoch + 1; epoch <= epochs && !stopped; epoch++) {
     if (signal?.aborted) {
@@ -295,7 +336,7 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
     }
     const t0 = performance.now();
     const batches = minibatches(train.size, batchSize, seed, { epoch: epoch - 1 });
-    const { params, floats: data, adam: adamState } = epochWork(state);
+    const { params, floats: data, adam: adamState } = epochWork(state, recycle);
     let lossSum = 0, count = 0, nfeForward = 0, nfeBackward = 0, nodes = 0, heldBytes = 0;
     for (let i = 0; i < batches.length; i++) {
       const batch = train.batch(batches[i]!);
@@ -349,91 +390,150 @@ export async function trainNeuralOde(options: TrainOptions): Promise<TrainResult
       ...(testMetric !== undefined ? { testMetric } : {}),
       ...(testNfe !== undefined ? { testNfe } : {}),
     };
-    // The epoch's copies become the state; later epochs train copies of it, so it is never changed again.
+    // The epoch's copy becomes the state; the one before it is free once onEpoch has seen this one.
+    const previous = state;
     state = { epoch, params, adam: adamState, history: [...state.history, result] };
     await options.onEpoch?.(result, state);
+    recycle = previous === first ? undefined : previous;
   }
   return { params: copyParams(state.params), history: state.history, stopped, state };
 }
 
 // --- checkpoints ---------------------------------------------------------------------------------
 
-/** The format marker of training checkpoints this version writes and reads. */
-export const TRAIN_STATE_FORMAT = "quadjoint.train/2";
+/**
+ * The format marker of training checkpoints this version writes and reads
+ * (/3: the tensors apart from the JSON, moments in the parameters' type; /2
+ * held everything as base64 in JSON).
+ */
+export const TRAIN_STATE_FORMAT = "quadjoint.train/3";
 
-/** A {@linkcode TrainState} as JSON: parameters as base64 of their little-endian bytes. */
-export interface TrainStateJson<E extends EpochTotals = EpochResult> {
-  /** Format marker (/2: epoch records carry their units, `epochSeconds`, `elapsedSeconds`, `…PerEpoch`). */
+/** The JSON part of a {@linkcode TrainState}: everything but the tensors. */
+export interface TrainStateHeader<E extends EpochTotals = EpochResult> {
+  /** Format marker. */
   readonly format: typeof TRAIN_STATE_FORMAT;
   /** Completed epochs. */
   readonly epoch: number;
-  /** Parameters: dtype, dims and base64 little-endian bytes. */
-  readonly params: Record<string, { dtype: "float32" | "float64"; dims: number[]; data: string }>;
-  /** Optimiser state. */
-  readonly adam: AdamStateJson;
+  /** Adam steps taken. */
+  readonly adamStep: number;
   /** Epoch records. */
   readonly history: E[];
 }
 
+/** Tensor-name prefixes of a state's parts: `param/w`, `adam.m/w`, `adam.v/w`. */
+const PARTS = { param: "param/", m: "adam.m/", v: "adam.v/" } as const;
+
 /**
- * The state as JSON-ready data; exact (float bytes in base64), so a resumed
- * run continues bit for bit.
+ * The JSON part of a state (see {@linkcode trainStateTensors} for the rest).
  *
- * @example Round trip
+ * @example
  * ```ts
- * import { trainStateFromJson, trainStateToJson } from "./trainer.ts";
+ * import { trainStateHeader } from "./trainer.ts";
+ * const header = trainStateHeader({ epoch: 2, history: [], params: {}, adam: { step: 6, m: {}, v: {} } });
+ * if (header.adamStep !== 6 || header.format !== "quadjoint.train/3") throw new Error("wrong header");
+ * ```
+ */
+export function trainStateHeader<E extends EpochTotals>(state: TrainState<E>): TrainStateHeader<E> {
+  return { format: TRAIN_STATE_FORMAT, epoch: state.epoch, adamStep: state.adam.step, history: [...state.history] };
+}
+
+/**
+ * A state's parameters and Adam moments as tensors named `param/<name>`,
+ * `adam.m/<name>` and `adam.v/<name>` (moments with their parameter's dims),
+ * each viewing the state's own array — nothing is copied; write them before
+ * the state changes (e.g. with `writeSafetensors`).
+ *
+ * @throws {TypeError} for a parameter that is not float32 or float64, or one without moments.
+ *
+ * @example Round trip through safetensors bytes
+ * ```ts
+ * import { trainStateFromParts, trainStateHeader, trainStateTensors } from "./trainer.ts";
+ * import { decodeSafetensors, encodeSafetensors } from "../models/safetensors.ts";
  * import { tensor } from "../onnx/tensor.ts";
  * const state = {
  *   epoch: 1, history: [],
  *   params: { w: tensor(Float32Array.of(0.1, -2), [2]) },
- *   adam: { step: 3, m: { w: Float64Array.of(1, 2) }, v: { w: Float64Array.of(3, 4) } },
+ *   adam: { step: 3, m: { w: Float32Array.of(1, 2) }, v: { w: Float32Array.of(3, 4) } },
  * };
- * const back = trainStateFromJson(JSON.parse(JSON.stringify(trainStateToJson(state))));
- * if (back.params.w!.data[0] !== state.params.w.data[0] || back.adam.step !== 3) throw new Error("not exact");
+ * const { tensors } = decodeSafetensors(encodeSafetensors(trainStateTensors(state)));
+ * const back = trainStateFromParts(JSON.parse(JSON.stringify(trainStateHeader(state))), tensors);
+ * if (back.params.w!.data[1] !== -2 || back.adam.v.w![1] !== 4 || back.adam.step !== 3) throw new Error("not exact");
  * ```
  */
-export function trainStateToJson<E extends EpochTotals>(state: TrainState<E>): TrainStateJson<E> {
-  const params: TrainStateJson<E>["params"] = {};
+export function trainStateTensors(state: TrainState<EpochTotals>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  const floats = floatData(state.params);
   for (const [name, t] of Object.entries(state.params)) {
-    if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
-      throw new TypeError(`Parameter "${name}" must be float32 or float64, got ${t.dtype}`);
-    }
-    params[name] = {
-      dtype: t.data instanceof Float64Array ? "float64" : "float32",
-      dims: [...t.dims],
-      data: floatsToBase64(t.data),
-    };
+    const m = state.adam.m[name], v = state.adam.v[name];
+    if (m === undefined || v === undefined) throw new TypeError(`Parameter "${name}" has no Adam moments`);
+    out[PARTS.param + name] = { dtype: t.dtype, dims: t.dims, data: floats[name]! } as Tensor;
+    out[PARTS.m + name] = { dtype: dtypeOf(m), dims: t.dims, data: m } as Tensor;
+    out[PARTS.v + name] = { dtype: dtypeOf(v), dims: t.dims, data: v } as Tensor;
   }
-  return {
-    format: TRAIN_STATE_FORMAT,
-    epoch: state.epoch,
-    params,
-    adam: adamStateToJson(state.adam),
-    history: [...state.history],
-  };
+  return out;
+}
+
+function dtypeOf(a: FloatArray): "float32" | "float64" {
+  return a instanceof Float64Array ? "float64" : "float32";
 }
 
 /**
- * Reads a state written by {@linkcode trainStateToJson}. The epoch records
- * are taken as they are: `E` is the caller's word for which loop wrote them.
+ * Joins the parts {@linkcode trainStateHeader} and
+ * {@linkcode trainStateTensors} made (the tensors as read back, e.g. by
+ * `readSafetensors`; they become the state's arrays). The epoch records are
+ * taken as they are: `E` is the caller's word for which loop wrote them.
  *
- * @throws {SyntaxError} when the data are not such a state.
+ * @throws {SyntaxError} when the header is not of this format or the tensors
+ *   are not a state's (a parameter without both moments, a moment of another
+ *   length or type, a tensor that is no part), naming what is wrong.
  */
-export function trainStateFromJson<E extends EpochTotals = EpochResult>(json: unknown): TrainState<E> {
-  const j = json as Partial<TrainStateJson<E>> | null;
-  if (typeof j !== "object" || j === null || j.format !== TRAIN_STATE_FORMAT) {
+export function trainStateFromParts<E extends EpochTotals = EpochResult>(
+  header: unknown,
+  tensors: Readonly<Record<string, Tensor>>,
+): TrainState<E> {
+  const h = header as Partial<TrainStateHeader<E>> | null;
+  if (typeof h !== "object" || h === null || h.format !== TRAIN_STATE_FORMAT) {
     throw new SyntaxError(
-      `Not a training checkpoint: format is ${JSON.stringify(j?.format)}, expected "${TRAIN_STATE_FORMAT}"`,
+      `Not a training checkpoint: format is ${JSON.stringify(h?.format)}, expected "${TRAIN_STATE_FORMAT}"`,
     );
   }
-  if (!Number.isInteger(j.epoch) || typeof j.params !== "object" || !Array.isArray(j.history)) {
-    throw new SyntaxError("Training checkpoint lacks epoch, params or history");
+  if (!Number.isInteger(h.epoch) || !Number.isInteger(h.adamStep) || !Array.isArray(h.history)) {
+    throw new SyntaxError("Training checkpoint lacks epoch, adamStep or history");
   }
   const params: Record<string, Tensor> = {};
-  for (const [name, p] of Object.entries(j.params ?? {})) {
-    const n = p.dims.reduce((a, b) => a * b, 1);
-    const data = floatsFromBase64(p.data, p.dtype, `Checkpoint parameter "${name}"`, n);
-    params[name] = { dtype: p.dtype, dims: p.dims, data } as Tensor;
+  const m: Record<string, FloatArray> = {}, v: Record<string, FloatArray> = {};
+  for (const [key, t] of Object.entries(tensors)) {
+    if (!key.startsWith(PARTS.param)) {
+      if (!key.startsWith(PARTS.m) && !key.startsWith(PARTS.v)) {
+        throw new SyntaxError(`Training checkpoint tensor "${key}" is not a parameter or a moment`);
+      }
+      continue;
+    }
+    const name = key.slice(PARTS.param.length);
+    if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
+      throw new SyntaxError(`Checkpoint parameter "${name}" must be float32 or float64, got ${t.dtype}`);
+    }
+    params[name] = t;
+    const [mt, vt] = [tensors[PARTS.m + name], tensors[PARTS.v + name]];
+    for (const [moment, part] of [["m", mt], ["v", vt]] as const) {
+      if (!part || !(part.data instanceof Float32Array || part.data instanceof Float64Array)) {
+        throw new SyntaxError(`Checkpoint parameter "${name}" has no float Adam moment ${moment}`);
+      }
+      if (part.data.length !== t.data.length) {
+        throw new SyntaxError(
+          `Checkpoint Adam moment ${moment} of "${name}" has ${part.data.length} elements, the parameter ${t.data.length}`,
+        );
+      }
+    }
+    if (mt!.dtype !== vt!.dtype) throw new SyntaxError(`Checkpoint Adam moments of "${name}" differ in type`);
+    m[name] = mt!.data as FloatArray;
+    v[name] = vt!.data as FloatArray;
   }
-  return { epoch: j.epoch!, params, adam: adamStateFromJson(j.adam), history: j.history! };
+  for (const key of Object.keys(tensors)) {
+    const name = key.startsWith(PARTS.m) ? key.slice(PARTS.m.length) : key.slice(PARTS.v.length);
+    if (!key.startsWith(PARTS.param) && !(name in params)) {
+      throw new SyntaxError(`Training checkpoint tensor "${key}" is a moment of no parameter`);
+    }
+  }
+  return { epoch: h.epoch!, params, adam: { step: h.adamStep!, m, v }, history: h.history! };
 }

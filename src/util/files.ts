@@ -17,7 +17,8 @@ function tempPath(path: string): string {
  * Writes `data` to `path` atomically (temporary file, then rename), creating
  * the parent directory. On failure the temporary file is removed, `path` is
  * left as it was, and the error names `path` (after `options.what`, e.g.
- * "ONNX model").
+ * "ONNX model"). A list of byte arrays is written one after the other, so
+ * large files (checkpoints) need not be joined into one buffer first.
  *
  * @example
  * ```ts
@@ -30,19 +31,27 @@ function tempPath(path: string): string {
  */
 export async function writeFileAtomic(
   path: string,
-  data: string | Uint8Array,
+  data: string | Uint8Array | readonly Uint8Array[],
   options: { what?: string } = {},
 ): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = tempPath(path);
   try {
     if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
+    else if (data instanceof Uint8Array) await Deno.writeFile(tmp, data);
+    else await writeParts(tmp, data);
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     const what = options.what ? `${options.what} ` : "";
     throw new Error(`Cannot write ${what}${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function writeParts(path: string, parts: readonly Uint8Array[]): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) at += await file.write(part.subarray(at));
   }
 }
 

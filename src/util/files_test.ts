@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../util/testing.ts";
-import { readJsonIfExists, replaceDirectory, toCsv, writeJsonAtomic } from "./files.ts";
+import { readJsonIfExists, replaceDirectory, toCsv, writeFileAtomic, writeJsonAtomic } from "./files.ts";
 
 Deno.test("writeJsonAtomic() replaces a file and leaves no temporary files", async () => {
   const dir = await Deno.makeTempDir();
@@ -9,6 +9,20 @@ Deno.test("writeJsonAtomic() replaces a file and leaves no temporary files", asy
     assertEquals(await readJsonIfExists(`${dir}/r.json`), { a: 2 });
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["r.json"]);
     assertEquals(await readJsonIfExists(`${dir}/missing.json`), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic() writes a list of byte arrays one after the other", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = Uint8Array.from({ length: 100_000 }, (_, i) => i % 251);
+    await writeFileAtomic(`${dir}/f.bin`, [Uint8Array.of(1, 2), new Uint8Array(0), big.subarray(5)]);
+    const back = await Deno.readFile(`${dir}/f.bin`);
+    assertEquals([back.length, back[0], back[1], back[2], back.at(-1)], [2 + big.length - 5, 1, 2, 5, big.at(-1)]);
+    assertEquals(back.subarray(2), big.subarray(5));
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["f.bin"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,10 @@
 /**
  * The records of a training cell from its epochs, for the neural-ODE and the
- * neural-SDE training cells alike.
+ * neural-SDE training cells alike. Times are kept apart: an epoch's
+ * `epochSeconds` (its training and test evaluation, `evaluationSeconds` of
+ * it), the checkpoint written after it (`checkpointSeconds`), and on the
+ * run record the cell's whole wall-clock (`wallSeconds`), which also holds
+ * building the data and model and writing the trained model.
  *
  * @module
  */
@@ -17,11 +21,23 @@ export interface EpochFigures extends EpochTotals {
   readonly heldBytes?: number;
 }
 
+/** What the cell timed besides its epochs. */
+export interface CellTimes {
+  /** Seconds of the checkpoint written after `epoch` (0: none); null when unknown (an earlier session did not say). */
+  checkpointSeconds(epoch: number): number | null;
+  /** Wall-clock seconds of the cell so far (summed over its sessions), or null when unknown. */
+  wallSeconds(): number | null;
+}
+
 /** What identifies a run in each of its records. */
 export type RunLabel = Pick<TrainingRunRecord, "cellId" | "method" | "width" | "batchSize" | "seed">;
 
 /** One record per epoch. */
-export function epochRecords(label: RunLabel, history: readonly EpochFigures[]): TrainingEpochRecord[] {
+export function epochRecords(
+  label: RunLabel,
+  history: readonly EpochFigures[],
+  times: Pick<CellTimes, "checkpointSeconds">,
+): TrainingEpochRecord[] {
   const { cellId, method, width, batchSize, seed } = label;
   return history.map((h) => ({
     cellId,
@@ -36,6 +52,7 @@ export function epochRecords(label: RunLabel, history: readonly EpochFigures[]):
     testMetric: h.testMetric ?? null,
     epochSeconds: h.epochSeconds,
     evaluationSeconds: h.evaluationSeconds ?? null,
+    checkpointSeconds: times.checkpointSeconds(h.epoch),
     nfeForwardPerEpoch: h.nfeForwardPerEpoch,
     nfeBackwardPerEpoch: h.nfeBackwardPerEpoch,
     nodesPerEpoch: h.nodesPerEpoch,
@@ -44,8 +61,9 @@ export function epochRecords(label: RunLabel, history: readonly EpochFigures[]):
 
 /**
  * The run's record from its epochs: totals over the run, NFE as means per
- * batch; the training time leaves out the test evaluations, which have their
- * own total.
+ * batch; the training time leaves out the test evaluations and the
+ * checkpoints, which have their own totals, and the cell's wall-clock is read
+ * last (build the record once everything else is done).
  */
 export function runRecord(
   fields:
@@ -53,6 +71,7 @@ export function runRecord(
     & Pick<TrainingRunRecord, "params" | "lr" | "metric">
     & { readonly cosines?: number },
   history: readonly EpochFigures[],
+  times: CellTimes,
 ): TrainingRunRecord {
   const last = history.at(-1);
   const lastTest = [...history].reverse().find((r) => r.testMetric !== undefined);
@@ -63,6 +82,8 @@ export function runRecord(
   const timed = history.every((r) => r.evaluationSeconds !== undefined);
   const evaluationSeconds = timed ? sum((r) => r.evaluationSeconds!) : null;
   const elapsed = last?.elapsedSeconds ?? null;
+  const saves = history.map((r) => times.checkpointSeconds(r.epoch));
+  const checkpointSeconds = saves.every((x) => x !== null) ? saves.reduce((a, b) => a + b, 0) : null;
   // Fields in the order of the CSV's columns.
   return {
     cellId: fields.cellId,
@@ -83,6 +104,8 @@ export function runRecord(
     nfeBackwardPerBatch: perBatch((r) => r.nfeBackwardPerEpoch),
     nodesPerBatch: perBatch((r) => r.nodesPerEpoch),
     epochSeconds: history.length > 0 ? sum((r) => r.epochSeconds) / history.length : null,
+    checkpointSeconds,
+    wallSeconds: times.wallSeconds(),
     heldBytes: history.length > 0 && history.every((r) => r.heldBytes !== undefined)
       ? Math.max(...history.map((r) => r.heldBytes!))
       : null,

@@ -4,9 +4,9 @@
  * `trainNeuralSde` — an ODE gradient method through the noise stage
  * (Wong–Zakai), or sde-direct / sde-adjoint through reversible Heun at
  * `solve.dt` — with the test KL of the SDE solver's samples as its metric.
- * Like the training cell it writes a checkpoint after every epoch
+ * Like the training cell it writes checkpoints on the configured schedule
  * (`_checkpoint.ts`), so `--resume` continues an interrupted cell from its
- * last completed epoch with the numbers of an uninterrupted run. A finished
+ * last saved epoch with the numbers of an uninterrupted run. A finished
  * cell leaves its trained drift and diffusion (`_model_files.ts`).
  *
  * @module
@@ -21,7 +21,7 @@ import { modelKindOf } from "../model_kinds/registry.ts";
 import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
-import { cellCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedSde } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import { sdeFigureRecords } from "./_sde_figures.ts";
@@ -43,6 +43,7 @@ function route(config: PipelineConfig): SdeTraining {
 }
 
 async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
+  const startedMs = performance.now();
   const { cell, runtime, progress, signal } = ctx;
   const config = cell.config;
   const model = config.model!, train = config.train!;
@@ -60,10 +61,10 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
   const lr = learningRateFor(train.optimizer.lr, width);
   const params = { ...drift.init, ...diffusion.init };
   const method = config.gradient.method;
-  const checkpoint = await cellCheckpoint<SdeEpochResult>(ctx, sdeEpochCost);
+  const checkpoint = await cellCheckpoint<SdeEpochResult>(ctx, sdeEpochCost, startedMs);
   const resume = checkpoint.resume;
   const training = route(config);
-  const result = await trainNeuralSde({
+  const run = trainNeuralSde({
     runtime,
     drift: drift.dynamics,
     diffusion: diffusion.dynamics,
@@ -79,7 +80,7 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
     ...(resume ? { resume } : {}),
     ...(signal ? { signal } : {}),
     onEpoch: async (e, state) => {
-      await checkpoint.save(state);
+      await checkpoint.epochEnded(state);
       progress.update({
         step: e.epoch,
         steps: train.epochs,
@@ -91,6 +92,7 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });
     },
   });
+  const result = await withFinalCheckpoint(checkpoint, run);
   // The test metric is the test KL, which is also the test loss.
   const history = result.history.map((e) => ({
     ...e,
@@ -104,7 +106,7 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
     batchSize: train.batchSize ?? data.train.x0.length,
     seed: train.seed,
   };
-  records.epochs = epochRecords(label, history);
+  records.epochs = epochRecords(label, history, checkpoint);
   if (!result.stopped) {
     const paramCount = Object.values(params).reduce((s, t) => s + t.data.length, 0);
     const cosines = training.kind === "wong-zakai" ? { cosines: training.cosines } : {};
@@ -115,7 +117,6 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       metric: "kl",
       ...cosines,
     };
-    records.runs = [runRecord(fields, history)];
     const charts = config.report?.charts ?? [];
     if (charts.includes("sde-densities") || charts.includes("sde-paths")) {
       const figures = await sdeFigureRecords({
@@ -131,6 +132,8 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
     }
     const sde = { drift: drift.dynamics, diffusion: diffusion.dynamics };
     await writeTrainedSde(ctx.dir, sde, result.params, { cellId: cell.id, pipeline: config.name });
+    // Last, so that the cell's wall-clock holds the figures and the model's files.
+    records.runs = [runRecord(fields, history, checkpoint)];
   }
   return { records, stopped: result.stopped, resumed: resume !== undefined };
 }

@@ -1,9 +1,10 @@
 /**
  * The training cell: the model and train stages of one configuration —
  * dataset, neural ODE, Adam over minibatches with the configured gradient
- * method — with a checkpoint after every epoch, so `--resume` continues an
- * interrupted cell from its last completed epoch. A finished cell leaves its
- * trained model in its folder: `model.onnx` (and `encoder.onnx`, `head.onnx`)
+ * method — with checkpoints on the configured schedule (`_checkpoint.ts`;
+ * always after the last epoch and when stopped or failed), so `--resume`
+ * continues an interrupted cell from its last saved epoch. A finished cell
+ * leaves its trained model in its folder: `model.onnx` (and `encoder.onnx`, `head.onnx`)
  * and `weights.safetensors` (see `_model_files.ts`).
  *
  * @module
@@ -17,22 +18,23 @@ import { makeDataset } from "../data_stage.ts";
 import { learningRateFor } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
 import { buildTask, testMetricName } from "../task_stage.ts";
-import { cellCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedModel } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
 
 async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
+  const startedMs = performance.now();
   const { cell, runtime, progress, signal } = ctx;
   const config = cell.config;
   const train = config.train!;
   const task = buildTask(config, makeDataset(config.data));
   const gradient: TrainGradientSettings = { ...solveSettings(config.solve), method: gradientMethod(config) };
   const lr = learningRateFor(train.optimizer.lr, task.width);
-  const checkpoint = await cellCheckpoint<EpochResult>(ctx, epochCost);
+  const checkpoint = await cellCheckpoint<EpochResult>(ctx, epochCost, startedMs);
   const resume = checkpoint.resume;
   const method = config.gradient.method;
-  const result = await trainNeuralOde({
+  const training = trainNeuralOde({
     runtime,
     model: task.model,
     params: task.params,
@@ -60,7 +62,7 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
         done: false,
       }),
     onEpoch: async (e, state) => {
-      await checkpoint.save(state);
+      await checkpoint.epochEnded(state);
       progress.update({
         step: e.epoch,
         steps: train.epochs,
@@ -76,6 +78,7 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
       ctx.onEvent?.({ cell: cell.id, kind: "epoch", epoch: e.epoch });
     },
   });
+  const result = await withFinalCheckpoint(checkpoint, training);
   const records = emptyCellRecords();
   const label = {
     cellId: cell.id,
@@ -84,16 +87,17 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
     batchSize: Math.min(train.batchSize ?? task.train.size, task.train.size),
     seed: train.seed,
   };
-  records.epochs = epochRecords(label, result.history);
+  records.epochs = epochRecords(label, result.history, checkpoint);
   if (!result.stopped) {
+    await writeTrainedModel(ctx.dir, task.model, result.params, { cellId: cell.id, pipeline: config.name });
     const fields = {
       ...label,
       params: task.paramCount,
       lr,
       metric: task.metricName,
     };
-    records.runs = [runRecord(fields, result.history)];
-    await writeTrainedModel(ctx.dir, task.model, result.params, { cellId: cell.id, pipeline: config.name });
+    // Last, so that the cell's wall-clock holds the model's files.
+    records.runs = [runRecord(fields, result.history, checkpoint)];
   }
   return { records, stopped: result.stopped, resumed: resume !== undefined };
 }

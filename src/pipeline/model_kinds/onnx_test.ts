@@ -14,7 +14,7 @@ import { type Tensor, tensor, toNumbers } from "../../onnx/tensor.ts";
 import { importDynamics } from "../../models/imported.ts";
 import { readSafetensors } from "../../models/safetensors.ts";
 import { Runtime } from "../../runtime/session.ts";
-import { trainStateFromJson } from "../../train/trainer.ts";
+import { trainStateFromParts } from "../../train/trainer.ts";
 import { assert, assertEquals, assertThrows } from "../../util/testing.ts";
 import { main } from "../cli.ts";
 import { parsePipeline } from "../parse.ts";
@@ -73,17 +73,23 @@ Deno.test("the onnx kind trains a torch export from a pipeline file, its loss fa
     assertEquals(results.results.runs[0].width, 24, "the widest layer of l1, l2, l3 (24, 24, 2)");
     assertEquals(results.results.runs[0].params, 24 * 3 + 24 + 24 * 24 + 24 + 2 * 24 + 2);
     const cell = `${dir}/cells/base`;
-    assertEquals(filesUnder(cell), [
-      "checkpoint.json",
-      "encoder.onnx",
-      "model.onnx",
-      "result.json",
-      "weights.safetensors",
-    ]);
+    const checkpoint = JSON.parse(await Deno.readTextFile(`${cell}/checkpoint.json`));
+    assertEquals(
+      filesUnder(cell),
+      [
+        "checkpoint.json",
+        checkpoint.tensors.file,
+        "encoder.onnx",
+        "model.onnx",
+        "result.json",
+        "weights.safetensors",
+      ].sort(),
+    );
 
     // weights.safetensors holds the trained parameters: the final checkpoint's, bit for bit, not the export's.
     const { tensors, metadata } = await readSafetensors(`${cell}/weights.safetensors`);
-    const state = trainStateFromJson((JSON.parse(await Deno.readTextFile(`${cell}/checkpoint.json`))).state);
+    const saved = await readSafetensors(`${cell}/${checkpoint.tensors.file}`);
+    const state = trainStateFromParts(checkpoint.state, saved.tensors);
     assertEquals(Object.keys(tensors), Object.keys(state.params));
     for (const [name, t] of Object.entries(state.params)) {
       assertEquals([tensors[name]!.dtype, tensors[name]!.dims], [t.dtype, t.dims], name);
