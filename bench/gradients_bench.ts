@@ -1,11 +1,16 @@
 /**
  * Gradient methods side by side: time, function evaluations, VJP calls,
- * quadrature nodes and held memory per method for MLP dynamics of growing
+ * quadrature nodes, held and peak memory per method for MLP dynamics of growing
  * width, in two regimes over t ∈ [0, 1] — a small state (dim 4, batch 2:
  * crossing trajectories) and a wide batch (dim 5, batch 200: nested
  * spheres) — and the small state over t ∈ [0, 10] (more backward steps, so
  * more adaptive GQ nodes), plus held memory against tolerance on the paper's
  * analytic problem.
+ *
+ * Peak memory (`peakRssBytes`) is the rise of the resident set over one
+ * gradient, measured in a fresh process per method, width and regime
+ * (`_gradient_memory.ts`) for the four methods (null for GQ's variants); with
+ * `--quick`, at the largest width of the first regime only.
  *
  * All methods are measured in the same run; read the ratios, not the
  * absolute times. Results go to reports/bench/gradients.json, a results file
@@ -13,10 +18,19 @@
  *
  * @module
  */
-import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradients/method.ts";
+import {
+  adjoint,
+  direct,
+  gq,
+  type GradientMethod,
+  METHOD_NAMES,
+  type MethodName,
+  seminorm,
+} from "../src/gradients/method.ts";
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
 import type { GradientResult } from "../src/gradients/problem.ts";
 import { exponentialDynamics } from "../src/models/linear.ts";
+import { probeGradientMemory } from "./_gradient_memory.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";
@@ -41,6 +55,7 @@ async function timeMlp(
   batch: number,
   t1: number,
   repeats: number,
+  probeMemory: boolean,
 ): Promise<GradientTimingRecord[]> {
   const { init, problem } = benchmarkMlp(width, dim, batch, t1);
   const params = Object.values(init).reduce((s, t) => s + t.data.length, 0);
@@ -73,9 +88,21 @@ async function timeMlp(
       ...perGradientCosts(s),
       vjpCallsPerGradient: s.vjpEvals,
       heldBytes: s.heldBytes,
+      ...(await peakMemory(label, probeMemory, { width, dim, batch, t1 })),
     });
   }
   return out;
+}
+
+/** The measured peak of one gradient of `label` (one of the four methods, by name), or null. */
+async function peakMemory(
+  label: string,
+  probe: boolean,
+  point: { width: number; dim: number; batch: number; t1: number },
+): Promise<Pick<GradientTimingRecord, "peakRssBytes" | "peakRssError">> {
+  if (!probe || !(METHOD_NAMES as readonly string[]).includes(label)) return { peakRssBytes: null };
+  const peak = await probeGradientMemory({ method: label as MethodName, ...point });
+  return { peakRssBytes: peak.peakRssBytes, ...(peak.error !== undefined ? { peakRssError: peak.error } : {}) };
 }
 
 async function memoryVsTolerance(runtime: Runtime): Promise<GradientTimingRecord[]> {
@@ -124,7 +151,8 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
   for (const [dim, batch, t1, regimeWidths] of regimes) {
     for (const width of regimeWidths) {
       const repeats = options.quick ? 1 : width >= 1000 ? 5 : 9;
-      const rows = await timeMlp(runtime, width, dim, batch, t1, repeats);
+      const probe = !options.quick || (batch === regimes[0][1] && t1 === 1 && width === widths.at(-1));
+      const rows = await timeMlp(runtime, width, dim, batch, t1, repeats, probe);
       records.push(...rows);
       const byMethod = Object.fromEntries(rows.map((r) => [r.method, r.gradientSeconds]));
       const ratio = (a: string, b: string) => `${a}/${b} ${(byMethod[a]! / byMethod[b]!).toFixed(2)}`;
@@ -148,7 +176,10 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
     "vjpCallsPerGradient",
     "nodesPerGradient",
     "heldBytes",
+    "peakRssBytes",
   ]);
+  const failed = records.find((r) => r.peakRssError !== undefined);
+  if (failed) console.log(`Peak memory not measured: ${failed.peakRssError}\n`);
   printTable("Held memory vs tolerance (dz/dt = 0.2 z, T = 25)", memory, [
     "method",
     "tolerance",

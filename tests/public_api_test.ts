@@ -69,11 +69,17 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/write_schema.ts": "regenerates pipelines/schema.json",
   "src/util/counter_random.ts": "the counter-based generator behind BrownianPath",
   "src/util/files.ts": "atomic file writes",
+  "src/util/peak_memory.ts": "the fresh-process peak-RSS probe of the analytic memory stage and the gradient benchmark",
   "src/util/testing.ts": "assertions for the tests",
 };
 
 /** Command-line entry points: run, not imported. */
-const ENTRY_POINTS = new Set(["src/pipeline/cli.ts", "src/report/cli.ts", "src/runtime/gpu_setup.ts"]);
+const ENTRY_POINTS = new Set([
+  "src/pipeline/cli.ts",
+  "src/pipeline/report_cli.ts",
+  "src/report/cli.ts",
+  "src/runtime/gpu_setup.ts",
+]);
 
 interface DocSymbol {
   name: string;

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { main } from "../src/pipeline/cli.ts";
-import { main as report } from "../src/report/cli.ts";
+import { main as report } from "../src/pipeline/report_cli.ts";
 import { assert, assertEquals } from "../src/util/testing.ts";
 
 const sweep = new URL("fixtures/pipelines/cluster/sweep.yaml", import.meta.url).pathname;

@@ -1,4 +1,4 @@
-import { main as report } from "../report/cli.ts";
+import { main as report } from "./report_cli.ts";
 import type { PipelineResults } from "../results/records.ts";
 import { assert, assertEquals } from "../util/testing.ts";
 import { main } from "./cli.ts";

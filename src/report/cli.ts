@@ -7,36 +7,24 @@
  * it reads `<dir>/results.json` and writes `<dir>/report.html` and `<dir>/charts/`
  * unless `--out` or `--charts` say otherwise.
  *
- * A folder that holds shards' results (`shards/<i>-of-<N>/results.json`,
- * written by `deno task pipeline <file> --shard i/N`) is merged first
- * (src/pipeline/merge.ts): the finished cells of every shard go into
- * `<dir>/results.json`, its CSVs, `report.html` and `charts/`; missing and
- * failed cells are listed on stderr and make the exit code 1 (the files are
- * written all the same); shards of different configurations are refused
- * with exit code 2, writing nothing. To re-render a merged folder without
- * merging again, give its results.json instead of the folder.
- *
  * The results file is JSON: `{ "format": "quadjoint.results/3", "title": …,
  * "subtitle"?: …, "meta"?: {…}, "charts"?: [chart names], "summary"?: bool,
  * "metricLabel"?: …, "metricLogY"?: bool, "results": { "runs"?: […],
  * "epochs"?: […], "gradientErrors"?: […], "memory"?: […] } }`; the records
  * and the reader are in `src/results/`. A file of an unknown format is
- * refused. Exit codes: 0 done, 1 failure (or a merge with cells missing or failed), 2 bad arguments or input.
+ * refused. Exit codes: 0 done, 1 failure, 2 bad arguments or input.
  *
  * @module
  */
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { mergeShards } from "../pipeline/merge.ts";
-import { OutputError } from "../pipeline/_output_lock.ts";
 import { readResults } from "../results/file.ts";
 import type { ResultsFile } from "../results/records.ts";
 import { experimentReport } from "./experiment.ts";
 import { renderReport, writeReport } from "./html.ts";
 import { writeReportCharts } from "./static.ts";
 
-const USAGE = "Usage: deno task report <results.json | results dir> [--out report.html] [--charts <dir>]\n" +
-  "A results dir with shards/ (deno task pipeline --shard i/N) is merged into its results.json, CSVs and report.";
+const USAGE = "Usage: deno task report <results.json | results dir> [--out report.html] [--charts <dir>]";
 
 /**
  * Runs the CLI with `args`; returns the exit code (messages go to stderr,
@@ -64,24 +52,6 @@ export async function main(args: string[]): Promise<number> {
   }
   let input = parsed.positionals[0]!;
   const isDir = await Deno.stat(input).then((s) => s.isDirectory, () => false);
-  if (isDir && await Deno.stat(join(input, "shards")).then((s) => s.isDirectory, () => false)) {
-    if (parsed.values.out !== undefined || parsed.values.charts !== undefined) {
-      console.error(`Merging the shards of ${input} writes into it: --out and --charts are not taken\n${USAGE}`);
-      return 2;
-    }
-    try {
-      const merged = await mergeShards(input);
-      for (const note of merged.notes) console.error(note);
-      console.log(join(input, "results.json"));
-      if (merged.report !== undefined) console.log(merged.report);
-      return merged.exitCode;
-    } catch (e) {
-      console.error(
-        e instanceof OutputError ? e.message : `Cannot merge the shards of ${input}: ${(e as Error).message}`,
-      );
-      return e instanceof OutputError ? 2 : 1;
-    }
-  }
   if (isDir) {
     const dir = input;
     input = join(dir, "results.json");

@@ -315,6 +315,16 @@ export interface GradientTimingRecord extends PerGradientCosts {
   vjpCallsPerGradient: number;
   /** Bookkeeping: bytes of state the method keeps between its passes (counted, not measured). */
   heldBytes: number;
+  /**
+   * Measured: the rise of the peak resident set over one gradient in a fresh
+   * process, ONNX Runtime's session creation for the method's graphs
+   * included; null where it was not measured (a variant, a --quick point, no
+   * `--allow-run`: see {@linkcode GradientTimingRecord.peakRssError}).
+   * Absent in files written before it was measured.
+   */
+  peakRssBytes?: number | null;
+  /** Why peakRssBytes is null, when it was tried. */
+  peakRssError?: string;
 }
 
 /**

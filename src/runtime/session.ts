@@ -26,6 +26,8 @@ import type { Tensor } from "../onnx/tensor.ts";
 import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
 import { cudaDeviceName, prepareCuda } from "./_cuda_libs.ts";
 
+export { nvidiaDriverVersion } from "./_cuda_libs.ts";
+
 /**
  * Where graphs run. `cuda` and `webgpu` fall back to `cpu` unless `strict`.
  * `cuda` needs the libraries `deno task setup-gpu` installs (`.gpu/lib`, or the
