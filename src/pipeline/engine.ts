@@ -352,6 +352,7 @@ async function runCells(
       await save({ ...results, status: "interrupted" });
     }
     progress.finish();
+    results.meta.runSeconds = progress.elapsed; // the run's wall-clock, report writing aside
     results.meta.backend = runtime.backend; // after any fallback to cpu
     if (runtime.deviceName !== undefined) results.meta.device = runtime.deviceName;
     if (results.provenance) results.provenance.backend = runtime.backend;

@@ -57,6 +57,11 @@ Deno.test("runPipeline() interrupted and resumed ends with the same results as a
     assertEquals(full.exitCode, 0);
     assertEquals(full.results.cells.map((c) => c.status), ["done", "done", "done", "done"]);
     assertEquals(full.results.results.runs.length, 4);
+    // The run's wall-clock holds every cell's, which holds its epochs and its checkpoints.
+    const runSeconds = full.results.meta.runSeconds as number;
+    const cellSeconds = full.results.results.runs.reduce((s, r) => s + r.wallSeconds!, 0);
+    assert(cellSeconds > 0 && cellSeconds <= runSeconds, `cells ${cellSeconds} s, run ${runSeconds} s`);
+    for (const r of full.results.results.runs) assert(r.trainSeconds! + r.checkpointSeconds! <= r.wallSeconds!);
 
     // Stop during the second cell, after its first epoch.
     const controller = new AbortController();
