@@ -30,10 +30,15 @@ export const BENCHMARKS: Readonly<Record<string, () => Promise<BenchModule>>> = 
   vjp: () => import("./vjp_bench.ts"),
   peers: () => import("./peers_bench.ts"),
   sde: () => import("./sde_bench.ts"),
+  conv: () => import("./conv_bench.ts"),
+  gpu: () => import("./gpu_bench.ts"),
 };
 
-/** Benchmarks that run only when named: `peers` installs torch (~3 GB) into bench/.venv when it is missing; `sde` trains for minutes. */
-export const ON_REQUEST: readonly string[] = ["peers", "sde"];
+/**
+ * Benchmarks that run only when named: `peers` installs torch (~3 GB) into bench/.venv when it is missing; `sde`
+ * trains for minutes; a full `conv` takes about ten minutes on two cores.
+ */
+export const ON_REQUEST: readonly string[] = ["peers", "sde", "conv", "gpu"];
 
 /** Resolves command-line names to benchmarks (none: all but {@linkcode ON_REQUEST}); RangeError naming an unknown one. */
 export function selectBenchmarks(names: readonly string[]): string[] {

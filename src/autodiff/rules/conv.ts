@@ -2,20 +2,43 @@
  * VJP rules of convolution, pooling, padding and batch normalisation.
  *
  * Conv's input cotangent is a ConvTranspose and ConvTranspose's a Conv (fast
- * native kernels in float32); their weight and bias cotangents, and all of
- * MaxPool, AveragePool, GlobalAveragePool and BatchNormalization, come from
- * differentiating a lowering into primitives
- * (strided slices, MatMul, Max, sums), so no rule repeats another's algebra.
+ * native kernels in float32); a Conv's bias cotangent is a sum of the output
+ * cotangent, and its weight cotangent one Gemm per kernel offset over the
+ * batch-folded windows of the input ({@linkcode convWeightBySlices}), or one
+ * more Conv when the input has several times the output's channels
+ * ({@linkcode convWeightByConv}). ConvTranspose's weight and bias cotangents
+ * and AveragePool, GlobalAveragePool and BatchNormalization come from
+ * differentiating a lowering into primitives (strided slices, MatMul, sums),
+ * so no rule repeats another's algebra. MaxPool with disjoint windows (stride
+ * = kernel) routes the cotangent through a mask of each window's maxima
+ * ({@linkcode maxPoolByMask}); overlapping windows go through the lowering.
+ * `deno task bench conv` (bench/conv_bench.ts) measures each against its
+ * forward op at the paper's sizes.
+ *
+ * Why one file: the rules of the windowed ops share their geometry (pads,
+ * output sizes, pooling windows) and the float64 conditions of the runtime's
+ * lowerings.
  *
  * @module
  */
-import type { Value } from "../../onnx/builder.ts";
+import type { GraphBuilder, Value } from "../../onnx/builder.ts";
 import { GraphError } from "../../onnx/errors.ts";
 import { attr, floatAttr, formatShape, intAttr, intsAttr, type Node, stringAttr } from "../../onnx/graph.ts";
 import { LOWERINGS } from "../../onnx/lower.ts";
 import { windowOutputSize, windowPads } from "../../onnx/shape_rules.ts";
-import { int64, toNumbers } from "../../onnx/tensor.ts";
-import { ints, type Lower, padConstant, reduceMean, scalar, unsqueeze, type VjpRule } from "../rule.ts";
+import { int64, tensor, toNumbers } from "../../onnx/tensor.ts";
+import {
+  castTo,
+  ints,
+  type Lower,
+  padConstant,
+  reduceMean,
+  reduceSum,
+  reshapeLike,
+  scalar,
+  unsqueeze,
+  type VjpRule,
+} from "../rule.ts";
 
 function fail(node: Node, message: string): never {
   throw new GraphError(message, { nodeName: node.name, opType: node.opType });
@@ -28,6 +51,127 @@ function spatial(node: Node, x: Value): number[] {
     fail(node, `Differentiating needs concrete spatial dims, got ${formatShape(x.shape)}`);
   }
   return s as number[];
+}
+
+/**
+ * The input-to-output channel ratio C / M from which a stride-1 Conv's weight
+ * cotangent is one Conv ({@linkcode convWeightByConv}) rather than one Gemm
+ * per kernel offset: with ORT's float32 kernels at 14×14, batch 16 and 32, the
+ * Conv costs 0.6–0.8× the forward at C = 101 and 301, M = 10, against 1.6–2.4×
+ * for the Gemms, about as much at C = 21, M = 10, and more near C = M.
+ */
+const WEIGHT_BY_CONV_RATIO = 4;
+
+/**
+ * Whether {@linkcode convWeightByConv} gives a Conv's weight cotangent: stride
+ * and dilation 1, pads at most kernel − 1, concrete channels with C ≥ 4·M, and
+ * in float64 (where the runtime lowers Conv, which needs concrete channels) a
+ * concrete batch.
+ */
+function weightByConv(
+  x: Value,
+  w: Value,
+  strides: readonly number[],
+  dilations: readonly number[],
+  kernel: readonly number[],
+  pads: readonly number[],
+): boolean {
+  const [batch, c] = x.shape, m = w.shape[0];
+  const n = kernel.length;
+  return strides.every((s) => s === 1) && dilations.every((d) => d === 1) &&
+    pads.every((p, i) => p <= kernel[i % n]! - 1) &&
+    typeof c === "number" && typeof m === "number" && c >= WEIGHT_BY_CONV_RATIO * m &&
+    (x.dtype !== "float64" || typeof batch === "number");
+}
+
+/**
+ * dL/dW of a stride-1 Conv as one Conv. dW[m, c, k] = Σ_n Σ_o g[n, m, o]·x[n, c, o + k − pad]:
+ * with the batch as the channel axis that is the cotangent gᵀ [M, N, out] padded by
+ * kernel − 1 − pad and convolved with the input xᵀ [C, N, size] as its kernel, which
+ * gives [M, C, kernel] flipped in space; a Slice with step −1 per spatial axis turns
+ * it back. Its work is the forward's, and its patch matrix is gᵀ's (kernel² values
+ * per output pixel and sample), not x's (C·kernel² per pixel).
+ */
+function convWeightByConv(
+  b: GraphBuilder,
+  x: Value,
+  g: Value,
+  kernel: readonly number[],
+  pads: readonly number[],
+): Value {
+  const n = kernel.length;
+  const perm = attr.ints([1, 0, ...kernel.map((_, i) => i + 2)]);
+  const gT = b.op1("Transpose", [g], { perm });
+  const xT = b.op1("Transpose", [x], { perm });
+  const flipped = b.op1("Conv", [gT, xT], {
+    kernel_shape: attr.ints(x.shape.slice(2) as number[]),
+    pads: attr.ints(pads.map((p, i) => kernel[i % n]! - 1 - p)),
+  });
+  const axes = kernel.map((_, i) => i + 2);
+  return b.op1("Slice", [
+    flipped,
+    ints(b, axes.map(() => -1)),
+    ints(b, axes.map(() => -(2 ** 62))),
+    ints(b, axes),
+    ints(b, axes.map(() => -1)),
+  ]);
+}
+
+/**
+ * Below this many input channels {@linkcode convWeightBySlices} stacks its
+ * windows into one product: a per-offset product [M, C] that narrow runs far
+ * under the Gemm's speed (measured 3× slower than stacked at C = 1, 1.2× at
+ * C = 11, 0.9× at C = 21, 0.65× at C = 51, 14×14 and 28×28, batch 16 and 32).
+ */
+const STACK_BELOW_CHANNELS = 16;
+
+/**
+ * dL/dW of any group-1 Conv as one product per kernel offset k:
+ * dW[:, :, k] = gᵀ · x_kᵀ, where gᵀ is the output cotangent [M, N·out] and x_k
+ * the strided window of the padded input at offset k, [C, N·out], both with the
+ * batch folded into the sum (x is transposed to [C, N, ...] once, so every
+ * slice is already a [C, N·out] matrix). One Gemm over N·out per offset, no
+ * patch matrix and no batched product summed afterwards; for few input
+ * channels ({@linkcode STACK_BELOW_CHANNELS}) the windows are stacked into one
+ * [K·C, N·out] matrix and one Gemm.
+ */
+function convWeightBySlices(
+  b: GraphBuilder,
+  x: Value,
+  g: Value,
+  geo: {
+    kernel: readonly number[];
+    strides: readonly number[];
+    dilations: readonly number[];
+    pads: readonly number[];
+    out: readonly number[];
+  },
+): Value {
+  const { kernel, strides, dilations, pads, out } = geo;
+  const n = kernel.length;
+  const perm = attr.ints([1, 0, ...kernel.map((_, i) => i + 2)]);
+  const xT = b.op1("Transpose", [x], { perm });
+  const xp = pads.every((p) => p === 0) ? xT : padConstant(b, xT, [0, 0, ...pads.slice(0, n), 0, 0, ...pads.slice(n)]);
+  const gT = b.op1("Reshape", [b.op1("Transpose", [g], { perm }), ints(b, [0, -1])]);
+  const axes = ints(b, kernel.map((_, i) => i + 2)), steps = ints(b, strides);
+  const offsets = (i: number): number[][] =>
+    i === n ? [[]] : [...Array(kernel[i]!).keys()].flatMap((k) => offsets(i + 1).map((rest) => [k, ...rest]));
+  const windows = offsets(0).map((off) => {
+    const starts = off.map((k, i) => k * dilations[i]!);
+    const ends = starts.map((s, i) => s + (out[i]! - 1) * strides[i]! + 1);
+    return b.op1("Slice", [xp, ints(b, starts), ints(b, ends), axes, steps]);
+  });
+  const gemm = (v: Value) => b.op1("Gemm", [gT, b.op1("Reshape", [v, ints(b, [0, -1])])], { transB: attr.int(1) });
+  const c = x.shape[1];
+  if (typeof c === "number" && c < STACK_BELOW_CHANNELS && windows.length > 1) {
+    // One product of [M, K·C] with the windows stacked, then [M, K, C] → [M, C, K].
+    const stacked = gemm(b.op1("Concat", windows, { axis: attr.int(0) }));
+    const split = b.op1("Reshape", [stacked, ints(b, [0, windows.length, c])]);
+    return b.op1("Reshape", [b.op1("Transpose", [split], { perm: attr.ints([0, 2, 1]) }), ints(b, [0, 0, ...kernel])]);
+  }
+  const perOffset = windows.map((v) => unsqueeze(b, gemm(v), [2]));
+  const joined = perOffset.length === 1 ? perOffset[0]! : b.op1("Concat", perOffset, { axis: attr.int(2) });
+  return b.op1("Reshape", [joined, ints(b, [0, 0, ...kernel])]);
 }
 
 const conv: VjpRule = {
@@ -57,15 +201,20 @@ const conv: VjpRule = {
         ...(outputPadding.some((p) => p !== 0) ? { output_padding: attr.ints(outputPadding) } : {}),
       });
     }
-    // Only the weight and bias go through the lowering (1-D and 2-D), and only when wanted.
-    const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(LOWERINGS.get("Conv")!, [1, 2]) : [];
-    return ctx.inputs.map((_, i) => (i === 0 ? dx : rest[i] ?? null));
+    let dw: Value | null = null;
+    if (ctx.wants(1)) {
+      dw = weightByConv(x!, w!, strides, dilations, kernel, pads)
+        ? convWeightByConv(b, x!, g, kernel, pads)
+        : convWeightBySlices(b, x!, g, { kernel, strides, dilations, pads, out });
+    }
+    const db = ctx.wants(2) ? reduceSum(b, g, [0, ...size.map((_, i) => i + 2)], false) : null;
+    return ctx.inputs.map((_, i) => [dx, dw, db][i] ?? null);
   },
 };
 
-/** MaxPool as the Max of strided slices of the input padded with −∞ (ties share the cotangent). */
-const lowerMaxPool: Lower = (b, node, [x]) => {
-  const size = spatial(node, x!);
+/** A pooling window's geometry over [N, C, ...size]: resolved pads and the −∞ padding that covers every window. */
+function poolGeometry(node: Node, x: Value) {
+  const size = spatial(node, x);
   const n = size.length;
   const kernel = intsAttr(node, "kernel_shape")!;
   const strides = intsAttr(node, "strides", Array(n).fill(1));
@@ -77,6 +226,12 @@ const lowerMaxPool: Lower = (b, node, [x]) => {
   // Pad the tail far enough for ceil_mode windows.
   const tail = size.map((s, i) => Math.max(pads[i + n]!, (out[i]! - 1) * strides[i]! + kEff[i]! - s - pads[i]!));
   const full = [0, 0, ...pads.slice(0, n), 0, 0, ...tail];
+  return { size, n, kernel, strides, dilations, out, head: pads.slice(0, n), full };
+}
+
+/** MaxPool as the Max of strided slices of the input padded with −∞ (ties share the cotangent). */
+const lowerMaxPool: Lower = (b, node, [x]) => {
+  const { size, n, kernel, strides, dilations, out, full } = poolGeometry(node, x!);
   const xp = full.every((p) => p === 0) ? x! : padConstant(b, x!, full, -Infinity);
   const axes = b.constant(int64(size.map((_, i) => i + 2)));
   const steps = b.constant(int64(strides));
@@ -89,6 +244,61 @@ const lowerMaxPool: Lower = (b, node, [x]) => {
     slices.push(b.op1("Slice", [xp, b.constant(int64(starts)), b.constant(int64(ends)), axes, steps]));
   }
   return [slices.length === 1 ? slices[0]! : b.op1("Max", slices)];
+};
+
+/**
+ * MaxPool's input cotangent for disjoint windows (stride = kernel, no
+ * dilation) in one or two spatial dims: each window's maxima (x = y) share its
+ * cotangent equally, as in the lowering. The −∞-padded input is cut to whole
+ * windows and seen as one tall image [1, 1, N·C·rows, cols] (windows never
+ * straddle two planes), where a stride-k ConvTranspose with a kernel of ones
+ * spreads y and the shares over their windows and an AveragePool counts each
+ * window's maxima; then the padding is cropped off and the rows no window
+ * covered get zeros. Those are native kernels, where ORT's broadcasts across
+ * interleaved window axes and its strided slices cost ten times more; every
+ * product in the spreading is 1·v, so infinite inputs stay exact.
+ */
+function maxPoolByMask(b: GraphBuilder, geo: ReturnType<typeof poolGeometry>, x: Value, y: Value, g: Value): Value {
+  const { size, n, kernel, out, head, full } = geo;
+  const xp = full.every((p) => p === 0) ? x : padConstant(b, x, full, -Infinity);
+  const cover = out.map((o, i) => o * kernel[i]!);
+  const padded = size.map((s, i) => full[i + 2]! + s + full[i + n + 4]!);
+  const axes = size.map((_, i) => i + 2);
+  const whole = cover.every((c, i) => c === padded[i])
+    ? xp
+    : b.op1("Slice", [xp, ints(b, axes.map(() => 0)), ints(b, cover), ints(b, axes)]);
+  // One tall plane [1, 1, N·C·rows, cols] where the runtime can take a symbolic tall axis (not float64's lowering,
+  // which needs concrete spatial dims); else N·C planes [N·C, 1, rows, cols].
+  const oneTall = x.dtype !== "float64" || typeof x.shape[0] === "number";
+  const tall = (v: Value, dims: readonly number[]) =>
+    b.op1("Reshape", [v, ints(b, oneTall ? [1, 1, -1, ...dims.slice(1)] : [-1, 1, ...dims])]);
+  const volume = kernel.reduce((p, k) => p * k, 1);
+  const ones = b.constant(
+    tensor(new (x.dtype === "float64" ? Float64Array : Float32Array)(volume).fill(1), [1, 1, ...kernel]),
+  );
+  const window = { kernel_shape: attr.ints(kernel), strides: attr.ints(kernel) };
+  // With a symbolic batch the tall axis is symbolic, so each Conv's result is reshaped like its counterpart.
+  const [xs, gs] = [tall(whole, cover), tall(g, out)];
+  const spread = (v: Value) => reshapeLike(b, b.op1("ConvTranspose", [v, ones], window), xs);
+  const hits = castTo(b, b.op1("Equal", [xs, spread(tall(y, out))]), x.dtype);
+  // AveragePool × volume counts the maxima: ten times cheaper than a Conv of ones, which ORT reorders to NCHWc.
+  const count = b.op1("Mul", [reshapeLike(b, b.op1("AveragePool", [hits], window), gs), scalar(b, x.dtype, volume)]);
+  const dx = reshapeLike(b, b.op1("Mul", [hits, spread(b.op1("Div", [gs, count]))]), whole);
+  const back = [0, 0, ...head.map((p) => -p), 0, 0, ...size.map((s, i) => s + head[i]! - cover[i]!)];
+  return back.every((p) => p === 0) ? dx : padConstant(b, dx, back);
+}
+
+const maxPool: VjpRule = {
+  opType: "MaxPool",
+  vjp: (ctx) => {
+    const { b, node, inputs: [x], outputs: [y], dy: [g] } = ctx;
+    if (!g) return [null];
+    const geo = poolGeometry(node, x!);
+    const disjoint = geo.n <= 2 && (x!.dtype === "float32" || x!.dtype === "float64") &&
+      geo.strides.every((s, i) => s === geo.kernel[i]) &&
+      geo.dilations.every((d) => d === 1);
+    return [disjoint ? maxPoolByMask(b, geo, x!, y!, g) : ctx.viaLowering(lowerMaxPool)[0]!];
+  },
 };
 
 /** BatchNormalization with batch statistics (training mode) or running statistics (inference). */
@@ -193,7 +403,7 @@ export const CONV_RULES: readonly VjpRule[] = [
   conv,
   convTranspose,
   { opType: "GlobalAveragePool", vjp: (ctx) => ctx.viaLowering(LOWERINGS.get("GlobalAveragePool")!) },
-  { opType: "MaxPool", vjp: (ctx) => [ctx.viaLowering(lowerMaxPool)[0]!] },
+  maxPool,
   { opType: "AveragePool", vjp: (ctx) => ctx.viaLowering(LOWERINGS.get("AveragePool")!) },
   batchNorm,
   pad,
