@@ -13,22 +13,13 @@
 import { join } from "node:path";
 import { main } from "../src/pipeline/cli.ts";
 import { main as report } from "../src/pipeline/report_cli.ts";
-import { assert, assertEquals } from "../src/util/testing.ts";
+import { assert, assertEquals, comparableResults } from "../src/util/testing.ts";
 
 const sweep = new URL("fixtures/pipelines/cluster/sweep.yaml", import.meta.url).pathname;
 const quiet = { progress: { tty: false, write: () => {} }, charts: false };
 
-/** results.json without timings, dates, format markers, git state, cell statuses and the shards a merge names. */
-function comparable(results: unknown): unknown {
-  const drop = new Set(["seconds", "date", "format", "gitCommit", "gitDirty", "status", "shards"]);
-  const keep = (k: string) => !drop.has(k) && !k.endsWith("Seconds");
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
-    if (typeof v !== "object" || v === null) return v;
-    return Object.fromEntries(Object.entries(v).filter(([k]) => keep(k)).map(([k, x]) => [k, strip(x)]));
-  };
-  return strip(results);
-}
+/** results.json without what differs between runs (see comparableResults) and the shards a merge names. */
+const comparable = (results: unknown) => comparableResults(results, ["shards"]);
 
 /** Runs a command; its exit code and output, or the error that kept it from starting. */
 async function sh(cmd: string, args: string[], env: Record<string, string> = {}) {

@@ -31,6 +31,7 @@
  * @module
  */
 import { join } from "node:path";
+import { readTextIfExists } from "../util/files.ts";
 
 /** The lock file's name inside the output folder (and inside each cell's folder). */
 export const LOCK_FILE = ".lock";
@@ -124,13 +125,8 @@ function describe(holder: LockHolder): string {
 
 /** The lock's holder, or why it cannot be read. */
 async function readHolder(path: string): Promise<LockHolder | { unreadable: string } | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   try {
     const h = JSON.parse(text) as Partial<LockHolder>;
     if (typeof h.pid === "number" && typeof h.host === "string") {

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../util/testing.ts";
+import { assert, assertEquals, comparableResults } from "../util/testing.ts";
 import { main } from "./cli.ts";
 
 const fixtures = new URL("../../tests/fixtures/pipelines/", import.meta.url);
@@ -191,20 +191,8 @@ Deno.test("main() exits 2 for a sweep that lists a value twice, naming the field
   }
 });
 
-/**
- * results.json without what differs between runs: timings (any `…Seconds`), dates, format markers, git state
- * (other work may change the checkout meanwhile) and cell statuses (done, resumed or skipped).
- */
-function comparable(results: unknown): unknown {
-  const drop = new Set(["seconds", "date", "format", "gitCommit", "gitDirty", "status"]);
-  const keep = (k: string) => !drop.has(k) && !k.endsWith("Seconds");
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
-    if (typeof v !== "object" || v === null) return v;
-    return Object.fromEntries(Object.entries(v).filter(([k]) => keep(k)).map(([k, x]) => [k, strip(x)]));
-  };
-  return strip(results);
-}
+/** results.json without what differs between runs (see comparableResults). */
+const comparable = (results: unknown) => comparableResults(results);
 
 /** Every path under `dir`, relative to it. */
 function tree(dir: string, prefix = ""): string[] {

@@ -1,6 +1,6 @@
 import { main as report } from "./report_cli.ts";
 import type { PipelineResults } from "../results/records.ts";
-import { assert, assertEquals } from "../util/testing.ts";
+import { assert, assertEquals, comparableResults } from "../util/testing.ts";
 import { main } from "./cli.ts";
 import { hasShards, mergeShards } from "./merge.ts";
 import { OutputError } from "./_output_lock.ts";
@@ -21,20 +21,8 @@ async function run(out: string, ...flags: string[]): Promise<{ code: number; err
   return { code, errors: errors.join("\n") };
 }
 
-/**
- * results.json without what differs between runs: timings (any `…Seconds`), dates, format markers, git state,
- * cell statuses (done or skipped) and the shards a merge names.
- */
-function comparable(results: unknown): unknown {
-  const drop = new Set(["seconds", "date", "format", "gitCommit", "gitDirty", "status", "shards"]);
-  const keep = (k: string) => !drop.has(k) && !k.endsWith("Seconds");
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
-    if (typeof v !== "object" || v === null) return v;
-    return Object.fromEntries(Object.entries(v).filter(([k]) => keep(k)).map(([k, x]) => [k, strip(x)]));
-  };
-  return strip(results);
-}
+/** results.json without what differs between runs (see comparableResults) and the shards a merge names. */
+const comparable = (results: unknown) => comparableResults(results, ["shards"]);
 
 const read = async (path: string) => JSON.parse(await Deno.readTextFile(path));
 

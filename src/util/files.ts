@@ -60,15 +60,20 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** Reads JSON from `path`; undefined when the file does not exist. */
-export async function readJsonIfExists(path: string): Promise<unknown> {
-  let text: string;
+/** Reads the text of `path`; undefined when the file does not exist (other errors are thrown). */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+}
+
+/** Reads JSON from `path`; undefined when the file does not exist. */
+export async function readJsonIfExists(path: string): Promise<unknown> {
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   return JSON.parse(text);
 }
 

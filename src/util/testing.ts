@@ -98,3 +98,20 @@ export function assertClose(
     });
   }
 }
+
+/**
+ * Pipeline results without what differs between two runs of the same
+ * configuration: timings (any `seconds` or `…Seconds` key), dates, format
+ * markers, the checkout's git state (other work may change it meanwhile),
+ * cell statuses (done, resumed or skipped) and any `also` keys, at every depth.
+ */
+export function comparableResults(results: unknown, also: readonly string[] = []): unknown {
+  const drop = new Set(["seconds", "date", "format", "gitCommit", "gitDirty", "status", ...also]);
+  const keep = (k: string) => !drop.has(k) && !k.endsWith("Seconds");
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (typeof v !== "object" || v === null) return v;
+    return Object.fromEntries(Object.entries(v).filter(([k]) => keep(k)).map(([k, x]) => [k, strip(x)]));
+  };
+  return strip(results);
+}
