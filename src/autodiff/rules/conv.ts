@@ -7,9 +7,11 @@
  * batch-folded windows of the input ({@linkcode convWeightBySlices}), or one
  * more Conv when the input has several times the output's channels
  * ({@linkcode convWeightByConv}). ConvTranspose's weight and bias cotangents
- * and AveragePool, GlobalAveragePool and BatchNormalization come from
- * differentiating a lowering into primitives (strided slices, MatMul, sums),
- * so no rule repeats another's algebra. MaxPool with disjoint windows (stride
+ * and AveragePool, GlobalAveragePool and BatchNormalization with batch
+ * statistics (or differentiated statistics) come from differentiating a
+ * lowering into primitives (strided slices, MatMul, sums), so no rule repeats
+ * another's algebra; BatchNormalization with constant statistics is affine
+ * per channel and takes its closed form ({@linkcode inferenceBatchNormVjp}). MaxPool with disjoint windows (stride
  * = kernel) routes the cotangent through a mask of each window's maxima
  * ({@linkcode maxPoolByMask}); overlapping windows go through the lowering.
  * `deno task bench conv` (bench/conv_bench.ts) measures each against its
@@ -29,6 +31,7 @@ import { windowOutputSize, windowPads } from "../../onnx/shape_rules.ts";
 import { int64, tensor, toNumbers } from "../../onnx/tensor.ts";
 import {
   castTo,
+  type Cotangent,
   ints,
   type Lower,
   padConstant,
@@ -37,6 +40,7 @@ import {
   reshapeLike,
   scalar,
   unsqueeze,
+  type VjpContext,
   type VjpRule,
 } from "../rule.ts";
 
@@ -329,9 +333,34 @@ const batchNorm: VjpRule = {
     if (ctx.dy.slice(1).some((g) => g)) {
       fail(ctx.node, "Cannot differentiate the running-statistics outputs of BatchNormalization");
     }
-    return ctx.viaLowering(lowerBatchNorm);
+    // Running statistics held constant (a trained model's, or the conv encoder's): y is affine per channel.
+    const inference = intAttr(ctx.node, "training_mode", 0) === 0 && !ctx.wants(3) && !ctx.wants(4);
+    return inference && ctx.dy[0] ? inferenceBatchNormVjp(ctx) : ctx.viaLowering(lowerBatchNorm);
   },
 };
+
+/**
+ * y = γ·(x − μ)/σ + β with μ and σ² constant: dx = g·γ/σ, dγ = (Σ g·x − μ·Σ g)/σ and
+ * dβ = Σ g over every axis but the channels' — three kernels over x's size where the
+ * lowering's reverse mode takes about ten.
+ */
+function inferenceBatchNormVjp(ctx: VjpContext): Cotangent[] {
+  const { b, node, inputs: [x, scale, , mean, variance], dy: [g] } = ctx;
+  const rank = x!.shape.length;
+  const perChannel = (v: Value) => (rank > 2 ? unsqueeze(b, v, [...Array(rank - 2).keys()].map((k) => k + 1)) : v);
+  const axes = [0, ...[...Array(rank - 2).keys()].map((k) => k + 2)];
+  const eps = scalar(b, x!.dtype, floatAttr(node, "epsilon", 1e-5));
+  const invStd = b.op1("Div", [scalar(b, x!.dtype, 1), b.op1("Sqrt", [b.op1("Add", [variance!, eps])])]);
+  const dx = ctx.wants(0) ? b.op1("Mul", [g!, perChannel(b.op1("Mul", [scale!, invStd]))]) : null;
+  const sumG = ctx.wants(1) || ctx.wants(2) ? reduceSum(b, g!, axes, false) : null;
+  const dScale = ctx.wants(1)
+    ? b.op1("Mul", [
+      b.op1("Sub", [reduceSum(b, b.op1("Mul", [g!, x!]), axes, false), b.op1("Mul", [mean!, sumG!])]),
+      invStd,
+    ])
+    : null;
+  return [dx, dScale, ctx.wants(2) ? sumG : null, null, null];
+}
 
 /** Constant-mode Pad: the cotangent is the cotangent cropped (and padded where the pads were negative). */
 const pad: VjpRule = {

@@ -51,7 +51,29 @@ interface Case {
 
 const k3 = (pads: number[]) => ({ kernel_shape: attr.ints([3, 3]), pads: attr.ints(pads) });
 
+const bn = (dims: readonly Dim[], channels: number) =>
+  oneOp("BatchNormalization", [
+    ["x", dims],
+    ["scale", [channels]],
+    ["bias", [channels]],
+    ["mean", [channels]],
+    ["var", [channels]],
+  ], { epsilon: attr.float(1e-3) });
+
 const CASES: Case[] = [
+  {
+    name: "BatchNormalization with constant statistics, [N, C, H, W]",
+    graph: bn([3, 2, 4, 5], 2),
+    wrt: ["x", "scale", "bias"],
+    options: { draw: { var: "positive" } },
+  },
+  {
+    name: "BatchNormalization with constant statistics, [N, C] and only x wanted",
+    graph: bn([4, 3], 3),
+    wrt: ["x"],
+    absent: "ReduceSum",
+    options: { draw: { var: "positive" } },
+  },
   {
     name: "Conv 3×3 pad 1, 8 → 2 channels: weight cotangent as one Conv",
     graph: oneOp("Conv", [["x", [2, 8, 5, 6]], ["w", [2, 8, 3, 3]], ["b", [2]]], k3([1, 1, 1, 1])),
@@ -220,4 +242,13 @@ Deno.test("conv rules: the Conv weight path is chosen by channels: one Conv, one
   assertEquals(vjpCount(conv(12, 3), ["w"], "Gemm"), 0, "12 ≥ 4·3: one Conv");
   assertEquals(vjpCount(conv(12, 4), ["w"], "Gemm"), 1, "12 < 4·4 and 12 < 16 channels: the windows stacked");
   assertEquals(vjpCount(conv(16, 5), ["w"], "Gemm"), 9, "16 < 4·5 and 16 channels: one Gemm per offset");
+});
+
+Deno.test("BatchNormalization with constant statistics takes the closed form: dγ from Σ g·x, not from the lowering's x̂", () => {
+  const graph = bn([3, 2, 4, 5], 2);
+  const gTimesX = (wrt: readonly string[]) =>
+    vjpGraph(graph, { of: ["y"], wrt, keepOutputs: false }).nodes
+      .some((n) => n.opType === "Mul" && n.inputs.includes("x") && n.inputs.includes("grad_y"));
+  assert(gTimesX(["x", "scale", "bias"]), "closed form with the statistics constant");
+  assert(!gTimesX(["x", "scale", "bias", "mean", "var"]), "the lowering when the statistics are differentiated");
 });
