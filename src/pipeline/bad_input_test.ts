@@ -7,27 +7,13 @@
  * naming the file and the field (or the option), no stack trace, and nothing
  * under the output folder created or changed.
  */
-import { assert, assertEquals } from "../util/testing.ts";
+import { assert, assertEquals, snapshotFiles } from "../util/testing.ts";
 import { main } from "./cli.ts";
 import { machineMemory, memoryEstimate } from "./memory_check.ts";
 import { readPipeline } from "./parse.ts";
 import { expandSweep } from "./sweep.ts";
 
 const corpus = new URL("../../tests/fixtures/pipelines/invalid/bad_input/", import.meta.url);
-
-/** Every file under `dir` with its contents. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      const p = `${d}/${e.name}`;
-      if (e.isDirectory) await walk(p);
-      else out[p] = await Deno.readTextFile(p);
-    }
-  };
-  await walk(dir);
-  return out;
-}
 
 /** An output root holding an earlier run's results under the given pipeline names. */
 async function outputWithResults(names: readonly string[]): Promise<string> {
@@ -65,7 +51,7 @@ Deno.test("main() refuses every file of the bad-input corpus with exit 2, naming
   const limit = machineMemory();
   const out = await outputWithResults(["huge-width", "wide-model", "tiny-rtol", "x"]);
   try {
-    const before = await snapshot(out);
+    const before = await snapshotFiles(out);
     for (const [name, { paths, says }] of Object.entries(expected)) {
       const path = new URL(name, corpus).pathname;
       if (name.startsWith("huge") || name.startsWith("wide")) {
@@ -80,7 +66,7 @@ Deno.test("main() refuses every file of the bad-input corpus with exit 2, naming
       for (const s of says) assert(r.text.includes(s), `${name}: "${s}" not said in:\n${r.text}`);
       for (const line of r.text.split("\n")) assert(line.startsWith(`${path}: `), `${name}: line without the file`);
     }
-    assertEquals(await snapshot(out), before, "the output folder is untouched");
+    assertEquals(await snapshotFiles(out), before, "the output folder is untouched");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -90,7 +76,7 @@ Deno.test("main() refuses huge generated files within seconds: 40 000 keys, a du
   const dir = await Deno.makeTempDir();
   const out = await outputWithResults(["x"]);
   try {
-    const before = await snapshot(out);
+    const before = await snapshotFiles(out);
     // The yaml package's uniqueKeys check took 120 s on 40 000 distinct keys.
     const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: ${i}`);
     await Deno.writeTextFile(`${dir}/keys.yaml`, ["name: x", ...keys].join("\n"));
@@ -117,7 +103,7 @@ Deno.test("main() refuses huge generated files within seconds: 40 000 keys, a du
       assertRefused(r, "/dev/zero", 2);
       assert(r.text.startsWith("/dev/zero: (root): The file is too large"), r.text);
     }
-    assertEquals(await snapshot(out), before, "the output folder is untouched");
+    assertEquals(await snapshotFiles(out), before, "the output folder is untouched");
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(out, { recursive: true });

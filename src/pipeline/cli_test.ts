@@ -1,21 +1,7 @@
-import { assert, assertEquals, comparableResults } from "../util/testing.ts";
+import { assert, assertEquals, comparableResults, snapshotFiles } from "../util/testing.ts";
 import { main } from "./cli.ts";
 
 const fixtures = new URL("../../tests/fixtures/pipelines/", import.meta.url);
-
-/** Every file under `dir` with its contents, for before/after comparison. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      const p = `${d}/${e.name}`;
-      if (e.isDirectory) await walk(p);
-      else out[p] = await Deno.readTextFile(p);
-    }
-  };
-  await walk(dir);
-  return out;
-}
 
 Deno.test("main() gives exit code 2 and the field paths for every invalid pipeline, leaving reports untouched", async () => {
   const invalid = new URL("invalid/", fixtures);
@@ -29,7 +15,7 @@ Deno.test("main() gives exit code 2 and the field paths for every invalid pipeli
       await Deno.writeTextFile(`${out}/${name}/report.html`, "<p>old</p>");
       await Deno.writeTextFile(`${out}/${name}/cells/base/checkpoint.json`, "{}");
     }
-    const before = await snapshot(out);
+    const before = await snapshotFiles(out);
     for (const [file, paths] of Object.entries(expected)) {
       // --overwrite replaces earlier results only once the file has validated.
       for (const flags of [[], ["--overwrite"]]) {
@@ -41,7 +27,7 @@ Deno.test("main() gives exit code 2 and the field paths for every invalid pipeli
         for (const p of paths) assert(text.includes(`${path}: ${p}: `), `${file}: no issue at ${p} in:\n${text}`);
       }
     }
-    assertEquals(await snapshot(out), before, "existing reports are untouched");
+    assertEquals(await snapshotFiles(out), before, "existing reports are untouched");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -81,6 +67,29 @@ train: { epochs: 1 }
   }
 });
 
+/**
+ * Runs the CLI on `file` into `out` in a child process and sends it `signal`
+ * once its log shows `line`; its exit code and log.
+ */
+async function interruptCli(file: string, out: string, line: string, signal: Deno.Signal) {
+  const cli = new URL("./cli.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", cli, file, "--out", out, "--threads", "1"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "", sent = false;
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stderr) {
+    log += decoder.decode(chunk);
+    if (!sent && log.includes(line)) {
+      child.kill(signal);
+      sent = true;
+    }
+  }
+  return { code: (await child.status).code, log };
+}
+
 Deno.test("the CLI process on SIGINT saves a checkpoint, exits 130, and --resume finishes the run", async () => {
   const out = await Deno.makeTempDir();
   const file = `${out}/p.yaml`;
@@ -95,23 +104,8 @@ train: { epochs: 150, batchSize: 40 }
 `,
   );
   try {
-    const cli = new URL("./cli.ts", import.meta.url).pathname;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", cli, file, "--out", out, "--threads", "1"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    let log = "", sent = false;
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) {
-      log += decoder.decode(chunk);
-      if (!sent && log.includes("epoch 2/150")) {
-        child.kill("SIGINT");
-        sent = true;
-      }
-    }
-    const status = await child.status;
-    assertEquals(status.code, 130, log);
+    const { code: interrupted, log } = await interruptCli(file, out, "epoch 2/150", "SIGINT");
+    assertEquals(interrupted, 130, log);
     assert(log.includes("continue with --resume"), log);
     assert(!tree(`${out}/sigint`).includes(".lock"), "the lock is released");
     const results = JSON.parse(await Deno.readTextFile(`${out}/sigint/results.json`));
@@ -251,22 +245,8 @@ Deno.test("the CLI process stops on SIGTERM as on Ctrl-C, saving a checkpoint an
   try {
     const file = `${out}/p.yaml`;
     await Deno.writeTextFile(file, SMALL.replace("epochs: 4", "epochs: 500"));
-    const cli = new URL("./cli.ts", import.meta.url).pathname;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", cli, file, "--out", out, "--threads", "1"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    let log = "", sent = false;
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) {
-      log += decoder.decode(chunk);
-      if (!sent && log.includes("epoch 2/500")) {
-        child.kill("SIGTERM");
-        sent = true;
-      }
-    }
-    assertEquals((await child.status).code, 130, log);
+    const { code, log } = await interruptCli(file, out, "epoch 2/500", "SIGTERM");
+    assertEquals(code, 130, log);
     assert(log.includes("continue with --resume"), log);
     assert(!tree(`${out}/small`).includes(".lock"), "no lock left");
     const checkpoints = tree(`${out}/small`).filter((p) => p.endsWith("/checkpoint.json"));

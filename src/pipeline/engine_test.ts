@@ -1,5 +1,5 @@
 import { Runtime } from "../runtime/session.ts";
-import { assert, assertEquals, assertThrows } from "../util/testing.ts";
+import { assert, assertEquals, assertThrows, snapshotFiles } from "../util/testing.ts";
 import type { PipelineResults } from "../results/records.ts";
 import { checkPipeline, OutputError, runPipeline, runPipelineFile, type RunPipelineOptions } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
@@ -272,19 +272,6 @@ const analyticPipeline = {
   sweep: { "gradient.method": ["adjoint", "gq"] },
 } satisfies PipelineInput;
 
-/** Every file under `dir` with its contents. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      if (e.isDirectory) await walk(`${d}/${e.name}`);
-      else out[`${d}/${e.name}`] = await Deno.readTextFile(`${d}/${e.name}`);
-    }
-  };
-  await walk(dir);
-  return out;
-}
-
 async function runQuiet(config: PipelineInput, out: string, extra: RunPipelineOptions = {}) {
   const lines: string[] = [];
   const r = await runPipeline(PipelineSchema.parse(config), {
@@ -302,7 +289,7 @@ Deno.test("runPipeline() into a finished output refuses without resume or overwr
   try {
     const first = await runQuiet(analyticPipeline, out);
     assertEquals(first.exitCode, 0);
-    const before = await snapshot(first.dir);
+    const before = await snapshotFiles(first.dir);
     assert(Object.keys(before).some((p) => p.endsWith("/result.json")), "cell results were written");
     let refused: unknown;
     try {
@@ -313,13 +300,13 @@ Deno.test("runPipeline() into a finished output refuses without resume or overwr
     assert(refused instanceof OutputError, String(refused));
     assertEquals(refused.exitCode, 2);
     assert(refused.message.includes("--resume") && refused.message.includes("--overwrite"), refused.message);
-    assertEquals(await snapshot(first.dir), before, "the finished output is untouched");
+    assertEquals(await snapshotFiles(first.dir), before, "the finished output is untouched");
     // A file only the earlier run wrote is gone after --overwrite; the new results are complete.
     await Deno.writeTextFile(`${first.dir}/cells/earlier.txt`, "old");
     const again = await runQuiet(analyticPipeline, out, { overwrite: true });
     assertEquals(again.exitCode, 0);
     assertEquals(again.results.cells.map((c) => c.status), ["done", "done"]);
-    const after = await snapshot(first.dir);
+    const after = await snapshotFiles(first.dir);
     assert(!(`${first.dir}/cells/earlier.txt` in after), Object.keys(after).join());
     assert(!Object.keys(after).some((p) => p.endsWith(".lock") || p.endsWith(".tmp")), Object.keys(after).join());
     assertEquals(JSON.parse(after[`${first.dir}/results.json`]!).status, "complete");

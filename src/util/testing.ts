@@ -115,3 +115,17 @@ export function comparableResults(results: unknown, also: readonly string[] = []
   };
   return strip(results);
 }
+
+/** Every file under `dir` (at any depth) with its text, for comparing a folder before and after. */
+export async function snapshotFiles(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const p = `${d}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else out[p] = await Deno.readTextFile(p);
+    }
+  };
+  await walk(dir);
+  return out;
+}
