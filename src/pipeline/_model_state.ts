@@ -26,37 +26,37 @@ type OnnxLayerConfig = Extract<ModelConfig["head"] | ModelConfig["encoder"], { k
 /** Imported heads and encoders, read once for the checks and the cells while their file is unchanged. */
 const cachedLayers = fileCache(8);
 
-/** The imported head of `model.head: { kind: onnx }`. @throws the import's error */
-export function importOnnxHead(head: OnnxLayerConfig, dtype: "float32" | "float64"): ImportedHead {
-  return cachedLayers(
-    "onnx head",
-    ["head", head.file, head.freeze, dtype],
-    [head.file],
-    () => importHeadSync(head.file, { freeze: head.freeze, dtype }),
-  );
-}
+/** The importer of each slot an ONNX file can fill. */
+const IMPORTERS = { head: importHeadSync, encoder: importEncoderSync } as const;
 
-/** The imported encoder of `model.encoder: { kind: onnx }`. @throws the import's error */
-function importOnnxEncoder(encoder: OnnxLayerConfig, dtype: "float32" | "float64"): ImportedEncoder {
+/** What each slot's importer gives. */
+type ImportedLayerOf = { head: ImportedHead; encoder: ImportedEncoder };
+
+/** The imported layer of `model.<slot>: { kind: onnx }`, read once while its file is unchanged. @throws the import's error */
+export function importOnnxLayer<S extends keyof ImportedLayerOf>(
+  slot: S,
+  layer: OnnxLayerConfig,
+  dtype: "float32" | "float64",
+): ImportedLayerOf[S] {
   return cachedLayers(
-    "onnx encoder",
-    ["encoder", encoder.file, encoder.freeze, dtype],
-    [encoder.file],
-    () => importEncoderSync(encoder.file, { freeze: encoder.freeze, dtype }),
-  );
+    `onnx ${slot}`,
+    [slot, layer.file, layer.freeze, dtype],
+    [layer.file],
+    () => IMPORTERS[slot](layer.file, { freeze: layer.freeze, dtype }),
+  ) as ImportedLayerOf[S];
 }
 
 /**
  * Imports `model.<slot>: { kind: onnx }`, or says why not at
  * `model.<slot>.file` (or `.freeze`), naming the file.
  */
-function importLayerOrIssue<T>(
-  slot: "head" | "encoder",
+function importLayerOrIssue<S extends keyof ImportedLayerOf>(
+  slot: S,
   layer: OnnxLayerConfig,
-  load: () => T,
-): { layer: T } | { issue: PipelineIssue } {
+  dtype: "float32" | "float64",
+): { layer: ImportedLayerOf[S] } | { issue: PipelineIssue } {
   try {
-    return { layer: load() };
+    return { layer: importOnnxLayer(slot, layer, dtype) };
   } catch (e) {
     let missing = false;
     try {
@@ -84,7 +84,7 @@ export function onnxHeadIssues(
   outDim: number,
   dataKind: string,
 ): PipelineIssue[] {
-  const read = importLayerOrIssue("head", head, () => importOnnxHead(head, dtype));
+  const read = importLayerOrIssue("head", head, dtype);
   if ("issue" in read) return [read.issue];
   const imported = read.layer;
   const issues: PipelineIssue[] = [];
@@ -148,7 +148,7 @@ export function modelState(config: PipelineConfig, sizes: DataSizes): ModelState
     const shape = [encoder.channels, Math.floor(height / 2), Math.floor(width / 2)];
     return { stateDim: shape[0]! * shape[1]! * shape[2]!, imageShape: shape, words: "model.encoder's output" };
   }
-  const read = importLayerOrIssue("encoder", encoder, () => importOnnxEncoder(encoder, model.dtype));
+  const read = importLayerOrIssue("encoder", encoder, model.dtype);
   if ("issue" in read) return { issues: [read.issue] };
   const imported = read.layer;
   if (imported.dataDim !== dataDim) {

@@ -21,7 +21,7 @@ import type { BatchSource } from "../train/trainer.ts";
 import { Random } from "../util/random.ts";
 import { dataIssues, dataKindOf, type Dataset, isClassificationData } from "./data_kinds/registry.ts";
 import type { PipelineIssue } from "./errors.ts";
-import { importOnnxHead, type ModelConfig, type ModelState, modelState, onnxHeadIssues } from "./_model_state.ts";
+import { importOnnxLayer, type ModelConfig, type ModelState, modelState, onnxHeadIssues } from "./_model_state.ts";
 import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
 import type { PipelineConfig } from "./schema.ts";
@@ -198,7 +198,7 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
   const loss: LossKind = config.train.loss ?? (isClassification ? "cross-entropy" : "mse");
   const headConfig = modelConfig.head;
   const head: HeadKind = HEAD_KINDS[headConfig.kind];
-  const rowHead = headConfig.kind === "onnx" ? importOnnxHead(headConfig, dtype) : undefined;
+  const rowHead = headConfig.kind === "onnx" ? importOnnxLayer("head", headConfig, dtype) : undefined;
   const mlp = headConfig.kind === "mlp" ? { hidden: headConfig.hidden, activation: headConfig.activation } : undefined;
   const readout = buildReadout({
     stateDim,

@@ -13,11 +13,17 @@ import type { PipelineResults } from "../results/records.ts";
 import { formatDuration } from "./progress.ts";
 import { replaceDirectory, writeFileAtomic } from "../util/files.ts";
 
+/** How many cells finished, in this run or an earlier one. */
+function finishedCells(results: PipelineResults): number {
+  return results.cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped").length;
+}
+
 /** The report's subtitle: the pipeline's description, and for an interrupted run how much of it finished. */
 function subtitleOf(results: PipelineResults): string | undefined {
   if (results.status !== "interrupted") return results.subtitle;
-  const done = results.cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped");
-  const note = `Interrupted: ${done.length} of ${results.cells.length} cells finished (continue with --resume)`;
+  const note = `Interrupted: ${
+    finishedCells(results)
+  } of ${results.cells.length} cells finished (continue with --resume)`;
   return results.subtitle === undefined ? note : `${results.subtitle}. ${note}`;
 }
 
@@ -90,7 +96,7 @@ export function runSummary(
   elapsedSeconds: number,
 ): string[] {
   const cells = results.cells;
-  const done = cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped").length;
+  const done = finishedCells(results);
   const failed = cells.filter((c) => c.status === "failed").length;
   const metric = `test ${results.metricLabel}`.replace(/\b(mse|kl)\b/g, (m) => m.toUpperCase());
   const r = results.results;
