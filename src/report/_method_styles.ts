@@ -19,7 +19,7 @@ export interface MethodStyle {
 }
 
 /** Okabe & Ito (2008), "Color Universal Design": the palette's colours by name. */
-const OKABE_ITO = {
+export const OKABE_ITO = {
   blue: "#0072B2",
   orange: "#E69F00",
   green: "#009E73",

@@ -41,6 +41,7 @@ import {
   fieldValues,
   methodChannels,
   methodStyles,
+  OKABE_ITO,
   plain,
   SCHEMA,
   sentence,
@@ -392,7 +393,7 @@ export function nfeSpec(runs: readonly RunRecord[], options: NfeOptions = {}): C
         type: "nominal",
         title: "pass",
         sort: ["forward", "backward"],
-        scale: { range: ["#56B4E9", "#0072B2"] },
+        scale: { range: [OKABE_ITO.sky, OKABE_ITO.blue] }, // the palette the methods are drawn in
       },
       ...(faceted ? { facet: { field: "width", type: "ordinal", title: "width", columns: 3 } } : {}),
       tooltip: [
