@@ -49,7 +49,7 @@ import { convEncoder } from "../src/models/conv_encoder.ts";
 import type { DynamicsModel } from "../src/models/dynamics.ts";
 import { GraphBuilder } from "../src/onnx/builder.ts";
 import { attr, type Attributes, type Graph } from "../src/onnx/graph.ts";
-import { lowerForRuntime } from "../src/onnx/lower.ts";
+import { lowerForCpuSpeed, lowerForRuntime } from "../src/onnx/lower.ts";
 import { encodeModel } from "../src/onnx/proto.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";
 import { ConvDynamicsSchema, convModel } from "../src/pipeline/model_kinds/conv.ts";
@@ -323,7 +323,7 @@ export async function profiledKernelMs(
 ): Promise<number[]> {
   const dir = await Deno.makeTempDir({ prefix: "quadjoint_conv_bench_" });
   try {
-    const session = await ort.InferenceSession.create(encodeModel(lowerForRuntime(graph)), {
+    const session = await ort.InferenceSession.create(encodeModel(lowerForCpuSpeed(lowerForRuntime(graph))), {
       graphOptimizationLevel: "all",
       intraOpNumThreads: 1,
       interOpNumThreads: 1,

@@ -6,8 +6,11 @@
  * float32): the median `session.run` time with θ fed as graph inputs; the
  * median run time with θ baked in as initializers (ONNX Runtime may prepack
  * them); and the median time to build that baked session (bake, encode,
- * create), which a training step would pay after every θ update. Achieved
- * GFLOP/s are set against a plain 1024³ MatMul measured in the same run.
+ * create), which a training step would pay after every θ update; and one
+ * Softplus of the hidden layer's size [200, width], through ORT's own kernel
+ * and as the runtime runs it on the CPU (lowered into faster kernels, see
+ * `lowerForCpuSpeed`). Achieved GFLOP/s are set against a plain 1024³ MatMul
+ * measured in the same run.
  * Read the ratios, not the absolute times. Results go to
  * reports/bench/onnx.json.
  *
@@ -19,6 +22,8 @@ import { GraphBuilder } from "../src/onnx/builder.ts";
 import { tensor } from "../src/onnx/tensor.ts";
 import { Runtime } from "../src/runtime/session.ts";
 import { Random } from "../src/util/random.ts";
+import * as ort from "onnxruntime-node";
+import { encodeModel } from "../src/onnx/proto.ts";
 import { median, printTable, timeRepeats, writeJson } from "./_report.ts";
 
 /** One width's measurements (times in milliseconds). */
@@ -40,6 +45,10 @@ export interface OnnxRecord {
   efficiency_inputs: number;
   /** gflops_baked / MatMul GFLOP/s. */
   efficiency_baked: number;
+  /** One float32 Softplus of [batch, width] by ORT's kernel. */
+  softplus_native_ms: number;
+  /** The same as the runtime runs it (`lowerForCpuSpeed`). */
+  softplus_lowered_ms: number;
 }
 
 const STATE = 5, BATCH = 200;
@@ -63,6 +72,25 @@ async function matmulGflops(runtime: Runtime, n: number, budgetMs: number): Prom
   };
   const ms = median(await timeRepeats(() => s.run(feeds), { repeats: 30, budgetMs }));
   return { ms, gflops: (2 * n ** 3) / (ms * 1e6) };
+}
+
+/** One Softplus of [BATCH, width]: ORT's kernel in a session of its own, and the runtime's lowered form. */
+async function softplusMs(runtime: Runtime, width: number, repeats: number, budgetMs: number) {
+  const b = new GraphBuilder("softplus");
+  b.output(b.op1("Softplus", [b.input("x", "float32", [BATCH, width])]), "y");
+  const graph = b.build();
+  const x = tensor(new Random(4).fillUniform(new Float32Array(BATCH * width), -10, 10), [BATCH, width]);
+  const native = await ort.InferenceSession.create(encodeModel(graph), {
+    intraOpNumThreads: 0,
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+  });
+  const ortX = new ort.Tensor("float32", x.data as Float32Array, [BATCH, width]);
+  const nativeMs = median(await timeRepeats(() => native.run({ x: ortX }), { repeats, budgetMs }));
+  await native.release();
+  const lowered = await runtime.compile(graph);
+  const loweredMs = median(await timeRepeats(() => lowered.run({ x }), { repeats, budgetMs }));
+  return { softplus_native_ms: nativeMs, softplus_lowered_ms: loweredMs };
 }
 
 async function measureWidth(
@@ -114,6 +142,7 @@ async function measureWidth(
     step_baked_over_inputs: (createBaked + runBaked) / runInputs,
     gflops_inputs: flops / (runInputs * 1e6),
     gflops_baked: flops / (runBaked * 1e6),
+    ...await softplusMs(runtime, width, repeats, budgetMs),
   };
 }
 
@@ -147,6 +176,8 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
     "gflops_baked",
     "efficiency_inputs",
     "efficiency_baked",
+    "softplus_native_ms",
+    "softplus_lowered_ms",
   ]);
   const path = await writeJson("onnx", {
     setup: { state: STATE, batch: BATCH, hidden_layers: 2, dtype: "float32", quick },

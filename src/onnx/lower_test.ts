@@ -4,7 +4,7 @@ import { assert, assertClose, assertEquals, assertThrows } from "../util/testing
 import { GraphBuilder } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import { attr, type Attributes, type Graph } from "./graph.ts";
-import { lowerForRuntime, needsLowering } from "./lower.ts";
+import { lowerForCpuSpeed, lowerForRuntime, needsLowering } from "./lower.ts";
 import { fromNumbers, sizeOf } from "./tensor.ts";
 
 const runtime = new Runtime({ threads: 1 });
@@ -628,4 +628,29 @@ Deno.test("lowerForRuntime() keeps a symbolic batch dim through Conv", async () 
     // Interior points see 9 ones, edges 6, corners 4.
     assertEquals(Array.from(y.data as Float64Array).slice(0, 16), [4, 6, 6, 4, 6, 9, 9, 6, 6, 9, 9, 6, 4, 6, 6, 4]);
   }
+});
+
+Deno.test("lowerForCpuSpeed() runs float32 Softplus without ORT's kernel, as accurate as it; float64 and other ops untouched", async () => {
+  const f32 = opGraph("Softplus", [{ name: "x", dims: [4001], values: [] }], {}, "float32");
+  const lowered = lowerForCpuSpeed(f32);
+  assert(!lowered.nodes.some((n) => n.opType === "Softplus"), "float32 Softplus should be rewritten");
+  assert(
+    lowerForCpuSpeed(opGraph("Softplus", [{ name: "x", dims: [3], values: [] }], {}, "float64")).nodes
+      .some((n) => n.opType === "Softplus"),
+    "float64 Softplus is lowerForRuntime's business",
+  );
+  const relu = opGraph("Relu", [{ name: "x", dims: [3], values: [] }], {}, "float32");
+  assert(lowerForCpuSpeed(relu) === relu, "a graph with nothing to rewrite comes back as itself");
+
+  // x over [−40, 40] plus the edges; exact softplus in float64 as the reference.
+  const xs = [...Array.from({ length: 3998 }, (_, i) => -40 + (80 * i) / 3997), Infinity, -Infinity, NaN];
+  const x = fromNumbers(xs, [xs.length], "float32");
+  const y = (await (await runtime.compile(lowered)).run({ x })).y!.data as Float32Array;
+  x.data.forEach((xi, i) => {
+    const yi = y[i]!;
+    if (Number.isNaN(xi)) return assert(Number.isNaN(yi), "softplus(NaN) is NaN");
+    const exact = xi === Infinity ? Infinity : Math.max(xi, 0) + Math.log1p(Math.exp(-Math.abs(xi)));
+    if (!Number.isFinite(exact)) return assertEquals(yi, exact, `softplus(${xi})`);
+    assert(Math.abs(yi - exact) <= 3e-7 * Math.max(1, exact), `softplus(${xi}) = ${yi}, exact ${exact}`);
+  });
 });

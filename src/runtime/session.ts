@@ -20,7 +20,7 @@ ort.env.logLevel = "fatal";
 import type { DType, TypedArrayOf } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { formatShape, type Graph, type ValueInfo } from "../onnx/graph.ts";
-import { lowerForRuntime } from "../onnx/lower.ts";
+import { lowerForCpuSpeed, lowerForRuntime } from "../onnx/lower.ts";
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
@@ -165,12 +165,14 @@ export class Runtime {
 
   /**
    * Compiles a graph into a session, reusing one for the same graph object or
-   * the same model bytes. float64 ops that ORT lacks are lowered first.
+   * the same model bytes. float64 ops that ORT lacks are lowered first, and on the CPU the float32 ops whose kernels
+   * are slow (Softplus) too.
    */
   compile(graph: Graph): Promise<CompiledGraph> {
     const cached = this.#byObject.get(graph);
     if (cached) return cached;
-    const bytes = encodeModel(lowerForRuntime(graph));
+    const runnable = lowerForRuntime(graph);
+    const bytes = encodeModel(this.#active === "cpu" ? lowerForCpuSpeed(runnable) : runnable);
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
     if (!p) {
