@@ -15,6 +15,7 @@ import { assert, assertEquals } from "../src/util/testing.ts";
 const INTERNAL: Record<string, string> = {
   "src/autodiff/gradcheck.ts": "a test helper (finite differences against VJP graphs)",
   "src/autodiff/registry.ts": "the VJP rule table vjpGraph reads (adding rules for imported ops is issue #11)",
+  "src/autodiff/residuals.ts": "the split of direct backpropagation's step VJP at its activations; a detail of direct",
   "src/autodiff/rule.ts": "helpers for writing VJP rules",
   "src/autodiff/rules/conv.ts": "one VJP rule set; reached through vjpGraph",
   "src/autodiff/rules/elementwise.ts": "one VJP rule set; reached through vjpGraph",
@@ -23,7 +24,7 @@ const INTERNAL: Record<string, string> = {
   "src/autodiff/rules/shape.ts": "one VJP rule set; reached through vjpGraph",
   "src/gradients/fused_graphs.ts": "the graphs the gradient methods run; an implementation detail of the methods",
   "src/onnx/inline.ts": "graph inlining for the fused graphs and step graphs",
-  "src/onnx/lower.ts": "float64 lowering the runtime applies by itself",
+  "src/onnx/lower.ts": "float64 lowering and the CPU's faster float32 kernels, which the runtime applies by itself",
   "src/onnx/einsum.ts": "Einsum equation parsing shared by the shape rule and the VJP rule",
   "src/onnx/shape_rules.ts": "the builder's type inference; used through GraphBuilder",
   "src/runtime/bound_graph.ts": "the training loop's session wrapper",

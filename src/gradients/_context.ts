@@ -173,8 +173,14 @@ export function forwardSystem(dynamics: Dynamics, dense: boolean): StepSystem {
 }
 
 /** A stepper for the forward dynamics. */
-export function forwardStepper(ctx: GradientContext, s: ResolvedSolve, dense: boolean): Promise<Stepper> {
+export function forwardStepper(
+  ctx: GradientContext,
+  s: ResolvedSolve,
+  dense: boolean,
+  extraOutputs: readonly string[] = [],
+): Promise<Stepper> {
   return onnxStepper({
+    extraOutputs,
     runtime: ctx.runtime,
     system: forwardSystem(ctx.dynamics, dense),
     solver: s.solver,

@@ -2,25 +2,32 @@
  * Direct backpropagation through the solver (discretise-then-optimise).
  *
  * The forward pass keeps the start state of every accepted step (fused steps,
- * one graph call each). The backward pass runs reverse mode through each
- * step with ONE call of the VJP of the whole fused step graph (step sizes held
- * fixed), which returns the cotangents of the step's start state and start
- * time and adds the parameter cotangents to running sums fed in, so the
- * θ-sized sums stay in ONNX Runtime and no stage is evaluated twice. Steps are clamped to land on each measurement time, so no
+ * one graph call each) and, by default, the activations the step's VJP reads
+ * (its residuals: each stage's layer inputs and pre-activations), which the
+ * forward step graph returns beside the new state. The backward pass runs
+ * reverse mode through each step with ONE call of the VJP of the whole fused
+ * step graph (step sizes held fixed), fed those residuals, so it evaluates
+ * only the first stage's forward pass again (the forward step received it as
+ * the previous step's FSAL stage); with `activations: "recompute"` it keeps
+ * the start states alone and the VJP recomputes every stage. The call returns
+ * the cotangents of the step's start state and start time and adds the
+ * parameter cotangents to running sums fed in, so the θ-sized sums stay in
+ * ONNX Runtime. Steps are clamped to land on each measurement time, so no
  * interpolation enters the gradient. dL/dz0 and dL/dθ are exact for the
  * discretised solve; dL/dt_k (k ≥ 1) is f(t_k, z_k)·∂L/∂z_k as for the
  * continuous methods, and dL/dt₀ adds the stages' ∂f/∂t terms (shifting every
- * stage time together). Memory grows with the number of steps (one state per
- * step).
+ * stage time together). Memory grows with the number of steps: one state per
+ * step, plus the residuals unless they are recomputed.
  *
  * @module
  */
 import { pruneGraph, vjpGraph } from "../autodiff/vjp.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
-import type { Graph } from "../onnx/graph.ts";
+import type { Graph, ValueInfo } from "../onnx/graph.ts";
+import { splitAtResiduals } from "../autodiff/residuals.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { solve } from "../solvers/integrate.ts";
-import { cachedStepGraph, STEP_NAMES } from "../solvers/step_graph.ts";
+import { cachedStepGraph, stageOf, STEP_NAMES } from "../solvers/step_graph.ts";
 import type { FloatArray } from "../solvers/stepper.ts";
 import {
   asFloat64,
@@ -38,10 +45,28 @@ import {
 } from "./_context.ts";
 import { toFloat64 } from "../runtime/bound_graph.ts";
 
+/** What direct backpropagation keeps of each step's forward pass for its backward pass; see {@linkcode direct}. */
+export const DIRECT_ACTIVATIONS = ["keep", "recompute"] as const;
+
+/** One of {@linkcode DIRECT_ACTIVATIONS}. */
+export type DirectActivations = typeof DIRECT_ACTIVATIONS[number];
+
+/** Options of {@linkcode direct}. */
+export interface DirectOptions {
+  /**
+   * `"keep"`: every step's activations that its VJP reads stay in memory from the forward pass (as torch's
+   * autograd keeps them); `"recompute"`: only each step's start state is kept, and the backward pass evaluates
+   * the step's stages again — less memory, more time. @default "keep"
+   */
+  readonly activations?: DirectActivations;
+}
+
 /** Discretise-then-optimise: backpropagation through every accepted solver step. */
 export interface DirectMethod {
   /** Discriminant. */
   readonly kind: "direct";
+  /** What each step keeps for the backward pass. */
+  readonly activations: DirectActivations;
 }
 
 /**
@@ -49,17 +74,29 @@ export interface DirectMethod {
  *
  * dL/dz0 and dL/dθ are the exact gradients of the discretised solution (step
  * sizes held fixed); dL/dt_k uses the continuous formula f(t_k, z_k)·∂L/∂z_k
- * and the stage-time sensitivities. Memory grows with the number of steps,
- * since every step's start state is kept for the backward pass.
+ * and the stage-time sensitivities. Memory grows with the number of steps:
+ * every step's start state and, unless `activations: "recompute"`, the
+ * activations its VJP reads (for an MLP: about two hidden-layer-sized
+ * tensors per layer and stage).
+ *
+ * @throws {RangeError} for an unknown `activations`.
  */
-export function direct(): DirectMethod {
-  return { kind: "direct" };
+export function direct(options: DirectOptions = {}): DirectMethod {
+  const activations = options.activations ?? "keep";
+  if (!DIRECT_ACTIVATIONS.includes(activations)) {
+    throw new RangeError(
+      `direct(): activations must be one of ${DIRECT_ACTIVATIONS.join(", ")}, got ${JSON.stringify(activations)}`,
+    );
+  }
+  return { kind: "direct", activations };
 }
 
 interface StepRecord {
   readonly t0: number;
   readonly h: number;
   readonly y0: FloatArray;
+  /** The step's residuals (empty when they are recomputed). */
+  readonly residuals: Readonly<Record<string, Tensor>>;
 }
 
 interface DirectRecords {
@@ -71,11 +108,13 @@ interface DirectRecords {
 /** VJPs of step graphs built so far. */
 const stepVjps = new WeakMap<Graph, Graph>();
 
-/** Forward solve interval by interval, recording every accepted step's start. */
-async function directForward(ctx: GradientContext): Promise<ForwardResult> {
+/** Forward solve interval by interval, recording every accepted step's start and residuals. */
+async function directForward(ctx: GradientContext, method: DirectMethod): Promise<ForwardResult> {
   const steps: StepRecord[] = [];
   const intervalEnds: number[] = [];
-  const stepper = await forwardStepper(ctx, ctx.forward, false);
+  const { residuals } = stepBackward(ctx, method);
+  const stepper = await forwardStepper(ctx, ctx.forward, false, residuals.map((r) => r.name));
+  let residualBytes = 0;
   const z0 = inDtype(toFloat64(ctx.problem.z0).slice(), ctx.dtype);
   const states: Float64Array[] = [asFloat64(z0).slice()];
   let y = z0;
@@ -83,7 +122,11 @@ async function directForward(ctx: GradientContext): Promise<ForwardResult> {
   for (let k = 1; k < ctx.times.length; k++) {
     const r = await solve(stepper, [y], ctx.times[k - 1]!, ctx.times[k]!, {
       ...loopOptions(ctx.forward, firstStep),
-      onStep: (s) => void steps.push({ t0: s.t0, h: s.t1 - s.t0, y0: s.y0[0]! }),
+      onStep: (s) => {
+        const kept = s.extras ?? {};
+        for (const r of Object.values(kept)) residualBytes += r.data.byteLength;
+        steps.push({ t0: s.t0, h: s.t1 - s.t0, y0: s.y0[0]!, residuals: kept });
+      },
     });
     y = r.y1[0]!;
     states.push(asFloat64(y).slice());
@@ -97,7 +140,7 @@ async function directForward(ctx: GradientContext): Promise<ForwardResult> {
   return {
     states,
     stats: { nfe, accepted, rejected },
-    extraHeldBytes: steps.length * ctx.n * (ctx.dtype === "float64" ? 8 : 4),
+    extraHeldBytes: steps.length * ctx.n * (ctx.dtype === "float64" ? 8 : 4) + residualBytes,
     records,
   };
 }
@@ -137,15 +180,46 @@ function stepVjpGraph(ctx: GradientContext): Graph {
   return graph;
 }
 
+/** The graph direct's backward pass runs per step, and the residuals it is fed (none: it recomputes the stages). */
+interface StepBackward {
+  readonly graph: Graph;
+  readonly residuals: readonly ValueInfo[];
+}
+
+/** Step VJPs split at their residuals, per step VJP graph. */
+const splitVjps = new WeakMap<Graph, StepBackward>();
+
+/**
+ * The step VJP split at the activations the forward step graph computes too (its stages after the first, which it
+ * takes as the previous step's FSAL stage): the forward stepper returns them, the backward graph reads them.
+ */
+function stepBackward(ctx: GradientContext, method: DirectMethod): StepBackward {
+  const vjp = stepVjpGraph(ctx);
+  if (method.activations === "recompute") return { graph: vjp, residuals: [] };
+  let split = splitVjps.get(vjp);
+  if (split) return split;
+  const forwardStep = cachedStepGraph(forwardSystem(ctx.dynamics, false), ctx.forward.solver.tableau);
+  const computed = new Set(forwardStep.nodes.flatMap((n) => n.outputs));
+  const seeds = [GRAD(STEP_NAMES.y1("z")), ...ctx.dynamics.params.map((p) => ACC(p.name))];
+  const { backward, residuals } = splitAtResiduals(
+    vjp,
+    seeds,
+    (name) => stageOf(name) !== undefined && computed.has(name),
+  );
+  splitVjps.set(vjp, split = { graph: backward, residuals });
+  return split;
+}
+
 /** Reverse mode through the recorded steps: one step-VJP call per step. */
 async function directBackward(
   ctx: GradientContext,
   fwd: ForwardResult,
   cotangents: readonly (Float64Array | null)[],
+  method: DirectMethod,
 ): Promise<BackwardResult> {
   const { steps, intervalEnds } = fwd.records as DirectRecords;
   const { dtype, zDims, dynamics } = ctx;
-  const vjp = await ctx.runtime.compile(stepVjpGraph(ctx));
+  const vjp = await ctx.runtime.compile(stepBackward(ctx, method).graph);
   const tensorOf = (data: FloatArray, dims: readonly number[]) => ({ dtype, dims, data }) as Tensor;
   const scalar = (v: number) => tensorOf(dtype === "float64" ? Float64Array.of(v) : Float32Array.of(v), []);
   const outputs = [GRAD(STEP_NAMES.y0("z")), GRAD(STEP_NAMES.t0), ...dynamics.params.map((p) => SUM(p.name))];
@@ -165,6 +239,7 @@ async function directBackward(
     const step = steps[i]!;
     const feeds: Record<string, Tensor> = {
       ...ctx.fixedInputs,
+      ...step.residuals,
       [STEP_NAMES.t0]: scalar(step.t0),
       [STEP_NAMES.h]: scalar(step.h),
       [STEP_NAMES.y0("z")]: tensorOf(step.y0, zDims),
@@ -175,6 +250,7 @@ async function directBackward(
     ybar.set(out[outputs[0]!]!.data as FloatArray);
     tShift += out[outputs[1]!]!.data[0] as number;
     sums = Object.fromEntries(dynamics.params.map((p) => [p.name, out[SUM(p.name)]!.data as FloatArray]));
+    steps[i] = { ...step, residuals: {} }; // what this step held can go now
   }
   const c0 = cotangents[0];
   if (c0) axpy(ybar, 1, c0);

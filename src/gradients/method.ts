@@ -26,11 +26,28 @@ import {
   STEP_CONTROLS,
   type StepControl,
 } from "./adjoint.ts";
-import { direct, type DirectMethod, directStrategy } from "./direct.ts";
+import {
+  direct,
+  DIRECT_ACTIVATIONS,
+  type DirectActivations,
+  type DirectMethod,
+  type DirectOptions,
+  directStrategy,
+} from "./direct.ts";
 import { gq, GQ_NODES, type GqMethod, type GqNodes, type GqOptions, gqStrategy } from "./gq.ts";
 
-export { adjoint, direct, gq, GQ_NODES, seminorm, STEP_CONTROLS };
-export type { AdjointMethod, AdjointOptions, DirectMethod, GqMethod, GqNodes, GqOptions, StepControl };
+export { adjoint, direct, DIRECT_ACTIVATIONS, gq, GQ_NODES, seminorm, STEP_CONTROLS };
+export type {
+  AdjointMethod,
+  AdjointOptions,
+  DirectActivations,
+  DirectMethod,
+  DirectOptions,
+  GqMethod,
+  GqNodes,
+  GqOptions,
+  StepControl,
+};
 
 /** Options of {@linkcode methodByName}: each applies to its own methods only. */
 export interface MethodOptions {
@@ -38,6 +55,8 @@ export interface MethodOptions {
   readonly gq?: GqOptions;
   /** Backward step control (`adjoint`, `seminorm`). */
   readonly stepControl?: StepControl;
+  /** What each step keeps for the backward pass (`direct`). */
+  readonly activations?: DirectActivations;
 }
 
 /** Any gradient method. */
@@ -55,7 +74,7 @@ export const METHOD_NAMES = ["direct", "adjoint", "seminorm", "gq"] as const;
 export type MethodName = typeof METHOD_NAMES[number];
 
 const BY_NAME: Readonly<Record<MethodName, (options: MethodOptions) => GradientMethod>> = {
-  direct: () => direct(),
+  direct: (o) => direct(o.activations !== undefined ? { activations: o.activations } : {}),
   adjoint: (o) => adjoint(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
   seminorm: (o) => seminorm(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
   gq: (o) => gq(o.gq),

@@ -1,4 +1,4 @@
-import { assert, assertClose, assertEquals, assertRejects } from "../util/testing.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
 import { Runtime } from "../runtime/session.ts";
 import { type Tensor, tensor } from "../onnx/tensor.ts";
 import { adjoint, direct, gq, type GradientMethod, seminorm } from "./method.ts";
@@ -8,6 +8,7 @@ import { SEGMENT_STEPS } from "./_replay.ts";
 import { DOPRI5_TABLEAU } from "../solvers/tableau.ts";
 import type { GradientResult, LossFunction } from "./problem.ts";
 import { mlpDynamics } from "../models/mlp.ts";
+import { convDynamics } from "../models/conv.ts";
 import { expm, f64 } from "./_test_problems.ts";
 import { exponentialDynamics, linearDynamics } from "../models/linear.ts";
 import { asDynamics, type Dynamics, type Params } from "../models/dynamics.ts";
@@ -19,6 +20,7 @@ const runtime = new Runtime({ threads: 1 });
 function methods(C = 0.1): Record<string, GradientMethod> {
   return {
     direct: direct(),
+    "direct recompute": direct({ activations: "recompute" }),
     adjoint: adjoint(),
     seminorm: seminorm(),
     gq: gq({ C }),
@@ -504,4 +506,46 @@ Deno.test("odeGradient() runs every method on dynamics of opset 18 (ReduceMean w
   for (const [name, r] of Object.entries(all)) {
     assertClose(r.dparams["w"]!, all.adjoint!.dparams["w"]!, 1e-6, `${name} vs adjoint dL/dw`);
   }
+});
+
+Deno.test("odeGradient() direct keeping activations gives recomputation's gradients, holding the activations", async () => {
+  const small = mlpDynamics({ stateDim: 3, hidden: [16, 16], activation: "softplus", dtype: "float64", seed: 5 });
+  // Weights ×4: dynamics with curvature enough that solves take several steps and reject some.
+  const mlp = {
+    dynamics: small.dynamics,
+    init: Object.fromEntries(
+      Object.entries(small.init).map(([k, v]) => [k, tensor((v.data as Float64Array).map((x) => 4 * x), v.dims)]),
+    ),
+  };
+  const conv = convDynamics({ channels: 2, hidden: 3, height: 4, width: 3, dtype: "float64", seed: 6 });
+  const cases = [
+    // dt on an adaptive solver is its first step: one far too long, so that steps are rejected.
+    { name: "MLP, dopri5 with rejected steps", model: mlp, dims: [2, 3], solver: "dopri5" as const, dt: 2 },
+    { name: "MLP, rk4 (no FSAL)", model: mlp, dims: [2, 3], solver: "rk4" as const, dt: 0.1 },
+    { name: "conv, bosh3", model: conv, dims: [2, 2, 4, 3], solver: "bosh3" as const },
+  ];
+  for (const c of cases) {
+    const n = c.dims.reduce((a, b) => a * b, 1);
+    const z0 = f64(Array.from({ length: n }, (_, i) => Math.sin(1.3 * i)), c.dims);
+    const loss = (zs: readonly Float64Array[]) => ({
+      value: zs.reduce((s, z) => s + z.reduce((t, v) => t + v * v, 0), 0),
+      cotangents: zs.map((z) => z.map((v) => 2 * v)),
+    });
+    const problem = { dynamics: c.model.dynamics, params: c.model.init, z0, times: [0, 0.7, 1.5], loss };
+    const solve = { solver: c.solver, rtol: 1e-9, atol: 1e-9, ...(c.dt ? { dt: c.dt } : {}), runtime };
+    const kept = await odeGradient(problem, { ...solve, method: direct() });
+    const recomputed = await odeGradient(problem, { ...solve, method: direct({ activations: "recompute" }) });
+    if (c.solver === "dopri5") assert(kept.stats.forward.rejected > 0, `${c.name}: the first step should be rejected`);
+    assertClose(kept.dz0, recomputed.dz0, 1e-12, `${c.name}: dL/dz0`);
+    assertClose(kept.dtimes, recomputed.dtimes, 1e-12, `${c.name}: dL/dt`);
+    for (const p of c.model.dynamics.params) {
+      assertClose(kept.dparams[p.name]!, recomputed.dparams[p.name]!, 1e-12, `${c.name}: dL/d${p.name}`);
+    }
+    assert(kept.stats.heldBytes > recomputed.stats.heldBytes, `${c.name}: kept activations are held`);
+  }
+  assertThrows(
+    () => direct({ activations: "some" as "keep" }),
+    RangeError,
+    /activations must be one of keep, recompute/,
+  );
 });

@@ -28,7 +28,7 @@
  */
 import { z } from "zod";
 import { CHART_KINDS } from "../results/records.ts";
-import { GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
+import { DIRECT_ACTIVATIONS, GQ_NODES, METHOD_NAMES, STEP_CONTROLS } from "../gradients/method.ts";
 import { ACTIVATIONS } from "../models/mlp.ts";
 import { FIXED_STEP_SOLVER_NAMES, SOLVER_NAMES } from "../solvers/solver.ts";
 import { DATA_SCHEMAS, isClassificationData, STOCHASTIC_DATA } from "./data_kinds/registry.ts";
@@ -163,6 +163,10 @@ export const GradientSchema = z.object({
   stepControl: z.enum(STEP_CONTROLS).default("quadjoint").describe(
     'Backward step control of adjoint and seminorm: "quadjoint" (one RMS norm, steps carried across intervals) or ' +
       '"torchdiffeq" (odeint_adjoint\'s: largest per-tensor RMS, first step chosen per interval). Default quadjoint',
+  ),
+  activations: z.enum(DIRECT_ACTIVATIONS).optional().describe(
+    'What direct keeps of each solver step for its backward pass: "keep", the activations its VJP reads (fastest, ' +
+      'memory grows with steps × batch × width, as in torch), or "recompute", the step\'s start state only. Default keep',
   ),
   gq: z.object({
     C: positive.default(0.1).describe(

@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type GradientMethod, methodByName } from "../gradients/method.ts";
+import { type GradientMethod, methodByName, type MethodOptions } from "../gradients/method.ts";
 import type { SolveSettings } from "../gradients/problem.ts";
 import { SOLVERS } from "../solvers/solver.ts";
 import type { PipelineConfig, SolveConfig } from "./schema.ts";
@@ -42,10 +42,13 @@ export function gradientMethod(config: PipelineConfig): GradientMethod {
   if (name === "sde-direct" || name === "sde-adjoint") {
     throw new RangeError(`Method "${name}" is an SDE method: it has no ODE gradient method`);
   }
-  return methodByName(name, {
-    gq: config.gradient.gq,
-    stepControl: config.gradient.stepControl,
-  });
+  return methodByName(name, methodOptions(config));
+}
+
+/** The options of the gradient methods a configuration sets (each method reads its own). */
+export function methodOptions(config: PipelineConfig): MethodOptions {
+  const { gq, stepControl, activations } = config.gradient;
+  return { gq, stepControl, ...(activations !== undefined ? { activations } : {}) };
 }
 
 /**

@@ -26,7 +26,7 @@ import { type ErrorNorm, rmsNorm } from "./norm.ts";
 import type { VectorField } from "./rk.ts";
 import { type DenseOutput, dopri5, type Solver } from "./solver.ts";
 import { SolverError } from "./solver_error.ts";
-import { jsStepper, type State, type StateDense, type Stepper } from "./stepper.ts";
+import { jsStepper, type State, type StateDense, type Stepper, type TrialStep } from "./stepper.ts";
 
 export type { VectorField } from "./rk.ts";
 
@@ -80,6 +80,8 @@ export interface SolveStepInfo {
   readonly f1: State;
   /** Stage derivatives, when the stepper keeps them on the host. */
   readonly stages: readonly State[] | undefined;
+  /** The step's further values, when the stepper gives them ({@linkcode TrialStep.extras}). */
+  readonly extras: TrialStep["extras"];
   /** The stepper's dense blocks at any t in the step; absent when the stepper has none. */
   readonly interpolate: StateDense | undefined;
   /** The size step control proposes for the next step (positive; a fixed-step solve: this step's size). */
@@ -498,6 +500,7 @@ export async function solve(
         f0: f0!,
         f1: f1!,
         stages: step.stages,
+        extras: step.extras,
         interpolate: dense,
         nextStep,
       });

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { withOutputs } from "../autodiff/residuals.ts";
+import type { Graph } from "../onnx/graph.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { CompiledGraph, Runtime } from "../runtime/session.ts";
 import type { Solver } from "./solver.ts";
@@ -30,6 +32,24 @@ export interface OnnxStepperOptions {
   readonly rtol: number;
   /** Absolute tolerance. */
   readonly atol: number;
+  /**
+   * Values inside the step graph to return with every trial step, as `extras` (direct backpropagation's
+   * residuals: the activations its step VJP reads).
+   */
+  readonly extraOutputs?: readonly string[];
+}
+
+/** Step graphs with extra outputs, per step graph and name list. */
+const withExtras = new WeakMap<Graph, Map<string, Graph>>();
+
+function stepGraphWith(step: Graph, names: readonly string[]): Graph {
+  if (names.length === 0) return step;
+  let perStep = withExtras.get(step);
+  if (!perStep) withExtras.set(step, perStep = new Map());
+  const key = JSON.stringify(names);
+  let g = perStep.get(key);
+  if (!g) perStep.set(key, g = withOutputs(step, names));
+  return g;
 }
 
 function allocateLike(x: FloatArray, n = x.length): FloatArray {
@@ -43,7 +63,7 @@ function allocateLike(x: FloatArray, n = x.length): FloatArray {
  * @throws {RangeError} when blocks disagree on `dense`, or the dims and blocks differ in number.
  */
 export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper> {
-  const { runtime, system, solver, params, dims, rtol, atol } = options;
+  const { runtime, system, solver, params, dims, rtol, atol, extraOutputs = [] } = options;
   const blocks = system.blocks;
   if (dims.length !== blocks.length) {
     throw new RangeError(`onnxStepper: ${dims.length} block dims for ${blocks.length} blocks`);
@@ -59,7 +79,7 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
     data: dtype === "float64" ? Float64Array.of(v) : Float32Array.of(v),
   });
   const [step, f]: CompiledGraph[] = await Promise.all([
-    runtime.compile(cachedStepGraph(system, solver.tableau)),
+    runtime.compile(stepGraphWith(cachedStepGraph(system, solver.tableau), extraOutputs)),
     runtime.compile(system.graph),
   ]);
   const fixedFeeds: Record<string, Tensor> = {};
@@ -82,6 +102,7 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
     ...blocks.map((blk) => STEP_NAMES.y1(blk.name)),
     ...(solver.tableau.fsal ? blocks.map((blk) => STEP_NAMES.k1(blk.name)) : []),
     ...(dense ? blocks.map((blk) => STEP_NAMES.stages(blk.name)) : []),
+    ...extraOutputs,
   ];
   const derivativeOutputs = blocks.map((blk) => blk.output);
   const normBlocks = blocks.flatMap((blk, m) => (blk.inNorm ? [m] : []));
@@ -139,7 +160,8 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
           return (t: number) => fits.map((fit) => fit(t));
         };
       }
-      return { y1, f1, ratio: Number.isNaN(ratio) ? Infinity : ratio, dense: denseFit };
+      const extras = extraOutputs.length > 0 ? Object.fromEntries(extraOutputs.map((n) => [n, out[n]!])) : undefined;
+      return { y1, f1, ratio: Number.isNaN(ratio) ? Infinity : ratio, dense: denseFit, ...(extras ? { extras } : {}) };
     },
     norm(v, y) {
       // The step graph's norm: one RMS over the norm blocks, or the largest block RMS ("mixed").

@@ -98,6 +98,19 @@ export const STEP_NAMES = {
 /** The prefix of every name the step graph adds; the system's own inputs must not start with it. */
 export const STEP_PREFIX = "rk.";
 
+/** The prefix of the values that stage i's copy of the system computes (the system's value names follow it). */
+const stagePrefix = (i: number) => `stage${i}/`;
+
+/**
+ * The stage whose copy of the system computed a step graph's value, from its name; undefined for the step's own
+ * values (stage states, sums, error norm). Equal names in two step graphs of one system and tableau are the same
+ * computation on that stage's inputs, whatever the variant.
+ */
+export function stageOf(name: string): number | undefined {
+  const m = /^stage(\d+)\//.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
  * Builds the fused step graph of `tableau` applied to `system`.
  *
@@ -191,7 +204,7 @@ export function stepGraph(system: StepSystem, tableau: ButcherTableau, options: 
     system.blocks.forEach((blk, m) => {
       if (blk.input !== undefined) bind.set(blk.input, Y[m]!);
     });
-    const out = inlineGraph(b, g, bind, { prefix: `stage${i}/`, sharedPrefix: "system/" });
+    const out = inlineGraph(b, g, bind, { prefix: stagePrefix(i), sharedPrefix: "system/" });
     stages.push(system.blocks.map((blk) => out.get(blk.output)!));
   }
   const y1 = system.blocks.map((blk, m) => {

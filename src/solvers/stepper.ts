@@ -14,6 +14,7 @@
  *
  * @module
  */
+import type { Tensor } from "../onnx/tensor.ts";
 import type { ErrorNorm } from "./norm.ts";
 import { rkStep, type VectorField } from "./rk.ts";
 import type { DenseOutput as BlockDense, Solver, StepData } from "./solver.ts";
@@ -45,6 +46,8 @@ export interface TrialStep {
   readonly dense: ((t1: number, f1: State) => StateDense) | undefined;
   /** The stage derivatives, for steppers that keep them on the host (the JS stepper). */
   readonly stages?: readonly State[];
+  /** Further values of the step, by name, when the stepper was asked for them (the ONNX stepper's `extraOutputs`). */
+  readonly extras?: Readonly<Record<string, Tensor>>;
 }
 
 /** One explicit Runge–Kutta method applied to one vector field, with its tolerances. */

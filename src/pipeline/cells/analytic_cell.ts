@@ -11,7 +11,7 @@ import { emptyCellRecords, perGradientCosts } from "../../results/records.ts";
 import { analyticErrors, analyticMemory } from "../analytic_stage.ts";
 import { makeDataset } from "../data_stage.ts";
 import type { PipelineConfig } from "../schema.ts";
-import { gradientMethod, solveSettings } from "../settings.ts";
+import { gradientMethod, methodOptions, solveSettings } from "../settings.ts";
 import type { MethodName } from "../../gradients/method.ts";
 import { probePeakMemory } from "./_memory_probe.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
@@ -60,7 +60,7 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellOutcome> {
       const peak = await probePeakMemory({
         problem: { z0: problem.z0, a: problem.a },
         method: config.gradient.method as MethodName,
-        methodOptions: { gq: config.gradient.gq, stepControl: config.gradient.stepControl },
+        methodOptions: methodOptions(config),
         solve,
         T,
         tolerance,
