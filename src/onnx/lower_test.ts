@@ -4,8 +4,8 @@ import { assert, assertClose, assertEquals, assertThrows } from "../util/testing
 import { GraphBuilder } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import { attr, type Attributes, type Graph } from "./graph.ts";
-import { lowerForCpuSpeed, lowerForRuntime, needsLowering } from "./lower.ts";
-import { fromNumbers, sizeOf } from "./tensor.ts";
+import { lowerForCpuSpeed, lowerForRuntime, needsLowering, splitRowGemms, splittableRowDims } from "./lower.ts";
+import { fromNumbers, sizeOf, tensor } from "./tensor.ts";
 
 const runtime = new Runtime({ threads: 1 });
 
@@ -653,4 +653,49 @@ Deno.test("lowerForCpuSpeed() runs float32 Softplus without ORT's kernel, as acc
     if (!Number.isFinite(exact)) return assertEquals(yi, exact, `softplus(${xi})`);
     assert(Math.abs(yi - exact) <= 3e-7 * Math.max(1, exact), `softplus(${xi}) = ${yi}, exact ${exact}`);
   });
+});
+
+Deno.test("splitRowGemms() computes a large float32 Gemm of few rows row by row, to the unsplit product's values", async () => {
+  const rng = new Random(9);
+  const b = new GraphBuilder("rows");
+  const x = b.input("x", "float32", ["batch", 300]);
+  const w = b.input("w", "float32", [400, 300]);
+  const bias = b.input("c", "float32", [400]);
+  const h = b.op1("Gemm", [x, w, bias], { transB: attr.int(1), alpha: attr.float(0.5) }, { name: "big" });
+  // Small (launch-bound) and transposed-A products stay as they are.
+  const small = b.op1("Gemm", [h, b.input("v", "float32", [400, 3])], {}, { name: "small" });
+  b.output(small, "y");
+  b.output(b.op1("Gemm", [h, h], { transA: attr.int(1) }, { name: "outer" }), "hh");
+  const g = b.build();
+  assertEquals([...splittableRowDims(g)], ["batch"]);
+  const split = splitRowGemms(g, "batch", 3);
+  assertEquals(
+    split.nodes.filter((n) => n.opType === "Gemm").length,
+    3 + 2,
+    "three one-row products beside the two others",
+  );
+  assertEquals(
+    split.outputs.map((o) => [o.name, o.shape]),
+    [["y", [3, 3]], ["hh", [400, 400]]],
+    "rows concrete from there",
+  );
+  const feeds = {
+    x: tensor(rng.fillUniform(new Float32Array(3 * 300), -1, 1), [3, 300]),
+    w: tensor(rng.fillUniform(new Float32Array(400 * 300), -1, 1), [400, 300]),
+    c: tensor(rng.fillUniform(new Float32Array(400), -1, 1), [400]),
+    v: tensor(rng.fillUniform(new Float32Array(400 * 3), -1, 1), [400, 3]),
+  };
+  const whole = await (await runtime.compile(g)).run(feeds);
+  const byRows = await (await runtime.compile(split)).run(feeds);
+  for (const name of ["y", "hh"]) {
+    const [got, want] = [byRows[name]!.data as Float32Array, whole[name]!.data as Float32Array];
+    assertClose(Array.from(got), Array.from(want), 1e-5, `${name} row by row`);
+  }
+  const f64 = opGraph(
+    "Gemm",
+    [{ name: "a", dims: [2, 300], values: [] }, { name: "b", dims: [300, 400], values: [] }],
+    {},
+    "float64",
+  );
+  assertEquals(splittableRowDims(f64).size, 0, "float64 and concrete row counts are left alone");
 });

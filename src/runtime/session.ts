@@ -20,7 +20,7 @@ ort.env.logLevel = "fatal";
 import type { DType, TypedArrayOf } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { formatShape, type Graph, type ValueInfo } from "../onnx/graph.ts";
-import { lowerForCpuSpeed, lowerForRuntime } from "../onnx/lower.ts";
+import { lowerForCpuSpeed, lowerForRuntime, SPLIT_ROWS_MAX, splitRowGemms, splittableRowDims } from "../onnx/lower.ts";
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
@@ -171,12 +171,12 @@ export class Runtime {
   compile(graph: Graph): Promise<CompiledGraph> {
     const cached = this.#byObject.get(graph);
     if (cached) return cached;
-    const runnable = lowerForRuntime(graph);
-    const bytes = encodeModel(this.#active === "cpu" ? lowerForCpuSpeed(runnable) : runnable);
+    const runnable = this.#active === "cpu" ? lowerForCpuSpeed(lowerForRuntime(graph)) : lowerForRuntime(graph);
+    const bytes = encodeModel(runnable);
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
     if (!p) {
-      p = this.#create(graph, bytes);
+      p = this.#create(graph, bytes, runnable);
       this.#byContent.set(key, p);
       p.catch(() => this.#byContent.delete(key));
     }
@@ -249,7 +249,7 @@ export class Runtime {
     return session;
   }
 
-  async #create(graph: Graph, bytes: Uint8Array): Promise<CompiledGraph> {
+  async #create(graph: Graph, bytes: Uint8Array, runnable: Graph): Promise<CompiledGraph> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: this.#options.optimization,
       intraOpNumThreads: this.#options.threads,
@@ -284,8 +284,19 @@ export class Runtime {
       }
     }
     try {
-      const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cpu"] });
-      return new CompiledGraph(graph, s, "cpu");
+      const cpu = { ...base, executionProviders: ["cpu"] };
+      const s = await ort.InferenceSession.create(bytes, cpu);
+      // One symbolic row count of large Gemms: sessions with them split into single rows, made when first run
+      // with 2…SPLIT_ROWS_MAX rows (see splitRowGemms).
+      const dims = [...splittableRowDims(runnable)];
+      const fewRows = dims.length === 1
+        ? {
+          dim: dims[0]!,
+          create: (rows: number) =>
+            ort.InferenceSession.create(encodeModel(splitRowGemms(runnable, dims[0]!, rows)), cpu),
+        }
+        : undefined;
+      return new CompiledGraph(graph, s, "cpu", fewRows);
     } catch (e) {
       throw new GraphError(`ONNX Runtime rejected the graph: ${firstLine(e)}`, { graph: graph.name });
     }
@@ -302,12 +313,31 @@ export class CompiledGraph {
   /** The backend it runs on. */
   readonly backend: Backend;
   readonly #session: ort.InferenceSession;
+  readonly #fewRows: FewRowSessions | undefined;
+  readonly #byRows = new Map<number, Promise<ort.InferenceSession>>();
 
-  /** Wraps a session created by {@linkcode Runtime.compile}. */
-  constructor(graph: Graph, session: ort.InferenceSession, backend: Backend) {
+  /**
+   * Wraps a session created by {@linkcode Runtime.compile}; `fewRows` makes the sessions for runs where a symbolic
+   * dim is small.
+   */
+  constructor(graph: Graph, session: ort.InferenceSession, backend: Backend, fewRows?: FewRowSessions) {
     this.graph = graph;
     this.#session = session;
     this.backend = backend;
+    this.#fewRows = fewRows;
+  }
+
+  /** The session for a run with these symbolic dims: a few-row specialisation, or the general one. */
+  #sessionFor(dims: ReadonlyMap<string, number>): Promise<ort.InferenceSession> | ort.InferenceSession {
+    const rows = this.#fewRows ? dims.get(this.#fewRows.dim) : undefined;
+    if (rows === undefined || rows < 2 || rows > SPLIT_ROWS_MAX) return this.#session;
+    let s = this.#byRows.get(rows);
+    if (!s) {
+      s = this.#fewRows!.create(rows);
+      this.#byRows.set(rows, s);
+      s.catch(() => this.#byRows.delete(rows));
+    }
+    return s;
   }
 
   /**
@@ -316,7 +346,7 @@ export class CompiledGraph {
    * appears. Returns the requested outputs (all by default) as fresh tensors.
    */
   async run(feeds: Readonly<Record<string, Tensor>>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
-    const ortFeeds = this.#check(feeds);
+    const { ortFeeds, dims } = this.#check(feeds);
     const names = outputs ?? this.graph.outputs.map((o) => o.name);
     for (const n of names) {
       if (!this.graph.outputs.some((o) => o.name === n)) {
@@ -331,7 +361,7 @@ export class CompiledGraph {
     }
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = await this.#session.run(ortFeeds, [...names]);
+      result = await (await this.#sessionFor(dims)).run(ortFeeds, [...names]);
     } catch (e) {
       throw new GraphError(`ONNX Runtime failed: ${firstLine(e)}`, { graph: this.graph.name });
     }
@@ -343,12 +373,15 @@ export class CompiledGraph {
     return out;
   }
 
-  /** Frees the native session. */
-  release(): Promise<void> {
-    return this.#session.release();
+  /** Frees the native sessions. */
+  async release(): Promise<void> {
+    const few = await Promise.allSettled(this.#byRows.values());
+    this.#byRows.clear();
+    for (const s of few) if (s.status === "fulfilled") await s.value.release();
+    await this.#session.release();
   }
 
-  #check(feeds: Readonly<Record<string, Tensor>>): Record<string, ort.Tensor> {
+  #check(feeds: Readonly<Record<string, Tensor>>): { ortFeeds: Record<string, ort.Tensor>; dims: Map<string, number> } {
     const bound = new Map<string, [number, string]>();
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const name of Object.keys(feeds)) {
@@ -396,8 +429,16 @@ export class CompiledGraph {
       });
       ortFeeds[input.name] = new ort.Tensor(ORT_TYPE[t.dtype], t.data as ort.Tensor.DataType, [...t.dims]);
     }
-    return ortFeeds;
+    return { ortFeeds, dims: new Map([...bound].map(([d, [size]]) => [d, size])) };
   }
+}
+
+/** How a CPU session makes its variants for runs with few rows (see `splitRowGemms`). */
+interface FewRowSessions {
+  /** The symbolic dim that counts the rows of the graph's large Gemms. */
+  readonly dim: string;
+  /** A session of the graph with those Gemms split into `rows` single rows. */
+  readonly create: (rows: number) => Promise<ort.InferenceSession>;
 }
 
 function describe(v: ValueInfo): string {

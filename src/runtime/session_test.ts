@@ -374,3 +374,22 @@ Deno.test("Runtime rejects an invalid CUDA device index with RangeError", () => 
   }
   assertEquals(new Runtime({ device: 1 }).deviceName, undefined);
 });
+
+Deno.test("Runtime: a large float32 Gemm run with 2–3 rows (one-row products) gives each row what a 5-row run gives it", async () => {
+  const rt = new Runtime({ threads: 1 });
+  const b = new GraphBuilder("few_rows");
+  const x = b.input("x", "float32", ["batch", 256]);
+  const w = b.input("w", "float32", [512, 256]);
+  b.output(b.op1("Tanh", [b.op1("Gemm", [x, w, b.input("c", "float32", [512])], { transB: attr.int(1) })]), "y");
+  const s = await rt.compile(b.build());
+  const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed + 0.37 * i));
+  const theta = { w: tensor(values(512 * 256, 1).map((v) => v / 16), [512, 256]), c: tensor(values(512, 2), [512]) };
+  const xs = values(5 * 256, 3);
+  const five = (await s.run({ ...theta, x: tensor(xs, [5, 256]) })).y!.data as Float32Array;
+  for (const rows of [2, 3, 2]) {
+    const few = (await s.run({ ...theta, x: tensor(xs.slice(0, rows * 256), [rows, 256]) })).y!;
+    assertEquals(few.dims, [rows, 512]);
+    assertClose(Array.from(few.data as Float32Array), Array.from(five.subarray(0, rows * 512)), 1e-6, `${rows} rows`);
+  }
+  await rt.dispose();
+});
