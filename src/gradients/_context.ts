@@ -18,7 +18,7 @@ import { solve } from "../solvers/integrate.ts";
 import { onnxStepper } from "../solvers/onnx_stepper.ts";
 import { type Solver, SOLVERS } from "../solvers/solver.ts";
 import type { StepSystem } from "../solvers/step_graph.ts";
-import type { FloatArray, Stepper } from "../solvers/stepper.ts";
+import type { FloatArray } from "../solvers/stepper.ts";
 import type { VectorField } from "../solvers/integrate.ts";
 import { BoundGraph, type FloatDType, toFloat64 } from "../runtime/bound_graph.ts";
 import type { DirectionStats, OdeGradientProblem, SolveSettings } from "./problem.ts";
@@ -172,22 +172,19 @@ export function forwardSystem(dynamics: Dynamics, dense: boolean): StepSystem {
   };
 }
 
-/** A stepper for the forward dynamics. */
-export function forwardStepper(
-  ctx: GradientContext,
-  s: ResolvedSolve,
-  dense: boolean,
-  extraOutputs: readonly string[] = [],
-): Promise<Stepper> {
+/** A stepper for the forward dynamics, returning `extraOutputs` of its step graph with each step. */
+export function forwardStepper(ctx: GradientContext, s: ResolvedSolve, dense: boolean, extraOutputs: string[] = []) {
+  const { runtime, fixedInputs: params, zDims } = ctx;
+  const system = forwardSystem(ctx.dynamics, dense);
   return onnxStepper({
-    extraOutputs,
-    runtime: ctx.runtime,
-    system: forwardSystem(ctx.dynamics, dense),
+    runtime,
+    system,
     solver: s.solver,
-    params: ctx.fixedInputs,
-    dims: [ctx.zDims],
+    params,
+    dims: [zDims],
     rtol: s.rtol,
     atol: s.atol,
+    extraOutputs,
   });
 }
 
