@@ -7,8 +7,9 @@
  * forward step graph returns beside the new state. The backward pass runs
  * reverse mode through each step with ONE call of the VJP of the whole fused
  * step graph (step sizes held fixed), fed those residuals, so it evaluates
- * only the first stage's forward pass again (the forward step received it as
- * the previous step's FSAL stage); with `activations: "recompute"` it keeps
+ * only the first stage's forward pass again (the forward step graph takes
+ * that stage as an input, k0: the previous step's FSAL stage or a separate
+ * evaluation of f); with `activations: "recompute"` it keeps
  * the start states alone and the VJP recomputes every stage. The call returns
  * the cotangents of the step's start state and start time and adds the
  * parameter cotangents to running sums fed in, so the θ-sized sums stay in
@@ -80,6 +81,13 @@ export interface DirectMethod {
  * tensors per layer and stage).
  *
  * @throws {RangeError} for an unknown `activations`.
+ *
+ * @example Less memory: recompute each step's stages in the backward pass
+ * ```ts
+ * import { direct } from "./direct.ts";
+ * const method = direct({ activations: "recompute" });
+ * if (method.activations !== "recompute" || direct().activations !== "keep") throw new Error("activations");
+ * ```
  */
 export function direct(options: DirectOptions = {}): DirectMethod {
   const activations = options.activations ?? "keep";
@@ -191,7 +199,7 @@ const splitVjps = new WeakMap<Graph, StepBackward>();
 
 /**
  * The step VJP split at the activations the forward step graph computes too (its stages after the first, which it
- * takes as the previous step's FSAL stage): the forward stepper returns them, the backward graph reads them.
+ * takes as the input k0): the forward stepper returns them, the backward graph reads them.
  */
 function stepBackward(ctx: GradientContext, method: DirectMethod): StepBackward {
   const vjp = stepVjpGraph(ctx);

@@ -693,9 +693,32 @@ Deno.test("splitRowGemms() computes a large float32 Gemm of few rows row by row,
   }
   const f64 = opGraph(
     "Gemm",
-    [{ name: "a", dims: [2, 300], values: [] }, { name: "b", dims: [300, 400], values: [] }],
+    [{ name: "a", dims: ["batch" as unknown as number, 300], values: [] }, { name: "b", dims: [300, 400], values: [] }],
     {},
     "float64",
   );
-  assertEquals(splittableRowDims(f64).size, 0, "float64 and concrete row counts are left alone");
+  assertEquals(splittableRowDims(f64).size, 0, "float64 products are left alone");
+});
+
+Deno.test("splitRowGemms() before opset 13 gives Split its sizes as an attribute, and leaves a per-row bias alone", async () => {
+  const b = new GraphBuilder("rows12", { opset: 12 });
+  const x = b.input("x", "float32", ["batch", 256]);
+  const w = b.input("w", "float32", [256, 256]);
+  const perRow = b.input("c", "float32", ["batch", 256]);
+  const h = b.op1("Gemm", [x, w], {}, { name: "big" });
+  b.output(b.op1("Gemm", [h, w, perRow], { beta: attr.float(2) }, { name: "biased" }), "y");
+  const g = b.build();
+  const split = splitRowGemms(g, "batch", 2);
+  assertEquals(split.nodes.filter((n) => n.opType === "Gemm").length, 2 + 1, "only the unbiased product is split");
+  assert(
+    split.nodes.some((n) => n.opType === "Split" && n.inputs.length === 1 && n.attributes.split),
+    "split attribute",
+  );
+  const v = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(k + 0.1 * i) / 8);
+  const feeds = { x: tensor(v(512, 1), [2, 256]), w: tensor(v(65536, 2), [256, 256]), c: tensor(v(512, 3), [2, 256]) };
+  const [whole, byRows] = [
+    await (await runtime.compile(g)).run(feeds),
+    await (await runtime.compile(split)).run(feeds),
+  ];
+  assertClose(Array.from(byRows.y!.data as Float32Array), Array.from(whole.y!.data as Float32Array), 1e-5, "y");
 });

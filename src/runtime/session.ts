@@ -285,10 +285,12 @@ export class Runtime {
     }
     try {
       const cpu = { ...base, executionProviders: ["cpu"] };
-      const s = await ort.InferenceSession.create(bytes, cpu);
+      // A GPU backend that fell back compiled its graph without the CPU's kernel rewrites: apply them now.
+      const onCpu = lowerForCpuSpeed(runnable);
+      const s = await ort.InferenceSession.create(onCpu === runnable ? bytes : encodeModel(onCpu), cpu);
       // One symbolic row count of large Gemms: sessions with them split into single rows, made when first run
       // with 2…SPLIT_ROWS_MAX rows (see splitRowGemms).
-      const dims = [...splittableRowDims(runnable)];
+      const dims = [...splittableRowDims(onCpu)];
       const fewRows = dims.length === 1
         ? {
           dim: dims[0]!,
@@ -327,15 +329,22 @@ export class CompiledGraph {
     this.#fewRows = fewRows;
   }
 
-  /** The session for a run with these symbolic dims: a few-row specialisation, or the general one. */
+  /** Row counts a few-row session was made (or tried) for so far (see `splitRowGemms`); for tests and diagnostics. */
+  get fewRowSessions(): number {
+    return this.#byRows.size;
+  }
+
+  /**
+   * The session for a run with these symbolic dims: a few-row specialisation, or the general one — also when the
+   * specialisation cannot be made (it is a speed-up only, so the general session runs those rows from then on).
+   */
   #sessionFor(dims: ReadonlyMap<string, number>): Promise<ort.InferenceSession> | ort.InferenceSession {
     const rows = this.#fewRows ? dims.get(this.#fewRows.dim) : undefined;
     if (rows === undefined || rows < 2 || rows > SPLIT_ROWS_MAX) return this.#session;
     let s = this.#byRows.get(rows);
     if (!s) {
-      s = this.#fewRows!.create(rows);
+      s = this.#fewRows!.create(rows).catch(() => this.#session);
       this.#byRows.set(rows, s);
-      s.catch(() => this.#byRows.delete(rows));
     }
     return s;
   }
@@ -375,10 +384,12 @@ export class CompiledGraph {
 
   /** Frees the native sessions. */
   async release(): Promise<void> {
-    const few = await Promise.allSettled(this.#byRows.values());
+    const few = new Set(await Promise.all(this.#byRows.values()));
     this.#byRows.clear();
-    for (const s of few) if (s.status === "fulfilled") await s.value.release();
-    await this.#session.release();
+    few.delete(this.#session);
+    const released = await Promise.allSettled([...few, this.#session].map((s) => s.release()));
+    const failed = released.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   #check(feeds: Readonly<Record<string, Tensor>>): { ortFeeds: Record<string, ort.Tensor>; dims: Map<string, number> } {

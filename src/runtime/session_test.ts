@@ -391,5 +391,6 @@ Deno.test("Runtime: a large float32 Gemm run with 2–3 rows (one-row products) 
     assertEquals(few.dims, [rows, 512]);
     assertClose(Array.from(few.data as Float32Array), Array.from(five.subarray(0, rows * 512)), 1e-6, `${rows} rows`);
   }
+  assertEquals(s.fewRowSessions, 2, "one session for 2 rows and one for 3, made once each");
   await rt.dispose();
 });
