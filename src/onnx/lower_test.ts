@@ -4,7 +4,14 @@ import { assert, assertClose, assertEquals, assertThrows } from "../util/testing
 import { GraphBuilder } from "./builder.ts";
 import { GraphError } from "./errors.ts";
 import { attr, type Attributes, type Graph } from "./graph.ts";
-import { lowerForCpuSpeed, lowerForRuntime, needsLowering, splitRowGemms, splittableRowDims } from "./lower.ts";
+import {
+  lowerForCpuSpeed,
+  lowerForRuntime,
+  needsLowering,
+  splitRowGemms,
+  splittableRowDims,
+  stackOuterProducts,
+} from "./lower.ts";
 import { fromNumbers, sizeOf, tensor } from "./tensor.ts";
 
 const runtime = new Runtime({ threads: 1 });
@@ -721,4 +728,53 @@ Deno.test("splitRowGemms() before opset 13 gives Split its sizes as an attribute
     await (await runtime.compile(split)).run(feeds),
   ];
   assertClose(Array.from(byRows.y!.data as Float32Array), Array.from(whole.y!.data as Float32Array), 1e-5, "y");
+});
+
+Deno.test("stackOuterProducts() sums weight cotangents Σ gᵢᵀhᵢ as one Gemm over stacked rows, to the same values", async () => {
+  const b = new GraphBuilder("outer");
+  const rows = [2, 3, 2];
+  const g = rows.map((r, i) => b.input(`g${i}`, "float64", [r, 5]));
+  const h = rows.map((r, i) => b.input(`h${i}`, "float64", [r, 4]));
+  const acc = b.input("acc", "float64", [5, 4]);
+  const p = rows.map((_, i) => b.op1("Gemm", [g[i]!, h[i]!], { transA: attr.int(1) }));
+  // Inner sums and an Identity are looked through; the running sum becomes the stacked Gemm's C.
+  const inner = b.op1("Identity", [b.op1("Add", [p[0]!, p[1]!])]);
+  b.output(b.op1("Sum", [inner, acc, p[2]!]), "total");
+  // Not stackable: a product that is also an output, and one with transB.
+  const shown = b.op1("Gemm", [g[0]!, h[0]!], { transA: attr.int(1) });
+  b.output(shown, "shown");
+  const tb = b.op1("Gemm", [g[1]!, b.input("k", "float64", [4, 3])], { transA: attr.int(1), transB: attr.int(1) });
+  b.output(b.op1("Add", [shown, b.op1("Gemm", [g[2]!, h[2]!], { transA: attr.int(1) })]), "partial");
+  b.output(b.op1("Add", [tb, tb]), "twice");
+  const graph = b.build();
+  const stacked = stackOuterProducts(graph);
+  const gemms = (x: Graph) => x.nodes.filter((n) => n.opType === "Gemm").length;
+  assertEquals(gemms(graph) - gemms(stacked), 2, "three products of `total` are one Gemm; the rest stay");
+  assertEquals(stacked.outputs, graph.outputs);
+  const rng = new Random(4);
+  const feed = (dims: number[]) => tensor(rng.fillUniform(new Float64Array(dims[0]! * dims[1]!), -1, 1), dims);
+  const feeds = {
+    ...Object.fromEntries(rows.flatMap((r, i) => [[`g${i}`, feed([r, 5])], [`h${i}`, feed([r, 4])]])),
+    acc: feed([5, 4]),
+    k: feed([4, 3]),
+  };
+  // The reference in plain arithmetic: the runtime would stack the original graph's products too.
+  const data = (name: string) => (feeds as Record<string, { data: Float64Array }>)[name]!.data;
+  const outer = (i: number) =>
+    Array.from({ length: 20 }, (_, e) => {
+      const [row, col] = [Math.floor(e / 4), e % 4];
+      let sum = 0;
+      for (let r = 0; r < rows[i]!; r++) sum += data(`g${i}`)[r * 5 + row]! * data(`h${i}`)[r * 4 + col]!;
+      return sum;
+    });
+  const got = await (await runtime.compile(stacked)).run(feeds);
+  const total = outer(0).map((v, e) => v + outer(1)[e]! + outer(2)[e]! + data("acc")[e]!);
+  assertClose(Array.from(got.total!.data as Float64Array), total, 1e-14, "total");
+  assertClose(
+    Array.from(got.partial!.data as Float64Array),
+    outer(0).map((v, e) => v + outer(2)[e]!),
+    1e-14,
+    "partial",
+  );
+  assert(stackOuterProducts(stacked) === stacked, "nothing left to stack: the same graph back");
 });
