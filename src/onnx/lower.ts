@@ -634,6 +634,7 @@ export function stackOuterProducts(graph: Graph): Graph {
   for (const o of graph.outputs) uses.set(o.name, (uses.get(o.name) ?? 0) + 1);
   const producer = new Map(graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const isSum = (n: Node | undefined) => n !== undefined && (n.opType === "Add" || n.opType === "Sum");
+  const summed = new Set(graph.nodes.filter(isSum).flatMap((n) => n.inputs));
   const shapeKey = (name: string) => JSON.stringify(typeOf(graph, name)?.shape);
   const product = (name: string, key: string) => {
     const n = producer.get(name);
@@ -645,7 +646,7 @@ export function stackOuterProducts(graph: Graph): Graph {
   for (const root of graph.nodes) {
     const out = root.outputs[0]!;
     const key = shapeKey(out);
-    const parentIsSum = graph.nodes.some((n) => isSum(n) && n.inputs.includes(out)) && uses.get(out) === 1;
+    const parentIsSum = summed.has(out) && uses.get(out) === 1;
     if (!isSum(root) || parentIsSum || !/^\[\d+,\d+\]$/.test(key)) continue;
     const products: Node[] = [], others: string[] = [], absorbed: Node[] = [];
     const walk = (name: string) => {

@@ -165,13 +165,14 @@ export class Runtime {
 
   /**
    * Compiles a graph into a session, reusing one for the same graph object or
-   * the same model bytes. float64 ops that ORT lacks are lowered first, and on the CPU the float32 ops whose kernels
-   * are slow (Softplus) too.
+   * the same model bytes. float64 ops that ORT lacks are lowered first; a CPU session (also one a GPU backend falls
+   * back to) runs the CPU's kernel rewrites too (`lowerForCpuSpeed`).
    */
   compile(graph: Graph): Promise<CompiledGraph> {
     const cached = this.#byObject.get(graph);
     if (cached) return cached;
-    const runnable = this.#active === "cpu" ? lowerForCpuSpeed(lowerForRuntime(graph)) : lowerForRuntime(graph);
+    // The key is the graph as every backend runs it; the CPU's own rewrites are applied when its session is made.
+    const runnable = lowerForRuntime(graph);
     const bytes = encodeModel(runnable);
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
@@ -285,7 +286,6 @@ export class Runtime {
     }
     try {
       const cpu = { ...base, executionProviders: ["cpu"] };
-      // A GPU backend that fell back compiled its graph without the CPU's kernel rewrites: apply them now.
       const onCpu = lowerForCpuSpeed(runnable);
       const s = await ort.InferenceSession.create(onCpu === runnable ? bytes : encodeModel(onCpu), cpu);
       // One symbolic row count of large Gemms: sessions with them split into single rows, made when first run
@@ -294,8 +294,7 @@ export class Runtime {
       const fewRows = dims.length === 1
         ? {
           dim: dims[0]!,
-          create: (rows: number) =>
-            ort.InferenceSession.create(encodeModel(splitRowGemms(runnable, dims[0]!, rows)), cpu),
+          create: (rows: number) => ort.InferenceSession.create(encodeModel(splitRowGemms(onCpu, dims[0]!, rows)), cpu),
         }
         : undefined;
       return new CompiledGraph(graph, s, "cpu", fewRows);
