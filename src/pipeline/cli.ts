@@ -131,6 +131,12 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
   for (const s of listenTo) Deno.addSignalListener(s, onSigint);
   try {
     const config = await readPipeline(parsed.file, { quick: parsed.quick });
+    // The options a run takes, and passes on to the jobs it emits.
+    const runOptions = {
+      ...(parsed.backend !== undefined ? { backend: parsed.backend } : {}),
+      ...(parsed.out !== undefined ? { out: parsed.out } : {}),
+      ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
+    };
     if (parsed.emit !== undefined) {
       let text: string;
       try {
@@ -138,9 +144,7 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
           kind: parsed.emit,
           file: parsed.file,
           quick: parsed.quick,
-          ...(parsed.backend !== undefined ? { backend: parsed.backend } : {}),
-          ...(parsed.out !== undefined ? { out: parsed.out } : {}),
-          ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
+          ...runOptions,
           ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}),
         });
       } catch (e) {
@@ -165,9 +169,7 @@ export async function main(args: readonly string[], options: CliOptions = {}): P
       file: parsed.file,
       resume: parsed.resume,
       overwrite: parsed.overwrite,
-      ...(parsed.backend !== undefined ? { backend: parsed.backend } : {}),
-      ...(parsed.out !== undefined ? { out: parsed.out } : {}),
-      ...(parsed.threads !== undefined ? { threads: parsed.threads } : {}),
+      ...runOptions,
       signal: controller.signal,
       quick: parsed.quick,
       ...(parsed.shard !== undefined ? { shard: parsed.shard } : {}),
