@@ -8,7 +8,7 @@
  * | `results.csv`, `epochs.csv`, `gradient_errors.csv`, `memory.csv`, `sde_*.csv` | the same records for spreadsheets |
  * | `report.html` | the self-contained report |
  * | `charts/NN-<title>.svg`, `.png` | each chart, for READMEs |
- * | `cells/<cellId>/checkpoint.json` | the last completed epoch of a training cell |
+ * | `cells/<cellId>/checkpoint.json` | an unfinished training cell's last saved epoch (removed once the cell finishes) |
  * | `cells/<cellId>/result.json` | a finished cell's records (what `--resume` skips) |
  * | `cells/<cellId>/model.onnx`, `encoder.onnx`, `head.onnx` | a finished training cell's trained model, weights baked in |
  * | `cells/<cellId>/weights.safetensors` | its trained weights |
@@ -341,6 +341,7 @@ async function runCells(
           break;
         }
         await writeJsonAtomic(resultPath, { configHash: hash, cellId: cell.id, records });
+        await kind.finished?.(cellDir);
         summary.status = resumed ? "resumed" : "done";
         options.onEvent?.({ cell: cell.id, kind: "cell" });
       } catch (e) {

@@ -62,6 +62,12 @@ Deno.test("runPipeline() interrupted and resumed ends with the same results as a
     const cellSeconds = full.results.results.runs.reduce((s, r) => s + r.wallSeconds!, 0);
     assert(cellSeconds > 0 && cellSeconds <= runSeconds, `cells ${cellSeconds} s, run ${runSeconds} s`);
     for (const r of full.results.results.runs) assert(r.trainSeconds! + r.checkpointSeconds! <= r.wallSeconds!);
+    // Finished cells keep their model files and result.json, no checkpoint.
+    for (const c of full.results.cells) {
+      const names = [...Deno.readDirSync(`${full.dir}/cells/${c.id}`)].map((e) => e.name).sort();
+      assert(names.includes("result.json") && names.includes("weights.safetensors"), names.join());
+      assert(!names.some((n) => n.startsWith("checkpoint")), names.join());
+    }
 
     // Stop during the second cell, after its first epoch.
     const controller = new AbortController();

@@ -6,8 +6,9 @@
  *
  * Vega writes text as `font-family="sans-serif"`; resvg maps that family to
  * the first font found among DejaVu Sans, Liberation Sans, Noto Sans and
- * FreeSans under `/usr/share/fonts` (Debian: `fonts-dejavu-core`), and also
- * loads the system fonts. With none of them installed text may not render.
+ * FreeSans under `/usr/share/fonts` (Debian: `fonts-dejavu-core`); only
+ * without any of them does it scan the system fonts (10 ms a chart), and then
+ * text may not render.
  *
  * @module
  */
@@ -150,7 +151,7 @@ function rasterise(fn: string, svg: string, options: RenderPngOptions) {
     background,
     fitTo: width === undefined ? { mode: "zoom", value: 2 } : { mode: "width", value: width },
     font: {
-      loadSystemFonts: true,
+      loadSystemFonts: font.files.length === 0,
       fontFiles: font.files,
       ...(font.family ? { defaultFontFamily: font.family, sansSerifFamily: font.family } : {}),
     },

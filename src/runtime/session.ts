@@ -17,6 +17,21 @@ import * as ort from "onnxruntime-node";
 
 // Native log lines duplicate the errors we raise; keep only fatal ones.
 ort.env.logLevel = "fatal";
+disableOrtTelemetry();
+
+/**
+ * ONNX Runtime 1.30's Linux build starts Microsoft's telemetry with its first
+ * session: an event queue in ~/.cache/Microsoft/DeveloperTools/.onnxruntime,
+ * an empty /tmp/mat-debug-<pid>.log left by every process, upload attempts.
+ * ORT reads ORT_DISABLE_TELEMETRY when that first session starts, so setting
+ * it here (and for the child processes, which inherit it) turns it off; a value
+ * the user set is kept. Without env permission nothing changes.
+ */
+function disableOrtTelemetry(): void {
+  try {
+    if (Deno.env.get("ORT_DISABLE_TELEMETRY") === undefined) Deno.env.set("ORT_DISABLE_TELEMETRY", "1");
+  } catch { /* no --allow-env: ORT's default stands */ }
+}
 import type { DType, TypedArrayOf } from "../onnx/dtype.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { formatShape, type Graph, type ValueInfo } from "../onnx/graph.ts";

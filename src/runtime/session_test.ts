@@ -219,6 +219,54 @@ async function childRun(backend: Backend, env: Record<string, string> = {}, stri
   return { got: text(stdout)[0], stderr: text(stderr) };
 }
 
+/** Where a process that compiles one graph with `env` left ORT's telemetry files: its queue under HOME, its /tmp log. */
+async function telemetryTraces(env: Record<string, string>): Promise<string[]> {
+  const home = await Deno.makeTempDir();
+  try {
+    const session = new URL("./session.ts", import.meta.url).href;
+    const graph = new URL("../onnx/builder.ts", import.meta.url).href;
+    const code = `
+      import { Runtime } from "${session}";
+      import { GraphBuilder } from "${graph}";
+      const b = new GraphBuilder("id");
+      b.output(b.op1("Identity", [b.input("x", "float32", [1])]), "y");
+      const rt = new Runtime({ backend: "cpu" });
+      await rt.compile(b.build());
+      await rt.dispose();
+      console.log(Deno.pid);`;
+    const denoDir = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "", ".cache", "deno");
+    const config = new URL("../../deno.json", import.meta.url).pathname;
+    const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", "--config", config, code],
+      // A clean environment: this process set ORT_DISABLE_TELEMETRY when it imported session.ts.
+      clearEnv: true,
+      env: { ...env, PATH: Deno.env.get("PATH") ?? "", HOME: home, DENO_DIR: denoDir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(success, new TextDecoder().decode(stderr));
+    const pid = new TextDecoder().decode(stdout).trim();
+    const traces = [join(home, ".cache", "Microsoft"), `/tmp/mat-debug-${pid}.log`];
+    const found = traces.filter((p) => {
+      try {
+        return Deno.statSync(p) !== undefined;
+      } catch {
+        return false;
+      }
+    });
+    await Deno.remove(`/tmp/mat-debug-${pid}.log`).catch(() => {});
+    return found;
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("Runtime turns ONNX Runtime's telemetry off unless the user set ORT_DISABLE_TELEMETRY", async () => {
+  assertEquals(await telemetryTraces({}), []);
+  // The check can fail: with the user's own setting ORT writes both.
+  assertEquals((await telemetryTraces({ ORT_DISABLE_TELEMETRY: "0" })).length, 2);
+});
+
 Deno.test("a process that asks for webgpu without an adapter prints the one fallback line and no native lines", async () => {
   const { got, stderr } = await childRun("webgpu");
   if (got === "cpu") {

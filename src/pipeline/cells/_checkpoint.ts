@@ -20,7 +20,9 @@
  * width-3000 MLP's 108 MB of float32 θ, m and v took 0.05–0.15 s to write
  * on a 2-core machine, so it saves every one to three seconds, and a small
  * model after nearly every epoch. Whatever the schedule, the cell saves the
- * last completed epoch when training ends, stops (Ctrl-C) or fails.
+ * last completed epoch when training stops (Ctrl-C) or fails; a finished cell
+ * needs none (its model files and result.json hold the outcome) and the
+ * engine removes it.
  *
  * @module
  */
@@ -167,11 +169,14 @@ export async function cellCheckpoint<E extends EpochTotals>(
 
 /**
  * Waits for `training`, then saves the latest state unless the schedule just
- * did: after the last epoch, when the signal stopped training (Ctrl-C), and
- * when it failed — then the training error is what is thrown, whatever the
- * save does.
+ * did, when the signal stopped training (Ctrl-C) and when it failed — then
+ * the training error is what is thrown, whatever the save does. Training that
+ * ran to its last epoch saves nothing: the cell's model files and result.json
+ * hold what it made, and the engine removes the checkpoint once they are
+ * written ({@linkcode removeCheckpoint}); killed before that, the cell resumes
+ * from its last scheduled save.
  */
-export async function withFinalCheckpoint<T>(
+export async function withFinalCheckpoint<T extends { readonly stopped: boolean }>(
   checkpoint: Pick<CellCheckpoint<EpochTotals>, "flush">,
   training: Promise<T>,
 ): Promise<T> {
@@ -182,8 +187,21 @@ export async function withFinalCheckpoint<T>(
     await checkpoint.flush().catch(() => {});
     throw e;
   }
-  await checkpoint.flush();
+  if (result.stopped) await checkpoint.flush();
   return result;
+}
+
+/**
+ * Removes a finished cell's checkpoint: `checkpoint.json` first, then its
+ * tensor files (a kill in between leaves only tensor files no JSON names,
+ * which a resumed cell never reads). A folder without one is left as it is.
+ */
+export async function removeCheckpoint(dir: string): Promise<void> {
+  const ignoreMissing = (e: unknown) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  };
+  await Deno.remove(join(dir, "checkpoint.json")).catch(ignoreMissing);
+  await removeTensorFilesBut(dir, "").catch(ignoreMissing);
 }
 
 /** What a usable checkpoint gave. */

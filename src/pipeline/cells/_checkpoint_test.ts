@@ -6,7 +6,7 @@ import { assert, assertEquals, assertRejects } from "../../util/testing.ts";
 import { Progress } from "../progress.ts";
 import { type PipelineConfig, PipelineSchema } from "../schema.ts";
 import type { CellContext } from "./cell_kind.ts";
-import { cellCheckpoint, COST_RATIO, saveDue, withFinalCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, COST_RATIO, removeCheckpoint, saveDue, withFinalCheckpoint } from "./_checkpoint.ts";
 
 function config(checkpoint?: { everyEpochs?: number; everySeconds?: number }): PipelineConfig {
   return PipelineSchema.parse({
@@ -153,6 +153,32 @@ Deno.test("withFinalCheckpoint() saves the latest state when training fails, and
       "gradient is NaN",
     );
     assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`)).state.epoch, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("withFinalCheckpoint() saves a stopped run's last epoch, a finished run's nothing; removeCheckpoint() clears the folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ck = await cellCheckpoint(context(dir, config({ everyEpochs: 2 }), false, []), () => 1, performance.now());
+    const train = (epochs: number, stopped: boolean) =>
+      withFinalCheckpoint(
+        ck,
+        (async () => {
+          for (let e = 1; e <= epochs; e++) await ck.epochEnded(stateAt(e));
+          return { stopped };
+        })(),
+      );
+    await train(3, false);
+    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`)).state.epoch, 2, "the scheduled save");
+    await train(3, true);
+    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`)).state.epoch, 3, "the stopped epoch");
+    assertEquals(tensorFiles(dir).length, 1);
+    await removeCheckpoint(dir);
+    assertEquals(files(dir), []);
+    await removeCheckpoint(dir); // nothing left to remove
+    await removeCheckpoint(`${dir}/missing`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

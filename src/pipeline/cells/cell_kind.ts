@@ -64,4 +64,6 @@ export interface CellKind {
   metricLabel(config: PipelineConfig): string;
   /** Runs the cell. */
   run(ctx: CellContext): Promise<CellOutcome>;
+  /** Tidies the cell's folder `dir` once the engine has written its result.json (a training cell's checkpoint goes). */
+  finished?(dir: string): Promise<void>;
 }

@@ -21,7 +21,7 @@ import { modelKindOf } from "../model_kinds/registry.ts";
 import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
-import { cellCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, removeCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedSde } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import { sdeFigureRecords } from "./_sde_figures.ts";
@@ -146,4 +146,5 @@ export const sdeTrainingCell: CellKind = {
   unitCost: sdeEpochCost,
   metricLabel: () => "kl",
   run: runSdeCell,
+  finished: removeCheckpoint,
 };

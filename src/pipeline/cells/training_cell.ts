@@ -2,10 +2,10 @@
  * The training cell: the model and train stages of one configuration —
  * dataset, neural ODE, Adam over minibatches with the configured gradient
  * method — with checkpoints on the configured schedule (`_checkpoint.ts`;
- * always after the last epoch and when stopped or failed), so `--resume`
- * continues an interrupted cell from its last saved epoch. A finished cell
- * leaves its trained model in its folder: `model.onnx` (and `encoder.onnx`, `head.onnx`)
- * and `weights.safetensors` (see `_model_files.ts`).
+ * always when stopped or failed), so `--resume` continues an interrupted cell
+ * from its last saved epoch. A finished cell leaves its trained model in its
+ * folder instead of a checkpoint: `model.onnx` (and `encoder.onnx`,
+ * `head.onnx`) and `weights.safetensors` (see `_model_files.ts`).
  *
  * @module
  */
@@ -18,7 +18,7 @@ import { makeDataset } from "../data_stage.ts";
 import { learningRateFor } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
 import { buildTask, testMetricName } from "../task_stage.ts";
-import { cellCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, removeCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedModel } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
@@ -110,4 +110,5 @@ export const trainingCell: CellKind = {
   unitCost: epochCost,
   metricLabel: testMetricName,
   run: runTrainingCell,
+  finished: removeCheckpoint,
 };
