@@ -1,7 +1,9 @@
 /**
  * The Conv and MaxPool rules' paths against float64 central differences and
- * against each other: a Conv's weight cotangent as one Conv (input channels
- * ≥ 4 × output channels, stride 1) or as one Gemm per kernel offset, and
+ * against each other: a Conv's input cotangent as a Conv of the flipped weight
+ * (stride 1, input channels ≥ output channels) or a ConvTranspose, its weight
+ * cotangent as one Conv (input channels ≥ 4 × output channels, stride 1) or as
+ * one Gemm per kernel offset, and
  * MaxPool's cotangent through a mask of each window's maxima (disjoint
  * windows) or through the lowering (overlapping ones).
  * rules_test.ts holds the cases of every rule, these included.
@@ -128,6 +130,32 @@ const CASES: Case[] = [
     }),
     wrt: ["x", "w", "b"],
     present: "Gemm",
+  },
+  {
+    name:
+      "Conv 3×3 dilations (2, 1), pads (2, 0, 1, 1), 5 → 3 channels: input cotangent as a Conv of the flipped weight",
+    graph: oneOp("Conv", [["x", [2, 5, 7, 6]], ["w", [3, 5, 3, 3]], ["b", [3]]], {
+      kernel_shape: attr.ints([3, 3]),
+      dilations: attr.ints([2, 1]),
+      pads: attr.ints([2, 0, 1, 1]),
+    }),
+    wrt: ["x"],
+    absent: "ConvTranspose",
+  },
+  {
+    name: "Conv 3×3 pad 1, 2 → 4 channels (fewer input than output channels): input cotangent by ConvTranspose",
+    graph: oneOp("Conv", [["x", [2, 2, 5, 5]], ["w", [4, 2, 3, 3]]], k3([1, 1, 1, 1])),
+    wrt: ["x", "w"],
+    present: "ConvTranspose",
+  },
+  {
+    name: "Conv 1×1 pad 1, 3 → 2 channels (pads beyond the kernel): input cotangent by ConvTranspose",
+    graph: oneOp("Conv", [["x", [2, 3, 4, 4]], ["w", [2, 3, 1, 1]]], {
+      kernel_shape: attr.ints([1, 1]),
+      pads: attr.ints([1, 1, 1, 1]),
+    }),
+    wrt: ["x"],
+    present: "ConvTranspose",
   },
   {
     name: "MaxPool 2×2 stride 2 with a symbolic batch (one plane per channel in float64)",
