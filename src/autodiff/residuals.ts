@@ -46,12 +46,10 @@ export function splitAtResiduals(
       throw new GraphError(`splitAtResiduals: "${s}" is not an input of the VJP graph`, { graph: vjp.name });
     }
   }
-  const dependsOnSeeds = new Set(seeds);
+  const dependsOnSeeds = dependentValues(vjp, seeds);
   const backwardNodes = new Set<number>();
   vjp.nodes.forEach((node, k) => {
-    if (!node.inputs.some((i) => dependsOnSeeds.has(i))) return;
-    backwardNodes.add(k);
-    for (const o of node.outputs) dependsOnSeeds.add(o);
+    if (node.inputs.some((i) => dependsOnSeeds.has(i))) backwardNodes.add(k);
   });
   // Walking the forward nodes from the last: a value some kept node reads is a residual when the forward pass can
   // give it, or else its node is kept (computed again), and that node's inputs are read in turn.
@@ -79,6 +77,15 @@ export function splitAtResiduals(
   });
   for (const o of vjp.outputs) b.output(b.value(o.name), o.name);
   return { residuals, backward: pruneGraph(b.build()) };
+}
+
+/** The values of `graph` computed from any of `roots`, the roots included (its nodes are in topological order). */
+export function dependentValues(graph: Graph, roots: Iterable<string>): Set<string> {
+  const found = new Set(roots);
+  for (const node of graph.nodes) {
+    if (node.inputs.some((i) => found.has(i))) { for (const o of node.outputs) found.add(o); }
+  }
+  return found;
 }
 
 /** `graph` with the named values as outputs too (under their own names), after its own outputs. */

@@ -25,7 +25,7 @@
 import { pruneGraph, vjpGraph } from "../autodiff/vjp.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 import type { Graph, ValueInfo } from "../onnx/graph.ts";
-import { splitAtResiduals } from "../autodiff/residuals.ts";
+import { dependentValues, splitAtResiduals } from "../autodiff/residuals.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { solve } from "../solvers/integrate.ts";
 import { cachedStepGraph, stageOf, STEP_NAMES } from "../solvers/step_graph.ts";
@@ -199,7 +199,10 @@ const splitVjps = new WeakMap<Graph, StepBackward>();
 
 /**
  * The step VJP split at the activations the forward step graph computes too (its stages after the first, which it
- * takes as the input k0): the forward stepper returns them, the backward graph reads them.
+ * takes as the input k0): the forward stepper returns them, the backward graph reads them. Only values that depend
+ * on the state are handed over: one of θ, t or constants alone (a Transpose of a weight, sin t) would be copied out
+ * for every stage of every step, where the backward graph computes it again once (ORT merges the stages' equal
+ * copies) — for `linearDynamics` at d = 128 over 100 rk4 steps, 40 MB held instead of 0.1 MB.
  */
 function stepBackward(ctx: GradientContext, method: DirectMethod): StepBackward {
   const vjp = stepVjpGraph(ctx);
@@ -207,12 +210,14 @@ function stepBackward(ctx: GradientContext, method: DirectMethod): StepBackward 
   let split = splitVjps.get(vjp);
   if (split) return split;
   const forwardStep = cachedStepGraph(forwardSystem(ctx.dynamics, false), ctx.forward.solver.tableau);
-  const computed = new Set(forwardStep.nodes.flatMap((n) => n.outputs));
+  const stateInputs = forwardStep.inputs.map((i) => i.name)
+    .filter((n) => n.startsWith(STEP_NAMES.y0("")) || n.startsWith(STEP_NAMES.k0("")));
+  const ofState = dependentValues(forwardStep, stateInputs);
   const seeds = [GRAD(STEP_NAMES.y1("z")), ...ctx.dynamics.params.map((p) => ACC(p.name))];
   const { backward, residuals } = splitAtResiduals(
     vjp,
     seeds,
-    (name) => stageOf(name) !== undefined && computed.has(name),
+    (name) => stageOf(name) !== undefined && ofState.has(name),
   );
   splitVjps.set(vjp, split = { graph: backward, residuals });
   return split;

@@ -550,3 +550,26 @@ Deno.test("odeGradient() direct keeping activations gives recomputation's gradie
     /activations must be one of keep, recompute/,
   );
 });
+
+Deno.test("odeGradient() direct keeps only state-dependent activations: a weight's transpose is computed again", async () => {
+  // linearDynamics computes MatMul(z, Transpose(A)): Aᵀ [d, d] depends on θ alone, so it is not held per stage.
+  const d = 24;
+  const A = f64(Array.from({ length: d * d }, (_, i) => 0.05 * Math.sin(i)), [d, d]);
+  const z0 = f64(Array.from({ length: 2 * d }, (_, i) => Math.cos(i)), [2, d]);
+  const problem = {
+    dynamics: linearDynamics(d),
+    params: { A },
+    z0,
+    times: [0, 1],
+    loss: (zs: readonly Float64Array[]) => ({ cotangents: [null, zs[1]!] }),
+  };
+  const solve = { solver: "rk4" as const, dt: 0.05, runtime };
+  const kept = await odeGradient(problem, { ...solve, method: direct() });
+  const recomputed = await odeGradient(problem, { ...solve, method: direct({ activations: "recompute" }) });
+  assertClose(kept.dparams["A"]!, recomputed.dparams["A"]!, 1e-12, "dL/dA");
+  assertClose(kept.dz0, recomputed.dz0, 1e-12, "dL/dz0");
+  const steps = kept.stats.forward.accepted;
+  const extra = kept.stats.heldBytes - recomputed.stats.heldBytes;
+  // At most a few state-sized values per later stage (rk4: 3) and step; one Aᵀ per stage would be 24× a state.
+  assert(extra > 0 && extra <= steps * 3 * 2 * z0.data.byteLength, `${extra} bytes held over ${steps} steps`);
+});
