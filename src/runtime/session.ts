@@ -299,9 +299,10 @@ export class Runtime {
         this.#fallBack(backendFailureReason(e instanceof Error ? e.message : String(e)), e);
       }
     }
+    // Outside the try: a rewrite's own GraphError names its node, not ORT.
+    const onCpu = lowerForCpuSpeed(runnable);
     try {
       const cpu = { ...base, executionProviders: ["cpu"] };
-      const onCpu = lowerForCpuSpeed(runnable);
       const s = await ort.InferenceSession.create(onCpu === runnable ? bytes : encodeModel(onCpu), cpu);
       // One symbolic row count of large Gemms: sessions with them split into single rows, made when first run
       // with 2…SPLIT_ROWS_MAX rows (see splitRowGemms).
@@ -331,6 +332,7 @@ export class CompiledGraph {
   readonly #session: ort.InferenceSession;
   readonly #fewRows: FewRowSessions | undefined;
   readonly #byRows = new Map<number, Promise<ort.InferenceSession>>();
+  #released = false;
 
   /**
    * Wraps a session created by {@linkcode Runtime.compile}; `fewRows` makes the sessions for runs where a symbolic
@@ -357,7 +359,8 @@ export class CompiledGraph {
     if (rows === undefined || rows < 2 || rows > SPLIT_ROWS_MAX) return this.#session;
     let s = this.#byRows.get(rows);
     if (!s) {
-      s = this.#fewRows!.create(rows).catch(() => this.#session);
+      const create = this.#fewRows!.create;
+      s = (async () => await create(rows))().catch(() => this.#session);
       this.#byRows.set(rows, s);
     }
     return s;
@@ -369,6 +372,7 @@ export class CompiledGraph {
    * appears. Returns the requested outputs (all by default) as fresh tensors.
    */
   async run(feeds: Readonly<Record<string, Tensor>>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+    if (this.#released) throw new GraphError("The graph's session was released", { graph: this.graph.name });
     const { ortFeeds, dims } = this.#check(feeds);
     const names = outputs ?? this.graph.outputs.map((o) => o.name);
     for (const n of names) {
@@ -396,10 +400,15 @@ export class CompiledGraph {
     return out;
   }
 
-  /** Frees the native sessions. */
+  /**
+   * Frees the native sessions; later runs throw. The few-row sessions are taken before any wait, so one a run
+   * started meanwhile is released too, never dropped.
+   */
   async release(): Promise<void> {
-    const few = new Set(await Promise.all(this.#byRows.values()));
+    this.#released = true;
+    const pending = [...this.#byRows.values()];
     this.#byRows.clear();
+    const few = new Set(await Promise.all(pending));
     few.delete(this.#session);
     const released = await Promise.allSettled([...few, this.#session].map((s) => s.release()));
     const failed = released.find((r) => r.status === "rejected");

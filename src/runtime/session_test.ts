@@ -442,3 +442,23 @@ Deno.test("Runtime: a large float32 Gemm run with 2–3 rows (one-row products) 
   assertEquals(s.fewRowSessions, 2, "one session for 2 rows and one for 3, made once each");
   await rt.dispose();
 });
+
+Deno.test("CompiledGraph.release() also frees a few-row session still being made; later runs throw", async () => {
+  const rt = new Runtime({ threads: 1 });
+  const b = new GraphBuilder("few_rows_release");
+  const x = b.input("x", "float32", ["batch", 256]);
+  b.output(b.op1("Gemm", [x, b.input("w", "float32", [512, 256])], { transB: attr.int(1) }), "y");
+  const s = await rt.compile(b.build());
+  const w = tensor(new Float32Array(512 * 256).fill(0.01), [512, 256]);
+  const rows = (n: number) => ({ w, x: tensor(new Float32Array(n * 256).fill(1), [n, 256]) });
+  await s.run(rows(2));
+  // A run with a new row count starts making its session, then the graph is released: that session goes too.
+  const during = s.run(rows(3));
+  await s.release();
+  await assertRejects(() => during, GraphError, "ONNX Runtime failed");
+  assertEquals(s.fewRowSessions, 0, "no session left behind");
+  // Afterwards no run makes a new session (before: a 2-row run quietly did, unreleased) or reaches ORT.
+  await assertRejects(() => s.run(rows(2)), GraphError, "released");
+  await assertRejects(() => s.run(rows(5)), GraphError, "released");
+  await rt.dispose();
+});
