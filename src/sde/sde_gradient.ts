@@ -30,7 +30,7 @@ import type { Runtime } from "../runtime/session.ts";
 import type { BrownianPath } from "./brownian.ts";
 import { wholeSteps } from "./sdeint.ts";
 import { reversibleHeun, type ReversibleHeunState } from "./solvers.ts";
-import { addNoise, checkSameState, onnxSdeTerms } from "./terms.ts";
+import { addNoise, checkSameState, noisePerEntry, onnxSdeTerms } from "./terms.ts";
 
 /** A neural SDE, its initial state, observation times, loss and Brownian path. */
 export interface SdeGradientProblem {
@@ -140,7 +140,8 @@ export async function sdeGradient(
   const dims = [...y0.dims];
   const size = dims.reduce((a, b) => a * b, 1);
   const timeOf = (n: number) => t0 + n * dt;
-  const dW = (n: number) => brownian.increment(timeOf(n), timeOf(n + 1));
+  // One value per state entry: the backward recurrence reads dW entry by entry (scalar noise is spread per sample).
+  const dW = (n: number) => noisePerEntry(brownian.increment(timeOf(n), timeOf(n + 1)), size);
 
   const f = await adjointCall(runtime, drift, params);
   const g = await adjointCall(runtime, diffusion, params);

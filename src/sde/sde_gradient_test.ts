@@ -9,8 +9,11 @@ import { sdeGradient, type SdeGradientProblem } from "./sde_gradient.ts";
 import { sdeint } from "./sdeint.ts";
 import { onnxSdeTerms } from "./terms.ts";
 
-/** A small float64 neural SDE: time-dependent tanh MLPs for drift and diffusion, a batch of 3 in 2 dimensions. */
-function problem(): SdeGradientProblem {
+/**
+ * A small float64 neural SDE: time-dependent tanh MLPs for drift and diffusion, a batch of 3 in 2 dimensions;
+ * diagonal noise (6 Brownian motions) or, with `noise: 3`, scalar noise per sample.
+ */
+function problem(noise = 6): SdeGradientProblem {
   const drift = mlpDynamics({
     stateDim: 2,
     hidden: [6],
@@ -38,7 +41,7 @@ function problem(): SdeGradientProblem {
     y0,
     times,
     dt,
-    brownian: new BrownianPath({ t0: 0, t1: 1, steps: 20, size: 6, seed: 9 }),
+    brownian: new BrownianPath({ t0: 0, t1: 1, steps: 20, size: noise, seed: 9 }),
     // L = Σ over the two later observations of Σ (y − target)².
     loss: (states) => {
       let value = 0;
@@ -84,34 +87,36 @@ Deno.test("sdeGradient(): the SDE adjoint equals SDE direct to round-off, holdin
   }
 });
 
-Deno.test("sdeGradient() agrees with float64 central differences of the reversible-Heun solve on a fixed path", async () => {
-  const runtime = new Runtime({ threads: 1 });
-  try {
-    const p = problem();
-    const { dparams, dy0 } = await sdeGradient(p, { method: "adjoint", runtime });
-    const base = p.y0.data as Float64Array;
-    const h = 1e-6;
-    // A few entries of each parameter of drift and diffusion, and of y0.
-    for (const [name, t] of Object.entries(p.params)) {
-      for (const i of [0, t.data.length - 1]) {
-        const shifted = (d: number) => {
-          const data = Float64Array.from(t.data as Float64Array);
-          data[i]! += d;
-          return { ...p.params, [name]: tensor(data, t.dims) };
-        };
-        const fd = ((await lossAt(runtime, p, shifted(h), base)) - (await lossAt(runtime, p, shifted(-h), base))) /
-          (2 * h);
-        const got = dparams[name]![i]!;
-        assert(Math.abs(got - fd) < 1e-6 * Math.max(1, Math.abs(fd)), `dL/d${name}[${i}]: ${got} vs ${fd}`);
+for (const [noise, label] of [[6, "diagonal noise"], [3, "scalar noise per sample"]] as const) {
+  Deno.test(`sdeGradient() with ${label} agrees with float64 central differences of the reversible-Heun solve on a fixed path`, async () => {
+    const runtime = new Runtime({ threads: 1 });
+    try {
+      const p = problem(noise);
+      const { dparams, dy0 } = await sdeGradient(p, { method: "adjoint", runtime });
+      const base = p.y0.data as Float64Array;
+      const h = 1e-6;
+      // A few entries of each parameter of drift and diffusion, and of y0.
+      for (const [name, t] of Object.entries(p.params)) {
+        for (const i of [0, t.data.length - 1]) {
+          const shifted = (d: number) => {
+            const data = Float64Array.from(t.data as Float64Array);
+            data[i]! += d;
+            return { ...p.params, [name]: tensor(data, t.dims) };
+          };
+          const fd = ((await lossAt(runtime, p, shifted(h), base)) - (await lossAt(runtime, p, shifted(-h), base))) /
+            (2 * h);
+          const got = dparams[name]![i]!;
+          assert(Math.abs(got - fd) < 1e-6 * Math.max(1, Math.abs(fd)), `dL/d${name}[${i}]: ${got} vs ${fd}`);
+        }
       }
+      for (const i of [0, 5]) {
+        const shifted = (d: number) => base.map((v, j) => (j === i ? v + d : v));
+        const fd = ((await lossAt(runtime, p, { ...p.params }, shifted(h))) -
+          (await lossAt(runtime, p, { ...p.params }, shifted(-h)))) / (2 * h);
+        assert(Math.abs(dy0[i]! - fd) < 1e-6 * Math.max(1, Math.abs(fd)), `dL/dy0[${i}]: ${dy0[i]} vs ${fd}`);
+      }
+    } finally {
+      await runtime.dispose();
     }
-    for (const i of [0, 5]) {
-      const shifted = (d: number) => base.map((v, j) => (j === i ? v + d : v));
-      const fd = ((await lossAt(runtime, p, { ...p.params }, shifted(h))) -
-        (await lossAt(runtime, p, { ...p.params }, shifted(-h)))) / (2 * h);
-      assert(Math.abs(dy0[i]! - fd) < 1e-6 * Math.max(1, Math.abs(fd)), `dL/dy0[${i}]: ${dy0[i]} vs ${fd}`);
-    }
-  } finally {
-    await runtime.dispose();
-  }
-});
+  });
+}

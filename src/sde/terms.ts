@@ -33,17 +33,25 @@ export interface SdeTerms {
  */
 export function addNoise(out: Float64Array, g: Float64Array, dW: Float64Array, scale = 1): void {
   if (g.length !== out.length) throw new RangeError(`Diffusion has ${g.length} entries for a state of ${out.length}`);
-  if (dW.length === g.length) {
-    for (let i = 0; i < out.length; i++) out[i]! += scale * g[i]! * dW[i]!;
-    return;
-  }
-  const per = g.length / dW.length;
+  const w = noisePerEntry(dW, g.length);
+  for (let i = 0; i < out.length; i++) out[i]! += scale * g[i]! * w[i]!;
+}
+
+/**
+ * A Brownian increment as one value per state entry: itself for diagonal noise (as many entries as the state), each
+ * sample's one value repeated over that sample's entries for scalar noise per sample.
+ *
+ * @throws {RangeError} when `dW` fits neither.
+ */
+export function noisePerEntry(dW: Float64Array, size: number): Float64Array {
+  if (dW.length === size) return dW;
+  const per = size / dW.length;
   if (!Number.isInteger(per)) {
     throw new RangeError(
-      `Brownian increment of ${dW.length} entries fits neither diagonal noise (${g.length}) nor scalar noise per sample`,
+      `Brownian increment of ${dW.length} entries fits neither diagonal noise (${size}) nor scalar noise per sample`,
     );
   }
-  for (let i = 0; i < out.length; i++) out[i]! += scale * g[i]! * dW[Math.floor(i / per)]!;
+  return Float64Array.from({ length: size }, (_, i) => dW[Math.floor(i / per)]!);
 }
 
 /**
