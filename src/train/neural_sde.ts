@@ -50,6 +50,13 @@ import { type EpochTotals, epochWork, startState, type TrainState } from "./trai
 /** The first counter word of the training noise's streams, apart from any other keyed use of the seed ("nois"). */
 const NOISE_STREAM = 0x6e6f6973;
 
+/**
+ * The stream of the test KL's Brownian path ("eval"). A seed of the form train seed + 1 could equal the seed of the
+ * data's own test paths (2·data.seed + 2 on the same grid: data.seed 0, train.seed 1), which made the model's
+ * samples ride the very Brownian motions of the targets and read a KL of 0.
+ */
+const EVAL_STREAM = 0x6576616c;
+
 /** How gradients are computed. */
 export type SdeTraining =
   | {
@@ -139,6 +146,11 @@ function batchOf(split: SdeSamples, indices: Int32Array, paths: number): { y0: F
   indices.forEach((j, g) => y0.fill(split.x0[j]!, g * paths, (g + 1) * paths));
   const pick = (per: readonly Float64Array[]) => per.map((v) => Float64Array.from(indices, (j) => v[j]!));
   return { y0, target: { mean: pick(split.mean), variance: pick(split.variance) } };
+}
+
+/** The Brownian path seed of the test KL of a run seeded `seed`: its own keyed stream, fixed over the epochs. */
+export function evaluationSeed(seed: number): number {
+  return Random.keyed(seed, [EVAL_STREAM]).int(2 ** 31);
 }
 
 /** Test KL: samples of the SDE solver on a fixed Brownian path, against the test moments. */
@@ -267,7 +279,7 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
     if (stopped) break;
     const evalStart = performance.now();
     const testKl = epoch % every === 0 || epoch === epochs
-      ? await sdeTestKl(runtime, { drift, diffusion, params }, data, evaluationDt, seed + 1)
+      ? await sdeTestKl(runtime, { drift, diffusion, params }, data, evaluationDt, evaluationSeed(seed))
       : undefined;
     const epochEnd = performance.now();
     const epochSeconds = (epochEnd - t0) / 1000;

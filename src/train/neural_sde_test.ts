@@ -5,6 +5,7 @@ import { decodeSafetensors, encodeSafetensors } from "../models/safetensors.ts";
 import { Runtime } from "../runtime/session.ts";
 import { assert, assertEquals, assertRejects } from "../util/testing.ts";
 import {
+  evaluationSeed,
   type SdeEpochResult,
   type SdeTraining,
   type SdeTrainState,
@@ -159,4 +160,16 @@ Deno.test("trainNeuralSde() refuses a resume state past its epochs", async () =>
   } finally {
     await runtime.dispose();
   }
+});
+
+Deno.test("evaluationSeed() keeps the test KL's Brownian path off the data's own path seeds", () => {
+  // The Ornstein–Uhlenbeck data draw their train and test paths with seeds 2·d + 1 and 2·d + 2; the earlier rule,
+  // train seed + 1, gave the data's test seed for data.seed 0 and train.seed 1.
+  const dataSeeds = new Set(Array.from({ length: 2002 }, (_, i) => i + 1));
+  for (let seed = 0; seed <= 1000; seed++) {
+    const s = evaluationSeed(seed);
+    assert(!dataSeeds.has(s), `train seed ${seed}: evaluation seed ${s} is a data path's seed`);
+    assertEquals(evaluationSeed(seed), s, "the same seed every epoch");
+  }
+  assert(new Set(Array.from({ length: 100 }, (_, s) => evaluationSeed(s))).size === 100, "distinct per run seed");
 });
