@@ -473,7 +473,8 @@ const averagePool: Lowering = (b, node, [x]) => {
     }
     return n;
   };
-  const counts = new Float64Array(out[0] * out[1]);
+  // In x's dtype: the VJP of a float32 AveragePool goes through this lowering too.
+  const counts = new (x!.dtype === "float32" ? Float32Array : Float64Array)(out[0] * out[1]);
   for (let oh = 0; oh < out[0]; oh++) {
     for (let ow = 0; ow < out[1]; ow++) {
       counts[oh * out[1] + ow] = inside(oh, kh, strides[0], dilations[0], pads[0]!, h) *

@@ -395,9 +395,10 @@ const batchNorm: VjpRule = {
 };
 
 /**
- * y = γ·(x − μ)/σ + β with μ and σ² constant: dx = g·γ/σ, dγ = (Σ g·x − μ·Σ g)/σ and
- * dβ = Σ g over every axis but the channels' — three kernels over x's size where the
- * lowering's reverse mode takes about ten.
+ * y = γ·(x − μ)/σ + β with μ and σ² constant: dx = g·γ/σ, dγ = Σ g·(x − μ) / σ and
+ * dβ = Σ g over every axis but the channels' — four kernels over x's size where the
+ * lowering's reverse mode takes about ten. (x − μ) before the sum, not Σ g·x − μ·Σ g,
+ * which cancels in float32 when |μ| ≫ σ: 2e-5 relative error at μ = 10σ, 5e-4 at 1000σ.
  */
 function inferenceBatchNormVjp(ctx: VjpContext): Cotangent[] {
   const { b, node, inputs: [x, scale, , mean, variance], dy: [g] } = ctx;
@@ -409,10 +410,7 @@ function inferenceBatchNormVjp(ctx: VjpContext): Cotangent[] {
   const dx = ctx.wants(0) ? b.op1("Mul", [g!, perChannel(b.op1("Mul", [scale!, invStd]))]) : null;
   const sumG = ctx.wants(1) || ctx.wants(2) ? reduceSum(b, g!, axes, false) : null;
   const dScale = ctx.wants(1)
-    ? b.op1("Mul", [
-      b.op1("Sub", [reduceSum(b, b.op1("Mul", [g!, x!]), axes, false), b.op1("Mul", [mean!, sumG!])]),
-      invStd,
-    ])
+    ? b.op1("Mul", [reduceSum(b, b.op1("Mul", [g!, b.op1("Sub", [x!, perChannel(mean!)])]), axes, false), invStd])
     : null;
   return [dx, dScale, ctx.wants(2) ? sumG : null, null, null];
 }
