@@ -48,7 +48,7 @@ import {
 } from "../results/records.ts";
 import { type Backend, Runtime } from "../runtime/session.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../util/files.ts";
-import type { CellContext, CellEvent } from "./cells/cell_kind.ts";
+import type { CellContext, CellEvent, CellKind } from "./cells/cell_kind.ts";
 import { cellKindOf } from "./cells/registry.ts";
 import { PipelineError, type PipelineIssue } from "./errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
@@ -218,6 +218,18 @@ export function outputDir(config: PipelineConfig, options: Pick<RunPipelineOptio
   return join(options.out ?? "reports", options.quick ? `${config.name}-quick` : config.name);
 }
 
+/**
+ * A finished cell's tidy-up ({@linkcode CellKind.finished}: a training cell's checkpoint goes). Its results are
+ * written already, so a failure here is a warning, not a failed cell.
+ */
+async function tidyFinishedCell(kind: CellKind, dir: string, warn: (message: string) => void): Promise<void> {
+  try {
+    await kind.finished?.(dir);
+  } catch (e) {
+    warn(`could not tidy its folder after finishing (${(e as Error).message}); its results stand`);
+  }
+}
+
 /** A cell's earlier result.json when it is of `hash`; a file that cannot be read is reported and ignored. */
 async function savedCellRecords(
   path: string,
@@ -318,12 +330,14 @@ async function runCells(
           summary.status = "skipped";
           progress.skip(cellWeight(cell));
           progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: finished earlier, skipped`);
+          // A run killed between result.json and the tidy-up left the cell's checkpoint: it goes now.
+          await tidyFinishedCell(cellKindOf(cell.config), cellDir, warn);
           continue;
         }
       }
       if (options.signal?.aborted) break;
       const kind = cellKindOf(cell.config);
-      progress.startCell(i + 1, cells.length, cell.id, kind.unitCost(cell.config));
+      progress.startCell(i + 1, cells.length, cell.id, kind.unitCost(cell.config), kind.units(cell.config));
       const ctx: CellContext = {
         cell,
         dir: cellDir,
@@ -341,7 +355,7 @@ async function runCells(
           break;
         }
         await writeJsonAtomic(resultPath, { configHash: hash, cellId: cell.id, records });
-        await kind.finished?.(cellDir);
+        await tidyFinishedCell(kind, cellDir, (m) => progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: ${m}`));
         summary.status = resumed ? "resumed" : "done";
         options.onEvent?.({ cell: cell.id, kind: "cell" });
       } catch (e) {
@@ -350,6 +364,7 @@ async function runCells(
         summary.error = (e as Error).message;
         progress.log(`cell ${i + 1}/${cells.length} ${cell.id}: failed: ${(e as Error).message}`);
       }
+      progress.endCell();
       await save({ ...results, status: "interrupted" });
     }
     progress.finish();

@@ -94,6 +94,15 @@ Deno.test("runPipeline() interrupted and resumed ends with the same results as a
     assertEquals(resumed.exitCode, 0);
     assertEquals(resumed.results.cells.map((c) => c.status), ["skipped", "resumed", "done", "done"]);
     assertEquals(numbers(resumed.results), numbers(full.results));
+
+    // A checkpoint left beside a result.json (killed between the two) goes when a resume skips the cell.
+    const first = `${resumed.dir}/cells/${full.results.cells[0]!.id}`;
+    await Deno.writeTextFile(`${first}/checkpoint.json`, "{}");
+    await Deno.writeFile(`${first}/checkpoint-3-0123abcd.safetensors`, new Uint8Array(8));
+    const again = await run(`${dir}/resumed`, { resume: true });
+    assertEquals(again.results.cells.map((c) => c.status), ["skipped", "skipped", "skipped", "skipped"]);
+    const left = [...Deno.readDirSync(first)].map((e) => e.name);
+    assert(!left.some((n) => n.startsWith("checkpoint")), left.join());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

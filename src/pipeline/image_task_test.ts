@@ -49,7 +49,7 @@ Deno.test("an image neural ODE (conv encoder, conv dynamics on [batch, C, H, W],
   try {
     const probes = [
       ["encoder.bn.weight", 0],
-      ["encoder.conv0.weight", 5],
+      ["encoder.conv0.weight", 12],
       ["encoder.conv1.bias", 1],
       ["conv0.weight", 7],
       ["conv2.bias", 1],

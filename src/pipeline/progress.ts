@@ -83,6 +83,8 @@ export class Progress {
   #done = 0;
   #cell = "";
   #weight = 1;
+  /** Weighted units of the current cell not yet done or skipped. */
+  #cellLeft = 0;
   #lineOpen = false;
   /** The open line shows a finished step (worth keeping), not an in-step update. */
   #lineDone = false;
@@ -106,16 +108,19 @@ export class Progress {
    */
   skip(units: number): void {
     this.#total -= units;
+    this.#cellLeft = Math.max(0, this.#cellLeft - units);
   }
 
   /**
-   * Announces cell `index` of `count`; each unit it finishes counts `weight`
-   * towards the total, so cells of different cost (widths) share one estimate.
+   * Announces cell `index` of `count`, of `units` units (epochs, points); each
+   * unit it finishes counts `weight` towards the total, so cells of different
+   * cost (widths) share one estimate.
    */
-  startCell(index: number, count: number, id: string, weight = 1): void {
+  startCell(index: number, count: number, id: string, weight = 1, units = 0): void {
     // The previous cell's last line stays, whatever it showed.
     this.#keepLine();
     this.#weight = weight;
+    this.#cellLeft = weight * units;
     this.#cell = `cell ${index}/${count} ${id}`;
     this.log(`${this.#cell}: started`);
   }
@@ -131,9 +136,21 @@ export class Progress {
     return (this.elapsed / this.#done) * Math.max(0, this.#total - this.#done);
   }
 
+  /**
+   * Ends the current cell: the units it did not run (it failed or stopped) leave the total, so the time left
+   * counts only work still to come.
+   */
+  endCell(): void {
+    this.#total -= this.#cellLeft;
+    this.#cellLeft = 0;
+  }
+
   /** Reports progress inside the current cell. */
   update(u: ProgressUpdate): void {
-    if (u.done) this.#done += this.#weight;
+    if (u.done) {
+      this.#done += this.#weight;
+      this.#cellLeft = Math.max(0, this.#cellLeft - this.#weight);
+    }
     if (!this.#tty && !u.done) return;
     const parts = [this.#cell, `${u.stepName} ${u.step}/${u.steps}`];
     if (u.detail) parts.push(u.detail);

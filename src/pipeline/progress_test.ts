@@ -91,3 +91,20 @@ Deno.test("Progress weighs units by cost, so a cheap first cell does not hide an
   // 11 s for 11 weighted units: 9 left.
   assert(out.at(-1)!.includes("left 9.0s"), out.at(-1));
 });
+
+Deno.test("Progress drops a failed cell's unrun units from the total, so the time left reaches 0", () => {
+  const lines: string[] = [];
+  let t = 0;
+  const p = new Progress(20, { tty: false, write: (s) => lines.push(s), now: () => t });
+  p.startCell(1, 2, "a", 1, 10);
+  t = 1000;
+  p.update({ step: 1, steps: 10, stepName: "epoch", done: true });
+  p.endCell(); // failed after 1 of its 10 epochs
+  p.startCell(2, 2, "b", 1, 10);
+  for (let e = 1; e <= 10; e++) {
+    t += 1000;
+    p.update({ step: e, steps: 10, stepName: "epoch", done: true });
+  }
+  assert(lines.at(-1)!.includes("left 0.0s"), lines.at(-1)!);
+  assertEquals(p.remaining, 0);
+});

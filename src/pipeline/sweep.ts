@@ -249,6 +249,15 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
     }
   }
   issues.push(...repeatedValueIssues(sweep, paths));
+  for (const inner of paths) {
+    const outer = paths.find((p) => inner.startsWith(`${p}.`));
+    if (outer !== undefined) {
+      issues.push({
+        path: `sweep.${inner}`,
+        message: `sweep.${inner} lies inside sweep.${outer}, whose values replace it whole: sweep one of the two`,
+      });
+    }
+  }
   const seeds = seedList(config);
   if (seeds !== undefined) {
     for (const path of paths.filter((p) => (SEED_PATHS as readonly string[]).includes(p))) {
@@ -320,7 +329,7 @@ export function expandSweep(config: PipelineConfig, file = "(pipeline)"): SweepC
   if (issues.length > 0) throw new PipelineError(file, issues);
   const base = withoutKeys(config, CELL_EXCLUDED);
   const seeds = seedList(config);
-  return product(config.sweep ?? {}).flatMap((swept) => {
+  const cells = product(config.sweep ?? {}).flatMap((swept) => {
     let edited: unknown = base;
     for (const [p, v] of Object.entries(swept)) edited = setPath(edited, p, v);
     const parsed = PipelineSchema.parse(edited);
@@ -329,6 +338,21 @@ export function expandSweep(config: PipelineConfig, file = "(pipeline)"): SweepC
       const values = { ...swept, seed };
       return { id: cellId(values), values, config: PipelineSchema.parse(withSeed(parsed, seed)) };
     });
+  });
+  return distinctIds(cells);
+}
+
+/**
+ * The cells with every id distinct: a later cell whose id an earlier one has (object values share their slug, so
+ * only the 32-bit hash parts them: rare, but two cells in one folder would overwrite each other) gets `_2`, `_3`, …
+ * in sweep order, the same on every expansion of the same sweep.
+ */
+export function distinctIds(cells: readonly SweepCell[]): SweepCell[] {
+  const seen = new Map<string, number>();
+  return cells.map((c) => {
+    const n = (seen.get(c.id) ?? 0) + 1;
+    seen.set(c.id, n);
+    return n === 1 ? c : { ...c, id: `${c.id}_${n}` };
   });
 }
 

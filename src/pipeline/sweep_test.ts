@@ -2,7 +2,16 @@ import { assert, assertEquals, assertThrows } from "../util/testing.ts";
 import { PipelineError } from "./errors.ts";
 import { dynamicsWidth } from "./model_kinds/registry.ts";
 import { type PipelineInput, PipelineSchema } from "./schema.ts";
-import { applyQuick, cellId, deepMerge, expandSweep, isSchemaPath, setPath, sweepIssues } from "./sweep.ts";
+import {
+  applyQuick,
+  cellId,
+  deepMerge,
+  distinctIds,
+  expandSweep,
+  isSchemaPath,
+  setPath,
+  sweepIssues,
+} from "./sweep.ts";
 
 const base: PipelineInput = {
   name: "t",
@@ -30,6 +39,25 @@ Deno.test("expandSweep() gives the Cartesian product, first key slowest, each ce
     assertEquals(c.config.sweep, undefined);
     assertEquals(c.config.gradient.gq.C, 0.1, "defaults survive");
   }
+});
+
+Deno.test("sweepIssues() refuses a sweep path inside another swept path, whose values would replace it", () => {
+  const config = PipelineSchema.parse({
+    ...base,
+    sweep: { "model.dynamics.width": [5, 50], "model.dynamics": [{ kind: "mlp", width: 7, depth: 1 }] },
+  });
+  const issues = sweepIssues(config);
+  assertEquals(issues.map((i) => i.path), ["sweep.model.dynamics.width"]);
+  assert(issues[0]!.message.includes("lies inside sweep.model.dynamics"), issues[0]!.message);
+  assertThrows(() => expandSweep(config), PipelineError);
+});
+
+Deno.test("distinctIds() gives later cells of a shared id _2, _3 in sweep order and leaves the rest as they are", () => {
+  const config = PipelineSchema.parse(base);
+  const cell = (id: string, width: number) => ({ id, values: { width }, config });
+  const cells = distinctIds([cell("a_1", 1), cell("b_2", 2), cell("a_1", 3), cell("a_1", 4)]);
+  assertEquals(cells.map((c) => c.id), ["a_1", "b_2", "a_1_2", "a_1_3"]);
+  assertEquals(cells.map((c) => c.values.width), [1, 2, 3, 4]);
 });
 
 Deno.test("expandSweep() gives one cell with id base when there is no sweep", () => {

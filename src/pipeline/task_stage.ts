@@ -26,6 +26,17 @@ import type { DynamicsBuildOptions } from "./model_kinds/model_kind.ts";
 import { modelKindOf } from "./model_kinds/registry.ts";
 import type { PipelineConfig } from "./schema.ts";
 
+/** The first counter word of the conv encoder's weight stream ("encd"). */
+const ENCODER_STREAM = 0x656e6364;
+
+/**
+ * The conv encoder's initialisation seed: a keyed stream of `initSeed`, apart from the dynamics' (initSeed itself).
+ * The earlier initSeed + 1 was the next replicate's dynamics seed (`seeds: [0, 1]`), so replicates shared draws.
+ */
+export function encoderSeed(initSeed: number): number {
+  return Random.keyed(initSeed, [ENCODER_STREAM]).int(2 ** 31);
+}
+
 /** Everything needed to train one cell. */
 export interface Task {
   /** The model. */
@@ -219,7 +230,7 @@ export function buildTask(config: PipelineConfig, dataset: Dataset): Task {
       channels: modelConfig.encoder.channels,
       statistics: channelStatistics(sampleRows(train), sizes.imageShape!),
       dtype,
-      seed: modelConfig.initSeed + 1, // a stream apart from the dynamics'
+      seed: encoderSeed(modelConfig.initSeed),
     })
     : undefined);
   const params = { ...init, ...headParams, ...(encoder ? copyWeights(encoder.init) : {}) };

@@ -192,6 +192,20 @@ export async function withFinalCheckpoint<T extends { readonly stopped: boolean 
 }
 
 /**
+ * Runs `write` (a finished cell's model files); when it fails, first saves the
+ * last epoch (unless the schedule just did), so `--resume` does not train
+ * again what the failed write lost, then rethrows.
+ */
+export async function savedIfFails<T>(checkpoint: Pick<CellCheckpoint<EpochTotals>, "flush">, write: () => Promise<T>) {
+  try {
+    return await write();
+  } catch (e) {
+    await checkpoint.flush().catch(() => {});
+    throw e;
+  }
+}
+
+/**
  * Removes a finished cell's checkpoint: `checkpoint.json` first, then its
  * tensor files (a kill in between leaves only tensor files no JSON names,
  * which a resumed cell never reads). A folder without one is left as it is.

@@ -6,7 +6,14 @@ import { assert, assertEquals, assertRejects } from "../../util/testing.ts";
 import { Progress } from "../progress.ts";
 import { type PipelineConfig, PipelineSchema } from "../schema.ts";
 import type { CellContext } from "./cell_kind.ts";
-import { cellCheckpoint, COST_RATIO, removeCheckpoint, saveDue, withFinalCheckpoint } from "./_checkpoint.ts";
+import {
+  cellCheckpoint,
+  COST_RATIO,
+  removeCheckpoint,
+  savedIfFails,
+  saveDue,
+  withFinalCheckpoint,
+} from "./_checkpoint.ts";
 
 function config(checkpoint?: { everyEpochs?: number; everySeconds?: number }): PipelineConfig {
   return PipelineSchema.parse({
@@ -179,6 +186,20 @@ Deno.test("withFinalCheckpoint() saves a stopped run's last epoch, a finished ru
     assertEquals(files(dir), []);
     await removeCheckpoint(dir); // nothing left to remove
     await removeCheckpoint(`${dir}/missing`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("savedIfFails() saves the last epoch when a finished cell's model write fails, and rethrows", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ck = await cellCheckpoint(context(dir, config({ everyEpochs: 100 }), false, []), () => 1, performance.now());
+    for (let e = 1; e <= 3; e++) await ck.epochEnded(stateAt(e));
+    assertEquals(files(dir), [], "the schedule saved nothing");
+    await assertRejects(() => savedIfFails(ck, () => Promise.reject(new Error("disk full"))), Error, "disk full");
+    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`)).state.epoch, 3);
+    assertEquals(await savedIfFails(ck, () => Promise.resolve(7)), 7);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -21,7 +21,7 @@ import { modelKindOf } from "../model_kinds/registry.ts";
 import { noiseKindOf } from "../noise_kinds/registry.ts";
 import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
-import { cellCheckpoint, removeCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, removeCheckpoint, savedIfFails, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedSde } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import { sdeFigureRecords } from "./_sde_figures.ts";
@@ -131,7 +131,8 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       if (charts.includes("sde-paths")) records.sdePaths = figures.paths;
     }
     const sde = { drift: drift.dynamics, diffusion: diffusion.dynamics };
-    await writeTrainedSde(ctx.dir, sde, result.params, { cellId: cell.id, pipeline: config.name });
+    const meta = { cellId: cell.id, pipeline: config.name };
+    await savedIfFails(checkpoint, () => writeTrainedSde(ctx.dir, sde, result.params, meta));
     // Last, so that the cell's wall-clock holds the figures and the model's files.
     records.runs = [runRecord(fields, history, checkpoint)];
   }

@@ -18,7 +18,7 @@ import { makeDataset } from "../data_stage.ts";
 import { learningRateFor } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
 import { buildTask, testMetricName } from "../task_stage.ts";
-import { cellCheckpoint, removeCheckpoint, withFinalCheckpoint } from "./_checkpoint.ts";
+import { cellCheckpoint, removeCheckpoint, savedIfFails, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedModel } from "./_model_files.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
@@ -89,7 +89,8 @@ async function runTrainingCell(ctx: CellContext): Promise<CellOutcome> {
   };
   records.epochs = epochRecords(label, result.history, checkpoint);
   if (!result.stopped) {
-    await writeTrainedModel(ctx.dir, task.model, result.params, { cellId: cell.id, pipeline: config.name });
+    const meta = { cellId: cell.id, pipeline: config.name };
+    await savedIfFails(checkpoint, () => writeTrainedModel(ctx.dir, task.model, result.params, meta));
     const fields = {
       ...label,
       params: task.paramCount,
