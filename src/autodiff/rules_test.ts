@@ -590,3 +590,27 @@ Deno.test("VJP_RULES: every registered op has a finite-difference case", () => {
   const missing = [...VJP_RULES.keys()].filter((op) => !covered.has(op));
   assertEquals(missing, [], `ops without a case: ${missing.join(", ")}`);
 });
+
+Deno.test("Pow's cotangents at a zero base are torch's limits, not NaN, and an integer exponent is taken", async () => {
+  const b = new GraphBuilder("pow_zero");
+  b.output(b.op1("Pow", [b.input("x", D, [4]), b.input("p", D, [4])]), "y");
+  const vjp = await rt.compile(vjpGraph(b.build(), { of: ["y"], wrt: ["x", "p"], keepOutputs: false }));
+  const out = await vjp.run({
+    x: tensor(Float64Array.of(0, 0, 0, 2), [4]),
+    p: tensor(Float64Array.of(0, 1, 2, 1.5), [4]),
+    grad_y: tensor(Float64Array.of(1, 1, 1, 1), [4]),
+  });
+  // d/dx: 0 where p = 0 (x⁰ is constant), p·x^(p−1) elsewhere; d/dp: 0 at x = 0 with p ≥ 0, xᵖ·log x elsewhere.
+  assertEquals(Array.from(out["grad_x"]!.data as Float64Array), [0, 1, 0, 1.5 * Math.sqrt(2)]);
+  assertEquals(Array.from(out["grad_p"]!.data as Float64Array), [0, 0, 0, 2 ** 1.5 * Math.log(2)]);
+
+  // A float base with an int64 exponent (ONNX opset ≥ 12): the base's dtype out, its cotangent 3x².
+  const c = new GraphBuilder("pow_int");
+  c.output(c.op1("Pow", [c.input("x", D, [2]), c.constant(int64([3]))]), "y");
+  const intVjp = await rt.compile(vjpGraph(c.build(), { of: ["y"], wrt: ["x"], keepOutputs: false }));
+  const got = await intVjp.run({
+    x: tensor(Float64Array.of(1.5, -2), [2]),
+    grad_y: tensor(Float64Array.of(1, 1), [2]),
+  });
+  assertEquals(Array.from(got["grad_x"]!.data as Float64Array), [3 * 1.5 ** 2, 3 * 4]);
+});

@@ -136,7 +136,16 @@ function graphOf(model: ModelProto, source: string, external: ReadonlyMap<string
     }
     let fresh = 0;
     const freshDim = () => `unk_${fresh++}`;
-    const inputs = g.input.filter((v) => !initializers.has(v.name)).map((v) => decodeValueInfo(v, freshDim));
+    const inputs = g.input.filter((v) => !initializers.has(v.name)).map((v) => {
+      // Without a shape the rank is unknown; reading it as a scalar would mistype everything after it.
+      if (v.type?.value.case === "tensorType" && v.type.value.value.shape === undefined) {
+        throw new GraphError(
+          `Input "${v.name}" has no shape (its rank is unknown): export the model with input shapes`,
+          { valueName: v.name },
+        );
+      }
+      return decodeValueInfo(v, freshDim);
+    });
     const outputs = g.output.map((v) => decodeValueInfo(v, freshDim));
     const partial: Graph = {
       name: g.name || "model",

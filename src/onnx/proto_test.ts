@@ -199,6 +199,14 @@ Deno.test("decodeModel() takes the computed shape for an output declared without
   assertEquals(decodeModel(bytes, "noshape.onnx").outputs, [{ name: "y", dtype: "float32", shape: ["batch", 4] }]);
 });
 
+Deno.test("decodeModel() refuses an input declared without a shape, naming it (its rank is unknown)", () => {
+  const model = fromBinary(ModelProtoSchema, encodeModel(matmulGraph()));
+  const type = model.graph!.input[0]!.type!.value;
+  if (type.case !== "tensorType") throw new Error("expected a tensor type");
+  delete type.value.shape;
+  assertThrows(() => decodeModel(toBinary(ModelProtoSchema, model), "in.onnx"), GraphError, /"x" has no shape/);
+});
+
 Deno.test("decodeModel() throws GraphError naming the output when its declared shape contradicts the computed one", () => {
   const bytes = withFirstOutput(matmulGraph(), (t) => t.shape!.dim.pop());
   assertThrows(

@@ -136,6 +136,12 @@ const binary: ShapeRule = (ctx) => {
   return [{ dtype: sameDtype(ctx, [0, 1]), shape: broadcastShapes([a.shape, b.shape]) }];
 };
 
+/** Pow: the base's dtype; the exponent may be of another numeric type (opset 12 and later). */
+const pow: ShapeRule = (ctx) => {
+  const a = need(ctx, 0), b = need(ctx, 1);
+  return [{ dtype: a.dtype, shape: broadcastShapes([a.shape, b.shape]) }];
+};
+
 const variadic: ShapeRule = (ctx) => {
   const idx = ctx.inputs.map((_, i) => i);
   return [{ dtype: sameDtype(ctx, idx), shape: broadcastShapes(idx.map((i) => need(ctx, i).shape)) }];
@@ -513,7 +519,7 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     "HardSigmoid",
   ].map((op) => [op, unaryFloat] as const),
   ...["Add", "Sub", "Mul", "Div"].map((op) => [op, valued(binary, arithmeticValue(op))] as const),
-  ["Pow", binary],
+  ["Pow", pow],
   ...["Sum", "Max", "Min", "Mean"].map((op) => [op, variadic] as const),
   ["Equal", valued(compare, equalValue)],
   ...["Less", "Greater", "LessOrEqual", "GreaterOrEqual"].map((op) => [op, compare] as const),
@@ -589,8 +595,9 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     const x = need(ctx, 0);
     const start = intAttr(ctx.node, "start", 0), end = intAttr(ctx.node, "end", x.shape.length);
     const r = x.shape.length;
-    const s = start < 0 ? start + r : start, e = end < 0 ? end + r : end;
-    const dims = x.shape.slice(Math.max(0, s), Math.min(r, e));
+    // Negative ends count from the rank, and both clamp to [0, rank] (an end below −rank gives no dims).
+    const clamp = (v: number) => Math.min(r, Math.max(0, v < 0 ? v + r : v));
+    const dims = x.shape.slice(clamp(start), Math.max(clamp(start), clamp(end)));
     return { types: [{ dtype: "int64", shape: [dims.length] }], shapeValues: [[...dims]] };
   }],
   ["Size", (ctx) => {

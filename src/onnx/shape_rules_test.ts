@@ -423,6 +423,16 @@ Deno.test("Reshape(x, Shape(y)) keeps y's symbolic dims", () => {
   assertEquals(b.op1("Reshape", [sq, b.initializer("keep0", int64([0, -1]))]).shape, ["n", "n"]);
 });
 
+Deno.test("Shape's start and end count negatives from the rank and clamp to it", () => {
+  const b = new GraphBuilder("g");
+  const x = b.input("x", "float32", [2, 3, 4]);
+  const shape = (start: number, end: number) => b.op1("Shape", [x], { start: attr.int(start), end: attr.int(end) });
+  assertEquals(shape(0, -4).shape, [0], "an end below −rank: no dims");
+  assertEquals(shape(-2, 10).shape, [2], "the last two");
+  assertEquals(shape(2, 1).shape, [0], "an end before the start");
+  assertEquals(shape(-9, -1).shape, [2], "a start below −rank: from 0");
+});
+
 Deno.test("shape values name symbolic arithmetic by its expression and stay unknown where a dim could be anything", () => {
   const b = new GraphBuilder("g");
   const x = b.input("x", "float32", ["batch", 6]);

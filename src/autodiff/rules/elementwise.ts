@@ -174,12 +174,26 @@ export const ELEMENTWISE_RULES: readonly VjpRule[] = [
           opType: node.opType,
         });
       }
-      // d(xᵖ)/dx = p·x^(p−1); computed as a power so that x = 0 with p ≥ 1 stays finite.
+      // d(xᵖ)/dx = p·x^(p−1); computed as a power so that x = 0 with p ≥ 1 stays finite, and 0 where p = 0
+      // (x⁰ is constant; 0·0⁻¹ would be NaN at x = 0), as torch has it.
+      const zero = scalar(b, x!.dtype, 0);
       const pf = p!.dtype === x!.dtype ? p! : castTo(b, p!, x!.dtype);
       const pm1 = ew.sub(b, pf, scalar(b, x!.dtype, 1));
-      const gx = ew.mul(b, g, ew.mul(b, pf, b.op1("Pow", [x!, pm1])));
-      // d(xᵖ)/dp = xᵖ·log x.
-      const gp = wants(1) ? ew.mul(b, g, ew.mul(b, y!, b.op1("Log", [x!]))) : null;
+      const slope = b.op1("Where", [b.op1("Equal", [pf, zero]), zero, ew.mul(b, pf, b.op1("Pow", [x!, pm1]))]);
+      const gx = ew.mul(b, g, slope);
+      // d(xᵖ)/dp = xᵖ·log x, and 0 at x = 0 with p ≥ 0 (the limit, where 0·log 0 would be NaN).
+      const gp = wants(1)
+        ? ew.mul(
+          b,
+          g,
+          b.op1("Where", [
+            // Not(Less), not GreaterOrEqual: that op needs opset 12.
+          b.op1("And", [b.op1("Equal", [x!, zero]), b.op1("Not", [b.op1("Less", [pf, zero])])]),
+            zero,
+            ew.mul(b, y!, b.op1("Log", [x!])),
+          ]),
+        )
+        : null;
       return [gx, gp];
     },
   },
