@@ -288,3 +288,23 @@ Deno.test("integrate() continues with lastStep as firstStep without a new initia
   const same = await integrate(f, exact(0), 0.5, 0.5, {});
   assert.deepEqual(same.stats, { nfe: 0, accepted: 0, rejected: 0, initialStepNfe: 0 });
 });
+
+Deno.test("integrate() with atol 0 steps a component that stays exactly 0 (a zero error counts 0, not 0/0)", async () => {
+  const f: VectorField = (_t, y) => Promise.resolve(Float64Array.of(-y[0]!, 0));
+  const { y1 } = await integrate(f, Float64Array.of(1, 0), 0, 1, { rtol: 1e-8, atol: 0 });
+  assert.ok(Math.abs(y1[0]! - Math.exp(-1)) < 1e-7, `y0(1) = ${y1[0]}`);
+  assert.equal(y1[1], 0);
+  const ratio = rmsNorm(Float64Array.of(0, 1e-9), Float64Array.of(0, 1), Float64Array.of(0, 1), 1e-8, 0);
+  assert.ok(Math.abs(ratio - Math.sqrt(0.005)) < 1e-15, `${ratio}`); // (0² + 0.1²)/2 under the root
+});
+
+Deno.test("integrate() reports underflow at t = 0 after a few rejections, not after shrinking the step to 0", async () => {
+  let calls = 0;
+  // Finite at t = 0 only: every trial step is rejected as non-finite.
+  const f: VectorField = (t) => {
+    calls++;
+    return Promise.resolve(Float64Array.of(t === 0 ? 1 : NaN));
+  };
+  await assert.rejects(() => integrate(f, Float64Array.of(0), 0, 1, { rtol: 1e-12, atol: 1e-12 }), SolverError);
+  assert.ok(calls < 300, `${calls} evaluations before giving up`);
+});

@@ -40,7 +40,8 @@ export function rmsNorm(
   let s = 0;
   for (let i = 0; i < n; i++) {
     const tol = (typeof atol === "number" ? atol : atol[i]!) + rtol * Math.max(Math.abs(y0[i]!), Math.abs(y1[i]!));
-    const r = err[i]! / tol;
+    // A component with no error counts 0, also against a zero tolerance (atol 0 on a component that stays 0).
+    const r = err[i] === 0 ? 0 : err[i]! / tol;
     s += r * r;
   }
   return Math.sqrt(s / Math.max(n, 1));
