@@ -446,6 +446,10 @@ Deno.test("odeGradient() gq checkpoint holds one replayed segment, not the whole
   assert(ck.stats.heldBytes - 2 * 8 <= bound, `held ${ck.stats.heldBytes} bytes, bound ${bound}`);
   assert(ck.stats.heldBytes < steps * (stages + 2) * 8, "less than keeping every step of the interval");
   assertClose(ck.dparams["a"]!, plain.dparams["a"]!, 1e-7, "checkpoint vs backward trajectory dL/da");
+  // a's own solve (about one forward solve) and the replay (about two more, with restarts); 6.5× when each step's
+  // nodes were summed a step late, after the replay had moved on a segment, so that segment was replayed again.
+  const ratio = ck.stats.backward.nfe / ck.stats.forward.nfe;
+  assert(ratio < 5, `backward ${ck.stats.backward.nfe} evaluations, ${ratio.toFixed(2)}× the forward's`);
 });
 
 Deno.test("odeGradient() stepping a float32 model agrees with float64 to 1e-4 for every method, dL/dθ in the model dtype", async () => {
