@@ -14,7 +14,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Resvg } from "@resvg/resvg-js";
+import { renderAsync, Resvg, type ResvgRenderOptions } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile } from "vega-lite";
 import type { ReportContent } from "./html.ts";
@@ -138,7 +138,8 @@ export interface RgbaImage {
   pixels: Uint8Array;
 }
 
-function rasterise(fn: string, svg: string, options: RenderPngOptions) {
+/** resvg's options for {@linkcode renderPng} and its kin, after checking the arguments (`fn` names the caller). */
+function resvgOptions(fn: string, svg: string, options: RenderPngOptions): ResvgRenderOptions {
   const { width, background = "white" } = options;
   if (width !== undefined && !(Number.isInteger(width) && width > 0 && width <= 16384)) {
     throw new RangeError(`${fn}(): option "width" must be an integer in [1, 16384], got ${width}`);
@@ -147,7 +148,7 @@ function rasterise(fn: string, svg: string, options: RenderPngOptions) {
     throw new TypeError(`${fn}(): expected an SVG string, got ${String(svg).slice(0, 40)}`);
   }
   const font = systemFont();
-  return new Resvg(svg, {
+  return {
     background,
     fitTo: width === undefined ? { mode: "zoom", value: 2 } : { mode: "width", value: width },
     font: {
@@ -155,7 +156,19 @@ function rasterise(fn: string, svg: string, options: RenderPngOptions) {
       fontFiles: font.files,
       ...(font.family ? { defaultFontFamily: font.family, sansSerifFamily: font.family } : {}),
     },
-  }).render();
+  };
+}
+
+function rasterise(fn: string, svg: string, options: RenderPngOptions) {
+  return new Resvg(svg, resvgOptions(fn, svg, options)).render();
+}
+
+/**
+ * {@linkcode renderPng} on a native worker thread: the main thread goes on (rendering the next chart's SVG) while
+ * resvg rasterises.
+ */
+export async function renderPngAsync(svg: string, options: RenderPngOptions = {}): Promise<Uint8Array> {
+  return (await renderAsync(svg, resvgOptions("renderPngAsync", svg, options))).asPng();
 }
 
 /**
@@ -212,11 +225,16 @@ export async function writeChartFiles(
     throw new RangeError(`writeChartFiles(): name must be a plain file name (letters, digits, _ . -), got "${name}"`);
   }
   const svg = await renderSvg(spec);
-  const png = renderPng(svg, options);
+  return await writeSvgAndPng(dir, name, svg, renderPngAsync(svg, options));
+}
+
+/** Writes `<dir>/<name>.svg` and, once rasterised, `<name>.png`. */
+async function writeSvgAndPng(dir: string, name: string, svg: string, png: Promise<Uint8Array>) {
+  png.catch(() => {}); // handled now, thrown by the await below
   await Deno.mkdir(dir, { recursive: true });
   const paths = { svg: join(dir, `${name}.svg`), png: join(dir, `${name}.png`) };
   await Deno.writeTextFile(paths.svg, svg);
-  await Deno.writeFile(paths.png, png);
+  await Deno.writeFile(paths.png, await png);
   return paths;
 }
 
@@ -250,11 +268,22 @@ export async function writeReportCharts(
   dir: string,
   content: Pick<ReportContent, "sections">,
 ): Promise<{ svg: string; png: string }[]> {
-  const written: { svg: string; png: string }[] = [];
-  for (const section of content.sections) {
-    for (const spec of section.charts ?? []) {
-      written.push(await writeChartFiles(dir, chartFileName(written.length + 1, spec.title), spec));
+  // Each chart's PNG rasterises on a worker thread while the next chart's SVG renders here. Every write is marked
+  // handled at once (a failure is thrown by the Promise.all at the end, or after a later chart's own failure).
+  const pending: Promise<{ svg: string; png: string }>[] = [];
+  try {
+    for (const section of content.sections) {
+      for (const spec of section.charts ?? []) {
+        const name = chartFileName(pending.length + 1, spec.title);
+        const svg = await renderSvg(spec);
+        const write = writeSvgAndPng(dir, name, svg, renderPngAsync(svg));
+        write.catch(() => {});
+        pending.push(write);
+      }
     }
+  } catch (e) {
+    await Promise.allSettled(pending);
+    throw e;
   }
-  return written;
+  return await Promise.all(pending);
 }
