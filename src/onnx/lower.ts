@@ -280,8 +280,12 @@ function imageDims(node: Node, x: Value): { c: number; h: number; w: number } {
   return { c, h, w };
 }
 
+/** Refuses a node the lowering cannot express; the lowering serves float64 graphs and the VJPs of some ops in any dtype. */
 function unsupported(node: Node, what: string): never {
-  throw new GraphError(`float64 lowering does not support ${what}`, { nodeName: node.name, opType: node.opType });
+  throw new GraphError(
+    `the lowering into primitives (float64 graphs, and this op's gradient) does not support ${what}`,
+    { nodeName: node.name, opType: node.opType },
+  );
 }
 
 function pair(node: Node, name: string, fallback: number): [number, number] {

@@ -279,6 +279,17 @@ function poolGeometry(node: Node, x: Value) {
   const strides = intsAttr(node, "strides", Array(n).fill(1));
   const dilations = intsAttr(node, "dilations", Array(n).fill(1));
   const kEff = kernel.map((k, i) => (k - 1) * dilations[i]! + 1);
+  if (stringAttr(node, "auto_pad", "NOTSET").startsWith("SAME")) {
+    // ONNX clamps SAME's total padding at 0; ORT's float64 kernel pools with the negative pads instead (float32
+    // refuses them), so no cotangent could match both: refused rather than silently wrong.
+    const short = size.findIndex((s, i) => (Math.ceil(s / strides[i]!) - 1) * strides[i]! + kEff[i]! < s);
+    if (short >= 0) {
+      fail(
+        node,
+        `Cannot differentiate auto_pad SAME pooling whose windows skip input (stride > kernel on axis ${short + 2})`,
+      );
+    }
+  }
   const pads = windowPads(node, size, kEff, strides);
   const ceil = intAttr(node, "ceil_mode", 0) === 1;
   const out = size.map((s, i) => windowOutputSize(s, pads[i]!, pads[i + n]!, kEff[i]!, strides[i]!, ceil));

@@ -13,7 +13,8 @@ import { attr, type Attributes, type Dim, type Graph } from "../../onnx/graph.ts
 import { type Tensor, tensor, toNumbers } from "../../onnx/tensor.ts";
 import { Runtime } from "../../runtime/session.ts";
 import { Random } from "../../util/random.ts";
-import { assert, assertClose, assertEquals } from "../../util/testing.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../../util/testing.ts";
+import { GraphError } from "../../onnx/errors.ts";
 import { gradCheck, type GradCheckOptions } from "../gradcheck.ts";
 import { vjpGraph } from "../vjp.ts";
 
@@ -317,4 +318,13 @@ Deno.test("BatchNormalization with constant statistics takes the closed form: dÎ
   };
   assert(gTimesX(["x", "scale", "bias"]), "closed form with the statistics constant");
   assert(!gTimesX(["x", "scale", "bias", "mean", "var"]), "the lowering when the statistics are differentiated");
+});
+
+Deno.test("conv rules: SAME pooling whose stride skips input is refused by name, not differentiated wrongly", () => {
+  const graph = oneOp("MaxPool", [["x", [1, 1, 1, 4]]], {
+    kernel_shape: attr.ints([1, 1]),
+    strides: attr.ints([1, 4]),
+    auto_pad: attr.string("SAME_LOWER"),
+  });
+  assertThrows(() => vjpGraph(graph, { of: ["y"], wrt: ["x"], keepOutputs: false }), GraphError, /axis 3/);
 });

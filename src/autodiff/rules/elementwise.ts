@@ -188,7 +188,7 @@ export const ELEMENTWISE_RULES: readonly VjpRule[] = [
           g,
           b.op1("Where", [
             // Not(Less), not GreaterOrEqual: that op needs opset 12.
-          b.op1("And", [b.op1("Equal", [x!, zero]), b.op1("Not", [b.op1("Less", [pf, zero])])]),
+            b.op1("And", [b.op1("Equal", [x!, zero]), b.op1("Not", [b.op1("Less", [pf, zero])])]),
             zero,
             ew.mul(b, y!, b.op1("Log", [x!])),
           ]),
