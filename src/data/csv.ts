@@ -173,8 +173,10 @@ export function csvStrings(table: CsvTable, name: string): string[] {
   const c = csvColumn(table, name);
   return table.rows.map((row, r) => {
     const cell = row[c]!;
-    if (cell === "") {
-      throw new DataFileError(table.file, "content", `line ${table.lines[r]}: column "${name}" has no value`);
+    // NA, NaN, null… are missing too: as labels they would become a class of their own.
+    if (isMissingCell(cell)) {
+      const shown = cell === "" ? "has no value" : `has the missing value "${cell}"`;
+      throw new DataFileError(table.file, "content", `line ${table.lines[r]}: column "${name}" ${shown}`);
     }
     return cell;
   });

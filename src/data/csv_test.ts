@@ -43,3 +43,8 @@ Deno.test("readCsv() says a missing file was not found", () => {
   const e = assertThrows(() => readCsv(`${fixtures}nope.csv`), DataFileError) as DataFileError;
   assert(e.problem === "unreadable" && e.message === `${fixtures}nope.csv: file not found`, e.message);
 });
+
+Deno.test("csvStrings() refuses missing-value cells (NA, NaN, null), which as labels would make a class", () => {
+  const t = parseCsv("f,label\n1,a\n2,NA\n3,b\n", "l.csv");
+  assertThrows(() => csvStrings(t, "label"), DataFileError, 'l.csv: line 3: column "label" has the missing value "NA"');
+});

@@ -5,7 +5,7 @@
  * int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64. Files compressed
  * with gzip (as MNIST is distributed, and as Debian's `dataset-fashion-mnist`
  * installs them) are recognised by their first two bytes and decompressed by
- * fflate's `gunzipSync`.
+ * fflate's streaming `Gunzip` (every member of a multi-member file).
  *
  * The reader is strict: the data must fill the dimensions exactly, so a
  * truncated download or a labels file given as images is an error that says
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { gunzipSync } from "fflate";
+import { Gunzip } from "fflate";
 import { DataFileError, readDataFile } from "./file_error.ts";
 
 /** The element types of IDX. */
@@ -100,10 +100,20 @@ function header(bytes: Uint8Array, file: string): { dtype: IdxDType; dims: numbe
  * if (a.dims.join() !== "3,2,2" || a.data[11] !== 11) throw new Error("parsed wrong");
  * ```
  */
+/** Every member of a gzip file, concatenated (as `gzip -dc` gives them; `gunzipSync` stops after the first). */
+function gunzipAll(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const stream = new Gunzip((chunk) => parts.push(chunk));
+  stream.push(bytes, true);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (isGzip(bytes)) {
     try {
-      bytes = gunzipSync(bytes);
+      bytes = gunzipAll(bytes);
     } catch (e) {
       throw new DataFileError(file, "syntax", `is not valid gzip: ${(e as Error).message}`, { cause: e });
     }

@@ -85,3 +85,16 @@ Deno.test({
     assertEquals(counts, new Array(10).fill(1000), "1000 test images per class");
   },
 });
+
+Deno.test("parseIdx() reads every member of a multi-member gzip file, as gzip -dc does", async () => {
+  const raw = Deno.readFileSync(`${fixtures}images-idx3-ubyte`);
+  const gzip = async (part: Uint8Array) =>
+    new Uint8Array(
+      await new Response(new Blob([part.slice()]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+    );
+  const [a, b] = [await gzip(raw.subarray(0, 1000)), await gzip(raw.subarray(1000))];
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  assertEquals(parseIdx(both, "two-members.gz"), parseIdx(raw, "plain"));
+});

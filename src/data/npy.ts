@@ -114,11 +114,13 @@ export function parseNpy(bytes: Uint8Array, file: string): NdArray {
   const shape = parsed.shape;
   const size = shape.reduce((a, b) => a * b, 1);
   const values = parsed.data as unknown as ArrayLike<number | bigint | boolean>;
-  if (values.length < size) {
+  if (values.length !== size) {
+    // Too many values is as wrong as too few: the header's shape does not describe the data.
+    const what = values.length < size ? "is cut short" : "holds more data than its header says";
     throw new DataFileError(
       file,
       "syntax",
-      `is cut short: shape [${shape.join(", ")}] needs ${size} elements of ${code}, the file holds ${values.length}`,
+      `${what}: shape [${shape.join(", ")}] needs ${size} elements of ${code}, the file holds ${values.length}`,
     );
   }
   const data = new Float64Array(size);

@@ -38,3 +38,10 @@ Deno.test("parseNpy() refuses big-endian data, cut-short files and bytes that ar
   assertThrows(() => parseNpy(new TextEncoder().encode("a,b\n1,2\n"), "t.npy"), DataFileError, "is not a .npy file");
   assertThrows(() => readNpz(`${fixtures}y.npy`), DataFileError, "is not a valid .npz (zip) file");
 });
+
+Deno.test("parseNpy() refuses a file with more data than its header's shape", () => {
+  const bytes = Deno.readFileSync(`${fixtures}y.npy`);
+  const longer = new Uint8Array(bytes.length + 16);
+  longer.set(bytes);
+  assertThrows(() => parseNpy(longer, "long.npy"), DataFileError, "long.npy: holds more data than its header says");
+});

@@ -120,6 +120,17 @@ export function checked(
     );
   }
   const shapes = { ...(x ? { x: x.rest } : {}), y: y.rest };
+  expect(a, "y", y.n >= 1, `has no samples (shape ${shapeText(a.y.shape)})`);
+  // One NaN or Inf spoils the loss; time series mark unobserved values as NaN, so their y is exempt.
+  const firstBad = (v: Float64Array) => v.findIndex((e) => !Number.isFinite(e));
+  if (x) {
+    const i = firstBad(a.x!.data);
+    expect(a, "x", i < 0, `holds ${a.x!.data[i]} at element ${i} (sample ${Math.floor(i / Math.max(x.size, 1))})`);
+  }
+  if (task !== "time-series") {
+    const i = firstBad(a.y.data);
+    expect(a, "y", i < 0, `holds ${a.y.data[i]} at element ${i} (sample ${Math.floor(i / Math.max(y.size, 1))})`);
+  }
   if (task === "classification") {
     expect(a, "y", y.rest.length === 0, `has shape ${shapeText(a.y.shape)}; classification needs labels of shape [n]`);
     expect(a, "y", a.y.data.every(Number.isInteger), "holds labels that are not integers");
@@ -169,7 +180,13 @@ function seriesOf(a: Arrays, n: number, rest: number[]): Series[] {
       `sample ${i} starts at t = ${time(i, 0)}, sample 0 at ${start}: every sample must start at the same time`,
     );
     const columns = [0];
-    for (let j = 1; j < T; j++) if (!mask || mask.data[i * T + j] !== 0) columns.push(j);
+    // A column is observed where the mask says so, or without a mask where some channel of y is a number (NaN
+    // padding at the end of a shorter series is unobserved, whatever its times).
+    const seen = (j: number) =>
+      mask
+        ? mask.data[i * T + j] !== 0
+        : Array.from({ length: k }, (_, ch) => a.y.data[(i * T + j) * k + ch]!).some(Number.isFinite);
+    for (let j = 1; j < T; j++) if (seen(j)) columns.push(j);
     const times = Float64Array.from(columns, (j) => time(i, j));
     times.forEach((ti, m) => {
       expect(

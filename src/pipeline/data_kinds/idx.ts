@@ -130,6 +130,7 @@ function imagesAndLabels(
       `${paths.labels}: has ${labels.dims[0]} labels for the ${images.dims[0]} images of ${paths.images}`,
     );
   }
+  if (images.dims[0] === 0) fail(at.images, `${paths.images}: holds no images`);
   if (labels.data.some((v) => v < 0)) fail(at.labels, `${paths.labels}: has a negative label`);
   const shape = images.dims.slice(1);
   if (like && shape.join() !== like.join()) {
@@ -209,9 +210,10 @@ export function loadIdxData(c: IdxDataConfig): FileData {
     const dim = shape.reduce((p, d) => p * d, 1);
     const map = affine(c, train.images, trainRows, dim);
     const testSource = other ?? train;
+    // Over the whole files, not the subset kept: a seed or a subset must not change the head's size.
     let classes = 2;
-    for (const r of trainRows) classes = Math.max(classes, train.labels.data[r]! + 1);
-    for (const r of testRows) classes = Math.max(classes, testSource.labels.data[r]! + 1);
+    for (const v of train.labels.data) classes = Math.max(classes, v + 1);
+    for (const v of testSource.labels.data) classes = Math.max(classes, v + 1);
     return {
       task: "classification",
       classes: Array.from({ length: classes }, (_, k) => String(k)),

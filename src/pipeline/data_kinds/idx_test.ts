@@ -69,8 +69,23 @@ Deno.test("idx data name the field and file of mismatched labels, non-image arra
       path: "data.test.images",
       message: `${small}: has images of [5, 5], the training images [6, 6]`,
     });
+    // A file pair with no images passes no check: it would train and report an accuracy of NaN.
+    const none = `${dir}/none-idx3-ubyte`, noLabels = `${dir}/none-idx1-ubyte`;
+    await Deno.writeFile(none, encodeIdx({ dtype: "uint8", dims: [0, 6, 6], data: new Uint8Array(0) }));
+    await Deno.writeFile(noLabels, encodeIdx({ dtype: "uint8", dims: [0], data: new Uint8Array(0) }));
+    assertEquals(at({ test: { images: none, labels: noLabels } }), {
+      path: "data.test.images",
+      message: `${none}: holds no images`,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("idx data count classes over the whole files, so a subset or seed never changes the head's size", () => {
+  for (let seed = 0; seed < 16; seed++) {
+    const d = classification(loadIdxData(idx({ subset: { train: 1, test: 1 }, seed })));
+    assertEquals(d.classes.length, 4, `seed ${seed}`);
   }
 });
 

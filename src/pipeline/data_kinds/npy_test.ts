@@ -93,6 +93,50 @@ Deno.test("npy time series refuse times of the wrong shape and samples that star
   }
 });
 
+Deno.test("npy data refuse NaN or Inf in x and regression y, and a split with no samples, naming the array", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const write = async (name: string, task: string, arrays: Record<string, [Float64Array, number[]]>) => {
+      const members = Object.fromEntries(
+        Object.entries(arrays).map(([k, [data, shape]]) => [`${k}.npy`, new Uint8Array(dump(data, shape))]),
+      );
+      await Deno.writeFile(`${dir}/${name}`, zipSync(members));
+      return dataIssues(npy({ task, file: `${dir}/${name}` }))[0];
+    };
+    const x = Float64Array.of(0, 1, NaN, 2, 1, 3, 2, 4, 3, 5);
+    const labels = Float64Array.of(0, 1, 0, 1, 0);
+    const nanX = await write("nanx.npz", "classification", { x: [x, [5, 2]], y: [labels, [5]] });
+    assert(nanX!.message.endsWith("x: holds NaN at element 2 (sample 1)"), nanX!.message);
+    const targets = Float64Array.of(1, 2, Infinity, 4, 5);
+    const infY = await write("infy.npz", "regression", { x: [x.map((v) => v || 0), [5, 2]], y: [targets, [5]] });
+    assert(infY!.message.endsWith("y: holds Infinity at element 2 (sample 2)"), infY!.message);
+    const empty = await write("empty.npz", "regression", {
+      x: [new Float64Array(0), [0, 2]],
+      y: [new Float64Array(0), [0]],
+    });
+    assert(empty!.message.endsWith("y: has no samples (shape [0])"), empty!.message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("npy time series without a mask leave NaN-padded columns out, whatever their times", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Sample 0 is one column shorter: NaN in y, its time repeated, as padding often is.
+    const y = Float64Array.of(1, 2, 3, NaN, 1, 2, 3, 4);
+    const t = Float64Array.of(0, 1, 2, 2, 0, 1, 2, 3);
+    await Deno.writeFile(
+      `${dir}/pad.npz`,
+      zipSync({ "y.npy": new Uint8Array(dump(y, [2, 4])), "t.npy": new Uint8Array(dump(t, [2, 4])) }),
+    );
+    const config = npy({ task: "time-series", file: `${dir}/pad.npz`, testFraction: 0.5 });
+    assertEquals(dataIssues(config), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("the npy schema takes an .npz or .npy files, not both, and t and mask for time series only", () => {
   const issues = (settings: Record<string, unknown>) => {
     const r = DataSchema.safeParse({ kind: "npy", ...settings });
