@@ -415,6 +415,14 @@ Deno.test("runPipeline() interrupted still writes a report of the finished cells
       html.includes("Interrupted: 1 of 4 cells finished (continue with --resume)"),
       "the report says it is partial",
     );
+    // `deno task report <dir>` renders it again with the same note.
+    const { main: reportMain } = await import("../report/cli.ts");
+    await Deno.remove(`${part.dir}/report.html`);
+    assertEquals(await reportMain([part.dir, "--charts", `${dir}/charts`]), 0);
+    assert(
+      (await Deno.readTextFile(`${part.dir}/report.html`)).includes("Interrupted: 1 of 4 cells finished"),
+      "the re-rendered report says it is partial",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

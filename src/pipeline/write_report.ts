@@ -6,33 +6,19 @@
  * @module
  */
 import { join } from "node:path";
-import { experimentReport } from "../report/experiment.ts";
+import { experimentReport, finishedCells, reportSubtitle } from "../report/experiment.ts";
 import { renderReport } from "../report/html.ts";
 import { writeReportCharts } from "../report/static.ts";
 import type { PipelineResults } from "../results/records.ts";
 import { formatDuration } from "./progress.ts";
 import { replaceDirectory, writeFileAtomic } from "../util/files.ts";
 
-/** How many cells finished, in this run or an earlier one. */
-function finishedCells(results: PipelineResults): number {
-  return results.cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped").length;
-}
-
-/** The report's subtitle: the pipeline's description, and for an interrupted run how much of it finished. */
-function subtitleOf(results: PipelineResults): string | undefined {
-  if (results.status !== "interrupted") return results.subtitle;
-  const note = `Interrupted: ${
-    finishedCells(results)
-  } of ${results.cells.length} cells finished (continue with --resume)`;
-  return results.subtitle === undefined ? note : `${results.subtitle}. ${note}`;
-}
-
 /**
  * Renders report.html (and with `charts`, the charts folder, replaced as a
  * whole) into `dir`; returns the path of report.html.
  */
 export async function writePipelineReport(dir: string, results: PipelineResults, charts = true): Promise<string> {
-  const subtitle = subtitleOf(results);
+  const subtitle = reportSubtitle(results);
   const content = experimentReport(results.results, {
     title: results.title,
     ...(subtitle !== undefined ? { subtitle } : {}),
@@ -96,7 +82,7 @@ export function runSummary(
   elapsedSeconds: number,
 ): string[] {
   const cells = results.cells;
-  const done = finishedCells(results);
+  const done = finishedCells(results.cells);
   const failed = cells.filter((c) => c.status === "failed").length;
   const metric = `test ${results.metricLabel}`.replace(/\b(mse|kl)\b/g, (m) => m.toUpperCase());
   const r = results.results;

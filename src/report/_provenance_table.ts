@@ -35,9 +35,13 @@ const PROVENANCE_LABELS: ReadonlyArray<readonly [keyof Provenance, string]> = [
 
 function settingText(v: SettingValue | undefined): CellValue {
   if (v === null || v === undefined) return null;
-  if (Array.isArray(v)) return v.map((x) => (x === null ? "—" : String(x))).join(", ");
+  if (Array.isArray(v)) {
+    return v.map((x) => (x === null ? "—" : typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ");
+  }
   if (typeof v === "boolean") return v ? "yes" : "no";
-  return typeof v === "number" ? String(v) : v;
+  if (typeof v === "number" || typeof v === "string") return String(v);
+  // A field of a newer version (an object): shown as its JSON rather than mistaken for a number.
+  return JSON.stringify(v);
 }
 
 /**

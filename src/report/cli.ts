@@ -20,7 +20,7 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { readResults } from "../results/file.ts";
 import type { ResultsFile } from "../results/records.ts";
-import { experimentReport } from "./experiment.ts";
+import { experimentReport, reportSubtitle } from "./experiment.ts";
 import { renderReport, writeReport } from "./html.ts";
 import { writeReportCharts } from "./static.ts";
 
@@ -68,7 +68,12 @@ export async function main(args: string[]): Promise<number> {
   const { results, ...options } = file;
   const out = parsed.values.out ?? join(dirname(input), `${basename(input).replace(/\.json$/i, "")}.html`);
   try {
-    const content = experimentReport(results, { ...options, title: options.title ?? basename(input) });
+    const subtitle = reportSubtitle(file);
+    const content = experimentReport(results, {
+      ...options,
+      title: options.title ?? basename(input),
+      ...(subtitle !== undefined ? { subtitle } : {}),
+    });
     await writeReport(out, renderReport(content));
     console.log(out);
     if (parsed.values.charts) {

@@ -26,19 +26,48 @@ import { cosineSpecs, figureCells, sdeDensitySpec, sdePathSpec } from "./sde_spe
 import { provenanceTable } from "./_provenance_table.ts";
 import { speedSummary } from "./summary.ts";
 
-/** "1 seed" or "up to 3 seeds": the most runs of one method at one width (and cosine count). */
+/**
+ * "1 seed" or "up to 3 seeds": the most distinct seeds among runs of one method at one width, batch size and
+ * cosine count (runs at three batch sizes with one seed are one seed, not three).
+ */
 function seedCount(runs: readonly RunRecord[]): string {
-  const n = new Map<string, number>();
+  const seeds = new Map<string, Set<unknown>>();
   for (const r of runs) {
-    const key = JSON.stringify([r.method, r.width, r.cosines ?? null]);
-    n.set(key, (n.get(key) ?? 0) + 1);
+    const key = JSON.stringify([r.method, r.width, r.batchSize ?? null, r.cosines ?? null]);
+    let set = seeds.get(key);
+    if (!set) seeds.set(key, set = new Set());
+    set.add(r.seed ?? set.size); // a run without a seed counts as its own
   }
-  const most = Math.max(0, ...n.values());
+  const most = Math.max(0, ...[...seeds.values()].map((s) => s.size));
   return most === 1 ? "1 seed" : `up to ${most} seeds`;
 }
 
 /** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
 export type ExperimentReportOptions = ReportHeader;
+
+/** How many of a pipeline's cells finished, in this run or an earlier one. */
+export function finishedCells(cells: readonly { readonly status?: unknown }[]): number {
+  return cells.filter((c) => c.status === "done" || c.status === "resumed" || c.status === "skipped").length;
+}
+
+/** A results file as far as its report's subtitle goes: a pipeline's carries its run status and cells. */
+export interface SubtitleSource {
+  readonly subtitle?: string | undefined;
+  readonly status?: unknown;
+  readonly cells?: readonly { readonly status?: unknown }[];
+}
+
+/**
+ * The report's subtitle: the description, and for an interrupted pipeline run how much of it finished — the same
+ * when the pipeline writes the report and when `deno task report` renders it again.
+ */
+export function reportSubtitle(file: SubtitleSource): string | undefined {
+  if (file.status !== "interrupted" || !Array.isArray(file.cells)) return file.subtitle;
+  const note = `Interrupted: ${
+    finishedCells(file.cells)
+  } of ${file.cells.length} cells finished (continue with --resume)`;
+  return file.subtitle === undefined ? note : `${file.subtitle}. ${note}`;
+}
 
 /**
  * Builds the report content of one experiment: "Speed and accuracy"

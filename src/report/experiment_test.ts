@@ -69,3 +69,13 @@ Deno.test("experimentReport() ends with the provenance the results carry", () =>
   assertEquals(rows.find((r) => r.what === "pipeline file SHA-256")?.value, "f".repeat(64));
   assertEquals(experimentReport({ runs: sampleRuns() }, { title: "t" }).sections.at(-1)!.title, "Gradients");
 });
+
+Deno.test("experimentReport() counts seeds, not batch sizes: one seed at three batch sizes is one seed", () => {
+  const runs = [16, 32, 256].flatMap((batchSize) =>
+    ["gq", "adjoint"].map((method) => ({ method, width: 100, batchSize, seed: 0, trainSeconds: 1, testMetric: 0.5 }))
+  );
+  const c = experimentReport({ runs }, { title: "t", metricLabel: "accuracy" });
+  const text = JSON.stringify(c.sections[0]);
+  assert(text.includes("(1 seed)"), text.slice(0, 400));
+  assert(!text.includes("up to 3 seeds"), "batch sizes counted as seeds");
+});

@@ -62,6 +62,7 @@ export interface ReportTable {
 export function formatCell(value: CellValue, format: CellFormat = "auto"): string {
   if (value === null || value === undefined) return "—";
   if (typeof value === "string") return value;
+  if (typeof value !== "number") return String(value); // not a number the table knows how to round
   if (Number.isNaN(value)) return "—";
   if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
   switch (format) {

@@ -106,7 +106,9 @@ Deno.test("speedSummary() refuses a baseline equal to the compared method", () =
 });
 
 Deno.test("provenanceTable() lists every field, missing ones as null", () => {
-  const t = provenanceTable({ gitCommit: null, quick: true, rtol: [1e-3, 1e-6], later: "x" } as never);
+  const t = provenanceTable(
+    { gitCommit: null, quick: true, rtol: [1e-3, 1e-6], later: "x", gpu: { name: "H200" }, list: [{ a: 1 }] } as never,
+  );
   const value = (what: string) => t.rows.find((r) => r.what === what)?.value;
   assertEquals([value("git commit"), value("--quick"), value("rtol"), value("later")], [
     null,
@@ -114,6 +116,8 @@ Deno.test("provenanceTable() lists every field, missing ones as null", () => {
     "0.001, 0.000001",
     "x",
   ]);
+  // Fields of a newer version that are objects show as their JSON (they read −∞ and [object Object] before).
+  assertEquals([value("gpu"), value("list")], ['{"name":"H200"}', '{"a":1}']);
 });
 
 Deno.test("formatCell() writes each format and dashes for missing values", () => {
