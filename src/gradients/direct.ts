@@ -113,8 +113,11 @@ interface DirectRecords {
   readonly intervalEnds: number[];
 }
 
-/** VJPs of step graphs built so far. */
-const stepVjps = new WeakMap<Graph, Graph>();
+/**
+ * VJPs of step graphs built so far, per step graph and then per parameter list: two Dynamics of one graph may
+ * split its inputs into parameters and constants differently, and the VJP differs with them.
+ */
+const stepVjps = new WeakMap<Graph, Map<string, Graph>>();
 
 /** Forward solve interval by interval, recording every accepted step's start and residuals. */
 async function directForward(ctx: GradientContext, method: DirectMethod): Promise<ForwardResult> {
@@ -169,9 +172,12 @@ function stepVjpGraph(ctx: GradientContext): Graph {
     firstStage: "compute",
     yOnly: true,
   });
-  let graph = stepVjps.get(step);
-  if (graph) return graph;
   const params = ctx.dynamics.params;
+  const key = JSON.stringify(params.map((p) => p.name));
+  let byParams = stepVjps.get(step);
+  if (!byParams) stepVjps.set(step, byParams = new Map());
+  let graph = byParams.get(key);
+  if (graph) return graph;
   const vjp = vjpGraph(step, {
     of: [STEP_NAMES.y1("z")],
     wrt: [STEP_NAMES.y0("z"), STEP_NAMES.t0, ...params.map((p) => p.name)],
@@ -184,7 +190,7 @@ function stepVjpGraph(ctx: GradientContext): Graph {
     const acc = b.input(ACC(p.name), ctx.dtype, p.shape);
     b.output(b.op1("Add", [b.value(GRAD(p.name)), acc]), SUM(p.name));
   }
-  stepVjps.set(step, graph = pruneGraph(b.build()));
+  byParams.set(key, graph = pruneGraph(b.build()));
   return graph;
 }
 

@@ -577,3 +577,31 @@ Deno.test("odeGradient() direct keeps only state-dependent activations: a weight
   // At most a few state-sized values per later stage (rk4: 3) and step; one Aᵀ per stage would be 24× a state.
   assert(extra > 0 && extra <= steps * 3 * 2 * z0.data.byteLength, `${extra} bytes held over ${steps} steps`);
 });
+
+Deno.test("odeGradient() direct takes one graph as two Dynamics that split its inputs differently (a parameter, a constant)", async () => {
+  // f = z·θ + c with a concrete batch, so that c can be a per-sample constant or a parameter.
+  const b = new GraphBuilder("shared");
+  b.input("t", "float64", []);
+  const z = b.input("z", "float64", [2, 2]);
+  const c = b.input("c", "float64", [2, 2]);
+  b.output(b.op1("Add", [b.op1("MatMul", [z, b.input("theta", "float64", [2, 2])]), c]), "dz");
+  const graph = b.build();
+  const theta = f64([0.1, -0.2, 0.3, 0.05], [2, 2]), cValue = f64([0.5, 0, 0, 0.5], [2, 2]);
+  const z0 = f64([1, 0.5, -0.5, 1], [2, 2]);
+  const loss = (zs: readonly Float64Array[]) => ({ cotangents: zs.map((zk, k) => (k === 0 ? null : zk)) });
+  const solve = { rtol: 1e-9, atol: 1e-9, runtime, method: direct() };
+  const asConstant = asDynamics(graph, { constants: ["c"] });
+  const withConstant = await odeGradient(
+    { dynamics: asConstant, params: { theta }, constants: { c: cValue }, z0, times: [0, 1], loss },
+    solve,
+  );
+  const asParam = await odeGradient(
+    { dynamics: asDynamics(graph), params: { theta, c: cValue }, z0, times: [0, 1], loss },
+    solve,
+  );
+  assertClose(asParam.dparams["theta"]!, withConstant.dparams["theta"]!, 1e-12, "dL/dθ either way");
+  assert(
+    asParam.dparams["c"] !== undefined && withConstant.dparams["c"] === undefined,
+    "c has a gradient as a parameter",
+  );
+});

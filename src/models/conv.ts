@@ -48,8 +48,9 @@ export interface ConvOptions {
  * Builds the three-layer 3×3 convolutional dynamics. Parameters are
  * `conv0.weight` `[h, C(+1), 3, 3]`, `conv0.bias` `[h]`, `conv1.*`, `conv2.*`,
  * initialised like PyTorch's nn.Conv2d (U(±1/√(in·3·3))). With time, each
- * convolution sees t as one more input channel (as in torchdiffeq's and
- * ANODE's ConcatConv2d).
+ * convolution sees t as one more input channel, the last (torchdiffeq's and
+ * ANODE's ConcatConv2d put it first: weights moved from there need
+ * `weight[:, 0]` moved to `weight[:, C]`).
  *
  * @example A 10-channel 7×7 state with 32 hidden channels
  * ```ts

@@ -56,6 +56,9 @@ function allocateLike(x: FloatArray, n = x.length): FloatArray {
   return x instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
 }
 
+/** 2⁻¹²⁶, the smallest positive normal float32. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
 /**
  * Compiles the fused step graph and the system graph of `options.system`
  * and returns a stepper over them.
@@ -88,6 +91,14 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
     if (p) fixedFeeds[input.name] = p;
   }
   if (solver.tableau.bError !== undefined) {
+    // The error ratio runs in the model's dtype: a float32 atol below its smallest normal number rounds to 0 (or
+    // loses its digits), and a component that stays 0 then gives 0/0 — every step rejected as if the state were NaN.
+    if (dtype === "float32" && atol < FLOAT32_MIN_NORMAL) {
+      throw new RangeError(
+        `onnxStepper: atol ${atol} is below float32's smallest normal number ${FLOAT32_MIN_NORMAL.toPrecision(3)}; ` +
+          "a float32 model needs a larger atol (or step it in float64)",
+      );
+    }
     fixedFeeds[STEP_NAMES.rtol] = scalar(rtol);
     fixedFeeds[STEP_NAMES.atol] = scalar(atol);
   }

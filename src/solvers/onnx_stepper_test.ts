@@ -126,3 +126,13 @@ Deno.test("onnxStepper() does not mistake large finite float32 values for non-fi
     assert(Number.isFinite(r.ratio), `${solver.name}: ratio ${r.ratio} for finite values whose sum overflows`);
   }
 });
+
+Deno.test("onnxStepper() refuses a float32 atol below float32's smallest normal, which would make 0/0 error ratios", async () => {
+  const { init, system } = mlpSystem("float32", false);
+  const make = (atol: number) =>
+    onnxStepper({ runtime, system, solver: SOLVERS.dopri5, params: init, dims: [[2, 3]], rtol: 1e-5, atol });
+  let message = "";
+  await make(1e-46).catch((e) => (message = (e as Error).message));
+  assert(message.includes("atol 1e-46 is below float32's smallest normal number"), message);
+  assert((await make(1e-30)) !== undefined, "a small normal atol is fine");
+});

@@ -20,8 +20,8 @@ export const ConvDynamicsSchema = z.object({
   channels: positiveInt.describe("Hidden channels h of the two inner convolutions"),
   activation: z.enum(ACTIVATIONS).default("softplus").describe("Activation. Default softplus"),
   time: z.enum(["concat", "none"]).default("none").describe(
-    '"concat": t enters every convolution as one more constant input channel (time-dependent, like ' +
-      'torchdiffeq\'s ConcatConv2d); "none": autonomous. Default none',
+    '"concat": t enters every convolution as one more constant input channel, the last (time-dependent, like ' +
+      'torchdiffeq\'s ConcatConv2d, which puts it first); "none": autonomous. Default none',
   ),
 }).strict();
 
