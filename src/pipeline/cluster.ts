@@ -35,6 +35,8 @@ export const ClusterSchema = z.object({
     "Shards (array tasks, k8s completions) the sweep is split into; --shards overrides. Default: one per cell",
   ),
   time: z.string().regex(SLURM_TIME, { message: "Must be a Slurm time: minutes, HH:MM:SS or D-HH:MM:SS" })
+    // Slurm reads 0 as no limit, Kubernetes refuses an activeDeadlineSeconds of 0: leave the field out instead.
+    .refine((t) => /[1-9]/.test(t), { message: "Must be longer than 0 (leave time out for no limit)" })
     .optional().describe("Time limit of each shard (Slurm --time; the k8s pods' activeDeadlineSeconds)"),
   cpus: positiveInt.max(1024).optional().describe(
     "CPU cores per shard (--cpus-per-task; the k8s container's cpu request and limit), also its --threads " +
@@ -54,10 +56,11 @@ export const ClusterSchema = z.object({
   sbatch: z.array(oneLine.regex(/^--[a-z]/, { message: "Must be a long sbatch option, e.g. --constraint=a100" }))
     .optional().describe("More sbatch options, one #SBATCH line each, e.g. [--constraint=a100, --requeue]"),
   deno: oneLine.default("deno").describe("The Deno executable on the nodes. Default deno (from PATH)"),
-  workdir: oneLine.optional().describe(
-    "The quadjoint checkout as the nodes see it (a shared filesystem); paths inside this checkout are mapped " +
-      "onto it. Default: this checkout's absolute path",
-  ),
+  workdir: oneLine.regex(/^\//, { message: "Must be an absolute path (the nodes' --chdir; a relative one doubles)" })
+    .optional().describe(
+      "The quadjoint checkout as the nodes see it (a shared filesystem), an absolute path; paths inside this " +
+        "checkout are mapped onto it. Default: this checkout's absolute path",
+    ),
   k8s: z.object({
     image: oneLine.default("denoland/deno:2.9.6").describe("Container image with Deno. Default denoland/deno:2.9.6"),
     namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: "Must be a DNS label" }).optional()

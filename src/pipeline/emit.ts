@@ -128,7 +128,8 @@ async function plan(config: PipelineConfig, cells: readonly SweepCell[], options
     "--out",
     out,
     ...(options.quick ? ["--quick"] : []),
-    ...(options.backend !== undefined && options.backend !== "cpu" ? ["--backend", options.backend] : []),
+    // Whenever given, cpu included: it overrides the file's runtime.backend on the nodes as it does here.
+    ...(options.backend !== undefined ? ["--backend", options.backend] : []),
     ...(threads !== undefined ? ["--threads", String(threads)] : []),
     "--resume",
     "--shard",
@@ -138,10 +139,24 @@ async function plan(config: PipelineConfig, cells: readonly SweepCell[], options
   return { cluster, workdir, count, name, dir, command: (shard) => [...args.map(shellQuote), shard].join(" ") };
 }
 
-/** An `#SBATCH` value: sbatch reads these lines without a shell, so no whitespace. */
+/**
+ * An `#SBATCH` value as sbatch reads it (no shell): double-quoted when it holds whitespace, quotes, `\` or `#`
+ * (outside quotes `#` starts a comment there and quotes pair up), with `\` and `"` escaped inside; a line break
+ * cannot be written.
+ */
 function sbatchValue(option: string, value: string): string {
-  if (/\s/.test(value)) throw new RangeError(`${option} must not contain whitespace (an #SBATCH line), got "${value}"`);
-  return value;
+  if (/[\n\r]/.test(value)) {
+    throw new RangeError(`${option} must not contain a line break (an #SBATCH line), got "${value}"`);
+  }
+  return /[\s"'#\\]/.test(value) ? `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"` : value;
+}
+
+/** A whole `#SBATCH` option from cluster.sbatch: one token (`--mem=4G`, not `--mem 4G`), written as given. */
+function sbatchOption(option: string): string {
+  if (/\s/.test(option)) {
+    throw new RangeError(`cluster.sbatch options must be one token each (--mem=4G, not --mem 4G), got "${option}"`);
+  }
+  return option;
 }
 
 function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Plan, options: EmitOptions): string {
@@ -165,7 +180,7 @@ function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Pla
     ...(c.partition !== undefined ? [`#SBATCH --partition=${c.partition}`] : []),
     ...(c.account !== undefined ? [`#SBATCH --account=${c.account}`] : []),
     ...(c.qos !== undefined ? [`#SBATCH --qos=${c.qos}`] : []),
-    ...(c.sbatch ?? []).map((o) => `#SBATCH ${sbatchValue("cluster.sbatch", o)}`),
+    ...(c.sbatch ?? []).map((o) => `#SBATCH ${sbatchOption(o)}`),
     "set -euo pipefail",
     `exec ${p.command(`"\${SLURM_ARRAY_TASK_ID}/${p.count}"`)}`,
   ];

@@ -118,6 +118,32 @@ Deno.test("main() refuses a bad cluster section with exit code 2, naming the fie
   }
 });
 
+Deno.test("main() --emit slurm quotes #SBATCH values sbatch would misread, passes --backend cpu, refuses a relative workdir and time 0", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/p.yaml`;
+    const withCluster = async (cluster: string) => {
+      await Deno.writeTextFile(file, (await Deno.readTextFile(sweep)).replace(/^cluster: .*$/m, `cluster: ${cluster}`));
+      return await emit([file, "--emit", "slurm", "--backend", "cpu"]);
+    };
+    const quoted = await withCluster(`{ logs: "logs/run#1-%a.out", workdir: "/srv/q a'b" }`);
+    assertEquals(quoted.code, 0, quoted.errors);
+    const lines = quoted.text.split("\n");
+    // Outside quotes # starts a comment on an #SBATCH line and quotes pair up: such values go in double quotes.
+    assert(lines.includes(`#SBATCH --output="logs/run#1-%a.out"`), quoted.text);
+    assert(lines.includes(`#SBATCH --chdir="/srv/q a'b"`), quoted.text);
+    assert(lines.find((l) => l.startsWith("exec "))!.includes(" --backend cpu "), "an explicit cpu reaches the nodes");
+    const relative = await withCluster("{ workdir: nodes/quadjoint }");
+    assertEquals(relative.code, 2);
+    assert(relative.errors.includes("cluster.workdir: Must be an absolute path"), relative.errors);
+    const zero = await withCluster('{ time: "0" }');
+    assertEquals(zero.code, 2);
+    assert(zero.errors.includes("cluster.time: Must be longer than 0"), zero.errors);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("slurmSeconds(), kubernetesMemory() and shellQuote() convert as Slurm, Kubernetes and sh read them", () => {
   assertEquals(["90", "10:30", "01:00:00", "2-3", "1-00:01", "1-00:00:05"].map(slurmSeconds), [
     5400,
