@@ -5,8 +5,10 @@
  * - **A lock**: `.lock` in the folder, created atomically (`createNew`), holds
  *   the run's pid, host and start time. A second run into a locked folder is
  *   refused ({@linkcode OutputError}, exit 2) naming the folder and the
- *   holder's pid; a lock whose pid no longer runs on this host (or one left
- *   empty by a run killed as it created it) is taken over with a note. The
+ *   holder's pid; a lock whose pid no longer runs on this host, one of
+ *   another host that its run stopped touching ten minutes ago (a held lock
+ *   is touched every minute), or one left empty by a run killed as it
+ *   created it is taken over with a note. The
  *   lock is removed when the run ends, and at process exit (`Deno.exit`, a
  *   second Ctrl-C) by an `unload` listener.
  * - **Stale temporaries**: the atomic writers' `.<name>.<pid>.<8 hex>.tmp`
@@ -52,6 +54,22 @@ export function shardDir(dir: string, name: string): string {
  * within microseconds of creating it.
  */
 const UNREADABLE_LOCK_WAIT_MS = 1_000;
+
+/** How often a held lock's file is touched. */
+const LOCK_HEARTBEAT_MS = 60_000;
+
+/** How long another host's lock may go untouched before it counts as left by a dead run: ten missed heartbeats. */
+export const LOCK_STALE_MS = 10 * LOCK_HEARTBEAT_MS;
+
+/** Milliseconds since the file at `path` was last modified (0 when it cannot be told). */
+async function lockAgeMs(path: string): Promise<number> {
+  try {
+    const mtime = (await Deno.stat(path)).mtime;
+    return mtime === null ? 0 : Date.now() - mtime.getTime();
+  } catch {
+    return 0;
+  }
+}
 
 /** The name the atomic writers give their temporaries: `.<name>.<pid>.<8 hex>.tmp`. */
 const TEMPORARY = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
@@ -146,18 +164,26 @@ export class OutputLock {
   readonly holder: LockHolder;
   #released = false;
   readonly #onUnload = () => this.releaseSync();
+  /** Touches the lock file every {@linkcode LOCK_HEARTBEAT_MS}: runs on other hosts judge it live by its age. */
+  readonly #heartbeat: ReturnType<typeof setInterval>;
 
   /** The lock at `path`, held by `holder` (made by {@linkcode acquireOutputLock}). */
   constructor(path: string, holder: LockHolder) {
     this.path = path;
     this.holder = holder;
     globalThis.addEventListener("unload", this.#onUnload);
+    this.#heartbeat = setInterval(() => {
+      const now = new Date();
+      Deno.utime(path, now, now).catch(() => {}); // gone or unwritable: the next run judges by pid or age
+    }, LOCK_HEARTBEAT_MS);
+    Deno.unrefTimer(Number(this.#heartbeat)); // never what keeps the process alive
   }
 
   /** Removes the lock file if it is still this run's; idempotent. */
   releaseSync(): void {
     if (this.#released) return;
     this.#released = true;
+    clearInterval(this.#heartbeat);
     globalThis.removeEventListener("unload", this.#onUnload);
     try {
       const h = JSON.parse(Deno.readTextFileSync(this.path)) as Partial<LockHolder>;
@@ -240,6 +266,10 @@ export async function acquireOutputLock(
     let stale: string;
     if ("unreadable" in found) {
       stale = `an unreadable lock (${found.unreadable})`;
+    } else if (found.host !== holder.host && await lockAgeMs(path) > LOCK_STALE_MS) {
+      // Another host's process cannot be asked; a live run touches its lock every minute (a shard killed by
+      // Slurm after its grace time, a crashed node or an evicted pod leaves one that ages).
+      stale = `the lock of ${describe(found)}, untouched for over ${LOCK_STALE_MS / 60_000} minutes`;
     } else if (found.host !== holder.host || processRunning(found.pid)) {
       throw new OutputError(
         dir,

@@ -3,6 +3,7 @@ import {
   acquireOutputLock,
   claimOutput,
   LOCK_FILE,
+  LOCK_STALE_MS,
   OutputError,
   processRunning,
   removeStaleTemporaries,
@@ -51,9 +52,15 @@ Deno.test("acquireOutputLock() refuses a folder locked by a running process, nam
     const e = await refusal(() => acquireOutputLock(dir));
     assertEquals(e.exitCode, 2);
     assert(e.message.includes(`Output folder ${dir} is in use`) && e.message.includes(`pid ${live.pid}`), e.message);
-    // A lock from another host cannot be checked, so it is held too.
+    // A lock from another host cannot be checked, so it is held too while its run keeps touching it.
     await writeLock(dir, 1, "another-host");
     assert((await refusal(() => acquireOutputLock(dir))).message.includes("pid 1 on another-host"));
+    // Untouched for longer than LOCK_STALE_MS (a killed shard, a crashed node): taken over, with a note.
+    const old = new Date(Date.now() - LOCK_STALE_MS - 60_000);
+    await Deno.utime(`${dir}/${LOCK_FILE}`, old, old);
+    const { lock, notes } = await acquireOutputLock(dir);
+    assert(notes.some((n) => n.includes("untouched for over 10 minutes")), notes.join("\n"));
+    await lock.release();
   } finally {
     live.kill("SIGKILL");
     await live.status;
