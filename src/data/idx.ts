@@ -85,6 +85,16 @@ function header(bytes: Uint8Array, file: string): { dtype: IdxDType; dims: numbe
   return { dtype, dims, offset };
 }
 
+/** Every member of a gzip file, concatenated (as `gzip -dc` gives them; `gunzipSync` stops after the first). */
+function gunzipAll(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const stream = new Gunzip((chunk) => parts.push(chunk));
+  stream.push(bytes, true);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
 /**
  * Parses the bytes of an IDX file, gzipped or not.
  *
@@ -100,16 +110,6 @@ function header(bytes: Uint8Array, file: string): { dtype: IdxDType; dims: numbe
  * if (a.dims.join() !== "3,2,2" || a.data[11] !== 11) throw new Error("parsed wrong");
  * ```
  */
-/** Every member of a gzip file, concatenated (as `gzip -dc` gives them; `gunzipSync` stops after the first). */
-function gunzipAll(bytes: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const stream = new Gunzip((chunk) => parts.push(chunk));
-  stream.push(bytes, true);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
-
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (isGzip(bytes)) {
     try {
