@@ -113,12 +113,16 @@ function meanAll(b: GraphBuilder, x: Value): Value {
  * The masked mean for `mask: true`: adds a float input `mask` over the
  * predictions' leading dims (all but the last), 1 where observed, and returns
  * Σ mask·perEntry / Σ mask, or / (Σ mask · C) with `perComponent` (C the
- * size of the last axis). `perEntry` is already summed over the last axis.
+ * size of the last axis); a batch with nothing observed gives 0, not 0/0.
+ * `perEntry` is already summed over the last axis.
  */
 function maskedMean(s: LossStart, perEntry: Value, perComponent: boolean): Value {
   const { b, pred } = s;
   const mask = b.input("mask", pred.dtype, pred.shape.slice(0, -1));
-  const observed = b.op1("ReduceSum", [mask], { keepdims: attr.int(0) });
+  // A batch with nothing observed divides by 1: its loss (and gradients) are 0, not 0/0.
+  const sum = b.op1("ReduceSum", [mask], { keepdims: attr.int(0) });
+  const zero = scalar(b, pred.dtype, 0);
+  const observed = b.op1("Where", [b.op1("Equal", [sum, zero]), scalar(b, pred.dtype, 1), sum]);
   const total = b.op1("ReduceSum", [b.op1("Mul", [perEntry, mask])], { keepdims: attr.int(0) });
   if (!perComponent) return b.op1("Div", [total, observed]);
   const last = pred.shape[pred.shape.length - 1]!;

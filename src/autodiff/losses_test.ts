@@ -8,7 +8,7 @@ import { augmentGraph } from "../models/mlp.ts";
 import { int64, type Tensor, tensor, toNumbers } from "../onnx/tensor.ts";
 import { Runtime } from "../runtime/session.ts";
 import { Random } from "../util/random.ts";
-import { assertClose, assertEquals, assertThrows } from "../util/testing.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import { GraphError } from "../onnx/errors.ts";
 import { checkLossGradients } from "./gradcheck.ts";
 import { crossEntropyLossGraph, gaussianKlLossGraph, type LossGraph, mseLossGraph, vjpOfModel } from "./losses.ts";
@@ -274,4 +274,13 @@ Deno.test("vjpOfModel() with initializers: true also differentiates the initiali
     grad_y: tensor(Float64Array.of(1, 0), [1, 2]),
   });
   assertClose(toNumbers(out.grad_w!), [1 - Math.tanh(1) ** 2, 0, 0, 0, 0, 0], 1e-15, "grad_w");
+});
+
+Deno.test("mseLossGraph() with mask: true gives a batch with nothing observed a loss and gradients of 0, not NaN", async () => {
+  const rng = new Random(14);
+  const pred = rand([2, 3, 4], rng), target = rand([2, 3, 4], rng);
+  const l = mseLossGraph({ shape: ["times", "batch", 4], dtype: "float64", mask: true });
+  const out = await (await rt.compile(l.graph)).run({ pred, target, mask: tensor(new Float64Array(6), [2, 3]) });
+  assertEquals(toNumbers(out.loss!), [0]);
+  assert(toNumbers(out.grad_pred!).every((v) => v === 0), "no gradient from unobserved entries");
 });

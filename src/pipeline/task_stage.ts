@@ -164,7 +164,10 @@ function accuracy(pred: Float64Array, batch: Batch): number {
     let best = 0, label = 0;
     for (let c = 1; c < classes; c++) if (pred[row + c]! > pred[row + best]!) best = c;
     for (let c = 1; c < classes; c++) if (batch.targets[row + c]! > batch.targets[row + label]!) label = c;
-    if (best === label) correct++;
+    // A row with a NaN logit is wrong, not class 0 by default (NaN compares false).
+    let finite = true;
+    for (let c = 0; c < classes; c++) finite &&= Number.isFinite(pred[row + c]!);
+    if (finite && best === label) correct++;
   }
   return correct / batch.size;
 }

@@ -36,6 +36,8 @@ Deno.test("buildTask() lays out nested-spheres batches as one-hot targets observ
   b.targets.forEach((t, i) => ((right[i] = t), (wrong[i] = 1 - t)));
   assertEquals(task.metric(right, b, 0), 1);
   assertEquals(task.metric(wrong, b, 0), 0);
+  // NaN logits are wrong answers (NaN compares false, which used to leave every row at class 0).
+  assertEquals(task.metric(new Float64Array(b.targets.length).fill(NaN), b, 0), 0);
 });
 
 Deno.test("buildTask() gives sines batches on the union of times with a mask, and an MSE metric", () => {
