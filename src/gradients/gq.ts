@@ -56,6 +56,7 @@
  *
  * @module
  */
+import { STEP_CONTROLS, type StepControl } from "./adjoint.ts";
 import { gqBackwardGraph } from "./fused_graphs.ts";
 import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { integrate, solve, type SolveOptions, type VectorField } from "../solvers/integrate.ts";
@@ -96,6 +97,12 @@ export interface GqMethod {
   readonly trajectory: "backward" | "checkpoint";
   /** How the interval rule's node states are read: the solver's dense output, or steps clamped to land on each node (the step rules read the dense output). */
   readonly observe: "interpolate" | "clamp";
+  /**
+   * The backward solve's step control: `"quadjoint"`, one RMS norm over [z, a] and each interval starting with the
+   * step the last one ended on; `"torchdiffeq"`, as the authors' code (torchdiffeq's adjoint): the larger of the RMS
+   * norms of z and of a (never looser), and Hairer's initial step selected afresh in every interval.
+   */
+  readonly stepControl: StepControl;
 }
 
 /** Where GQ puts its quadrature nodes. */
@@ -114,6 +121,8 @@ export interface GqOptions {
   trajectory?: "backward" | "checkpoint";
   /** How the interval rule's node states are read. @default "interpolate" */
   observe?: "interpolate" | "clamp";
+  /** The backward solve's step control (see {@linkcode GqMethod.stepControl}). @default "quadjoint" */
+  stepControl?: StepControl;
 }
 
 /**
@@ -130,7 +139,8 @@ export interface GqOptions {
  * ```
  */
 export function gq(options: GqOptions = {}): GqMethod {
-  const { C = 0.1, nodes = "adaptive", trajectory = "backward", observe = "interpolate" } = options;
+  const { C = 0.1, nodes = "adaptive", trajectory = "backward", observe = "interpolate", stepControl = "quadjoint" } =
+    options;
   if (!(C > 0) || !Number.isFinite(C)) throw new RangeError(`gq option C must be a positive number, got ${C}`);
   if (!GQ_NODES.includes(nodes)) {
     throw new RangeError(`gq option nodes must be one of ${GQ_NODES.map((x) => `"${x}"`).join(", ")}, got "${nodes}"`);
@@ -141,7 +151,12 @@ export function gq(options: GqOptions = {}): GqMethod {
   if (observe !== "interpolate" && observe !== "clamp") {
     throw new RangeError(`gq option observe must be "interpolate" or "clamp", got "${observe}"`);
   }
-  return { kind: "gq", C, nodes, trajectory, observe };
+  if (!STEP_CONTROLS.includes(stepControl)) {
+    throw new RangeError(
+      `gq option stepControl must be one of ${STEP_CONTROLS.map((x) => `"${x}"`).join(", ")}, got "${stepControl}"`,
+    );
+  }
+  return { kind: "gq", C, nodes, trajectory, observe, stepControl };
 }
 
 /** The paper's node count for one interval: clamp(ceil(C·NFE·|Δt|/|T|), 1, 64). */
@@ -150,7 +165,7 @@ export function intervalNodeCount(C: number, nfeForward: number, dt: number, spa
 }
 
 /** The backward system [z, a] → [f, −aᵀ∂f/∂z] as step blocks. */
-function backwardSystem(ctx: GradientContext): StepSystem {
+function backwardSystem(ctx: GradientContext, method: GqMethod): StepSystem {
   const back = gqBackwardGraph(ctx.dynamics);
   const hasTime = ctx.dynamics.graph.inputs.some((i) => i.name === DYNAMICS_NAMES.time);
   return {
@@ -160,6 +175,7 @@ function backwardSystem(ctx: GradientContext): StepSystem {
       { name: "z", input: DYNAMICS_NAMES.state, output: back.outputs.dz, inNorm: true, dense: true },
       { name: "a", input: back.inputs.a, output: back.outputs.da, inNorm: true, dense: true },
     ],
+    norm: method.stepControl === "torchdiffeq" ? "mixed" : "rms",
   };
 }
 
@@ -183,7 +199,7 @@ async function gqBackward(
   const acc = new ParamGradientAccumulator(ctx.runtime, ctx.dynamics, ctx.params, zDims, ctx.constants);
   const stepper = checkpoint ? undefined : await onnxStepper({
     runtime: ctx.runtime,
-    system: backwardSystem(ctx),
+    system: backwardSystem(ctx, method),
     solver: ctx.backward.solver,
     params: ctx.fixedInputs,
     dims: [zDims, zDims],
@@ -287,7 +303,7 @@ async function gqBackward(
     accepted += stats.accepted;
     rejected += stats.rejected;
     backwardNfe += stats.nfe;
-    if (ctx.backward.solver.adaptive) firstStep = lastStep;
+    if (ctx.backward.solver.adaptive && method.stepControl === "quadjoint") firstStep = lastStep;
     a.set(aEnd);
   }
   const c0 = cotangents[0];

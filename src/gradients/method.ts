@@ -53,7 +53,7 @@ export type {
 export interface MethodOptions {
   /** GQ's options (`gq`). */
   readonly gq?: GqOptions;
-  /** Backward step control (`adjoint`, `seminorm`). */
+  /** Backward step control (`adjoint`, `seminorm`, `gq`; a `gq.stepControl` takes precedence for gq). */
   readonly stepControl?: StepControl;
   /** What each step keeps for the backward pass (`direct`). */
   readonly activations?: DirectActivations;
@@ -77,7 +77,7 @@ const BY_NAME: Readonly<Record<MethodName, (options: MethodOptions) => GradientM
   direct: (o) => direct(o.activations !== undefined ? { activations: o.activations } : {}),
   adjoint: (o) => adjoint(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
   seminorm: (o) => seminorm(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}),
-  gq: (o) => gq(o.gq),
+  gq: (o) => gq({ ...(o.stepControl !== undefined ? { stepControl: o.stepControl } : {}), ...o.gq }),
 };
 
 /**

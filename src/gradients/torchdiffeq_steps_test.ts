@@ -4,11 +4,11 @@
  * torchdiffeq's odeint_adjoint takes, listed in a fixture torchdiffeq made
  * (tests/fixtures/make_torchdiffeq_steps.py).
  */
-import { assertClose, assertEquals } from "../util/testing.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import { Runtime } from "../runtime/session.ts";
 import { tensor } from "../onnx/tensor.ts";
 import { mlpDynamics } from "../models/mlp.ts";
-import { adjoint, seminorm } from "./method.ts";
+import { adjoint, gq, seminorm } from "./method.ts";
 import { odeGradient } from "./ode_gradient.ts";
 import type { OdeGradientProblem } from "./problem.ts";
 
@@ -84,4 +84,33 @@ Deno.test("quadjoint's own step control takes different backward steps from torc
     false,
     `backward ${JSON.stringify(r.stats.backward)} vs torchdiffeq ${JSON.stringify(c.backward)}`,
   );
+});
+
+Deno.test('gq({ stepControl: "torchdiffeq" }) steps [z, a] under the larger of their RMS norms, never looser than one RMS', async () => {
+  const tol = 1e-7;
+  const [own, theirs, reference] = await Promise.all([
+    odeGradient(fixtureProblem(), { method: gq({ nodes: "interval", C: 1 }), rtol: tol, atol: tol, runtime }),
+    odeGradient(fixtureProblem(), {
+      method: gq({ nodes: "interval", C: 1, stepControl: "torchdiffeq" }),
+      rtol: tol,
+      atol: tol,
+      runtime,
+    }),
+    odeGradient(fixtureProblem(), {
+      method: adjoint({ stepControl: "torchdiffeq" }),
+      rtol: 1e-10,
+      atol: 1e-10,
+      runtime,
+    }),
+  ]);
+  assertEquals(own.stats.forward, theirs.stats.forward, "the forward solve is the same either way");
+  // max(rms z, rms a) ≥ rms [z, a], and no step carried into the next interval: at least as many evaluations.
+  assert(
+    theirs.stats.backward.nfe > own.stats.backward.nfe,
+    `${theirs.stats.backward.nfe} vs ${own.stats.backward.nfe}`,
+  );
+  for (const [name, g] of Object.entries(reference.dparams)) {
+    assertClose(theirs.dparams[name]!, g, 1e-4, `dL/d${name}`);
+  }
+  assertThrows(() => gq({ stepControl: "scipy" as "torchdiffeq" }), RangeError, /stepControl must be one of/);
 });

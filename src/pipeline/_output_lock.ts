@@ -61,6 +61,16 @@ const LOCK_HEARTBEAT_MS = 60_000;
 /** How long another host's lock may go untouched before it counts as left by a dead run: ten missed heartbeats. */
 export const LOCK_STALE_MS = 10 * LOCK_HEARTBEAT_MS;
 
+/**
+ * Whether the run holding lock file `path` still runs: on this host, its pid; on another host, whose processes
+ * cannot be asked, its lock's age — a live run touches it every minute (a shard killed by Slurm after its grace
+ * time, a crashed node or an evicted pod leaves one that ages past {@linkcode LOCK_STALE_MS}).
+ */
+async function holderLive(found: LockHolder, path: string): Promise<boolean> {
+  if (found.host === hostname()) return processRunning(found.pid);
+  return await lockAgeMs(path) <= LOCK_STALE_MS;
+}
+
 /** Milliseconds since the file at `path` was last modified (0 when it cannot be told). */
 async function lockAgeMs(path: string): Promise<number> {
   try {
@@ -266,18 +276,16 @@ export async function acquireOutputLock(
     let stale: string;
     if ("unreadable" in found) {
       stale = `an unreadable lock (${found.unreadable})`;
-    } else if (found.host !== holder.host && await lockAgeMs(path) > LOCK_STALE_MS) {
-      // Another host's process cannot be asked; a live run touches its lock every minute (a shard killed by
-      // Slurm after its grace time, a crashed node or an evicted pod leaves one that ages).
-      stale = `the lock of ${describe(found)}, untouched for over ${LOCK_STALE_MS / 60_000} minutes`;
-    } else if (found.host !== holder.host || processRunning(found.pid)) {
+    } else if (await holderLive(found, path)) {
       throw new OutputError(
         dir,
         `${label} is in use by another run (${describe(found)}); wait for it to finish or choose ` +
           `another --out. If no such run exists, remove ${path}`,
       );
     } else {
-      stale = `the lock of ${describe(found)}, which no longer runs`;
+      stale = found.host === holder.host
+        ? `the lock of ${describe(found)}, which no longer runs`
+        : `the lock of ${describe(found)}, untouched for over ${LOCK_STALE_MS / 60_000} minutes`;
     }
     // Move the stale lock aside and check it is the one examined; another run may have taken it over meanwhile.
     const aside = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
@@ -395,7 +403,7 @@ export async function liveShardLocks(dir: string): Promise<string[]> {
     const found = await readHolder(join(dir, name));
     if (found === undefined) continue;
     if ("unreadable" in found) held.push(`${name.slice(LOCK_FILE.length + 7)} (an unreadable lock)`);
-    else if (found.host !== hostname() || processRunning(found.pid)) {
+    else if (await holderLive(found, join(dir, name))) {
       held.push(`${name.slice(LOCK_FILE.length + 7)} (${describe(found)})`);
     }
   }

@@ -151,8 +151,15 @@ function sbatchValue(option: string, value: string): string {
   return /[\s"'#\\]/.test(value) ? `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"` : value;
 }
 
-/** Seconds before the time limit at which a task is told to stop (`--signal=B:TERM@…`). */
-const SIGNAL_MARGIN_S = 120;
+/**
+ * Seconds before a `time` limit at which a task is told to stop (`--signal=B:TERM@…`): two minutes, a tenth of a
+ * limit under 20 minutes, none under 10 (Slurm may send it up to a minute early: it would stop the task at start).
+ */
+function signalMargin(time: string): number | undefined {
+  const limit = slurmSeconds(time);
+  const margin = Math.min(120, Math.floor(limit / 10));
+  return limit >= 600 ? margin : undefined;
+}
 
 /** A whole `#SBATCH` option from cluster.sbatch: one token (`--mem=4G`, not `--mem 4G`), written as given. */
 function sbatchOption(option: string): string {
@@ -179,9 +186,11 @@ function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Pla
     ...(c.cpus !== undefined ? [`#SBATCH --cpus-per-task=${c.cpus}`] : []),
     ...(c.memory !== undefined ? [`#SBATCH --mem=${c.memory}`] : []),
     ...(c.time !== undefined ? [`#SBATCH --time=${c.time}`] : []),
-    // SIGTERM two minutes before the limit (the task's own shell is the CLI, by exec): time to finish the batch in
-    // flight and checkpoint, where Slurm's own SIGTERM at the limit leaves KillWait (30 s by default) before SIGKILL.
-    ...(c.time !== undefined ? [`#SBATCH --signal=B:TERM@${SIGNAL_MARGIN_S}`] : []),
+    // SIGTERM before the limit (the task's own shell is the CLI, by exec): time to finish the batch in flight and
+    // checkpoint, where Slurm's own SIGTERM at the limit leaves KillWait (30 s by default) before SIGKILL.
+    ...(c.time !== undefined && signalMargin(c.time) !== undefined
+      ? [`#SBATCH --signal=B:TERM@${signalMargin(c.time)}`]
+      : []),
     ...(c.gpus !== undefined && c.gpus > 0 ? [`#SBATCH --gres=gpu:${c.gpus}`] : []),
     ...(c.partition !== undefined ? [`#SBATCH --partition=${c.partition}`] : []),
     ...(c.account !== undefined ? [`#SBATCH --account=${c.account}`] : []),

@@ -35,7 +35,7 @@ Deno.test("main() --emit slurm prints an sbatch array script with one task per s
         "#SBATCH --cpus-per-task=1",
         "#SBATCH --mem=2G",
         "#SBATCH --time=00:10:00",
-        "#SBATCH --signal=B:TERM@120",
+        "#SBATCH --signal=B:TERM@60", // a tenth of the 10-minute limit
       ]
     ) assert(lines.includes(line), `${line} in:\n${text}`);
     const exec = lines.find((l) => l.startsWith("exec "))!;

@@ -161,8 +161,9 @@ export const GradientSchema = z.object({
       "(reversible Heun); ODE methods train an SDE through the noise stage",
   ),
   stepControl: z.enum(STEP_CONTROLS).default("quadjoint").describe(
-    'Backward step control of adjoint and seminorm: "quadjoint" (one RMS norm, steps carried across intervals) or ' +
-      '"torchdiffeq" (odeint_adjoint\'s: largest per-tensor RMS, first step chosen per interval). Default quadjoint',
+    'Backward step control of adjoint, seminorm and gq: "quadjoint" (one RMS norm, steps carried across ' +
+      "intervals) or \"torchdiffeq\" (odeint_adjoint's and the GQ authors': largest per-tensor RMS, first step " +
+      "chosen per interval). Default quadjoint",
   ),
   activations: z.enum(DIRECT_ACTIVATIONS).optional().describe(
     'What direct keeps of each solver step for its backward pass: "keep", the activations its VJP reads (fastest, ' +

@@ -34,7 +34,7 @@ const ENCODER_STREAM = 0x656e6364;
  * The earlier initSeed + 1 was the next replicate's dynamics seed (`seeds: [0, 1]`), so replicates shared draws.
  */
 export function encoderSeed(initSeed: number): number {
-  return Random.keyed(initSeed, [ENCODER_STREAM]).int(2 ** 31);
+  return Random.streamSeed(initSeed, ENCODER_STREAM);
 }
 
 /** Everything needed to train one cell. */

@@ -285,5 +285,9 @@ export async function writeReportCharts(
     await Promise.allSettled(pending);
     throw e;
   }
-  return await Promise.all(pending);
+  // Every write ends before a failure is thrown: the caller may remove the folder they write into.
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<{ svg: string; png: string }>).value);
 }

@@ -462,8 +462,10 @@ export async function solve(
         const reason = finite ? "underflow" : "nonfinite";
         if (o.minStep > 0 && hAbs <= o.minStep) fail(reason, hTry, `rejected at minStep ${o.minStep}`);
         const hNew = Math.min(Math.max(hAbs * decision.factor, o.minStep), o.maxStep);
-        // Relative to the span as well as to t: at t = 0 the step would otherwise shrink to exactly 0 first.
-        if (hNew < 1e-14 * Math.max(Math.abs(t), Math.abs(t1 - t0)) || t + dir * hNew === t || hNew === 0) {
+        // Below one ulp of |t| or of the span (at t = 0 the step would otherwise shrink to exactly 0 first; a
+        // floor of 1e-14 of a 1e8 span refused steps a fast pulse near 0 needs).
+        const floor = Number.EPSILON * Math.max(Math.abs(t), Math.abs(t1 - t0));
+        if (hNew < floor || t + dir * hNew === t || hNew === 0) {
           fail(reason, dir * hNew, finite ? `error ratio ${ratio.toPrecision(3)}` : "trial steps are not finite");
         }
         h = hNew;

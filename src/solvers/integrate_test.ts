@@ -308,3 +308,9 @@ Deno.test("integrate() reports underflow at t = 0 after a few rejections, not af
   await assert.rejects(() => integrate(f, Float64Array.of(0), 0, 1, { rtol: 1e-12, atol: 1e-12 }), SolverError);
   assert.ok(calls < 300, `${calls} evaluations before giving up`);
 });
+
+Deno.test("integrate() takes the tiny steps a fast pulse near t = 0 needs on a long span", async () => {
+  const f: VectorField = (t) => Promise.resolve(Float64Array.of(1e7 * Math.exp(-1e7 * t)));
+  const { y1 } = await integrate(f, Float64Array.of(0), 0, 1e8, { rtol: 1e-6, atol: 1e-9 });
+  assert.ok(Math.abs(y1[0]! - 1) < 1e-4, `∫ = ${y1[0]}`);
+});

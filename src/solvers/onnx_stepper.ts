@@ -93,6 +93,9 @@ export async function onnxStepper(options: OnnxStepperOptions): Promise<Stepper>
   if (solver.tableau.bError !== undefined) {
     // The error ratio runs in the model's dtype: a float32 atol below its smallest normal number rounds to 0 (or
     // loses its digits), and a component that stays 0 then gives 0/0 — every step rejected as if the state were NaN.
+    if (!(atol > 0)) {
+      throw new RangeError(`onnxStepper: atol must be positive, got ${atol} (0/0 where a state stays 0)`);
+    }
     if (dtype === "float32" && atol < FLOAT32_MIN_NORMAL) {
       throw new RangeError(
         `onnxStepper: atol ${atol} is below float32's smallest normal number ${FLOAT32_MIN_NORMAL.toPrecision(3)}; ` +

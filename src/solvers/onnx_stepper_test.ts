@@ -135,4 +135,6 @@ Deno.test("onnxStepper() refuses a float32 atol below float32's smallest normal,
   await make(1e-46).catch((e) => (message = (e as Error).message));
   assert(message.includes("atol 1e-46 is below float32's smallest normal number"), message);
   assert((await make(1e-30)) !== undefined, "a small normal atol is fine");
+  await make(0).catch((e) => (message = (e as Error).message));
+  assert(message.includes("atol must be positive, got 0"), message);
 });

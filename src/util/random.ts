@@ -70,6 +70,21 @@ export class Random {
     return new Random(0, xoroshiro128plusFromState(Array.from(words, (w) => w | 0)));
   }
 
+  /**
+   * A seed of its own for a named part of a run seeded `seed` (`stream` a four-letter tag such as "encd" packed
+   * into 32 bits): what `seed + 1` is not, since that is the next replicate's own seed.
+   *
+   * @example
+   * ```ts
+   * import { Random } from "./random.ts";
+   * const s = Random.streamSeed(1, 0x656e6364);
+   * if (s === 2 || s !== Random.streamSeed(1, 0x656e6364)) throw new Error("not a stream of its own");
+   * ```
+   */
+  static streamSeed(seed: number, stream: number): number {
+    return Random.keyed(seed, [stream]).int(2 ** 31);
+  }
+
   /** A uniform variate in [0, 1). */
   uniform(): number {
     return uniformFloat64(this.#rng);

@@ -23,6 +23,7 @@ import { learningRateFor, type PipelineConfig } from "../schema.ts";
 import { gradientMethod, solveSettings } from "../settings.ts";
 import { cellCheckpoint, removeCheckpoint, savedIfFails, withFinalCheckpoint } from "./_checkpoint.ts";
 import { writeTrainedSde } from "./_model_files.ts";
+import { Random } from "../../util/random.ts";
 import { epochRecords, runRecord } from "./_records.ts";
 import { sdeFigureRecords } from "./_sde_figures.ts";
 import type { CellContext, CellKind, CellOutcome } from "./cell_kind.ts";
@@ -42,6 +43,12 @@ function route(config: PipelineConfig): SdeTraining {
   return noiseKindOf(noise.kind).route(noise, gradientMethod(config), solve);
 }
 
+/** The first counter word of the diffusion's weight stream ("diff"). */
+const DIFFUSION_STREAM = 0x64696666;
+
+/** The first counter word of the figures' sample paths ("figs"; train.seed + 2 could be a data path's seed). */
+const FIGURES_STREAM = 0x66696773;
+
 async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
   const startedMs = performance.now();
   const { cell, runtime, progress, signal } = ctx;
@@ -54,7 +61,8 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
   const drift = driftKind.build(model.dynamics, { ...common, seed: model.initSeed });
   const diffusion = modelKindOf(diffusionSettings.kind).build(diffusionSettings, {
     ...common,
-    seed: model.initSeed + 1,
+    // A stream of its own: initSeed + 1 was the next replicate's drift seed (seeds: [0, 1]).
+    seed: Random.streamSeed(model.initSeed, DIFFUSION_STREAM),
     paramPrefix: "g",
   });
   const width = driftKind.width(model.dynamics);
@@ -118,21 +126,24 @@ async function runSdeCell(ctx: CellContext): Promise<CellOutcome> {
       ...cosines,
     };
     const charts = config.report?.charts ?? [];
-    if (charts.includes("sde-densities") || charts.includes("sde-paths")) {
-      const figures = await sdeFigureRecords({
-        label: { cellId: cell.id, method, width },
-        runtime,
-        model: { drift: drift.dynamics, diffusion: diffusion.dynamics, params: result.params },
-        data,
-        dt: config.solve.dt!,
-        seed: train.seed + 2,
-      });
-      if (charts.includes("sde-densities")) records.sdeDensities = figures.densities;
-      if (charts.includes("sde-paths")) records.sdePaths = figures.paths;
-    }
     const sde = { drift: drift.dynamics, diffusion: diffusion.dynamics };
     const meta = { cellId: cell.id, pipeline: config.name };
-    await savedIfFails(checkpoint, () => writeTrainedSde(ctx.dir, sde, result.params, meta));
+    // The figures and the model files after the last epoch: if either fails, that epoch is saved first.
+    await savedIfFails(checkpoint, async () => {
+      if (charts.includes("sde-densities") || charts.includes("sde-paths")) {
+        const figures = await sdeFigureRecords({
+          label: { cellId: cell.id, method, width },
+          runtime,
+          model: { ...sde, params: result.params },
+          data,
+          dt: config.solve.dt!,
+          seed: Random.streamSeed(train.seed, FIGURES_STREAM),
+        });
+        if (charts.includes("sde-densities")) records.sdeDensities = figures.densities;
+        if (charts.includes("sde-paths")) records.sdePaths = figures.paths;
+      }
+      await writeTrainedSde(ctx.dir, sde, result.params, meta);
+    });
     // Last, so that the cell's wall-clock holds the figures and the model's files.
     records.runs = [runRecord(fields, history, checkpoint)];
   }
