@@ -10,7 +10,8 @@
  * |---------------------------------------------------------|-------|
  * | f(z, t)                                                 | 1     |
  * | f + aᵀ∂f/∂z (gq's backward [z, a] system)               | 2     |
- * | f + aᵀ∂f/∂z + aᵀ∂f/∂θ (direct's stage VJPs, the adjoints' augmented system, a gq node) | 3 |
+ * | f + aᵀ∂f/∂z + aᵀ∂f/∂θ (the adjoints' augmented system, a gq node, direct's stage VJPs recomputing the stage) | 3 |
+ * | aᵀ∂f/∂z + aᵀ∂f/∂θ from kept activations (direct's default stage VJPs; its one recomputed stage per step left out) | 2 |
  *
  * One unit is batch·Σ in·out multiply-adds (every Gemm of the MLP) and one
  * read of the float32 weights (4 bytes per parameter); the third unit of a
@@ -43,13 +44,19 @@ export interface GradientWork {
 /**
  * Sorts a gradient's calls by kind. gq: the forward evaluations, every
  * backward call but the nodes as a z-VJP (its few plain f calls at the measurement times
- * counted as z-VJPs too) and one θ-VJP per node. The other methods: the
+ * counted as z-VJPs too) and one θ-VJP per node. direct with kept activations
+ * (`keptActivations`): each stage VJP as two units. The other methods: the
  * forward evaluations and the backward calls beyond the VJPs as f, every VJP
  * as a θ-VJP.
  */
-export function gradientWork(method: string, s: WorkStats): GradientWork {
+export function gradientWork(method: string, s: WorkStats, options: { keptActivations?: boolean } = {}): GradientWork {
   let fEvals: number, zVjps: number, thetaVjps: number;
-  if (method === "gq") {
+  if (method === "direct" && options.keptActivations) {
+    // Both products of a stage from its kept activations, no forward pass: two units each, counted as z-VJPs.
+    fEvals = s.nfeForward + Math.max(0, s.nfeBackward - s.vjpEvals);
+    zVjps = s.vjpEvals;
+    thetaVjps = 0;
+  } else if (method === "gq") {
     fEvals = s.nfeForward;
     zVjps = s.nfeBackward - s.nodes; // the backward NFE counts the nodes too
     thetaVjps = s.nodes;

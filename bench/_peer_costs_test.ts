@@ -37,3 +37,9 @@ Deno.test("relativeError() is the 2-norm of the difference over the 2-norm of th
   assertThrows(() => relativeError([[1]], [[1, 2]]), RangeError, /array 0 has 1 values against 2/);
   assertThrows(() => relativeError([], [[1]]), RangeError, /0 arrays against 1/);
 });
+
+Deno.test("gradientWork() weighs direct's stage VJPs from kept activations as two units, not three", () => {
+  const stats = { nfeForward: 14, nfeBackward: 13, vjpEvals: 12, nodes: 0 };
+  assertEquals(gradientWork("direct", stats, { keptActivations: true }).units, 14 + 1 + 2 * 12);
+  assertEquals(gradientWork("direct", stats).units, 14 + 1 + 3 * 12, "recomputing each stage");
+});

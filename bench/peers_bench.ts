@@ -39,7 +39,7 @@ import type { GradientResult } from "../src/gradients/problem.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
 import { GraphBuilder } from "../src/onnx/builder.ts";
 import { type Tensor, tensor } from "../src/onnx/tensor.ts";
-import { gradientMethod, solveSettings } from "../src/pipeline/settings.ts";
+import { solveSettings } from "../src/pipeline/settings.ts";
 import { makeDataset } from "../src/pipeline/data_stage.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
 import { learningRateFor } from "../src/pipeline/schema.ts";
@@ -65,12 +65,19 @@ const RTOL = 1e-3, ATOL = 1e-3, THREADS = 2;
 const GQ_SKIPPED = "skipped: the authors' GQ is not loaded";
 
 /** The methods, each with its peer. */
+const DIRECT_METHOD = direct();
+
+/**
+ * The methods, each with its peer, with the peer's backward step control (torchdiffeq's and the GQ authors':
+ * the largest per-block RMS norm, the first step selected per interval): quadjoint's own looser default would
+ * take fewer backward steps, so a ratio against it would mix another algorithm with speed.
+ */
 const METHODS: readonly { method: GradientMethod; peer: string }[] = [
-  { method: direct(), peer: "torchdiffeq odeint" },
-  { method: adjoint(), peer: "torchdiffeq odeint_adjoint" },
-  { method: seminorm(), peer: "odeint_adjoint (seminorm)" },
+  { method: DIRECT_METHOD, peer: "torchdiffeq odeint" },
+  { method: adjoint({ stepControl: "torchdiffeq" }), peer: "torchdiffeq odeint_adjoint" },
+  { method: seminorm({ stepControl: "torchdiffeq" }), peer: "odeint_adjoint (seminorm)" },
   // The paper's node rule on both sides (quadjoint's default adaptive nodes have no peer).
-  { method: gq({ nodes: "interval", C: 0.1 }), peer: "authors' GQ (gtol 0.1)" },
+  { method: gq({ nodes: "interval", C: 0.1, stepControl: "torchdiffeq" }), peer: "authors' GQ (gtol 0.1)" },
 ];
 
 /** A state size, batch and time span. */
@@ -281,7 +288,8 @@ async function measureTraining(
         epochs,
         seed: train.seed,
         optimizer,
-        gradient: { ...solveSettings(c.solve), method: gradientMethod(c) },
+        // The gradient rows' method (the peer's step control), not the pipeline's default.
+        gradient: { ...solveSettings(c.solve), method },
       });
       await runtime.dispose();
       // The same start for the peer: the dynamics' initial θ, the data and the targets at the last time.
@@ -408,7 +416,7 @@ export function limitRecords(rows: readonly PeerGradientRecord[], limits: Machin
       nfeBackward: r.quadjointNfeBackwardPerGradient,
       vjpEvals: r.vjpCallsPerGradient,
       nodes: r.nodesPerGradient,
-    });
+    }, { keptActivations: DIRECT_METHOD.activations === "keep" });
     // Wide batch: limited by the MatMul rate; small state: by the bandwidth of reading weights and gradients.
     const wide = r.batch > 2;
     const work = wide ? 2 * w.units * mlpMacs(sizes, r.batch) : 4 * w.units * mlpParams(sizes);
