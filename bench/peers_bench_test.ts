@@ -74,10 +74,11 @@ const limits: MachineLimits = {
 
 Deno.test("limitRecords() sets a small-state gradient's work against the copy bandwidth, for quadjoint and the peer", () => {
   const [direct, gq] = limitRecords([gradient, skipped], limits);
-  // direct: 14 + (13 − 12) plain calls and 12 θ-VJPs = 51 units, each one read of 1 011 004 float32 weights.
-  assertEquals([direct!.workUnits, direct!.rateUnit, direct!.limitRate], [51, "GB/s", 19.767335611283475]);
+  // direct (kept activations): 14 + (13 − 12) plain calls and 12 stage VJPs of 2 units = 39 units, each one read of
+  // 1 011 004 float32 weights.
+  assertEquals([direct!.workUnits, direct!.rateUnit, direct!.limitRate], [39, "GB/s", 19.767335611283475]);
   assertEquals(direct!.gradientSeconds, gradient.quadjointSeconds);
-  assertClose(direct!.achievedRate, (4 * 51 * 1011004) / (0.034072901 * 1e9), 1e-12, "achievedRate");
+  assertClose(direct!.achievedRate, (4 * 39 * 1011004) / (0.034072901 * 1e9), 1e-12, "achievedRate");
   assertClose(direct!.fraction, direct!.achievedRate / 19.767335611283475, 1e-12, "fraction");
   assertClose(direct!.peerFraction!, direct!.fraction * 0.034072901 / 0.0467, 1e-12, "peerFraction");
   assertEquals(gq!.peerFraction, null);
