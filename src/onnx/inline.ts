@@ -9,7 +9,8 @@
  */
 import type { GraphBuilder, Value } from "./builder.ts";
 import { GraphError } from "./errors.ts";
-import type { Graph } from "./graph.ts";
+import { defaultOpset, type Graph } from "./graph.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** Options of {@linkcode inlineGraph}. */
 export interface InlineOptions {
@@ -23,13 +24,22 @@ export interface InlineOptions {
   readonly sharedPrefix?: string;
 }
 
+/** Whether `a` is `b` or holds the same dtype, dims and data. */
+function sameTensor(a: Tensor | undefined, b: Tensor): boolean {
+  if (a === undefined) return false;
+  if (a === b) return true;
+  return a.dtype === b.dtype && a.dims.join() === b.dims.join() && a.data.length === b.data.length &&
+    Array.prototype.every.call(a.data, (v: unknown, i: number) => v === b.data[i]);
+}
+
 /**
  * Copies every node of `graph` into `b`, feeding each graph input from
  * `bind` (every input must be bound), and returns the host values of the
  * graph's outputs by output name.
  *
- * @throws {GraphError} when an input of `graph` is not bound, or a bound
- * value's dtype or rank differs from the input's.
+ * @throws {GraphError} when an input of `graph` is not bound, a bound value's
+ * dtype or rank differs from the input's, the opsets differ, or a shared
+ * initializer's name holds another tensor in the host.
  *
  * @example Apply y = 2x twice
  * ```ts
@@ -55,6 +65,13 @@ export function inlineGraph(
 ): Map<string, Value> {
   const { prefix } = options;
   const shared = options.sharedPrefix ?? prefix;
+  if (defaultOpset(graph) !== b.opset) {
+    // Nodes are re-checked and written under the host's opset: Reduce* axes, Unsqueeze and others change meaning.
+    throw new GraphError(
+      `Inlining ${graph.name}: its opset ${defaultOpset(graph)} differs from the host graph's ${b.opset}`,
+      { graph: b.name },
+    );
+  }
   const names = new Map<string, string>();
   for (const input of graph.inputs) {
     if (graph.initializers.has(input.name)) continue;
@@ -76,6 +93,14 @@ export function inlineGraph(
   for (const [name, t] of graph.initializers) {
     const hostName = `${shared}${name}`;
     if (!b.has(hostName)) b.initializer(hostName, t);
+    else if (!sameTensor(b.constantOf(hostName), t)) {
+      // Shared by name only when it is the same tensor: another weight (or a host input) of that name is a clash.
+      throw new GraphError(
+        `Inlining ${graph.name}: initializer "${name}" would be shared as "${hostName}", which the host holds ` +
+          "with other values; give the graphs distinct sharedPrefix values",
+        { graph: b.name, valueName: hostName },
+      );
+    }
     names.set(name, hostName);
   }
   const rename = (n: string) => {

@@ -240,7 +240,8 @@ export function sweepIssues(config: PipelineConfig): PipelineIssue[] {
   const paths: string[] = [];
   for (const path of Object.keys(sweep)) {
     const head = path.split(".")[0];
-    if (head === "sweep" || head === "quick" || head === "$schema" || head === "cluster") {
+    if (head === "sweep" || head === "quick" || head === "$schema" || head === "cluster" || head === "runtime") {
+      // runtime: one Runtime serves every cell, so its settings cannot differ between cells.
       issues.push({ path: `sweep.${path}`, message: `Cannot sweep over "${head}"` });
     } else if (!isSchemaPath(path)) {
       issues.push({ path: `sweep.${path}`, message: `No field "${path}" in the pipeline schema` });

@@ -52,6 +52,13 @@ Deno.test("sweepIssues() refuses a sweep path inside another swept path, whose v
   assertThrows(() => expandSweep(config), PipelineError);
 });
 
+Deno.test("sweepIssues() refuses sweeping runtime settings, which one Runtime shares across cells", () => {
+  const config = PipelineSchema.parse({ ...base, sweep: { "runtime.backend": ["cpu", "webgpu"] } });
+  assertEquals(sweepIssues(config).map((i) => [i.path, i.message]), [
+    ["sweep.runtime.backend", 'Cannot sweep over "runtime"'],
+  ]);
+});
+
 Deno.test("distinctIds() gives later cells of a shared id _2, _3 in sweep order and leaves the rest as they are", () => {
   const config = PipelineSchema.parse(base);
   const cell = (id: string, width: number) => ({ id, values: { width }, config });

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
 const FAILED = "PROBE_FAILED ";
@@ -23,8 +24,9 @@ export type ProbeResult = { readonly starts: true } | { readonly starts: false; 
  * executable, a failed import), in which case the caller tries in-process.
  */
 export async function probeBackend(backend: string, model: Uint8Array): Promise<ProbeResult> {
-  const script = new URL(import.meta.url).pathname;
-  const config = new URL("../../deno.json", import.meta.url).pathname;
+  // fileURLToPath, not .pathname: a space or non-ASCII letter in the checkout's path is %-encoded there.
+  const script = fileURLToPath(import.meta.url);
+  const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
   const args = ["run", "--quiet", "--allow-read", "--allow-env", "--allow-ffi", "--allow-sys"];
   try {
     if (Deno.statSync(config).isFile) args.push("--config", config);

@@ -189,12 +189,16 @@ export function linkProviders(libDir: string, binDir: string): string | undefine
     if (want === undefined) return `${target} not found`;
     if (realPath(link) === want) continue;
     try {
+      // A link under a name of its own, renamed over the old one: processes linking at once never see none, nor
+      // collide (a rename replaces atomically).
+      const fresh = `${link}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+      Deno.symlinkSync(want, fresh);
       try {
-        Deno.removeSync(link);
+        Deno.renameSync(fresh, link);
       } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        Deno.removeSync(fresh);
+        throw e;
       }
-      Deno.symlinkSync(want, link);
     } catch (e) {
       return `${name} is not beside libonnxruntime.so.1 in ${binDir} and cannot be linked there (${firstLine(e)})`;
     }

@@ -183,14 +183,16 @@ export class Runtime {
    * the same model bytes. float64 ops that ORT lacks are lowered first; a CPU session (also one a GPU backend falls
    * back to) runs the CPU's kernel rewrites too (`lowerForCpuSpeed`).
    */
-  compile(graph: Graph): Promise<CompiledGraph> {
+  async compile(graph: Graph): Promise<CompiledGraph> {
     const cached = this.#byObject.get(graph);
-    if (cached) return cached;
+    // A session someone released is not handed out again: the graph gets a fresh one.
+    if (cached && !(await cached.catch(() => undefined))?.released) return cached;
     // The key is the graph as every backend runs it; the CPU's own rewrites are applied when its session is made.
     const runnable = lowerForRuntime(graph);
     const bytes = encodeModel(runnable);
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
+    if (p && (await p.catch(() => undefined))?.released) p = undefined;
     if (!p) {
       p = this.#create(graph, bytes, runnable);
       this.#byContent.set(key, p);
@@ -343,6 +345,11 @@ export class CompiledGraph {
     this.#session = session;
     this.backend = backend;
     this.#fewRows = fewRows;
+  }
+
+  /** Whether {@linkcode CompiledGraph.release} has freed this graph's sessions. */
+  get released(): boolean {
+    return this.#released;
   }
 
   /** Row counts a few-row session was made (or tried) for so far (see `splitRowGemms`); for tests and diagnostics. */

@@ -466,3 +466,41 @@ Deno.test("CompiledGraph.release() also frees a few-row session still being made
   await assertRejects(() => s.run(rows(5)), GraphError, "released");
   await rt.dispose();
 });
+
+Deno.test("Runtime.compile() after a graph's release gives a fresh session, not the released one", async () => {
+  const rt = new Runtime({ threads: 1 });
+  const graph = () => {
+    const b = new GraphBuilder("again");
+    b.output(b.op1("Neg", [b.input("x", "float32", [2])]), "y");
+    return b.build();
+  };
+  const g = graph();
+  const first = await rt.compile(g);
+  await first.release();
+  const x = tensor(Float32Array.of(1, 2), [2]);
+  for (const again of [await rt.compile(g), await rt.compile(graph())]) {
+    assert(again !== first && !again.released, "a new session");
+    assertEquals(Array.from((await again.run({ x })).y!.data as Float32Array), [-1, -2]);
+  }
+  await rt.dispose();
+});
+
+Deno.test("linkProviders() links each provider library beside the binding, replacing a stale link, leaving no temporaries", async () => {
+  const { linkProviders } = await import("./_cuda_libs.ts");
+  const root = await Deno.makeTempDir();
+  try {
+    const [lib, bin, old] = [`${root}/lib`, `${root}/bin`, `${root}/old`];
+    for (const d of [lib, bin, old]) await Deno.mkdir(d);
+    for (const name of PROVIDER_LIBS) {
+      await Deno.writeTextFile(join(lib, name), "new");
+      await Deno.writeTextFile(join(old, name), "old");
+      await Deno.symlink(join(old, name), join(bin, name)); // a link to another install
+    }
+    assertEquals(linkProviders(lib, bin), undefined);
+    assertEquals(linkProviders(lib, bin), undefined, "a second run finds them in place");
+    for (const name of PROVIDER_LIBS) assertEquals(await Deno.readTextFile(join(bin, name)), "new");
+    assertEquals([...Deno.readDirSync(bin)].map((e) => e.name).sort(), [...PROVIDER_LIBS].sort());
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -21,7 +21,7 @@
 import { type Dynamics, DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { GraphBuilder, type Value } from "../onnx/builder.ts";
 import { inlineGraph } from "../onnx/inline.ts";
-import { attr, type Graph } from "../onnx/graph.ts";
+import { attr, defaultOpset, type Graph } from "../onnx/graph.ts";
 import { int64, tensor } from "../onnx/tensor.ts";
 import type { Random } from "../util/random.ts";
 import { checkSameState } from "./terms.ts";
@@ -132,7 +132,8 @@ export function wongZakaiGraph(options: WongZakaiOptions): Graph {
   const c = check(options);
   checkSameState(drift, diffusion, "wongZakaiGraph");
   const dtype = drift.dtype, shape = drift.stateShape;
-  const b = new GraphBuilder("wong_zakai");
+  // At the drift's opset, which the inlined drift (and diffusion) are checked under.
+  const b = new GraphBuilder("wong_zakai", { opset: defaultOpset(drift.graph) });
   const t = b.input(DYNAMICS_NAMES.time, dtype, []);
   const z = b.input(DYNAMICS_NAMES.state, dtype, ["batch", ...shape]);
   const inputs = new Map<string, Value>([[DYNAMICS_NAMES.time, t], [DYNAMICS_NAMES.state, z]]);

@@ -15,7 +15,7 @@
  */
 import { crossEntropyLossGraph, type HeadSpec, type LossGraph, mseLossGraph } from "../autodiff/losses.ts";
 import { GraphBuilder, type Value } from "../onnx/builder.ts";
-import { formatShape, type Graph } from "../onnx/graph.ts";
+import { defaultOpset, formatShape, type Graph } from "../onnx/graph.ts";
 import { inlineGraph } from "../onnx/inline.ts";
 import { int64, type Tensor, tensor } from "../onnx/tensor.ts";
 import { activate, type Activation } from "../models/activations.ts";
@@ -95,7 +95,8 @@ function headSpec(
   rowHead: RowHead | undefined,
   mlp: MlpHead | undefined,
 ): { spec: HeadSpec; params: Record<string, number[]>; fanIn: Record<string, number> } {
-  const b = new GraphBuilder(`head_${head}`);
+  // An imported head is inlined, and inlining keeps one opset: the readout graph takes the head's.
+  const b = new GraphBuilder(`head_${head}`, head === "graph" ? { opset: defaultOpset(rowHead!.graph) } : {});
   const zs = b.input("zs", dtype, ["times", "batch", stateDim]);
   const params: Record<string, number[]> = {};
   const fanIn: Record<string, number> = {};
