@@ -49,6 +49,19 @@ export function parseEinsum(equation: string, ranks: readonly number[]): EinsumS
   }
   const explicit = (t: string) => t.replace("...", "").length;
   const ellipsisRank = Math.max(0, ...terms.map((t, i) => (t.includes("...") ? ranks[i]! - explicit(t) : 0)));
+  // As ONNX Runtime takes them: every "..." of one rank (it refuses others, and a rank-0 one beside a wider one
+  // crashed it), and an explicit output keeps the "..." its inputs have.
+  terms.forEach((t, i) => {
+    if (t.includes("...") && ranks[i]! - explicit(t) !== ellipsisRank && ranks[i]! - explicit(t) >= 0) {
+      throw new RangeError(
+        `equation "${equation}": the "..." of operand ${i} stands for ${ranks[i]! - explicit(t)} dims, ` +
+          `another operand's for ${ellipsisRank}; ONNX Runtime needs them equal`,
+      );
+    }
+  });
+  if (rhs !== undefined && ellipsisRank > 0 && !rhs.includes("...")) {
+    throw new RangeError(`equation "${equation}": its output must keep the "..." its inputs have`);
+  }
   const inputs = terms.map((t, i) => term(t, ranks[i], ellipsisRank));
   let output: string[];
   if (rhs !== undefined) output = term(rhs, undefined, ellipsisRank);

@@ -653,6 +653,22 @@ const SHAPE_ERRORS: ReadonlyArray<readonly [string, (b: GraphBuilder) => void, r
     ["node es (Einsum)", `term "ijk" has 3 labels for an operand of rank 2`],
   ],
   [
+    "Einsum ellipses of different ranks (ONNX Runtime refuses them; a rank-0 one crashed it)",
+    (b) =>
+      b.op1("Einsum", [b.input("a", "float32", [2, 1, 3, 4]), b.input("c", "float32", [5, 4, 6])], {
+        equation: attr.string("...ij,...jk"),
+      }, { name: "es" }),
+    ["node es (Einsum)", `the "..." of operand 1 stands for 1 dims, another operand's for 2`],
+  ],
+  [
+    "an explicit Einsum output without its inputs' ellipsis",
+    (b) =>
+      b.op1("Einsum", [b.input("a", "float32", [2, 3]), b.input("c", "float32", [3, 2])], {
+        equation: attr.string("...i,i...->i"),
+      }, { name: "es" }),
+    ["node es (Einsum)", `its output must keep the "..." its inputs have`],
+  ],
+  [
     "Einsum labels of different sizes",
     (b) =>
       b.op1("Einsum", [b.input("a", "float32", [2, 3]), b.input("c", "float32", [4, 2])], {

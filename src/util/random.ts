@@ -112,6 +112,7 @@ export class Random {
 
   /** An integer in [0, n). */
   int(n: number): number {
+    if (!(Number.isInteger(n) && n > 0)) throw new RangeError(`Random.int(n) needs a positive integer n, got ${n}`);
     return Math.floor(this.uniform() * n);
   }
 

@@ -81,6 +81,8 @@ export function assertClose(
 ): void {
   const a = typeof actual === "number" ? [actual] : actual;
   const e = typeof expected === "number" ? [expected] : expected;
+  // Two empty arrays would pass without comparing anything: a test that asserts nothing.
+  if (e.length === 0) throw new AssertionError({ message: `${what}: nothing to compare (empty arrays)` });
   const err = relativeError(a, e);
   if (!(err <= tol)) {
     // A NaN difference is the worst of all, so the message points at it.
