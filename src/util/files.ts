@@ -79,22 +79,31 @@ export async function readJsonIfExists(path: string): Promise<unknown> {
 
 /**
  * Replaces directory `path` with the contents `fill` writes into a fresh
- * temporary directory: the old directory is removed only once the new one is
- * complete, then the new one is renamed into place.
+ * temporary directory: once the new one is complete the old one is renamed
+ * aside, the new one renamed into place, and only then the old one removed —
+ * killed at any point, `path` holds the old folder or the new one whole (a
+ * leftover aside folder is a stale temporary, removed by the next run).
  */
 export async function replaceDirectory(path: string, fill: (dir: string) => Promise<void>): Promise<void> {
   const tmp = tempPath(path);
   await Deno.mkdir(tmp, { recursive: true });
+  let aside: string | undefined;
   try {
     await fill(tmp);
-    await Deno.remove(path, { recursive: true }).catch((e) => {
+    aside = tempPath(path);
+    try {
+      await Deno.rename(path, aside);
+    } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
+      aside = undefined;
+    }
     await Deno.rename(tmp, path);
   } catch (e) {
+    if (aside !== undefined) await Deno.rename(aside, path).catch(() => {}); // the old folder back
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
   }
+  if (aside !== undefined) await Deno.remove(aside, { recursive: true }).catch(() => {}); // else stale, removed later
 }
 
 /** Quotes a CSV field when needed (RFC 4180). */

@@ -51,3 +51,15 @@ Deno.test("toCsv() leaves missing and non-finite values empty", () => {
   assertEquals(toCsv([{ a: 1, b: NaN }, { b: null, c: [1, 2] }]), 'a,b,c\n1,,\n,,"[1,2]"\n');
   assertEquals(toCsv([]), "\n");
 });
+
+Deno.test("replaceDirectory() swaps in the new folder whole and removes the old one, leaving no temporaries", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await replaceDirectory(`${dir}/charts`, (d) => Deno.writeTextFile(`${d}/a.svg`, "old"));
+    await replaceDirectory(`${dir}/charts`, (d) => Deno.writeTextFile(`${d}/b.svg`, "new"));
+    assertEquals([...Deno.readDirSync(`${dir}/charts`)].map((e) => e.name), ["b.svg"]);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["charts"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
