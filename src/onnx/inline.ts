@@ -24,12 +24,39 @@ export interface InlineOptions {
   readonly sharedPrefix?: string;
 }
 
-/** Whether `a` is `b` or holds the same dtype, dims and data. */
+/** Ops whose inputs or attributes changed between opsets 7 and 23 (axes, splits, pads, bounds, softmax axis). */
+const OPSET_SENSITIVE = new Set([
+  "ReduceMean",
+  "ReduceMax",
+  "ReduceMin",
+  "ReduceProd",
+  "ReduceSum",
+  "ReduceL1",
+  "ReduceL2",
+  "ReduceLogSum",
+  "ReduceLogSumExp",
+  "ReduceSumSquare",
+  "Squeeze",
+  "Unsqueeze",
+  "Split",
+  "Slice",
+  "Pad",
+  "Clip",
+  "Resize",
+  "Upsample",
+  "TopK",
+  "Dropout",
+  "Softmax",
+  "LogSoftmax",
+  "Hardmax",
+]);
+
+/** Whether `a` is `b` or holds the same dtype, dims and data (NaN equal to NaN). */
 function sameTensor(a: Tensor | undefined, b: Tensor): boolean {
   if (a === undefined) return false;
   if (a === b) return true;
   return a.dtype === b.dtype && a.dims.join() === b.dims.join() && a.data.length === b.data.length &&
-    Array.prototype.every.call(a.data, (v: unknown, i: number) => v === b.data[i]);
+    Array.prototype.every.call(a.data, (v: unknown, i: number) => Object.is(v, b.data[i]));
 }
 
 /**
@@ -38,8 +65,9 @@ function sameTensor(a: Tensor | undefined, b: Tensor): boolean {
  * graph's outputs by output name.
  *
  * @throws {GraphError} when an input of `graph` is not bound, a bound value's
- * dtype or rank differs from the input's, the opsets differ, or a shared
- * initializer's name holds another tensor in the host.
+ * dtype or rank differs from the input's, the opsets differ and the graph
+ * has an op that reads differently across them, or a shared initializer's
+ * name holds another tensor in the host.
  *
  * @example Apply y = 2x twice
  * ```ts
@@ -65,11 +93,14 @@ export function inlineGraph(
 ): Map<string, Value> {
   const { prefix } = options;
   const shared = options.sharedPrefix ?? prefix;
-  if (defaultOpset(graph) !== b.opset) {
-    // Nodes are re-checked and written under the host's opset: Reduce* axes, Unsqueeze and others change meaning.
+  const changed = defaultOpset(graph) === b.opset ? undefined : graph.nodes.find((n) => OPSET_SENSITIVE.has(n.opType));
+  if (changed !== undefined) {
+    // Nodes are re-checked and written under the host's opset, where these ops read their axes (or splits, pads,
+    // bounds) from other places: refused rather than silently misread. Others (MatMul, Gemm, activations) mean the same.
     throw new GraphError(
-      `Inlining ${graph.name}: its opset ${defaultOpset(graph)} differs from the host graph's ${b.opset}`,
-      { graph: b.name },
+      `Inlining ${graph.name}: its opset ${defaultOpset(graph)} differs from the host graph's ${b.opset}, and its ` +
+        `${changed.opType} node ${changed.name} reads differently across opsets`,
+      { graph: b.name, nodeName: changed.name, opType: changed.opType },
     );
   }
   const names = new Map<string, string>();

@@ -140,6 +140,8 @@ export class Runtime {
   readonly #options: Required<Omit<RuntimeOptions, "backend">>;
   #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
   readonly #byContent = new Map<string, Promise<CompiledGraph>>();
+  /** What each session promise resolved to, for the synchronous released check. */
+  readonly #made = new WeakMap<Promise<CompiledGraph>, CompiledGraph>();
 
   /** Checks the options; sessions are created lazily by {@linkcode Runtime.compile}. */
   constructor(options: RuntimeOptions = {}) {
@@ -183,20 +185,23 @@ export class Runtime {
    * the same model bytes. float64 ops that ORT lacks are lowered first; a CPU session (also one a GPU backend falls
    * back to) runs the CPU's kernel rewrites too (`lowerForCpuSpeed`).
    */
-  async compile(graph: Graph): Promise<CompiledGraph> {
+  compile(graph: Graph): Promise<CompiledGraph> {
+    // A session someone released is not handed out again: the graph gets a fresh one. Checked synchronously (a
+    // released graph's promise has resolved, so #made knows it), so two compiles at once make one session.
+    const released = (q: Promise<CompiledGraph>) => this.#made.get(q)?.released === true;
     const cached = this.#byObject.get(graph);
-    // A session someone released is not handed out again: the graph gets a fresh one.
-    if (cached && !(await cached.catch(() => undefined))?.released) return cached;
+    if (cached && !released(cached)) return cached;
     // The key is the graph as every backend runs it; the CPU's own rewrites are applied when its session is made.
     const runnable = lowerForRuntime(graph);
     const bytes = encodeModel(runnable);
     const key = createHash("sha256").update(bytes).digest("hex");
     let p = this.#byContent.get(key);
-    if (p && (await p.catch(() => undefined))?.released) p = undefined;
+    if (p && released(p)) p = undefined;
     if (!p) {
-      p = this.#create(graph, bytes, runnable);
-      this.#byContent.set(key, p);
-      p.catch(() => this.#byContent.delete(key));
+      const made = this.#create(graph, bytes, runnable);
+      p = made;
+      this.#byContent.set(key, made);
+      made.then((c) => this.#made.set(made, c), () => this.#byContent.delete(key));
     }
     this.#byObject.set(graph, p);
     return p;
