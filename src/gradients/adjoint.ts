@@ -65,11 +65,11 @@ export interface AdjointOptions {
   readonly stepControl?: StepControl;
 }
 
-function checkedStepControl(options: AdjointOptions): StepControl {
-  const { stepControl = "quadjoint" } = options;
+/** `stepControl` checked (default "quadjoint"); `method` names the method in the error (adjoint's, gq's). */
+export function checkedStepControl(stepControl: StepControl = "quadjoint", method = "adjoint"): StepControl {
   if (!STEP_CONTROLS.includes(stepControl)) {
     throw new RangeError(
-      `adjoint option stepControl must be one of ${
+      `${method} option stepControl must be one of ${
         STEP_CONTROLS.map((x) => `"${x}"`).join(", ")
       }, got "${stepControl}"`,
     );
@@ -88,7 +88,7 @@ function checkedStepControl(options: AdjointOptions): StepControl {
  * ```
  */
 export function adjoint(options: AdjointOptions = {}): AdjointMethod {
-  return { kind: "adjoint", norm: "full", stepControl: checkedStepControl(options) };
+  return { kind: "adjoint", norm: "full", stepControl: checkedStepControl(options.stepControl) };
 }
 
 /**
@@ -96,7 +96,7 @@ export function adjoint(options: AdjointOptions = {}): AdjointMethod {
  * take part in step-size control, so the backward pass takes fewer steps.
  */
 export function seminorm(options: AdjointOptions = {}): AdjointMethod {
-  return { kind: "adjoint", norm: "seminorm", stepControl: checkedStepControl(options) };
+  return { kind: "adjoint", norm: "seminorm", stepControl: checkedStepControl(options.stepControl) };
 }
 
 /** The augmented system as step blocks: z, a, then a_θ per parameter and a_t, which only integrate. */

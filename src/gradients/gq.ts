@@ -56,7 +56,7 @@
  *
  * @module
  */
-import { STEP_CONTROLS, type StepControl } from "./adjoint.ts";
+import { checkedStepControl, type StepControl } from "./adjoint.ts";
 import { gqBackwardGraph } from "./fused_graphs.ts";
 import { DYNAMICS_NAMES } from "../models/dynamics.ts";
 import { integrate, solve, type SolveOptions, type VectorField } from "../solvers/integrate.ts";
@@ -139,8 +139,7 @@ export interface GqOptions {
  * ```
  */
 export function gq(options: GqOptions = {}): GqMethod {
-  const { C = 0.1, nodes = "adaptive", trajectory = "backward", observe = "interpolate", stepControl = "quadjoint" } =
-    options;
+  const { C = 0.1, nodes = "adaptive", trajectory = "backward", observe = "interpolate" } = options;
   if (!(C > 0) || !Number.isFinite(C)) throw new RangeError(`gq option C must be a positive number, got ${C}`);
   if (!GQ_NODES.includes(nodes)) {
     throw new RangeError(`gq option nodes must be one of ${GQ_NODES.map((x) => `"${x}"`).join(", ")}, got "${nodes}"`);
@@ -151,12 +150,7 @@ export function gq(options: GqOptions = {}): GqMethod {
   if (observe !== "interpolate" && observe !== "clamp") {
     throw new RangeError(`gq option observe must be "interpolate" or "clamp", got "${observe}"`);
   }
-  if (!STEP_CONTROLS.includes(stepControl)) {
-    throw new RangeError(
-      `gq option stepControl must be one of ${STEP_CONTROLS.map((x) => `"${x}"`).join(", ")}, got "${stepControl}"`,
-    );
-  }
-  return { kind: "gq", C, nodes, trajectory, observe, stepControl };
+  return { kind: "gq", C, nodes, trajectory, observe, stepControl: checkedStepControl(options.stepControl, "gq") };
 }
 
 /** The paper's node count for one interval: clamp(ceil(C·NFE·|Δt|/|T|), 1, 64). */

@@ -172,6 +172,7 @@ function sbatchOption(option: string): string {
 function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Plan, options: EmitOptions): string {
   const c = p.cluster;
   const quick = options.quick ? " --quick" : "";
+  const margin = c.time === undefined ? undefined : signalMargin(c.time);
   const lines = [
     "#!/bin/bash",
     `# quadjoint sweep ${config.name}${quick}: ${cells.length} cells in ${p.count} shards, one array task each.`,
@@ -188,9 +189,7 @@ function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Pla
     ...(c.time !== undefined ? [`#SBATCH --time=${c.time}`] : []),
     // SIGTERM before the limit (the task's own shell is the CLI, by exec): time to finish the batch in flight and
     // checkpoint, where Slurm's own SIGTERM at the limit leaves KillWait (30 s by default) before SIGKILL.
-    ...(c.time !== undefined && signalMargin(c.time) !== undefined
-      ? [`#SBATCH --signal=B:TERM@${signalMargin(c.time)}`]
-      : []),
+    ...(margin !== undefined ? [`#SBATCH --signal=B:TERM@${margin}`] : []),
     ...(c.gpus !== undefined && c.gpus > 0 ? [`#SBATCH --gres=gpu:${c.gpus}`] : []),
     ...(c.partition !== undefined ? [`#SBATCH --partition=${c.partition}`] : []),
     ...(c.account !== undefined ? [`#SBATCH --account=${c.account}`] : []),

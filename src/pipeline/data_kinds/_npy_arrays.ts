@@ -122,15 +122,12 @@ export function checked(
   const shapes = { ...(x ? { x: x.rest } : {}), y: y.rest };
   expect(a, "y", y.n >= 1, `has no samples (shape ${shapeText(a.y.shape)})`);
   // One NaN or Inf spoils the loss; time series mark unobserved values as NaN, so their y is exempt.
-  const firstBad = (v: Float64Array) => v.findIndex((e) => !Number.isFinite(e));
-  if (x) {
-    const i = firstBad(a.x!.data);
-    expect(a, "x", i < 0, `holds ${a.x!.data[i]} at element ${i} (sample ${Math.floor(i / Math.max(x.size, 1))})`);
-  }
-  if (task !== "time-series") {
-    const i = firstBad(a.y.data);
-    expect(a, "y", i < 0, `holds ${a.y.data[i]} at element ${i} (sample ${Math.floor(i / Math.max(y.size, 1))})`);
-  }
+  const allFinite = (k: "x" | "y", size: number) => {
+    const v = a[k]!.data, i = v.findIndex((e) => !Number.isFinite(e));
+    expect(a, k, i < 0, `holds ${v[i]} at element ${i} (sample ${Math.floor(i / Math.max(size, 1))})`);
+  };
+  if (x) allFinite("x", x.size);
+  if (task !== "time-series") allFinite("y", y.size);
   if (task === "classification") {
     expect(a, "y", y.rest.length === 0, `has shape ${shapeText(a.y.shape)}; classification needs labels of shape [n]`);
     expect(a, "y", a.y.data.every(Number.isInteger), "holds labels that are not integers");
