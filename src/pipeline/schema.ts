@@ -223,7 +223,7 @@ export const LearningRateSchema = z.union([
  * When a training cell writes its checkpoint: after every `everyEpochs`-th
  * epoch, or once `everySeconds` have passed since the last one, whichever
  * comes first; without either, whenever the time since the last checkpoint
- * is at least 20 times what that one took. A checkpoint does not depend on
+ * is at least 50 times what that one took. A checkpoint does not depend on
  * it: `--resume` continues from one written under another schedule.
  */
 export const CheckpointScheduleSchema = z.object({
@@ -249,8 +249,8 @@ export const TrainSchema = z.object({
     .describe("Loss. Default: cross-entropy for classification data, mse otherwise"),
   checkpoint: CheckpointScheduleSchema.optional().describe(
     "When to write the checkpoint --resume continues from. Default: whenever the time since the last one is at " +
-      "least 20 times what that one took (checkpoints under 5% of the run). Always after the last epoch and on " +
-      "Ctrl-C",
+      "least 50 times what that one took (checkpoints under 2% of the run). Always on Ctrl-C and when training " +
+      "fails",
   ),
 }).strict();
 

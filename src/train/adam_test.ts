@@ -1,5 +1,6 @@
 import { assert, assertClose, assertEquals, assertThrows } from "../util/testing.ts";
 import { Adam } from "./adam.ts";
+import { CHUNK } from "./wasm/adam_f32.ts";
 
 Deno.test("Adam.step() matches hand-computed steps exactly when the arithmetic is exact", () => {
   // β = (0.5, 0.75), ε = 0: step 1 with g = 1 gives m = 0.5, v = 0.25, m̂ = 1, v̂ = 1, θ −= lr·1.
@@ -92,24 +93,49 @@ Deno.test("Adam.init() keeps the moments in each parameter's type unless asked f
   assert(wide.m.w instanceof Float64Array && wide.v.w instanceof Float64Array, "float64 moments on request");
 });
 
-Deno.test("Adam.step() on float32 moves θ by the moments as stored in float32", () => {
-  const adam = new Adam({ lr: 0.01 });
-  const theta = { w: Float32Array.of(0.1, -0.2, 0.3) };
-  const state = adam.init(theta);
-  const ref = Float32Array.from(theta.w), m = new Float32Array(3), v = new Float32Array(3);
-  for (let t = 1; t <= 5; t++) {
-    const g = Float32Array.from(ref, (x, i) => Math.sin(x * 7 + i + t));
-    adam.step(theta, { w: g }, state);
-    for (let i = 0; i < 3; i++) {
-      m[i] = 0.9 * m[i]! + (1 - 0.9) * g[i]!;
-      v[i] = 0.999 * v[i]! + (1 - 0.999) * g[i]! * g[i]!;
-      ref[i] = ref[i]! - 0.01 / (1 - 0.9 ** t) * m[i]! / (Math.sqrt(v[i]!) / Math.sqrt(1 - 0.999 ** t) + 1e-8);
+Deno.test("Adam.step() on float32 steps in float32 arithmetic, bit for bit, over whole and partial SIMD chunks", () => {
+  // The reference rounds every operation to float32 (Math.fround of each double result is the float32 result
+  // for +, −, ×, ÷ and √); lengths around the kernel's chunk and vector sizes, and weight decay on and off.
+  const f = Math.fround;
+  for (const [n, weightDecay] of [[3, 0], [CHUNK + 5, 0.05], [2 * CHUNK, 0], [7, 0.5]] as const) {
+    const adam = new Adam({ lr: 0.01, betas: [0.8, 0.99], eps: 1e-6, weightDecay });
+    const theta = { w: Float32Array.from({ length: n }, (_, i) => Math.sin(i + 0.5)) };
+    const state = adam.init(theta);
+    const ref = Float32Array.from(theta.w), m = new Float32Array(n), v = new Float32Array(n);
+    for (let t = 1; t <= 4; t++) {
+      const g = Float32Array.from(ref, (x, i) => Math.sin(x * 7 + i + t) * 10 ** ((i % 9) - 4));
+      adam.step(theta, { w: g }, state);
+      const b1 = f(0.8), b2 = f(0.99), c1 = f(1 - 0.8), c2 = f(1 - 0.99), wd = f(weightDecay);
+      const stepSize = f(0.01 / (1 - 0.8 ** t)), bc2Sqrt = f(Math.sqrt(1 - 0.99 ** t)), eps = f(1e-6);
+      for (let i = 0; i < n; i++) {
+        const gi = weightDecay === 0 ? g[i]! : f(g[i]! + f(wd * ref[i]!));
+        m[i] = f(f(b1 * m[i]!) + f(c1 * gi));
+        v[i] = f(f(b2 * v[i]!) + f(f(c2 * gi) * gi));
+        ref[i] = f(ref[i]! - f(f(stepSize * m[i]!) / f(f(f(Math.sqrt(v[i]!)) / bc2Sqrt) + eps)));
+      }
+      assertEquals([theta.w, state.m.w, state.v.w], [ref, m, v], `n ${n}, step ${t}`);
     }
-    assertEquals([Array.from(theta.w), Array.from(state.m.w!), Array.from(state.v.w!)], [
-      Array.from(ref),
-      Array.from(m),
-      Array.from(v),
-    ]);
+  }
+});
+
+Deno.test("Adam.step() on float32 stops at the first non-finite gradient, with exactly the elements before it updated", () => {
+  // Positions inside a vector of four, at a vector's start, in the scalar tail and in a later chunk.
+  for (const bad of [0, 2, 4, 9, CHUNK + 1]) {
+    for (const value of [NaN, Infinity, -Infinity]) {
+      const n = CHUNK + 10;
+      const theta = { w: Float32Array.from({ length: n }, (_, i) => i / n) };
+      const clean = { w: Float32Array.from(theta.w) };
+      const adam = new Adam({ lr: 0.1 });
+      const state = adam.init(theta), g = new Float32Array(n).fill(1);
+      adam.step(clean, { w: g.slice() }, adam.init(clean)); // every element updated, for comparison
+      g[bad] = value;
+      assertThrows(() => adam.step(theta, { w: g }, state), RangeError, `is ${value} at index ${bad}`);
+      assertEquals(theta.w.subarray(0, bad), clean.w.subarray(0, bad), `updated before ${bad}`);
+      assert(theta.w.subarray(bad).every((x, i) => x === Math.fround((bad + i) / n)), `θ untouched from ${bad}`);
+      assert(state.m.w!.subarray(0, bad).every((x) => x !== 0), `m updated before ${bad}`);
+      assert(state.m.w!.subarray(bad).every((x) => x === 0), `m untouched from ${bad}`);
+      assertEquals(state.step, 0, "the step is not counted");
+    }
   }
 });
 

@@ -16,10 +16,10 @@
  *
  * Saves follow a schedule ({@linkcode CheckpointSchedule}): by default one
  * whenever the time since the last is at least {@linkcode COST_RATIO} times
- * what the last took, so checkpoints cost under 1/21 (< 5%) of the run — a
+ * what the last took, so checkpoints cost under 1/51 (< 2%) of the run — a
  * width-3000 MLP's 108 MB of float32 θ, m and v took 0.05–0.15 s to write
- * on a 2-core machine, so it saves every one to three seconds, and a small
- * model after nearly every epoch. Whatever the schedule, the cell saves the
+ * on a 2-core machine, so it saves every 2.5 to 8 seconds, and a small model
+ * after nearly every epoch. Whatever the schedule, the cell saves the
  * last completed epoch when training stops (Ctrl-C) or fails; a finished cell
  * needs none (its model files and result.json hold the outcome) and the
  * engine removes it.
@@ -43,7 +43,7 @@ import type { CellContext } from "./cell_kind.ts";
 import type { CellTimes } from "./_records.ts";
 
 /** The default schedule saves once the time since the last save is this many times what it took. */
-export const COST_RATIO = 20;
+export const COST_RATIO = 50;
 
 /** The tensor files' names: `checkpoint-<epoch>-<8 hex>.safetensors`. */
 const TENSOR_FILE = /^checkpoint-\d+-[0-9a-f]{8}\.safetensors$/;

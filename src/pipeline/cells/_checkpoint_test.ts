@@ -68,10 +68,10 @@ function stateAt(epoch: number): TrainState<EpochTotals> {
 const files = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 const tensorFiles = (dir: string) => files(dir).filter((f) => f.endsWith(".safetensors"));
 
-Deno.test("saveDue() by default saves once 20 times the last save's cost has passed, else as the schedule says", () => {
-  assertEquals(COST_RATIO, 20);
+Deno.test("saveDue() by default saves once 50 times the last save's cost has passed, else as the schedule says", () => {
+  assertEquals(COST_RATIO, 50);
   assert(saveDue(undefined, 1, 0, 0), "the first save, whose cost is unknown, is due at once");
-  assert(!saveDue(undefined, 5, 1999, 100) && saveDue(undefined, 5, 2000, 100), "20 × 100 ms");
+  assert(!saveDue(undefined, 5, 4999, 100) && saveDue(undefined, 5, 5000, 100), "50 × 100 ms");
   assert(saveDue({ everyEpochs: 3 }, 6, 0, 1e9) && !saveDue({ everyEpochs: 3 }, 7, 1e9, 0), "every 3rd epoch only");
   assert(!saveDue({ everySeconds: 2 }, 1, 1999, 0) && saveDue({ everySeconds: 2 }, 1, 2000, 1e9), "2 s");
   assert(saveDue({ everyEpochs: 4, everySeconds: 60 }, 4, 0, 0), "whichever comes first");
