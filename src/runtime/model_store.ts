@@ -10,7 +10,10 @@
  * graph is encoded and written to a temporary file first, and only then are the
  * temporaries renamed over their targets. A failure before the renames (a graph
  * that cannot be encoded, a full disk) leaves the files already there
- * untouched and removes the temporaries.
+ * untouched and removes the temporaries. A rename that fails (rare within one
+ * folder: a target that is a folder, permissions) stops there: the error names
+ * the keys already replaced, the other files are unchanged and no temporary
+ * is left behind.
  *
  * @module
  */
@@ -105,7 +108,19 @@ export async function writeModels(
     await Promise.all(temps.map((t) => Deno.remove(t).catch(() => {})));
     throw new Error(`Cannot write model set "${name}" to ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  for (const [i, key] of keys.entries()) await Deno.rename(temps[i]!, `${dir}/${key}${EXTENSION}`);
+  for (const [i, key] of keys.entries()) {
+    try {
+      await Deno.rename(temps[i]!, `${dir}/${key}${EXTENSION}`);
+    } catch (e) {
+      await Promise.all(temps.slice(i).map((t) => Deno.remove(t).catch(() => {})));
+      const replaced = keys.slice(0, i).map((k) => `"${k}"`).join(", ") || "none";
+      throw new Error(
+        `Cannot write graph "${key}" of model set "${name}" to ${dir}/${key}${EXTENSION}: ${(e as Error).message}. ` +
+          `Already replaced: ${replaced}; the others are unchanged`,
+        { cause: e },
+      );
+    }
+  }
 }
 
 /**

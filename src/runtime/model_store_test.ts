@@ -106,6 +106,27 @@ Deno.test("writeModels() removes its temporaries and keeps earlier files when wr
   });
 });
 
+Deno.test("writeModels() names what it replaced and leaves no temporaries when a rename fails", async () => {
+  await withTempDir(async (root) => {
+    await writeModels("m", { c: layer(3) }, { root });
+    const c = await Deno.readFile(`${root}/m/c.onnx`);
+    // A non-empty folder where b's file goes: the rename over it fails after a's has succeeded.
+    await Deno.mkdir(`${root}/m/b.onnx/inside`, { recursive: true });
+    await assertRejects(
+      () => writeModels("m", { a: layer(1), b: layer(2), c: layer(4) }, { root }),
+      Error,
+      `Cannot write graph "b" of model set "m" to ${root}/m/b.onnx`,
+    );
+    await assertRejects(
+      () => writeModels("m", { a: layer(1), b: layer(2), c: layer(4) }, { root }),
+      Error,
+      'Already replaced: "a"; the others are unchanged',
+    );
+    assertEquals(await listDir(`${root}/m`), ["a.onnx", "b.onnx", "c.onnx"], "no temporaries left");
+    assertEquals(await Deno.readFile(`${root}/m/c.onnx`), c, "c unchanged");
+  });
+});
+
 Deno.test("writeModels() and readModels() reject names that are not a single safe path component", async () => {
   const g = layer(1);
   for (const bad of ["", "a/b", "../up", "..", ".", ".hidden", "a\\b", "sp ace", "x\0y"]) {
