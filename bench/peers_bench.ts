@@ -279,19 +279,6 @@ async function measureTraining(
         eps: train.optimizer.eps,
         weightDecay: train.optimizer.weightDecay,
       };
-      const runtime = new Runtime({ threads: THREADS });
-      const q = await trainNeuralOde({
-        runtime,
-        model: task.model,
-        params: task.params,
-        train: task.train,
-        epochs,
-        seed: train.seed,
-        optimizer,
-        // The gradient rows' method (the peer's step control), not the pipeline's default.
-        gradient: { ...solveSettings(c.solve), method },
-      });
-      await runtime.dispose();
       // The same start for the peer: the dynamics' initial θ, the data and the targets at the last time.
       const { dynamics } = task.model;
       const weights: Record<string, WeightTensor> = {};
@@ -306,30 +293,58 @@ async function measureTraining(
       if (mlp.kind !== "mlp") {
         throw new TypeError(`peers: the crossing pipeline's dynamics must be an mlp, not ${mlp.kind}`);
       }
-      const hidden = hiddenWidths(mlp);
-      const hasPeer = name !== "gq" || gqAvailable;
-      const a = hasPeer
-        ? await peerRequest(peer, {
-          cmd: "train",
+      let peerError: string | undefined = name !== "gq" || gqAvailable ? undefined : GQ_SKIPPED;
+      if (peerError === undefined) {
+        const started = await peerRequest(peer, {
+          cmd: "train_start",
           weights: weightsPath,
           dim: dynamics.stateShape[0]!,
-          hidden,
+          hidden: hiddenWidths(mlp),
           time: mlp.time,
           x: rows(all.x, task.model.dataDim),
           target: rows(all.targets, outDim, (all.times.length - 1) * n * outDim),
           method: name,
-          epochs,
           lr,
           betas: train.optimizer.betas,
           eps: train.optimizer.eps,
           t1: all.times.at(-1)!,
           rtol: c.solve.rtol,
           atol: c.solve.atol,
-        })
-        : GQ_SKIPPED;
+        });
+        if (typeof started === "string") peerError = started;
+      }
+      const peerEpochs: PeerAnswer[] = [];
+      const peerEpoch = async () => {
+        if (peerError !== undefined || peerEpochs.length >= epochs) return;
+        const a = await peerRequest(peer, { cmd: "train_epoch" });
+        if (typeof a === "string") peerError = a;
+        else peerEpochs.push(a);
+      };
+      // Epochs interleaved in rounds whose order alternates: q1 p1 | p2 q2 | q3 p3 | p4 q4 …
+      const runtime = new Runtime({ threads: THREADS });
+      const q = await trainNeuralOde({
+        runtime,
+        model: task.model,
+        params: task.params,
+        train: task.train,
+        epochs,
+        seed: train.seed,
+        optimizer,
+        // The gradient rows' method (the peer's step control), not the pipeline's default.
+        gradient: { ...solveSettings(c.solve), method },
+        onEpoch: async (e) => {
+          if (e.epoch % 2 === 1) {
+            await peerEpoch();
+            await peerEpoch();
+          }
+        },
+      });
+      await runtime.dispose();
+      const peerDone = peerError === undefined && peerEpochs.length === epochs;
       const qs = q.history.map((h) => h.epochSeconds);
-      const ps = typeof a === "string" ? null : (a.seconds as number[]);
-      const pl = typeof a === "string" ? null : (a.loss as number[]);
+      const ps = peerDone ? peerEpochs.map((a) => a.seconds as number) : null;
+      const pl = peerDone ? peerEpochs.map((a) => a.loss as number) : null;
+      const last = q.history.at(-1)!, peerLast = peerDone ? peerEpochs.at(-1)! : null;
       const rec: PeerTrainingRecord = {
         width,
         method: name,
@@ -342,11 +357,13 @@ async function measureTraining(
         peerFirstEpochSeconds: ps ? ps[0]! : null,
         quadjointFirstLoss: q.history[0]!.trainLoss,
         peerFirstLoss: pl ? pl[0]! : null,
-        quadjointLastLoss: q.history.at(-1)!.trainLoss,
+        quadjointLastLoss: last.trainLoss,
         peerLastLoss: pl ? pl.at(-1)! : null,
-        quadjointNfeForwardPerEpoch: q.history.at(-1)!.nfeForwardPerEpoch,
-        peerNfeForwardPerEpoch: typeof a === "string" ? null : (a.nfe_forward as number[]).at(-1)!,
-        ...(typeof a === "string" ? { peerError: a } : {}),
+        quadjointNfeForwardPerEpoch: last.nfeForwardPerEpoch,
+        peerNfeForwardPerEpoch: peerLast ? (peerLast.nfe_forward as number) : null,
+        quadjointNfeBackwardPerEpoch: last.nfeBackwardPerEpoch,
+        peerNfeBackwardPerEpoch: peerLast ? (peerLast.nfe_backward as number) : null,
+        ...(peerError !== undefined ? { peerError } : {}),
       };
       out.push(rec);
       const seconds = `${rec.quadjointEpochSeconds.toFixed(3)} s/epoch vs ${fmt(rec.peerEpochSeconds, 3)}`;
@@ -573,11 +590,17 @@ function htmlReport(
     { key: "peerFirstLoss", label: "peer first loss" },
     { key: "quadjointLastLoss", label: "quadjoint last loss" },
     { key: "peerLastLoss", label: "peer last loss" },
+    { key: "quadjointNfeForwardPerEpoch", label: "fwd NFE q", format: "int" },
+    { key: "peerNfeForwardPerEpoch", label: "fwd NFE peer", format: "int" },
+    { key: "quadjointNfeBackwardPerEpoch", label: "bwd NFE q", format: "int" },
+    { key: "peerNfeBackwardPerEpoch", label: "bwd NFE peer", format: "int" },
   ];
   const trainTable: ReportTable = {
     caption: "Crossing trajectories: seconds per epoch (median after the first epoch)",
     columns: trainTableColumns,
     rows: tableRows(training, trainTableColumns),
+    note: "Epochs interleaved: quadjoint 1, peer 1, peer 2, quadjoint 2, quadjoint 3, … (the order alternates by " +
+      "round). NFE of the last epoch.",
   };
   const limitTableColumns: ReportTable["columns"] = [
     { key: "regime", label: "regime" },

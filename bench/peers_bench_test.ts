@@ -63,6 +63,8 @@ const training: PeerTrainingRecord = {
   peerLastLoss: 3.1,
   quadjointNfeForwardPerEpoch: 14,
   peerNfeForwardPerEpoch: 14,
+  quadjointNfeBackwardPerEpoch: 20,
+  peerNfeBackwardPerEpoch: 20,
 };
 
 const limits: MachineLimits = {

@@ -10,7 +10,8 @@ Commands:
   hello     versions, thread count, and whether the authors' GQ imported
   model     build the MLP dynamics from a weight file (which also holds z0)
   gradient  time one gradient (forward solve + backward) by one method
-  train     time a few epochs of the crossing-trajectories training loop
+  train_start  set up the crossing-trajectories training loop (model, data, Adam)
+  train_epoch  time one epoch of it (quadjoint interleaves its own epochs between these)
 
 Methods: "direct" (torchdiffeq.odeint, backpropagation through the solver),
 "adjoint" (torchdiffeq.odeint_adjoint), "seminorm" (odeint_adjoint with
@@ -57,6 +58,7 @@ class Peers:
             self.gq_error = "no --gq-path given"
         self.func = None
         self.z0 = None
+        self.training = None
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -107,35 +109,49 @@ class Peers:
             write_weights(request["grad_out"], grads)
         return answer
 
-    def train(self, request):
-        """Full-batch training: per epoch one gradient by `method` and one Adam step."""
+    def train_start(self, request):
+        """Full-batch training set-up: the model from a weight file, the data, Adam; `train_epoch` runs epochs."""
         weights = read_weights(request["weights"])
         func = MlpDynamics(int(request["dim"]), [int(w) for w in request["hidden"]], request.get("time", "concat"))
         func.load(weights)
         x = torch.tensor(request["x"], dtype=torch.float32)
-        target = torch.tensor(request["target"], dtype=torch.float32)
         # z0 = [x, 0 ... 0]: the data followed by the augmented zeros.
         z0 = torch.cat([x, torch.zeros(x.shape[0], int(request["dim"]) - x.shape[1])], dim=1)
-        t = torch.tensor([0.0, float(request["t1"])], dtype=torch.float32)
         betas = tuple(request.get("betas", (0.9, 0.999)))
-        optimizer = torch.optim.Adam(func.parameters(), lr=request["lr"], betas=betas, eps=request.get("eps", 1e-8))
-        out_dim = target.shape[1]
-        seconds, losses, nfe_forward, nfe_backward = [], [], [], []
-        for _ in range(int(request["epochs"])):
-            start_evals = func.evals
-            start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            states = self._solve(request["method"], func, z0, t, request["rtol"], request["atol"])
-            forward_evals = func.evals - start_evals
-            # MSE on the first out_dim components at the last time, as quadjoint's "slice" head + mse.
-            loss = ((states[-1][:, :out_dim] - target) ** 2).mean()
-            loss.backward()
-            optimizer.step()
-            seconds.append(time.perf_counter() - start)
-            losses.append(loss.item())
-            nfe_forward.append(forward_evals)
-            nfe_backward.append(func.evals - start_evals - forward_evals)
-        return {"seconds": seconds, "loss": losses, "nfe_forward": nfe_forward, "nfe_backward": nfe_backward}
+        self.training = {
+            "func": func,
+            "z0": z0,
+            "target": torch.tensor(request["target"], dtype=torch.float32),
+            "t": torch.tensor([0.0, float(request["t1"])], dtype=torch.float32),
+            "optimizer": torch.optim.Adam(func.parameters(), lr=request["lr"], betas=betas, eps=request.get("eps", 1e-8)),
+            "method": request["method"],
+            "rtol": request["rtol"],
+            "atol": request["atol"],
+        }
+        return {"params": sum(p.numel() for p in func.parameters())}
+
+    def train_epoch(self, request):
+        """One epoch of the training `train_start` set up: one gradient by its method and one Adam step."""
+        if self.training is None:
+            raise RuntimeError("no training set up: send a 'train_start' request first")
+        tr = self.training
+        func, target = tr["func"], tr["target"]
+        start_evals = func.evals
+        start = time.perf_counter()
+        tr["optimizer"].zero_grad(set_to_none=True)
+        states = self._solve(tr["method"], func, tr["z0"], tr["t"], tr["rtol"], tr["atol"])
+        forward_evals = func.evals - start_evals
+        # MSE on the first out_dim components at the last time, as quadjoint's "slice" head + mse.
+        loss = ((states[-1][:, : target.shape[1]] - target) ** 2).mean()
+        loss.backward()
+        tr["optimizer"].step()
+        seconds = time.perf_counter() - start
+        return {
+            "seconds": seconds,
+            "loss": loss.item(),
+            "nfe_forward": forward_evals,
+            "nfe_backward": func.evals - start_evals - forward_evals,
+        }
 
     # --- solving --------------------------------------------------------------------------------
 
@@ -163,7 +179,13 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     peers = Peers(args.threads, args.gq_path)
-    handlers = {"hello": peers.hello, "model": peers.model, "gradient": peers.gradient, "train": peers.train}
+    handlers = {
+        "hello": peers.hello,
+        "model": peers.model,
+        "gradient": peers.gradient,
+        "train_start": peers.train_start,
+        "train_epoch": peers.train_epoch,
+    }
     serve(handlers)
 
 

@@ -397,7 +397,7 @@ export interface PeerTrainingRecord {
   method: string;
   /** The PyTorch peer it is set against. */
   peer: string;
-  /** Epochs trained by each library. */
+  /** Epochs trained by each library, interleaved in rounds of one epoch each whose order alternates. */
   epochs: number;
   /** Median wall-clock seconds of one quadjoint epoch after the first (the first compiles graphs). */
   quadjointEpochSeconds: number;
@@ -421,6 +421,10 @@ export interface PeerTrainingRecord {
   quadjointNfeForwardPerEpoch: number;
   /** The peer's forward NFE of the last epoch. */
   peerNfeForwardPerEpoch: number | null;
+  /** quadjoint's backward NFE of the last epoch (absent in files before it was recorded). */
+  quadjointNfeBackwardPerEpoch?: number;
+  /** The peer's backward NFE of the last epoch (0 for odeint, which backpropagates through its graph). */
+  peerNfeBackwardPerEpoch?: number | null;
   /** Why the peer has no times: its error, or that it was skipped. */
   peerError?: string;
 }
