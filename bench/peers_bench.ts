@@ -13,10 +13,12 @@
  * with the same θ (quadjoint's seeded initial weights, sent to the peer in a
  * weight file), the same z0 and time grid, and 2 threads on both sides (ORT
  * intra-op threads, `torch.set_num_threads`). Runs are interleaved round
- * robin — quadjoint method m, peer method m, next method — after one untimed
- * warm-up run of each, whose gradients are compared (relative error of dL/dθ
- * and dL/dz0). Also: seconds per epoch of the crossing-trajectories training
- * loop (pipelines/crossing-trajectories.yaml) in both libraries, and the
+ * robin — quadjoint method m and peer method m (which goes first alternates
+ * by round), next method — after one untimed warm-up run of each, whose
+ * gradients are compared (relative error of dL/dθ and dL/dz0). Also: seconds
+ * per epoch of the crossing-trajectories training loop
+ * (pipelines/crossing-trajectories.yaml) in both libraries, epochs
+ * interleaved the same way, and the
  * machine's limits (a MatMul of the gradient's size through ONNX Runtime,
  * copy bandwidth) set against the work each of quadjoint's gradients does
  * (see `_peer_costs.ts` for the work model).
@@ -215,17 +217,21 @@ async function measureGradients(
       ...(typeof a === "string" ? { peerError: a } : {}),
     });
   }
-  // Timed rounds, round robin: quadjoint m, peer m, next m.
+  // Timed rounds, round robin: quadjoint m and peer m, then the next m; the pair's order alternates by round.
   for (let rep = 0; rep < repeats; rep++) {
     for (const [i, { method }] of METHODS.entries()) {
       const rec = records[i]!;
-      const [ms] = await timeRepeats(() => odeGradient(problem, options(method)), { repeats: 1, warmup: 0 });
-      rec.quadjointTimesSeconds.push(ms! / 1000);
-      if (rec.peerError === undefined) {
+      const ours = async () => {
+        const [ms] = await timeRepeats(() => odeGradient(problem, options(method)), { repeats: 1, warmup: 0 });
+        rec.quadjointTimesSeconds.push(ms! / 1000);
+      };
+      const theirs = async () => {
+        if (rec.peerError !== undefined) return;
         const a = await peerRequest(peer, gradientRequest(rec.method));
         if (typeof a === "string") rec.peerError = a;
         else rec.peerTimesSeconds.push(a.seconds as number);
-      }
+      };
+      for (const run of rep % 2 === 0 ? [ours, theirs] : [theirs, ours]) await run();
     }
   }
   for (const rec of records) {
