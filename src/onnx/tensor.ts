@@ -25,8 +25,16 @@ export function sizeOf(dims: readonly number[]): number {
   return n;
 }
 
+/** Refuses dims that are not non-negative integers ([−1, −2] has the product 2 of a real shape). */
+function checkDims(dims: readonly number[]): void {
+  const bad = dims.findIndex((d) => !(Number.isSafeInteger(d) && d >= 0));
+  if (bad >= 0) throw new RangeError(`Tensor dims [${dims.join(", ")}]: dim ${bad} is not a non-negative integer`);
+}
+
 /**
  * Makes a tensor, checking that `data` holds exactly `dims`' elements.
+ *
+ * @throws {RangeError} when a dim is not a non-negative integer, or the element count differs.
  *
  * @example Make a 2×2 float64 tensor
  * ```ts
@@ -36,6 +44,7 @@ export function sizeOf(dims: readonly number[]): number {
  * ```
  */
 export function tensor<D extends DType>(data: TypedArrayOf[D], dims: readonly number[]): Tensor<D> {
+  checkDims(dims);
   const n = sizeOf(dims);
   if (data.length !== n) {
     throw new RangeError(
@@ -47,6 +56,7 @@ export function tensor<D extends DType>(data: TypedArrayOf[D], dims: readonly nu
 
 /** A zero-filled tensor. */
 export function zeros<D extends DType>(dtype: D, dims: readonly number[]): Tensor<D> {
+  checkDims(dims);
   return { dtype, dims: [...dims], data: allocate(dtype, sizeOf(dims)) };
 }
 
