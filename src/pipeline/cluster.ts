@@ -12,6 +12,12 @@ import { positiveInt } from "./fields.ts";
 /** Most shards (array tasks) a sweep may be split into. */
 export const MAX_SHARDS = 10_000;
 
+/**
+ * Most array tasks Slurm takes by default (MaxArraySize 1001: indices up to
+ * 1000), and so the default shard count's cap: a larger sweep shares shards.
+ */
+export const SLURM_DEFAULT_MAX_ARRAY = 1000;
+
 /** A word a scheduler takes as a name (partition, account, QoS). */
 const schedulerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
   message: "Must be letters, digits, '.', '_' and '-' (a scheduler name)",
@@ -32,7 +38,8 @@ export const MEMORY = /^\d+[KMGT]?$/;
 /** The `cluster` section. */
 export const ClusterSchema = z.object({
   shards: positiveInt.max(MAX_SHARDS).optional().describe(
-    "Shards (array tasks, k8s completions) the sweep is split into; --shards overrides. Default: one per cell",
+    "Shards (array tasks, k8s completions) the sweep is split into; --shards overrides. Default: one per cell, " +
+      "at most 1000 (Slurm's default MaxArraySize allows indices up to 1000)",
   ),
   time: z.string().regex(SLURM_TIME, { message: "Must be a Slurm time: minutes, HH:MM:SS or D-HH:MM:SS" })
     // Slurm reads 0 as no limit, Kubernetes refuses an activeDeadlineSeconds of 0: leave the field out instead.

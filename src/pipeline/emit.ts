@@ -25,7 +25,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import type { Backend } from "../runtime/session.ts";
-import { type ClusterConfig, ClusterSchema } from "./cluster.ts";
+import { type ClusterConfig, ClusterSchema, SLURM_DEFAULT_MAX_ARRAY } from "./cluster.ts";
 import type { PipelineConfig } from "./schema.ts";
 import type { SweepCell } from "./sweep.ts";
 
@@ -110,7 +110,7 @@ async function plan(config: PipelineConfig, cells: readonly SweepCell[], options
     const rel = relative(ROOT, abs);
     return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? join(workdir, rel) : abs === ROOT ? workdir : abs;
   };
-  const count = options.shards ?? cluster.shards ?? cells.length;
+  const count = options.shards ?? cluster.shards ?? Math.min(cells.length, SLURM_DEFAULT_MAX_ARRAY);
   if (count > cells.length) {
     throw new RangeError(
       `${count} shards for a sweep of ${cells.length} cells: ${count - cells.length} tasks would have nothing to ` +
@@ -179,6 +179,12 @@ function slurmScript(config: PipelineConfig, cells: readonly SweepCell[], p: Pla
     `# Written by: deno task pipeline ${options.file}${quick} --emit slurm. Submit with: sbatch <this file>`,
     `# Task i runs shard i/${p.count} into ${p.dir} with --resume, so a task run again continues where it stopped.`,
     `# When every task has ended, merge the shards into one results.json and report: deno task report ${p.dir}`,
+    ...(p.count > SLURM_DEFAULT_MAX_ARRAY
+      ? [
+        `# ${p.count} array tasks: above Slurm's default MaxArraySize (1001, indices up to 1000), where sbatch refuses ` +
+        "the array; check `scontrol show config | grep MaxArraySize`, or emit with --shards 1000 or fewer.",
+      ]
+      : []),
     `#SBATCH --job-name=${p.name}`,
     `#SBATCH --array=1-${p.count}`,
     `#SBATCH --chdir=${sbatchValue("cluster.workdir", p.workdir)}`,

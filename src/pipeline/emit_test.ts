@@ -2,7 +2,9 @@ import { Ajv } from "ajv";
 import { parse } from "yaml";
 import { assert, assertEquals } from "../util/testing.ts";
 import { main } from "./cli.ts";
-import { kubernetesMemory, shellQuote, slurmSeconds } from "./emit.ts";
+import { emitJob, kubernetesMemory, shellQuote, slurmSeconds } from "./emit.ts";
+import { PipelineSchema } from "./schema.ts";
+import { expandSweep } from "./sweep.ts";
 
 const sweep = new URL("../../tests/fixtures/pipelines/cluster/sweep.yaml", import.meta.url).pathname;
 const jobSchema = new URL("../../tests/fixtures/k8s/job-batch-v1.trimmed.json", import.meta.url);
@@ -156,4 +158,24 @@ Deno.test("slurmSeconds(), kubernetesMemory() and shellQuote() convert as Slurm,
   ]);
   assertEquals(["8G", "512M", "100", "1T", "64K"].map(kubernetesMemory), ["8Gi", "512Mi", "100Mi", "1Ti", "64Ki"]);
   assertEquals(["a/b.yaml", "it's here", "$HOME"].map(shellQuote), ["a/b.yaml", `'it'\\''s here'`, "'$HOME'"]);
+});
+
+Deno.test("emitJob() caps the default array at Slurm's default MaxArraySize, and notes a larger one asked for", async () => {
+  const seeds = Array.from({ length: 1002 }, (_, i) => i);
+  const config = PipelineSchema.parse({
+    name: "wide",
+    data: { kind: "analytic", T: { min: 1, max: 2, count: 2 } },
+    solve: { rtol: 1e-6, atol: 1e-6 },
+    gradient: { method: "gq" },
+    evaluate: { metrics: ["gradient-error"] },
+    sweep: { "data.T.max": seeds.map((s) => 2 + s / 1000) },
+  });
+  const cells = expandSweep(config);
+  assertEquals(cells.length, 1002);
+  const byDefault = await emitJob(config, cells, { kind: "slurm", file: "wide.yaml" });
+  assert(byDefault.includes("#SBATCH --array=1-1000\n"), "1002 cells share 1000 tasks by default");
+  assert(!byDefault.includes("MaxArraySize"), "no note within the default limit");
+  const asked = await emitJob(config, cells, { kind: "slurm", file: "wide.yaml", shards: 1002 });
+  assert(asked.includes("#SBATCH --array=1-1002\n"), asked);
+  assert(asked.includes("# 1002 array tasks: above Slurm's default MaxArraySize (1001"), asked);
 });
