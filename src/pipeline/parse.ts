@@ -7,7 +7,7 @@
  * binary files, YAML whose aliases expand exponentially (a "billion laughs"
  * file; at most {@linkcode MAX_ALIAS_COUNT} copies), values nested deeper
  * than {@linkcode MAX_DEPTH} levels. A UTF-8 byte-order mark is skipped.
- * Duplicate YAML keys are found here in linear time (the yaml package's
+ * Duplicate keys (YAML, and JSON, whose parser keeps the last) are found here in linear time (the yaml package's
  * `uniqueKeys` check compares every pair of keys of a map: 40 000 keys took
  * two minutes).
  *
@@ -53,11 +53,11 @@ function tooLarge(file: string, size: string): PipelineError {
 }
 
 /**
- * Duplicate keys of the YAML document's maps, one issue each at the key's own
- * path, with both lines. One Set per map: linear in the document's size.
+ * Duplicate keys of the YAML document's maps (or a JSON file's objects, read
+ * as YAML), one issue each at the key's own path, with both lines. One Set per map: linear in the document's size.
  * Aliases are not followed (their anchors are walked where they stand).
  */
-function duplicateKeys(contents: unknown, lines: LineCounter): PipelineIssue[] {
+function duplicateKeys(contents: unknown, lines: LineCounter, format: "JSON" | "YAML"): PipelineIssue[] {
   const found: { at: number; issue: PipelineIssue }[] = [];
   const pos = (node: unknown) => {
     const start = (node as { range?: [number, number, number] } | null)?.range?.[0];
@@ -81,7 +81,7 @@ function duplicateKeys(contents: unknown, lines: LineCounter): PipelineIssue[] {
         const first = seen.get(key);
         if (first !== undefined) {
           const at = (pair.key as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
-          const message = `Invalid YAML: duplicate key "${key}" ${where(pair.key, first)}`;
+          const message = `Invalid ${format}: duplicate key "${key}" ${where(pair.key, first)}`;
           found.push({ at, issue: { path: formatPath([...path, key]), message } });
         } else {
           seen.set(key, pair.key);
@@ -110,11 +110,19 @@ function tooDeep(value: unknown): (string | number)[] | undefined {
 
 function parseText(text: string, file: string): unknown {
   if (/\.json$/i.test(file)) {
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch (e) {
       throw fileError(file, `Invalid JSON: ${(e as Error).message}`);
     }
+    // JSON.parse keeps the last of duplicate keys silently; JSON is YAML 1.2, whose parser sees them all (where
+    // it reads the file at all: some valid JSON, such as keys over 1 024 characters, it refuses).
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(text, { uniqueKeys: false, lineCounter });
+    const duplicates = doc.errors.length === 0 ? duplicateKeys(doc.contents, lineCounter, "JSON") : [];
+    if (duplicates.length > 0) throw new PipelineError(file, duplicates);
+    return value;
   }
   const lineCounter = new LineCounter();
   let doc;
@@ -132,7 +140,7 @@ function parseText(text: string, file: string): unknown {
       })),
     );
   }
-  const duplicates = duplicateKeys(doc.contents, lineCounter);
+  const duplicates = duplicateKeys(doc.contents, lineCounter, "YAML");
   if (duplicates.length > 0) throw new PipelineError(file, duplicates);
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });

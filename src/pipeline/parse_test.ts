@@ -71,6 +71,11 @@ Deno.test("parsePipeline() reports YAML and JSON syntax errors and non-object fi
     'p.yaml: b.c: Invalid YAML: duplicate key "c" at line 4 (first at line 3)',
     "duplicate keys are refused, at their path",
   );
+  assertEquals(
+    parseError('{"name": "a",\n "solve": {"rtol": 1e-3,\n  "rtol": 1e-9}}', "p.json").message,
+    'p.json: solve.rtol: Invalid JSON: duplicate key "rtol" at line 3 (first at line 2)',
+    "in JSON too, whose parser would keep the last",
+  );
   assert(parseError("42", "p.yaml").message.includes("got number"));
 });
 
