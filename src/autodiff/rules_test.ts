@@ -233,6 +233,11 @@ const CASES: RuleCase[] = [
         }),
     ),
   },
+  conv1d(
+    "ConvTranspose",
+    { strides: attr.ints([1]), output_padding: attr.ints([2]), dilations: attr.ints([3]) },
+    "output_padding 2 at stride 1, dilation 3 (its Conv cotangent two rows longer than x)",
+  ),
   {
     op: "ConvTranspose",
     name: "ConvTranspose 2-D with output_shape (all through the lowering)",

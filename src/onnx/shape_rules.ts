@@ -832,6 +832,15 @@ const RULES: ReadonlyArray<readonly [string, ShapeRule]> = [
     const pads = intsAttr(ctx.node, "pads", [...kernel.map(() => 0), ...kernel.map(() => 0)]);
     const outPad = intsAttr(ctx.node, "output_padding", kernel.map(() => 0));
     const outShape = intsAttr(ctx.node, "output_shape");
+    // ONNX Runtime refuses the node only when it runs; say so while building.
+    outPad.forEach((p, i) => {
+      const limit = Math.max(strides[i] ?? 1, dil[i] ?? 1);
+      if (p < 0 || p >= limit) {
+        fail(
+          `output_padding[${i}] (${p}) must be in [0, max(stride, dilation)) = [0, ${limit}) (as ONNX Runtime requires)`,
+        );
+      }
+    });
     const autoPad = stringAttr(ctx.node, "auto_pad", "NOTSET");
     const same = autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER";
     const spatial: Dim[] = kernel.map((k, i) => {

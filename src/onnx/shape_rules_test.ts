@@ -697,6 +697,14 @@ const SHAPE_ERRORS: ReadonlyArray<readonly [string, (b: GraphBuilder) => void, r
     ["node cl (Clip)", "input 1 (min) must be a scalar, got [3]"],
   ],
   [
+    "ConvTranspose output_padding not below max(stride, dilation) (ONNX Runtime refuses it only when it runs)",
+    (b) =>
+      b.op1("ConvTranspose", [b.input("a", "float32", [1, 1, 3]), b.input("w", "float32", [1, 1, 2])], {
+        output_padding: attr.ints([1]),
+      }, { name: "ct" }),
+    ["node ct (ConvTranspose)", "output_padding[0] (1) must be in [0, max(stride, dilation)) = [0, 1)"],
+  ],
+  [
     "float op on an int tensor",
     (b) => b.op1("Tanh", [b.initializer("i", int64([1, 2]))], {}, { name: "th" }),
     ["node th (Tanh)", "input 0 must be float32 or float64, got int64"],

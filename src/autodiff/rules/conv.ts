@@ -478,14 +478,22 @@ const convTranspose: VjpRule = {
     const kernel = w!.shape.slice(2) as number[];
     const n = kernel.length;
     const pads = autoPad === "VALID" ? Array(2 * n).fill(0) : intsAttr(node, "pads", Array(2 * n).fill(0));
-    const dx = ctx.wants(0)
+    const strides = intsAttr(node, "strides", Array(n).fill(1));
+    let dx = ctx.wants(0)
       ? b.op1("Conv", [g, w!], {
         kernel_shape: attr.ints(kernel),
-        strides: attr.ints(intsAttr(node, "strides", Array(n).fill(1))),
+        strides: attr.ints(strides),
         dilations: attr.ints(intsAttr(node, "dilations", Array(n).fill(1))),
         pads: attr.ints(pads),
       })
       : null;
+    // output_padding of a stride or more (allowed below the dilation) makes that Conv ⌊p / stride⌋ rows longer
+    // than the input at the end; no input reaches them.
+    const extra = intsAttr(node, "output_padding", Array(n).fill(0)).map((p, i) => Math.floor(p / strides[i]!));
+    if (dx && extra.some((e) => e > 0)) {
+      const axes = extra.flatMap((e, i) => (e > 0 ? [i + 2] : []));
+      dx = b.op1("Slice", [dx, ints(b, axes.map(() => 0)), ints(b, axes.map((a) => -extra[a - 2]!)), ints(b, axes)]);
+    }
     const rest = ctx.wants(1) || ctx.wants(2) ? ctx.viaLowering(LOWERINGS.get("ConvTranspose")!, [1, 2]) : [];
     return ctx.inputs.map((_, i) => (i === 0 ? dx : rest[i] ?? null));
   },
