@@ -100,7 +100,16 @@ export class GraphBuilder {
     }
     for (const node of graph.nodes) b.addNode(node);
     if (options.keepOutputs !== false) {
-      for (const o of graph.outputs) b.output(b.value(o.name), o.name);
+      for (const o of graph.outputs) {
+        const v = b.value(o.name);
+        // An output that is an input or initializer itself (valid ONNX, run as such) keeps its name: output()
+        // would route it through an Identity under the same name, a second definition.
+        if (graph.inputs.some((i) => i.name === o.name) || graph.initializers.has(o.name)) {
+          b.#outputs.push({ name: v.name, dtype: v.dtype, shape: v.shape });
+        } else {
+          b.output(v, o.name);
+        }
+      }
     }
     return b;
   }
@@ -168,7 +177,11 @@ export class GraphBuilder {
     return this.op(opType, inputs, attributes, { ...options, outputs: 1 })[0]!;
   }
 
-  /** Adds a fully specified node (names given), checking it with its shape rule. */
+  /**
+   * Adds a fully specified node (names given), checking it with its shape
+   * rule. Returns its outputs in order, without the omitted ones (named ""):
+   * for outputs ["y", "", "z"] it returns [y, z].
+   */
   addNode(node: Node): Value[] {
     const place = { graph: this.name, nodeName: node.name, opType: node.opType };
     if (node.domain !== "" && node.domain !== "ai.onnx") {

@@ -147,6 +147,23 @@ Deno.test("GraphBuilder.from() rebuilds a graph that computes the same values", 
   await rt.dispose();
 });
 
+Deno.test("GraphBuilder.from() keeps an output that is an input or an initializer itself, as ONNX allows", async () => {
+  const b = new GraphBuilder("pass");
+  const x = b.input("x", "float32", [2]);
+  b.initializer("w", fromNumbers([3, 4], [2]));
+  b.output(b.op1("Neg", [x]), "y");
+  const made = b.build();
+  // Outputs named as the input and the initializer, as an exporter may write them (output() would add Identities).
+  const g = { ...made, outputs: [...made.outputs, { ...made.inputs[0]! }, { name: "w", dtype: "float32", shape: [2] }] };
+  const copy = GraphBuilder.from(g as typeof made).build();
+  assertEquals(copy.outputs.map((o) => o.name), ["y", "x", "w"]);
+  assertEquals(copy.nodes.length, made.nodes.length, "no Identity added");
+  const rt = new Runtime({ threads: 1 });
+  const out = await (await rt.compile(copy)).run({ x: fromNumbers([1, 2], [2]) });
+  assertEquals([...out.y!.data, ...out.x!.data, ...out.w!.data], [-1, -2, 1, 2, 3, 4]);
+  await rt.dispose();
+});
+
 Deno.test("GraphBuilder.knownInts() reads constants and all-number shape values, not symbolic ones", () => {
   const b = new GraphBuilder("g");
   const x = b.input("x", "float32", ["batch", 3, 4]);
