@@ -126,14 +126,44 @@ export interface SpreadChart {
   readonly tooltip?: readonly { field: string; title: string; format: string }[];
 }
 
+/** Fields besides the x axis that a sweep may vary between runs of one method at one x. */
+const SWEPT_FIELDS: readonly { field: string; title: string }[] = [
+  { field: "batchSize", title: "batch size" },
+  { field: "lr", title: "learning rate" },
+  { field: "cosines", title: "KL cosines" },
+];
+
+/**
+ * Panels for the first field besides `x` whose value differs between runs of
+ * one method at one x (a width × batch-size sweep: a panel per batch size),
+ * so that those runs are not drawn as one point's seeds; undefined when
+ * every such group agrees on all of them.
+ */
+export function sweptFacet(records: readonly object[], x: AxisSpec): SpreadFacet | undefined {
+  for (const { field, title } of SWEPT_FIELDS) {
+    if (field === x.field) continue;
+    const seen = new Map<string, unknown>();
+    const varies = records.some((r) => {
+      const o = r as Record<string, unknown>;
+      const key = JSON.stringify([o.method, o[x.field]]), v = o[field] ?? null;
+      if (!seen.has(key)) seen.set(key, v);
+      return seen.get(key) !== v;
+    });
+    if (varies) return { field, title, type: "ordinal", sort: "ascending" };
+  }
+  return undefined;
+}
+
 /**
  * One line per method through the mean over seeds of `y` at each `x`, with
  * a band over the min–max range of the seeds (no height with one seed),
  * markers and dashes in each method's style; optionally one panel per value
- * of a facet field, all sharing the y scale so panels compare.
+ * of a facet field, all sharing the y scale so panels compare — by default
+ * ({@linkcode sweptFacet}) one per value of another swept field.
  */
 export function spreadSpec(chart: SpreadChart): ChartSpec {
-  const { fn, records, x, y, facet, options } = chart;
+  const { fn, records, x, y, options } = chart;
+  const facet = chart.facet ?? sweptFacet(records, x);
   checkRecords(fn, records, { method: "string", [x.field]: "number" });
   checkSize(fn, "width", options.width);
   checkSize(fn, "height", options.height);

@@ -27,13 +27,13 @@ import { provenanceTable } from "./_provenance_table.ts";
 import { speedSummary } from "./summary.ts";
 
 /**
- * "1 seed" or "up to 3 seeds": the most distinct seeds among runs of one method at one width, batch size and
- * cosine count (runs at three batch sizes with one seed are one seed, not three).
+ * "1 seed" or "up to 3 seeds": the most distinct seeds among runs of one method at one width, batch size, learning
+ * rate and cosine count (runs at three batch sizes with one seed are one seed, not three).
  */
 function seedCount(runs: readonly RunRecord[]): string {
   const seeds = new Map<string, Set<unknown>>();
   for (const r of runs) {
-    const key = JSON.stringify([r.method, r.width, r.batchSize ?? null, r.cosines ?? null]);
+    const key = JSON.stringify([r.method, r.width, r.batchSize ?? null, r.cosines ?? null, r.lr ?? null]);
     let set = seeds.get(key);
     if (!set) seeds.set(key, set = new Set());
     set.add(r.seed ?? set.size); // a run without a seed counts as its own

@@ -118,6 +118,22 @@ Deno.test("trainingTimeSpec() draws the mean over seeds and a band over their mi
   assertEquals([adj.seeds, adj.min === adj.max], [1, true]);
 });
 
+Deno.test("trainingTimeSpec() and testMetricSpec() draw a panel per batch size or lr a sweep varies, not seeds", async () => {
+  // A width × batch-size sweep with one seed each: before, a width's two batch sizes were drawn as two seeds.
+  const runs: RunRecord[] = [16, 64].flatMap((width) =>
+    [8, 32].map((batchSize) => ({ method: "gq", width, batchSize, seed: 0, trainSeconds: width / batchSize }))
+  );
+  const spec = trainingTimeSpec(runs) as ChartSpec & { facet?: { field: string } };
+  assertEquals(spec.facet?.field, "batchSize");
+  const points = await markData(spec, "symbol");
+  assertEquals(points.length, 4, "one point per width and batch size");
+  assert(points.every((d) => d.seeds === 1 && d.mean === (d.width as number) / (d.batchSize as number)), "not pooled");
+  const byLr = runs.map((r) => ({ ...r, batchSize: 8, lr: r.batchSize === 8 ? 1e-3 : 1e-2, testMetric: 0.5 }));
+  assertEquals((testMetricSpec(byLr) as { facet?: { field: string } }).facet?.field, "lr");
+  const seeds = runs.filter((r) => r.batchSize === 8).flatMap((r) => [r, { ...r, seed: 1 }]);
+  assertEquals((trainingTimeSpec(seeds) as { facet?: unknown }).facet, undefined, "seeds alone: one panel");
+});
+
 Deno.test("log axes label both ends of the data, and losses and errors in scientific notation", async () => {
   const runs: RunRecord[] = [
     { method: "gq", width: 16, seed: 0, trainSeconds: 1.37 },
@@ -179,6 +195,30 @@ Deno.test("lossCurveSpec() draws one line per method, seed and width against sec
   assertEquals(points.length, 158);
   assertEquals(new Set(points.map((d) => `${d.method}/${d.seed}/${d.width}`)).size, 16);
   assert(points.every((d) => typeof d.elapsedSeconds === "number" && typeof d.testLoss === "number"));
+});
+
+Deno.test("lossCurveSpec() draws a panel per width and batch size in a width × batch sweep, in sweep order", async () => {
+  const recs = [10, 100].flatMap((width) =>
+    [8, 32].flatMap((batchSize) =>
+      [1, 2].map((epoch) => ({
+        method: "gq",
+        width,
+        batchSize,
+        seed: 0,
+        epoch,
+        elapsedSeconds: epoch,
+        testLoss: width / batchSize / epoch,
+      }))
+    )
+  );
+  const order = ["width 10 · batch size 8", "width 10 · batch size 32", "width 100 · batch size 8"];
+  for (const x of ["epoch", "seconds"] as const) {
+    const spec = lossCurveSpec(recs, { x }) as ChartSpec & { facet: { field: string; sort: string[] } };
+    assertEquals([spec.facet.field, spec.facet.sort.slice(0, 3)], ["panel", order], x);
+  }
+  const points = await markData(lossCurveSpec(recs), "symbol");
+  assertEquals(points.length, 8, "every (width, batch size, epoch) its own point");
+  assert(points.every((d) => d.seeds === 1), "batch sizes are not seeds");
 });
 
 Deno.test("lossCurveSpec() rejects an unknown x option naming it", () => {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { RunRecord } from "../results/records.ts";
-import { methodStyles, testMetricTitle } from "./_chart_parts.ts";
+import { methodStyles, sweptFacet, testMetricTitle } from "./_chart_parts.ts";
 import { type AxisSpec, sweepAxisOf } from "./_axes.ts";
 
 /** How a numeric cell is written. */
@@ -154,8 +154,22 @@ export function withoutEmptyColumns(table: ReportTable): ReportTable {
   return { ...table, columns: table.columns.filter((c) => filled(c.key)) };
 }
 
+/** A summary row's place: the value of another swept field (or null) and the x. */
+interface Point {
+  readonly group: unknown;
+  readonly x: number;
+}
+
+/** Orders the other swept field's values: numbers ascending, then anything else as text. */
+function compareGroups(a: unknown, b: unknown): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a).localeCompare(String(b));
+}
+
 /**
- * The summary table: per width (or batch size, see `axis`), the number of seeds, the mean training time
+ * The summary table: per width (or batch size, see `axis`) — and per value of another field the sweep varies
+ * between runs of one method at one width (batch size, learning rate, cosines: {@linkcode sweptFacet}), in a first
+ * column, so those runs are not counted as seeds — the number of seeds, the mean training time
  * (evaluation excluded), evaluation time and test metric of `method`, and
  * for each baseline with runs the speed ratio `method/baseline` = mean
  * t_baseline / mean t_method (above 1: `method` is faster) and the metric
@@ -196,31 +210,36 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
   const { caption = `Speed of ${method} against the baselines` } = options;
   const axis = options.axis ?? sweepAxisOf(runs);
   const at = (r: RunRecord) => (r as unknown as Record<string, unknown>)[axis.field];
-  const key = (m: string, w: number) => `${m}\u0000${w}`;
+  // Rows per value of another swept field too (batch size in a width × batch sweep), as the charts' panels.
+  const facet = sweptFacet(runs, axis);
+  const groupOf = (r: RunRecord) => facet ? (r as unknown as Record<string, unknown>)[facet.field] ?? null : null;
+  const key = (m: string, p: Point) => JSON.stringify([m, p.group, p.x]);
   const lists = {
     time: new Map<string, number[]>(),
     metric: new Map<string, number[]>(),
     eval: new Map<string, number[]>(),
   };
   const count = new Map<string, number>();
-  const widths = new Set<number>();
+  const points = new Map<string, Point>();
   const add = (map: Map<string, number[]>, k: string, v: unknown) => {
     if (finite(v)) map.set(k, [...(map.get(k) ?? []), v]);
   };
   for (const r of runs) {
     const x = at(r);
     if (!finite(x)) continue;
-    widths.add(x);
-    const k = key(r.method, x);
+    const p = { group: groupOf(r), x };
+    points.set(JSON.stringify([p.group, x]), p);
+    const k = key(r.method, p);
     count.set(k, (count.get(k) ?? 0) + 1);
     add(lists.time, k, r.trainSeconds);
     add(lists.metric, k, r.testMetric);
     add(lists.eval, k, r.evaluationSeconds);
   }
-  const baselines = wanted.filter((b) => [...widths].some((w) => count.has(key(b, w))));
+  const baselines = wanted.filter((b) => [...points.values()].some((p) => count.has(key(b, p))));
   const manySeeds = [...count.values()].some((n) => n > 1);
   const oneSeed = manySeeds ? "" : " (one seed)";
   const columns: TableColumn[] = [
+    ...(facet ? [{ key: facet.field, label: facet.title ?? facet.field }] : []),
     { key: axis.field, label: axis.title, format: "int" },
     {
       key: "seeds",
@@ -269,12 +288,14 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
     }
   }
   const logSums = new Map<string, { sum: number; n: number }>();
-  const rows: Record<string, CellValue>[] = [...widths].sort((a, b) => a - b).map((w) => {
+  const order = (a: Point, b: Point) => compareGroups(a.group, b.group) || a.x - b.x;
+  const rows: Record<string, CellValue>[] = [...points.values()].sort(order).map((w) => {
     const k = key(method, w);
     const times = lists.time.get(k) ?? [], metrics = lists.metric.get(k) ?? [];
     const t = mean(times), m = mean(metrics);
     const row: Record<string, CellValue> = {
-      [axis.field]: w,
+      ...(facet ? { [facet.field]: w.group as CellValue } : {}),
+      [axis.field]: w.x,
       seeds: count.get(k) ?? null,
       seconds: t,
       evalSeconds: mean(lists.eval.get(k) ?? []),

@@ -45,6 +45,25 @@ Deno.test("speedSummary() gives t_baseline / t_gq and the metric difference per 
   assertEquals(t.columns[6]!.label, "Δ test accuracy vs adjoint");
 });
 
+Deno.test("speedSummary() gives a row per batch size and width in a width × batch sweep, not batch sizes as seeds", () => {
+  const sweep: RunRecord[] = [10, 100].flatMap((width) =>
+    [8, 32].flatMap((batchSize) => [
+      { method: "gq", width, batchSize, seed: 0, trainSeconds: width / batchSize, testMetric: 0.9 },
+      { method: "adjoint", width, batchSize, seed: 0, trainSeconds: (3 * width) / batchSize, testMetric: 0.9 },
+    ])
+  );
+  const t = speedSummary(sweep);
+  assertEquals(t.columns.slice(0, 2).map((c) => [c.key, c.label]), [["batchSize", "batch size"], ["width", "width"]]);
+  assertEquals(t.rows.map((r) => [r.batchSize, r.width, r.seeds]), [
+    [8, 10, 1],
+    [8, 100, 1],
+    [32, 10, 1],
+    [32, 100, 1],
+    [undefined, "geometric mean", undefined],
+  ]);
+  assert(t.rows.slice(0, 4).every((r) => r.speed_adjoint === 3), "each ratio within its own batch size");
+});
+
 Deno.test("speedSummary() says whether each difference is within the spread over seeds", () => {
   const t = speedSummary(runs);
   const [w10, w100] = t.rows;

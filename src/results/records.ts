@@ -35,6 +35,8 @@ export interface RunRecord {
   seed?: number;
   /** Minibatch size of the training steps (the x of a batch-size sweep). */
   batchSize?: number;
+  /** Learning rate (runs that differ in it are drawn in panels of their own, not as seeds). */
+  lr?: number;
   /** Wall-clock training time in seconds: every epoch's gradient steps, the test evaluations excluded. */
   trainSeconds?: MaybeNumber;
   /** Wall-clock seconds of the run's test evaluations (after epochs), apart from {@linkcode RunRecord.trainSeconds}. */
