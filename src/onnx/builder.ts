@@ -5,6 +5,10 @@
  * Model builders, float64 lowering and VJP generation all build graphs with it,
  * so every graph quadjoint produces is checked the same way.
  *
+ * Why one file: one class, whose name bookkeeping (claimed names, types,
+ * constants, shape values) every method shares; the shape rules themselves
+ * live in shape_rules.ts.
+ *
  * @module
  */
 import type { DType } from "./dtype.ts";

@@ -4,6 +4,9 @@
  * speed ratios with the accuracy difference beside each, and whether each
  * difference stands out of the spread over seeds.
  *
+ * Why one file: the summary is built from the table model and its cell
+ * formats, and read together with them (what a column's format prints).
+ *
  * @module
  */
 import type { RunRecord } from "../results/records.ts";
