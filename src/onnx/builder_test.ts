@@ -154,7 +154,10 @@ Deno.test("GraphBuilder.from() keeps an output that is an input or an initialize
   b.output(b.op1("Neg", [x]), "y");
   const made = b.build();
   // Outputs named as the input and the initializer, as an exporter may write them (output() would add Identities).
-  const g = { ...made, outputs: [...made.outputs, { ...made.inputs[0]! }, { name: "w", dtype: "float32", shape: [2] }] };
+  const g = {
+    ...made,
+    outputs: [...made.outputs, { ...made.inputs[0]! }, { name: "w", dtype: "float32", shape: [2] }],
+  };
   const copy = GraphBuilder.from(g as typeof made).build();
   assertEquals(copy.outputs.map((o) => o.name), ["y", "x", "w"]);
   assertEquals(copy.nodes.length, made.nodes.length, "no Identity added");
