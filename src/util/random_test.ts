@@ -83,3 +83,10 @@ Deno.test("Random.keyed() rejects a seed or counter it cannot key", () => {
     );
   }
 });
+
+Deno.test("Random.fillUniform() draws the numbers of uniformIn() in turn, and leaves the stream where they would", () => {
+  const a = new Random(11), b = new Random(11);
+  const filled = a.fillUniform(new Float64Array(5), -2, 3);
+  assertEquals(Array.from(filled), Array.from({ length: 5 }, () => b.uniformIn(-2, 3)));
+  assertEquals(a.uniform(), b.uniform(), "the next draw");
+});
