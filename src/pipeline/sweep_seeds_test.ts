@@ -3,7 +3,8 @@ import { assert, assertClose, assertEquals, assertThrows } from "../util/testing
 import { runPipeline } from "./engine.ts";
 import { PipelineError } from "./errors.ts";
 import { type PipelineInput, PipelineSchema } from "./schema.ts";
-import { applyQuick, expandSweep, seedList } from "./sweep.ts";
+import { applyQuick, expandSweep, SEED_PATHS, seedList } from "./sweep.ts";
+import { DRAWN_PATHS } from "../report/experiment.ts";
 
 const base: PipelineInput = {
   name: "seeds",
@@ -73,4 +74,8 @@ Deno.test("a run with seeds records each seed's run, its training time apart fro
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("the report draws the paths a pipeline's seeds set as seeds, not as variants of a method", () => {
+  for (const path of [...SEED_PATHS, "seed"]) assert(DRAWN_PATHS.has(path), path);
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { experimentReport, finishedCells, reportSubtitle } from "../report/experiment.ts";
+import { experimentReport, finishedCells, labelVariants, reportSubtitle } from "../report/experiment.ts";
 import { renderReport } from "../report/html.ts";
 import { writeReportCharts } from "../report/static.ts";
 import type { PipelineResults } from "../results/records.ts";
@@ -28,6 +28,7 @@ export async function writePipelineReport(dir: string, results: PipelineResults,
     metricLogY: results.metricLogY,
     meta: results.meta,
     ...(results.provenance !== undefined ? { provenance: results.provenance } : {}),
+    cells: results.cells,
   });
   const path = join(dir, "report.html");
   await writeFileAtomic(path, renderReport(content));
@@ -85,7 +86,8 @@ export function runSummary(
   const done = finishedCells(results.cells);
   const failed = cells.filter((c) => c.status === "failed").length;
   const metric = `test ${results.metricLabel}`.replace(/\b(mse|kl)\b/g, (m) => m.toUpperCase());
-  const r = results.results;
+  // Methods as the report names them: with the other swept values of their cells.
+  const r = labelVariants(results.results, results.cells) as typeof results.results;
   const facts = [
     `${results.pipeline}: ${done} of ${cells.length} cells done${failed ? `, ${failed} failed` : ""} in ` +
     formatDuration(elapsedSeconds),

@@ -42,6 +42,63 @@ function seedCount(runs: readonly RunRecord[]): string {
   return most === 1 ? "1 seed" : `up to ${most} seeds`;
 }
 
+/**
+ * Swept paths the charts draw by themselves: the method, their x axes (width, channels, batch size), the fields they
+ * draw panels for (`sweptFacet`: batch size, learning rate, cosines), and seeds (`seed`, and the paths a pipeline's
+ * `seeds` sets, which a test keeps equal to the pipeline's SEED_PATHS).
+ */
+export const DRAWN_PATHS: ReadonlySet<string> = new Set([
+  "gradient.method",
+  "model.dynamics.width",
+  "model.dynamics.channels",
+  "train.batchSize",
+  "train.optimizer.lr",
+  "noise.cosines",
+  "seed",
+  "model.initSeed",
+  "train.seed",
+  "data.seed",
+]);
+
+/**
+ * The records with each training record's method named with its cell's other swept values, which the charts would
+ * otherwise average as seeds: a sweep over `gradient.gq.nodes` draws "gq (gradient.gq.nodes adaptive)" beside
+ * "gq (gradient.gq.nodes interval)". Records of cells without such values keep their method; the analytic records
+ * (gradient errors, memory), drawn against their own swept axes, are left as they are.
+ *
+ * @example
+ * ```ts
+ * import { labelVariants } from "./experiment.ts";
+ * const r = labelVariants(
+ *   { runs: [{ cellId: "a", method: "gq", width: 5 }] } as never,
+ *   [{ id: "a", values: { "gradient.method": "gq", "gradient.gq.nodes": "adaptive", seed: 1 } }],
+ * );
+ * if (r.runs![0]!.method !== "gq (gradient.gq.nodes adaptive)") throw new Error(r.runs![0]!.method);
+ * ```
+ */
+export function labelVariants(
+  results: ExperimentResults,
+  cells: NonNullable<ReportHeader["cells"]>,
+): ExperimentResults {
+  const suffix = new Map<string, string>();
+  for (const c of cells) {
+    const parts = Object.entries(c.values).filter(([path]) => !DRAWN_PATHS.has(path))
+      .map(([path, v]) => `${path} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
+    if (parts.length > 0) suffix.set(c.id, ` (${parts.join(", ")})`);
+  }
+  if (suffix.size === 0) return results;
+  const named = <T extends { method: string }>(rs: readonly T[] | undefined): T[] | undefined =>
+    rs?.map((r) => {
+      const id = (r as { cellId?: unknown }).cellId;
+      return typeof id === "string" && suffix.has(id) ? { ...r, method: r.method + suffix.get(id) } : r;
+    });
+  const out: ExperimentResults = { ...results };
+  for (const key of ["runs", "epochs", "sdeDensities", "sdePaths"] as const) {
+    if (results[key] !== undefined) (out as Record<string, unknown>)[key] = named(results[key]);
+  }
+  return out;
+}
+
 /** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
 export type ExperimentReportOptions = ReportHeader;
 
@@ -89,8 +146,9 @@ export function reportSubtitle(file: SubtitleSource): string | undefined {
  * if (content.sections.map((s) => s.title).join() !== "Speed and accuracy,Memory") throw new Error();
  * ```
  */
-export function experimentReport(results: ExperimentResults, options: ExperimentReportOptions): ReportContent {
+export function experimentReport(raw: ExperimentResults, options: ExperimentReportOptions): ReportContent {
   const { title, subtitle, summary = true, metricLabel = "metric", metricLogY = false, meta, provenance } = options;
+  const results = options.cells ? labelVariants(raw, options.cells) : raw;
   const { runs = [], epochs = [], gradientErrors = [], memory = [], sdeDensities = [], sdePaths = [] } = results;
   const noisyRuns = runs.filter((r) => typeof r.cosines === "number");
   const charts = new Set<ChartKind>(

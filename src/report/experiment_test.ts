@@ -79,3 +79,30 @@ Deno.test("experimentReport() counts seeds, not batch sizes: one seed at three b
   assert(text.includes("(1 seed)"), text.slice(0, 400));
   assert(!text.includes("up to 3 seeds"), "batch sizes counted as seeds");
 });
+
+Deno.test("experimentReport() with cells names runs by their other swept values, so a gq.nodes sweep is two lines", () => {
+  const cells = ["interval", "adaptive"].flatMap((nodes) =>
+    [0, 1].map((seed) => ({
+      id: `${nodes}-${seed}`,
+      values: { "gradient.method": "gq", "gradient.gq.nodes": nodes, "model.dynamics.width": 20, seed },
+    }))
+  );
+  const runs = cells.map((c) => ({
+    cellId: c.id,
+    method: "gq",
+    width: 20,
+    seed: c.values.seed,
+    trainSeconds: c.values["gradient.gq.nodes"] === "interval" ? 1 : 3,
+    testMetric: 0.5,
+  }));
+  const content = experimentReport({ runs }, { title: "t", cells });
+  const spec = content.sections[0]!.charts![0]! as { data: { values: { method: string }[] } };
+  assertEquals(
+    [...new Set(spec.data.values.map((r) => r.method))],
+    ["gq (gradient.gq.nodes interval)", "gq (gradient.gq.nodes adaptive)"],
+  );
+  assert(JSON.stringify(content.sections[0]).includes("(up to 2 seeds)"), "each variant's two seeds");
+  const plain = experimentReport({ runs }, { title: "t" });
+  const values = (plain.sections[0]!.charts![0]! as { data: { values: { method: string }[] } }).data.values;
+  assertEquals(new Set(values.map((r) => r.method)).size, 1, "without cells: one method, as before");
+});

@@ -554,6 +554,16 @@ export interface ReportHeader {
   meta?: Record<string, MetaValue>;
   /** Where the results came from (pipelines write it); drawn as the report's last section. */
   provenance?: Provenance;
+  /**
+   * A pipeline's cells and their swept values: the report names each training record by its method and its cell's
+   * other swept values (those it does not draw as an axis, a panel or seeds).
+   */
+  cells?: readonly {
+    readonly id: string;
+    readonly values: Readonly<Record<string, unknown>>;
+    /** The cell's outcome (pipelines: `done`, `failed`, …). */
+    readonly status?: unknown;
+  }[];
 }
 
 /** Everything an experiment measured, as plain records (each list optional). */
