@@ -116,8 +116,8 @@ function parseText(text: string, file: string): unknown {
     } catch (e) {
       throw fileError(file, `Invalid JSON: ${(e as Error).message}`);
     }
-    // JSON.parse keeps the last of duplicate keys silently; JSON is YAML 1.2, whose parser sees them all (where
-    // it reads the file at all: some valid JSON, such as keys over 1 024 characters, it refuses).
+    // JSON.parse keeps the last of duplicate keys silently; JSON is YAML 1.2, whose parser sees them all. Should
+    // it refuse a valid JSON file, the check is skipped rather than the file refused.
     const lineCounter = new LineCounter();
     const doc = parseDocument(text, { uniqueKeys: false, lineCounter });
     const duplicates = doc.errors.length === 0 ? duplicateKeys(doc.contents, lineCounter, "JSON") : [];

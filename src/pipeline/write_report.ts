@@ -43,14 +43,14 @@ function short(v: number): string {
 /** `label: gq 0.97, adjoint 0.96` from one value per method, or "" without values. */
 function perMethod(
   label: string,
-  records: readonly { method: string }[],
+  records: readonly { method: string; variant?: string }[],
   value: (r: never) => unknown,
   pick: "mean" | "max",
 ) {
   const by = new Map<string, number[]>();
   for (const r of records) {
-    const v = value(r as never);
-    if (typeof v === "number" && Number.isFinite(v)) by.set(r.method, [...(by.get(r.method) ?? []), v]);
+    const v = value(r as never), name = r.variant === undefined ? r.method : `${r.method} (${r.variant})`;
+    if (typeof v === "number" && Number.isFinite(v)) by.set(name, [...(by.get(name) ?? []), v]);
   }
   if (by.size === 0 || by.size > 6) return "";
   const parts = [...by].map(([m, vs]) =>
@@ -86,7 +86,7 @@ export function runSummary(
   const done = finishedCells(results.cells);
   const failed = cells.filter((c) => c.status === "failed").length;
   const metric = `test ${results.metricLabel}`.replace(/\b(mse|kl)\b/g, (m) => m.toUpperCase());
-  // Methods as the report names them: with the other swept values of their cells.
+  // Methods with the other swept values of their cells, as the report's panels tell them apart.
   const r = labelVariants(results.results, results.cells) as typeof results.results;
   const facts = [
     `${results.pipeline}: ${done} of ${cells.length} cells done${failed ? `, ${failed} failed` : ""} in ` +

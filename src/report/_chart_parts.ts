@@ -15,6 +15,7 @@ import type { TopLevelSpec } from "vega-lite";
 import type { RunRecord } from "../results/records.ts";
 import { axisScale, type AxisSpec, fieldValues, WIDTH_AXIS } from "./_axes.ts";
 import { methodChannels } from "./_method_styles.ts";
+import { sweptPanels } from "./_panels.ts";
 
 export * from "./_axes.ts";
 export * from "./_method_styles.ts";
@@ -104,6 +105,8 @@ export interface SpreadFacet {
   readonly sort?: "ascending" | string[];
   /** Panels per row. @default 3 */
   readonly columns?: number;
+  /** The record fields the panel's label is made of, kept beside it in the aggregates (tooltips, data). */
+  readonly fields?: readonly string[];
 }
 
 /** What {@linkcode spreadSpec} draws. */
@@ -126,44 +129,18 @@ export interface SpreadChart {
   readonly tooltip?: readonly { field: string; title: string; format: string }[];
 }
 
-/** Fields besides the x axis that a sweep may vary between runs of one method at one x. */
-const SWEPT_FIELDS: readonly { field: string; title: string }[] = [
-  { field: "batchSize", title: "batch size" },
-  { field: "lr", title: "learning rate" },
-  { field: "cosines", title: "KL cosines" },
-];
-
-/**
- * Panels for the first field besides `x` whose value differs between runs of
- * one method at one x (a width × batch-size sweep: a panel per batch size),
- * so that those runs are not drawn as one point's seeds; undefined when
- * every such group agrees on all of them.
- */
-export function sweptFacet(records: readonly object[], x: AxisSpec): SpreadFacet | undefined {
-  for (const { field, title } of SWEPT_FIELDS) {
-    if (field === x.field) continue;
-    const seen = new Map<string, unknown>();
-    const varies = records.some((r) => {
-      const o = r as Record<string, unknown>;
-      const key = JSON.stringify([o.method, o[x.field]]), v = o[field] ?? null;
-      if (!seen.has(key)) seen.set(key, v);
-      return seen.get(key) !== v;
-    });
-    if (varies) return { field, title, type: "ordinal", sort: "ascending" };
-  }
-  return undefined;
-}
-
 /**
  * One line per method through the mean over seeds of `y` at each `x`, with
  * a band over the min–max range of the seeds (no height with one seed),
  * markers and dashes in each method's style; optionally one panel per value
  * of a facet field, all sharing the y scale so panels compare — by default
- * ({@linkcode sweptFacet}) one per value of another swept field.
+ * ({@linkcode sweptPanels}) one per value of the other swept fields.
  */
 export function spreadSpec(chart: SpreadChart): ChartSpec {
-  const { fn, records, x, y, options } = chart;
-  const facet = chart.facet ?? sweptFacet(records, x);
+  const { fn, x, y, options } = chart;
+  const swept = chart.facet ? undefined : sweptPanels(chart.records, x);
+  const records = swept?.rows ?? chart.records;
+  const facet = chart.facet ?? swept?.facet;
   checkRecords(fn, records, { method: "string", [x.field]: "number" });
   checkSize(fn, "width", options.width);
   checkSize(fn, "height", options.height);
@@ -178,7 +155,9 @@ export function spreadSpec(chart: SpreadChart): ChartSpec {
   const xs = axisScale(x, fieldValues(valid, x.field, x.log));
   const ys = axisScale(y, fieldValues(valid, y.field, y.log), 0.06);
   const channels = methodChannels(records);
-  const groupby = ["method", x.field, ...(facet ? [facet.field] : [])];
+  const groupby = [
+    ...new Set(["method", x.field, ...(facet ? [facet.field, ...(facet.fields ?? [])] : [])]),
+  ];
   const extra = chart.tooltip ?? [];
   const yEnc = (field: string) => ({ field, type: "quantitative" as const, title: y.title, ...ys });
   const layer = [

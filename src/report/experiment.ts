@@ -44,7 +44,7 @@ function seedCount(runs: readonly RunRecord[]): string {
 
 /**
  * Swept paths the charts draw by themselves: the method, their x axes (width, channels, batch size), the fields they
- * draw panels for (`sweptFacet`: batch size, learning rate, cosines), and seeds (`seed`, and the paths a pipeline's
+ * draw panels for (`sweptPanels`: batch size, learning rate, cosines), and seeds (`seed`, and the paths a pipeline's
  * `seeds` sets, which a test keeps equal to the pipeline's SEED_PATHS).
  */
 export const DRAWN_PATHS: ReadonlySet<string> = new Set([
@@ -61,10 +61,11 @@ export const DRAWN_PATHS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The records with each training record's method named with its cell's other swept values, which the charts would
- * otherwise average as seeds: a sweep over `gradient.gq.nodes` draws "gq (gradient.gq.nodes adaptive)" beside
- * "gq (gradient.gq.nodes interval)". Records of cells without such values keep their method; the analytic records
- * (gradient errors, memory), drawn against their own swept axes, are left as they are.
+ * The records with each training record's `variant` set to its cell's other swept values, which the charts would
+ * otherwise average as seeds, and each epoch record given its run's learning rate and cosines: a sweep over
+ * `gradient.gq.nodes` draws a panel "gradient.gq.nodes adaptive" and one "gradient.gq.nodes interval", each with
+ * every method of those cells (`sweptPanels`). The analytic records (gradient errors, memory), drawn against their own
+ * swept axes, are left as they are.
  *
  * @example
  * ```ts
@@ -73,30 +74,43 @@ export const DRAWN_PATHS: ReadonlySet<string> = new Set([
  *   { runs: [{ cellId: "a", method: "gq", width: 5 }] } as never,
  *   [{ id: "a", values: { "gradient.method": "gq", "gradient.gq.nodes": "adaptive", seed: 1 } }],
  * );
- * if (r.runs![0]!.method !== "gq (gradient.gq.nodes adaptive)") throw new Error(r.runs![0]!.method);
+ * if (r.runs![0]!.variant !== "gradient.gq.nodes adaptive" || r.runs![0]!.method !== "gq") throw new Error();
  * ```
  */
 export function labelVariants(
   results: ExperimentResults,
   cells: NonNullable<ReportHeader["cells"]>,
 ): ExperimentResults {
-  const suffix = new Map<string, string>();
+  const variants = new Map<string, string>();
   for (const c of cells) {
     const parts = Object.entries(c.values).filter(([path]) => !DRAWN_PATHS.has(path))
       .map(([path, v]) => `${path} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
-    if (parts.length > 0) suffix.set(c.id, ` (${parts.join(", ")})`);
+    if (parts.length > 0) variants.set(c.id, parts.join(", "));
   }
-  if (suffix.size === 0) return results;
-  const named = <T extends { method: string }>(rs: readonly T[] | undefined): T[] | undefined =>
-    rs?.map((r) => {
-      const id = (r as { cellId?: unknown }).cellId;
-      return typeof id === "string" && suffix.has(id) ? { ...r, method: r.method + suffix.get(id) } : r;
-    });
-  const out: ExperimentResults = { ...results };
-  for (const key of ["runs", "epochs", "sdeDensities", "sdePaths"] as const) {
-    if (results[key] !== undefined) (out as Record<string, unknown>)[key] = named(results[key]);
-  }
-  return out;
+  const idOf = (r: object) => (r as { cellId?: unknown }).cellId;
+  const runOf = new Map((results.runs ?? []).map((r) => [idOf(r), r]));
+  const labelled = <T extends object>(r: T): T => {
+    const id = idOf(r), variant = typeof id === "string" ? variants.get(id) : undefined;
+    return variant === undefined ? r : { ...r, variant };
+  };
+  return {
+    ...results,
+    ...(results.runs ? { runs: results.runs.map(labelled) } : {}),
+    ...(results.epochs
+      ? {
+        epochs: results.epochs.map((e) => {
+          const run = runOf.get(idOf(e));
+          return labelled({
+            ...(run?.lr !== undefined ? { lr: run.lr } : {}),
+            ...(run?.cosines !== undefined ? { cosines: run.cosines } : {}),
+            ...e,
+          });
+        }),
+      }
+      : {}),
+    ...(results.sdeDensities ? { sdeDensities: results.sdeDensities.map(labelled) } : {}),
+    ...(results.sdePaths ? { sdePaths: results.sdePaths.map(labelled) } : {}),
+  };
 }
 
 /** Options of {@linkcode experimentReport}: a results file's {@linkcode ReportHeader}. */
@@ -148,7 +162,7 @@ export function reportSubtitle(file: SubtitleSource): string | undefined {
  */
 export function experimentReport(raw: ExperimentResults, options: ExperimentReportOptions): ReportContent {
   const { title, subtitle, summary = true, metricLabel = "metric", metricLogY = false, meta, provenance } = options;
-  const results = options.cells ? labelVariants(raw, options.cells) : raw;
+  const results = labelVariants(raw, options.cells ?? []);
   const { runs = [], epochs = [], gradientErrors = [], memory = [], sdeDensities = [], sdePaths = [] } = results;
   const noisyRuns = runs.filter((r) => typeof r.cosines === "number");
   const charts = new Set<ChartKind>(

@@ -80,29 +80,49 @@ Deno.test("experimentReport() counts seeds, not batch sizes: one seed at three b
   assert(!text.includes("up to 3 seeds"), "batch sizes counted as seeds");
 });
 
-Deno.test("experimentReport() with cells names runs by their other swept values, so a gq.nodes sweep is two lines", () => {
+Deno.test("experimentReport() with cells draws a panel per other swept value: a gq.nodes sweep, every method in each", () => {
   const cells = ["interval", "adaptive"].flatMap((nodes) =>
-    [0, 1].map((seed) => ({
-      id: `${nodes}-${seed}`,
-      values: { "gradient.method": "gq", "gradient.gq.nodes": nodes, "model.dynamics.width": 20, seed },
-    }))
+    ["gq", "adjoint"].flatMap((method) =>
+      [0, 1].map((seed) => ({
+        id: `${nodes}-${method}-${seed}`,
+        values: { "gradient.method": method, "gradient.gq.nodes": nodes, "model.dynamics.width": 20, seed },
+      }))
+    )
   );
   const runs = cells.map((c) => ({
     cellId: c.id,
-    method: "gq",
+    method: c.values["gradient.method"],
     width: 20,
     seed: c.values.seed,
-    trainSeconds: c.values["gradient.gq.nodes"] === "interval" ? 1 : 3,
+    trainSeconds: c.values["gradient.method"] === "adjoint" ? 6 : c.values["gradient.gq.nodes"] === "interval" ? 1 : 3,
     testMetric: 0.5,
   }));
   const content = experimentReport({ runs }, { title: "t", cells });
-  const spec = content.sections[0]!.charts![0]! as { data: { values: { method: string }[] } };
-  assertEquals(
-    [...new Set(spec.data.values.map((r) => r.method))],
-    ["gq (gradient.gq.nodes interval)", "gq (gradient.gq.nodes adaptive)"],
-  );
+  type Spec = { facet?: { sort: string[] }; data: { values: { method: string; panel?: string }[] } };
+  const spec = content.sections[0]!.charts![0]! as Spec;
+  assertEquals(spec.facet?.sort, ["gradient.gq.nodes adaptive", "gradient.gq.nodes interval"]);
+  assertEquals([...new Set(spec.data.values.map((r) => r.method))], ["gq", "adjoint"], "methods keep their names");
+  const table = content.sections[0]!.table as ReportTable;
+  assertEquals(table.caption, "Speed of gq against the baselines");
+  assertEquals(table.rows.slice(0, 2).map((r) => [r.panel, r.speed_adjoint]), [
+    ["gradient.gq.nodes adaptive", 2],
+    ["gradient.gq.nodes interval", 6],
+  ]);
   assert(JSON.stringify(content.sections[0]).includes("(up to 2 seeds)"), "each variant's two seeds");
   const plain = experimentReport({ runs }, { title: "t" });
-  const values = (plain.sections[0]!.charts![0]! as { data: { values: { method: string }[] } }).data.values;
-  assertEquals(new Set(values.map((r) => r.method)).size, 1, "without cells: one method, as before");
+  assertEquals((plain.sections[0]!.charts![0]! as Spec).facet, undefined, "without cells: one panel, as before");
+});
+
+Deno.test("experimentReport() gives epochs their run's learning rate, so an lr sweep's loss curves are panels", () => {
+  const runs = [1e-3, 1e-2].map((lr) => ({ cellId: `lr${lr}`, method: "gq", width: 20, seed: 0, lr, trainSeconds: 1 }));
+  const epochs = runs.flatMap((r) =>
+    [1, 2].map((epoch) => ({ cellId: r.cellId, method: "gq", width: 20, seed: 0, epoch, testLoss: r.lr * epoch }))
+  );
+  const content = experimentReport({ runs, epochs }, { title: "t", charts: ["loss-curve"] });
+  for (const chart of content.sections[0]!.charts!) {
+    assertEquals((chart as { facet?: { sort: string[] } }).facet?.sort, [
+      "width 20 · learning rate 0.001",
+      "width 20 · learning rate 0.01",
+    ]);
+  }
 });

@@ -46,10 +46,10 @@ import {
   SCHEMA,
   sentence,
   spreadSpec,
-  sweptFacet,
   testMetricTitle,
   validTest,
 } from "./_chart_parts.ts";
+import { sweptPanels } from "./_panels.ts";
 
 import { type AxisSpec, sweepAxisOf } from "./_axes.ts";
 
@@ -161,40 +161,6 @@ export function testMetricSpec(runs: readonly RunRecord[], options: TestMetricOp
 }
 
 /**
- * The loss curves' panels: one per value of the swept field; where another field varies between runs at one such
- * value (batch size in a width × batch sweep, see {@linkcode sweptFacet}), one per pair, labelled "width 100 · batch
- * size 8" in sweep order, so that those runs are neither averaged as seeds nor joined into one line.
- */
-function lossPanels(records: readonly EpochRecord[], axis: AxisSpec, columns: number) {
-  const value = (r: EpochRecord, field: string) => (r as unknown as Record<string, unknown>)[field];
-  const other = sweptFacet(records, axis);
-  if (other === undefined) {
-    const panels = new Set(records.map((r) => value(r, axis.field))).size;
-    const facet = {
-      field: axis.field,
-      title: axis.title,
-      type: "ordinal" as const,
-      sort: "ascending" as const,
-      columns,
-    };
-    return { rows: records, facet, panels };
-  }
-  const label = (r: EpochRecord) => `${axis.title} ${value(r, axis.field)} · ${other.title} ${value(r, other.field)}`;
-  const order = [...new Map(records.map((r) => [label(r), r])).values()]
-    .sort((a, b) =>
-      Number(value(a, axis.field)) - Number(value(b, axis.field)) ||
-      Number(value(a, other.field)) - Number(value(b, other.field))
-    )
-    .map(label);
-  const rows = records.map((r) => ({ ...r, panel: label(r) }));
-  return {
-    rows,
-    facet: { field: "panel", title: null, type: "nominal" as const, sort: order, columns },
-    panels: order.length,
-  };
-}
-
-/**
  * Test loss per method against epoch (mean and min–max over seeds) or
  * against wall-clock seconds (one line per seed; evaluation included), one
  * panel per width, every panel on the same y scale.
@@ -223,15 +189,15 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
   checkSize(fn, "height", options.height);
   const y = { field: "testLoss", title: lossLabel, log: logY, ...(logY ? { format: SCIENTIFIC } : {}) };
   const axis = options.axis ?? sweepAxisOf(records);
-  const { rows, facet, panels } = lossPanels(records, axis, columns);
-  const faceted = panels > 1;
+  // A panel per width (or batch size), and per value of any other swept field at one width.
+  const { rows, facet, count: panels } = sweptPanels(records, axis, { withX: true, columns });
   if (x === "epoch") {
     return spreadSpec({
       fn,
       records: rows,
       x: { field: "epoch", title: "epoch", log: false, format: "d" },
       y,
-      ...(faceted ? { facet } : {}),
+      ...(facet ? { facet } : {}),
       title: "Test loss vs epoch",
       options,
     });
@@ -277,12 +243,12 @@ export function lossCurveSpec(records: readonly EpochRecord[], options: LossCurv
     data: { values: plain(rows) },
     transform: [{ filter: `${validTest("elapsedSeconds", false)} && ${validTest("testLoss", logY)}` }],
   };
-  if (!faceted) {
+  if (!facet) {
     return { ...base, width: options.width ?? 360, height: options.height ?? 240, encoding: { x: xEnc }, layer };
   }
   return {
     ...base,
-    facet: { field: facet.field, type: facet.type, title: facet.title, sort: facet.sort },
+    facet: { field: facet.field, type: facet.type, title: facet.title, ...(facet.sort ? { sort: facet.sort } : {}) },
     columns: Math.min(columns, panels),
     spec: { width: options.width ?? 220, height: options.height ?? 180, encoding: { x: xEnc }, layer },
     // Widths (batch sizes) train for different times: each panel keeps its own time axis, and they share the loss axis.

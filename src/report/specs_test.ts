@@ -118,20 +118,30 @@ Deno.test("trainingTimeSpec() draws the mean over seeds and a band over their mi
   assertEquals([adj.seeds, adj.min === adj.max], [1, true]);
 });
 
-Deno.test("trainingTimeSpec() and testMetricSpec() draw a panel per batch size or lr a sweep varies, not seeds", async () => {
+Deno.test("trainingTimeSpec() and testMetricSpec() draw a panel per batch size, lr or both a sweep varies, not seeds", async () => {
   // A width × batch-size sweep with one seed each: before, a width's two batch sizes were drawn as two seeds.
   const runs: RunRecord[] = [16, 64].flatMap((width) =>
     [8, 32].map((batchSize) => ({ method: "gq", width, batchSize, seed: 0, trainSeconds: width / batchSize }))
   );
-  const spec = trainingTimeSpec(runs) as ChartSpec & { facet?: { field: string } };
-  assertEquals(spec.facet?.field, "batchSize");
+  type Faceted = ChartSpec & { facet?: { field: string; sort: string[] } };
+  const spec = trainingTimeSpec(runs) as Faceted;
+  assertEquals([spec.facet?.field, spec.facet?.sort], ["panel", ["batch size 8", "batch size 32"]]);
   const points = await markData(spec, "symbol");
   assertEquals(points.length, 4, "one point per width and batch size");
   assert(points.every((d) => d.seeds === 1 && d.mean === (d.width as number) / (d.batchSize as number)), "not pooled");
   const byLr = runs.map((r) => ({ ...r, batchSize: 8, lr: r.batchSize === 8 ? 1e-3 : 1e-2, testMetric: 0.5 }));
-  assertEquals((testMetricSpec(byLr) as { facet?: { field: string } }).facet?.field, "lr");
+  assertEquals((testMetricSpec(byLr) as Faceted).facet?.sort, ["learning rate 0.001", "learning rate 0.01"]);
+  // Both vary: a panel per pair, batch size first.
+  const both = [...runs, ...runs.map((r) => ({ ...r, lr: 0.1 }))].map((r) => ({ lr: 0.01, ...r }));
+  assertEquals((trainingTimeSpec(both) as Faceted).facet?.sort, [
+    "batch size 8 · learning rate 0.01",
+    "batch size 8 · learning rate 0.1",
+    "batch size 32 · learning rate 0.01",
+    "batch size 32 · learning rate 0.1",
+  ]);
+  assertEquals((await markData(trainingTimeSpec(both), "symbol")).length, 8, "one point per width in each panel");
   const seeds = runs.filter((r) => r.batchSize === 8).flatMap((r) => [r, { ...r, seed: 1 }]);
-  assertEquals((trainingTimeSpec(seeds) as { facet?: unknown }).facet, undefined, "seeds alone: one panel");
+  assertEquals((trainingTimeSpec(seeds) as Faceted).facet, undefined, "seeds alone: one panel");
 });
 
 Deno.test("log axes label both ends of the data, and losses and errors in scientific notation", async () => {
@@ -290,8 +300,12 @@ Deno.test("a batch-size sweep (one width, several batch sizes) is drawn and summ
   ]);
   assertEquals((testMetricSpec(runs) as { title: string }).title, "Test metric vs batch size");
   const epochs = runs.map((r) => ({ ...r, epoch: 1, elapsedSeconds: 1, testLoss: 0.5 }));
-  const curves = lossCurveSpec(epochs) as { facet: { field: string } };
-  assertEquals(curves.facet.field, "batchSize", "one loss panel per batch size");
+  const curves = lossCurveSpec(epochs) as { facet: { field: string; sort: string[] } };
+  assertEquals([curves.facet.field, curves.facet.sort], ["panel", [
+    "batch size 16",
+    "batch size 32",
+    "batch size 256",
+  ]]);
   for (const spec of [time, testMetricSpec(runs), curves]) assertEquals(compileStrict(spec as ChartSpec).warnings, []);
   const table = speedSummary(runs);
   assertEquals(table.rows.map((r) => r.batchSize), [16, 32, 256, "geometric mean"]);

@@ -10,7 +10,8 @@
  * @module
  */
 import type { RunRecord } from "../results/records.ts";
-import { methodStyles, sweptFacet, testMetricTitle } from "./_chart_parts.ts";
+import { methodStyles, testMetricTitle } from "./_chart_parts.ts";
+import { sweptPanels } from "./_panels.ts";
 import { type AxisSpec, sweepAxisOf } from "./_axes.ts";
 
 /** How a numeric cell is written. */
@@ -157,28 +158,23 @@ export function withoutEmptyColumns(table: ReportTable): ReportTable {
   return { ...table, columns: table.columns.filter((c) => filled(c.key)) };
 }
 
-/** A summary row's place: the value of another swept field (or null) and the x. */
+/** A summary row's place: its chart panel (or null) and the x. */
 interface Point {
   readonly group: unknown;
   readonly x: number;
 }
 
-/** Orders the other swept field's values: numbers ascending, then anything else as text. */
-function compareGroups(a: unknown, b: unknown): number {
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  return String(a).localeCompare(String(b));
-}
-
 /**
- * The summary table: per width (or batch size, see `axis`) — and per value of another field the sweep varies
- * between runs of one method at one width (batch size, learning rate, cosines: {@linkcode sweptFacet}), in a first
- * column, so those runs are not counted as seeds — the number of seeds, the mean training time
+ * The summary table: per width (or batch size, see `axis`) — and per panel of the charts, where the sweep varies
+ * other fields between runs of one method at one width (batch size, learning rate, cosines, other swept values:
+ * `sweptPanels`), named in a first column, so those runs are not counted as seeds — the number of seeds, the mean
+ * training time
  * (evaluation excluded), evaluation time and test metric of `method`, and
  * for each baseline with runs the speed ratio `method/baseline` = mean
  * t_baseline / mean t_method (above 1: `method` is faster) and the metric
  * difference mean metric_method − mean metric_baseline, each followed by its
  * {@linkcode spreadVerdict} over the seeds. A last row gives the geometric
- * mean of each ratio over the widths where both ran. Runs with a missing
+ * mean of each ratio over the rows where both ran. Runs with a missing
  * time (or metric) are left out of that mean only. Columns with no value in
  * any row are left out; with one seed per run the verdict columns are too,
  * and the note says the differences were not compared with seed noise.
@@ -212,10 +208,11 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
   const metric = testMetricTitle(options.metricLabel ?? "metric");
   const { caption = `Speed of ${method} against the baselines` } = options;
   const axis = options.axis ?? sweepAxisOf(runs);
+  // Rows per panel of the charts too (a width × batch-size sweep: per batch size and width).
+  const panels = sweptPanels(runs, axis);
   const at = (r: RunRecord) => (r as unknown as Record<string, unknown>)[axis.field];
-  // Rows per value of another swept field too (batch size in a width × batch sweep), as the charts' panels.
-  const facet = sweptFacet(runs, axis);
-  const groupOf = (r: RunRecord) => facet ? (r as unknown as Record<string, unknown>)[facet.field] ?? null : null;
+  const order = new Map((panels.facet?.sort as string[] | undefined ?? []).map((label, i) => [label, i]));
+  const groupOf = (r: RunRecord) => (r as { panel?: string }).panel ?? null;
   const key = (m: string, p: Point) => JSON.stringify([m, p.group, p.x]);
   const lists = {
     time: new Map<string, number[]>(),
@@ -227,7 +224,7 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
   const add = (map: Map<string, number[]>, k: string, v: unknown) => {
     if (finite(v)) map.set(k, [...(map.get(k) ?? []), v]);
   };
-  for (const r of runs) {
+  for (const r of panels.rows) {
     const x = at(r);
     if (!finite(x)) continue;
     const p = { group: groupOf(r), x };
@@ -242,7 +239,7 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
   const manySeeds = [...count.values()].some((n) => n > 1);
   const oneSeed = manySeeds ? "" : " (one seed)";
   const columns: TableColumn[] = [
-    ...(facet ? [{ key: facet.field, label: facet.title ?? facet.field }] : []),
+    ...(panels.facet ? [{ key: "panel", label: panels.title }] : []),
     { key: axis.field, label: axis.title, format: "int" },
     {
       key: "seeds",
@@ -291,13 +288,14 @@ export function speedSummary(runs: readonly RunRecord[], options: SpeedSummaryOp
     }
   }
   const logSums = new Map<string, { sum: number; n: number }>();
-  const order = (a: Point, b: Point) => compareGroups(a.group, b.group) || a.x - b.x;
-  const rows: Record<string, CellValue>[] = [...points.values()].sort(order).map((w) => {
+  const byPanel = (a: Point, b: Point) =>
+    (order.get(a.group as string) ?? 0) - (order.get(b.group as string) ?? 0) || a.x - b.x;
+  const rows: Record<string, CellValue>[] = [...points.values()].sort(byPanel).map((w) => {
     const k = key(method, w);
     const times = lists.time.get(k) ?? [], metrics = lists.metric.get(k) ?? [];
     const t = mean(times), m = mean(metrics);
     const row: Record<string, CellValue> = {
-      ...(facet ? { [facet.field]: w.group as CellValue } : {}),
+      ...(panels.facet ? { panel: w.group as CellValue } : {}),
       [axis.field]: w.x,
       seeds: count.get(k) ?? null,
       seconds: t,

@@ -53,12 +53,12 @@ Deno.test("speedSummary() gives a row per batch size and width in a width × bat
     ])
   );
   const t = speedSummary(sweep);
-  assertEquals(t.columns.slice(0, 2).map((c) => [c.key, c.label]), [["batchSize", "batch size"], ["width", "width"]]);
-  assertEquals(t.rows.map((r) => [r.batchSize, r.width, r.seeds]), [
-    [8, 10, 1],
-    [8, 100, 1],
-    [32, 10, 1],
-    [32, 100, 1],
+  assertEquals(t.columns.slice(0, 2).map((c) => [c.key, c.label]), [["panel", "batch size"], ["width", "width"]]);
+  assertEquals(t.rows.map((r) => [r.panel, r.width, r.seeds]), [
+    ["batch size 8", 10, 1],
+    ["batch size 8", 100, 1],
+    ["batch size 32", 10, 1],
+    ["batch size 32", 100, 1],
     [undefined, "geometric mean", undefined],
   ]);
   assert(t.rows.slice(0, 4).every((r) => r.speed_adjoint === 3), "each ratio within its own batch size");

@@ -37,6 +37,8 @@ export interface RunRecord {
   batchSize?: number;
   /** Learning rate (runs that differ in it are drawn in panels of their own, not as seeds). */
   lr?: number;
+  /** The cell's other swept values, as the report labels them (set by the report, not stored). */
+  variant?: string;
   /** Wall-clock training time in seconds: every epoch's gradient steps, the test evaluations excluded. */
   trainSeconds?: MaybeNumber;
   /** Wall-clock seconds of the run's test evaluations (after epochs), apart from {@linkcode RunRecord.trainSeconds}. */
@@ -111,6 +113,12 @@ export interface EpochRecord {
   width: number;
   /** Minibatch size of the run's training steps. */
   batchSize?: number;
+  /** Learning rate of the run (reports take it from the run of the same cell when absent). */
+  lr?: number;
+  /** Cosines of a neural SDE's noise (likewise). */
+  cosines?: MaybeNumber;
+  /** The cell's other swept values, as the report labels them (set by the report, not stored). */
+  variant?: string;
   /** Seed of the run. */
   seed?: number;
   /** Epoch number, counting from 1. */

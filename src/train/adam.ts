@@ -15,8 +15,9 @@
  * element type by default (float32 moments for a float32 model, as
  * `torch.optim.Adam` keeps them; `init(params, "float64")` keeps float64
  * ones). θ moves by the stored moments. A float32 parameter with float32
- * moments steps in float32 arithmetic, operation by operation, as
- * `torch.optim.Adam` does on float32 tensors (a WebAssembly SIMD kernel); any
+ * moments steps in float32 arithmetic, each operation rounded to float32 as
+ * in `torch.optim.Adam` on float32 tensors (a WebAssembly SIMD kernel; not
+ * bit-identical to torch, which forms m by lerp and θ by addcdiv); any
  * other combination computes in double precision and stores in the arrays'
  * types, so a float64 model's steps are exactly the textbook formula's. A
  * step reads every gradient element once, checking it is finite in the same
@@ -174,7 +175,7 @@ export class Adam {
  * One parameter's Adam update in place; returns −1, or the index of the
  * first non-finite gradient element (where it stopped). θ moves by the
  * moments as stored. All-float32 arrays go to the WebAssembly SIMD kernel
- * (`wasm/adam_f32.ts`: float32 arithmetic operation by operation, as
+ * (`wasm/adam_f32.ts`: float32 arithmetic, each operation rounded as in
  * PyTorch's float32 Adam; 2.4× faster than this loop in JavaScript); float64
  * and mixed arrays compute in double precision, so float64 ones give the
  * formula's numbers exactly.

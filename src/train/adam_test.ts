@@ -134,6 +134,8 @@ Deno.test("Adam.step() on float32 stops at the first non-finite gradient, with e
       assert(theta.w.subarray(bad).every((x, i) => x === Math.fround((bad + i) / n)), `θ untouched from ${bad}`);
       assert(state.m.w!.subarray(0, bad).every((x) => x !== 0), `m updated before ${bad}`);
       assert(state.m.w!.subarray(bad).every((x) => x === 0), `m untouched from ${bad}`);
+      assert(state.v.w!.subarray(0, bad).every((x) => x !== 0), `v updated before ${bad}`);
+      assert(state.v.w!.subarray(bad).every((x) => x === 0), `v untouched from ${bad}`);
       assertEquals(state.step, 0, "the step is not counted");
     }
   }

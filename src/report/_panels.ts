@@ -1,0 +1,90 @@
+/**
+ * Panels for the fields a sweep varies besides a chart's x axis: where runs of
+ * one method at one x differ in batch size, learning rate, cosines or other
+ * swept values, each combination gets a panel of its own (and a row of the
+ * summary table), so that those runs are never drawn as one point's seeds.
+ *
+ * @module
+ */
+import type { AxisSpec } from "./_axes.ts";
+import type { SpreadFacet } from "./_chart_parts.ts";
+
+/**
+ * Fields besides the x axis that a sweep may vary between runs of one method at one x; `variant` holds a cell's
+ * other swept values (`labelVariants` in experiment.ts).
+ */
+const SWEPT_FIELDS: readonly { field: string; title: string }[] = [
+  { field: "batchSize", title: "batch size" },
+  { field: "lr", title: "learning rate" },
+  { field: "cosines", title: "KL cosines" },
+  { field: "variant", title: "" },
+];
+
+/** What {@linkcode sweptPanels} gives: the records, each with its `panel` label when there are panels. */
+export interface SweptPanels<T> {
+  readonly rows: readonly T[];
+  /** Faceting by `panel`, in sweep order; undefined for one panel. */
+  readonly facet: SpreadFacet | undefined;
+  /** Panels drawn. */
+  readonly count: number;
+  /** What the panels tell apart ("batch size · learning rate"), for a table's column. */
+  readonly title: string;
+}
+
+function compareValues(a: unknown, b: unknown): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a ?? "").localeCompare(String(b ?? ""));
+}
+
+/**
+ * Panels for every field besides `x` whose value differs between runs of one
+ * method at one x — a width × batch-size sweep gets a panel per batch size, a
+ * batch size × learning rate one a panel per pair — so that those runs are
+ * not drawn as one point's seeds. Each record gets `panel`, "batch size 8 ·
+ * learning rate 0.001", and the panels follow each field's values in turn
+ * (numbers ascending). With `withX` the label starts with x itself and each
+ * x value is a panel too (the loss curves: a panel per width, their own x
+ * axis being the epoch).
+ */
+export function sweptPanels<T extends object>(
+  records: readonly T[],
+  x: AxisSpec,
+  options: { withX?: boolean; columns?: number } = {},
+): SweptPanels<T> {
+  const value = (r: T, field: string) => (r as Record<string, unknown>)[field] ?? null;
+  const varying = SWEPT_FIELDS.filter(({ field }) => {
+    if (field === x.field) return false;
+    const seen = new Map<string, unknown>();
+    return records.some((r) => {
+      const key = JSON.stringify([value(r, "method"), value(r, x.field)]), v = value(r, field);
+      if (!seen.has(key)) seen.set(key, v);
+      return seen.get(key) !== v;
+    });
+  });
+  const fields = [...(options.withX ? [{ field: x.field, title: x.title }] : []), ...varying];
+  const label = (r: T) => fields.map(({ field, title }) => `${title}${title ? " " : ""}${value(r, field)}`).join(" · ");
+  const first = new Map<string, T>();
+  for (const r of records) if (!first.has(label(r))) first.set(label(r), r);
+  const order = [...first].sort(([, a], [, b]) => {
+    for (const { field } of fields) {
+      const c = compareValues(value(a, field), value(b, field));
+      if (c !== 0) return c;
+    }
+    return 0;
+  }).map(([l]) => l);
+  const title = varying.map((f) => f.title || "swept values").join(" · ");
+  if (fields.length === 0 || order.length < 2) return { rows: records, facet: undefined, count: 1, title };
+  return {
+    rows: records.map((r) => ({ ...r, panel: label(r) })),
+    facet: {
+      field: "panel",
+      title: null,
+      type: "nominal",
+      sort: order,
+      fields: fields.map((f) => f.field),
+      ...(options.columns ? { columns: options.columns } : {}),
+    },
+    count: order.length,
+    title,
+  };
+}
