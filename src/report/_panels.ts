@@ -31,18 +31,13 @@ export interface SweptPanels<T> {
   readonly title: string;
 }
 
-function compareValues(a: unknown, b: unknown): number {
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  return String(a ?? "").localeCompare(String(b ?? ""));
-}
-
 /**
  * Panels for every field besides `x` whose value differs between runs of one
  * method at one x — a width × batch-size sweep gets a panel per batch size, a
  * batch size × learning rate one a panel per pair — so that those runs are
  * not drawn as one point's seeds. Each record gets `panel`, "batch size 8 ·
  * learning rate 0.001", and the panels follow each field's values in turn
- * (numbers ascending). With `withX` the label starts with x itself and each
+ * (numbers ascending, other values in the records' order — the sweep's). With `withX` the label starts with x itself and each
  * x value is a panel too (the loss curves: a panel per width, their own x
  * axis being the epoch).
  */
@@ -65,9 +60,16 @@ export function sweptPanels<T extends object>(
   const label = (r: T) => fields.map(({ field, title }) => `${title}${title ? " " : ""}${value(r, field)}`).join(" · ");
   const first = new Map<string, T>();
   for (const r of records) if (!first.has(label(r))) first.set(label(r), r);
+  // Numbers ascending; anything else in the order it first appears (the records', i.e. the sweep's, order).
+  const seen = new Map<unknown, number>();
+  for (const r of records) {
+    for (const { field } of fields) if (!seen.has(value(r, field))) seen.set(value(r, field), seen.size);
+  }
+  const compare = (a: unknown, b: unknown) =>
+    typeof a === "number" && typeof b === "number" ? a - b : seen.get(a)! - seen.get(b)!;
   const order = [...first].sort(([, a], [, b]) => {
     for (const { field } of fields) {
-      const c = compareValues(value(a, field), value(b, field));
+      const c = compare(value(a, field), value(b, field));
       if (c !== 0) return c;
     }
     return 0;

@@ -100,13 +100,13 @@ Deno.test("experimentReport() with cells draws a panel per other swept value: a 
   const content = experimentReport({ runs }, { title: "t", cells });
   type Spec = { facet?: { sort: string[] }; data: { values: { method: string; panel?: string }[] } };
   const spec = content.sections[0]!.charts![0]! as Spec;
-  assertEquals(spec.facet?.sort, ["gradient.gq.nodes adaptive", "gradient.gq.nodes interval"]);
+  assertEquals(spec.facet?.sort, ["gradient.gq.nodes interval", "gradient.gq.nodes adaptive"], "in sweep order");
   assertEquals([...new Set(spec.data.values.map((r) => r.method))], ["gq", "adjoint"], "methods keep their names");
   const table = content.sections[0]!.table as ReportTable;
   assertEquals(table.caption, "Speed of gq against the baselines");
   assertEquals(table.rows.slice(0, 2).map((r) => [r.panel, r.speed_adjoint]), [
-    ["gradient.gq.nodes adaptive", 2],
     ["gradient.gq.nodes interval", 6],
+    ["gradient.gq.nodes adaptive", 2],
   ]);
   assert(JSON.stringify(content.sections[0]).includes("(up to 2 seeds)"), "each variant's two seeds");
   const plain = experimentReport({ runs }, { title: "t" });
