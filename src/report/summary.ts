@@ -168,8 +168,7 @@ interface Point {
  * The summary table: per width (or batch size, see `axis`) — and per panel of the charts, where the sweep varies
  * other fields between runs of one method at one width (batch size, learning rate, cosines, other swept values:
  * `sweptPanels`), named in a first column, so those runs are not counted as seeds — the number of seeds, the mean
- * training time
- * (evaluation excluded), evaluation time and test metric of `method`, and
+ * training time (evaluation excluded), evaluation time and test metric of `method`, and
  * for each baseline with runs the speed ratio `method/baseline` = mean
  * t_baseline / mean t_method (above 1: `method` is faster) and the metric
  * difference mean metric_method − mean metric_baseline, each followed by its
