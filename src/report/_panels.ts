@@ -10,15 +10,18 @@ import type { AxisSpec } from "./_axes.ts";
 import type { SpreadFacet } from "./_chart_parts.ts";
 
 /**
- * Fields besides the x axis that a sweep may vary between runs of one method at one x; `variant` holds a cell's
- * other swept values (`labelVariants` in experiment.ts).
+ * Fields besides the x axis that a sweep may vary between runs of one method at one x, with the pipeline path each
+ * comes from; `variant` holds a cell's other swept values (`labelVariants` in experiment.ts).
  */
-const SWEPT_FIELDS: readonly { field: string; title: string }[] = [
-  { field: "batchSize", title: "batch size" },
-  { field: "lr", title: "learning rate" },
-  { field: "cosines", title: "KL cosines" },
+const SWEPT_FIELDS: readonly { field: string; title: string; path?: string }[] = [
+  { field: "batchSize", title: "batch size", path: "train.batchSize" },
+  { field: "lr", title: "learning rate", path: "train.optimizer.lr" },
+  { field: "cosines", title: "KL cosines", path: "noise.cosines" },
   { field: "variant", title: "" },
 ];
+
+/** The pipeline paths of the fields {@linkcode sweptPanels} draws panels for by name. */
+export const PANEL_PATHS: readonly string[] = SWEPT_FIELDS.flatMap((f) => (f.path ? [f.path] : []));
 
 /** What {@linkcode sweptPanels} gives: the records, each with its `panel` label when there are panels. */
 export interface SweptPanels<T> {

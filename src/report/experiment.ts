@@ -24,16 +24,20 @@ import {
 } from "./specs.ts";
 import { cosineSpecs, figureCells, sdeDensitySpec, sdePathSpec } from "./sde_specs.ts";
 import { provenanceTable } from "./_provenance_table.ts";
+import { sweepAxisOf } from "./_axes.ts";
+import { PANEL_PATHS, sweptPanels } from "./_panels.ts";
 import { speedSummary } from "./summary.ts";
 
 /**
- * "1 seed" or "up to 3 seeds": the most distinct seeds among runs of one method at one width, batch size, learning
- * rate and cosine count (runs at three batch sizes with one seed are one seed, not three).
+ * "1 seed" or "up to 3 seeds": the most distinct seeds among runs of one method at one point of one chart panel
+ * (`sweptPanels`: runs at three batch sizes with one seed are one seed, not three).
  */
 function seedCount(runs: readonly RunRecord[]): string {
+  const axis = sweepAxisOf(runs);
   const seeds = new Map<string, Set<unknown>>();
-  for (const r of runs) {
-    const key = JSON.stringify([r.method, r.width, r.batchSize ?? null, r.cosines ?? null, r.lr ?? null]);
+  for (const r of sweptPanels(runs, axis).rows) {
+    const o = r as RunRecord & { panel?: string } & Record<string, unknown>;
+    const key = JSON.stringify([o.method, o[axis.field], o.panel ?? null]);
     let set = seeds.get(key);
     if (!set) seeds.set(key, set = new Set());
     set.add(r.seed ?? set.size); // a run without a seed counts as its own
@@ -43,17 +47,15 @@ function seedCount(runs: readonly RunRecord[]): string {
 }
 
 /**
- * Swept paths the charts draw by themselves: the method, their x axes (width, channels, batch size), the fields they
- * draw panels for (`sweptPanels`: batch size, learning rate, cosines), and seeds (`seed`, and the paths a pipeline's
- * `seeds` sets, which a test keeps equal to the pipeline's SEED_PATHS).
+ * Swept paths the charts draw by themselves: the method, their x axes (width, channels; batch size is a panel field
+ * too), the fields they draw panels for by name (`PANEL_PATHS`: batch size, learning rate, cosines), and seeds
+ * (`seed`, and the paths a pipeline's `seeds` sets, which a test keeps equal to the pipeline's SEED_PATHS).
  */
 export const DRAWN_PATHS: ReadonlySet<string> = new Set([
   "gradient.method",
   "model.dynamics.width",
   "model.dynamics.channels",
-  "train.batchSize",
-  "train.optimizer.lr",
-  "noise.cosines",
+  ...PANEL_PATHS,
   "seed",
   "model.initSeed",
   "train.seed",
