@@ -192,29 +192,16 @@ function update(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, c: A
   ) {
     return adamUpdate32(p, g, m, v, c);
   }
-  const { b1, b2, c1, c2, stepSize, bc2Sqrt, eps, weightDecay } = c;
   if (
     p instanceof Float64Array && g instanceof Float64Array && m instanceof Float64Array && v instanceof Float64Array
   ) {
-    return update64(p, g, m, v, b1, b2, c1, c2, stepSize, bc2Sqrt, eps, weightDecay);
+    return update64(p, g, m, v, c);
   }
-  return updateMixed(p, g, m, v, b1, b2, c1, c2, stepSize, bc2Sqrt, eps, weightDecay);
+  return updateMixed(p, g, m, v, c);
 }
 
-function update64(
-  p: Float64Array,
-  g: Float64Array,
-  m: Float64Array,
-  v: Float64Array,
-  b1: number,
-  b2: number,
-  c1: number,
-  c2: number,
-  stepSize: number,
-  bc2Sqrt: number,
-  eps: number,
-  weightDecay: number,
-): number {
+function update64(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, c: AdamConstants): number {
+  const { b1, b2, c1, c2, stepSize, bc2Sqrt, eps, weightDecay } = c;
   for (let i = 0; i < p.length; i++) {
     let gi = g[i]!;
     if (gi - gi !== 0) return i;
@@ -226,20 +213,8 @@ function update64(
   return -1;
 }
 
-function updateMixed(
-  p: FloatArray,
-  g: FloatArray,
-  m: FloatArray,
-  v: FloatArray,
-  b1: number,
-  b2: number,
-  c1: number,
-  c2: number,
-  stepSize: number,
-  bc2Sqrt: number,
-  eps: number,
-  weightDecay: number,
-): number {
+function updateMixed(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, c: AdamConstants): number {
+  const { b1, b2, c1, c2, stepSize, bc2Sqrt, eps, weightDecay } = c;
   for (let i = 0; i < p.length; i++) {
     let gi = g[i]!;
     if (gi - gi !== 0) return i;
