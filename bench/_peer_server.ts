@@ -185,13 +185,21 @@ export class PeerServer {
 
   /**
    * Starts peers.py (or another server speaking its protocol, `script`) with
-   * `python`; its stderr goes to ours.
+   * `python`; its stderr goes to ours. `flushDenormals` sets torch's
+   * subnormal mode (`torch.set_flush_denormal`) to quadjoint's runtime's, so
+   * both sides do the same arithmetic.
    */
   static start(
     python: string,
-    options: { threads: number; gqPath?: string | undefined; script?: string },
+    options: { threads: number; flushDenormals: boolean; gqPath?: string | undefined; script?: string },
   ): PeerServer {
-    const args = [options.script ?? SERVER_SCRIPT, "--threads", String(options.threads)];
+    const args = [
+      options.script ?? SERVER_SCRIPT,
+      "--threads",
+      String(options.threads),
+      "--flush-denormals",
+      options.flushDenormals ? "1" : "0",
+    ];
     if (options.gqPath) args.push("--gq-path", options.gqPath);
     const threads = String(options.threads);
     const child = new Deno.Command(python, {

@@ -144,7 +144,12 @@ export class TorchsdePeer {
       return "neither bench/.venv nor python3 imports torch and torchsde: `deno task bench peers` creates " +
         "bench/.venv with them, or run `bench/.venv/bin/python -m pip install torchsde==0.2.6`";
     }
-    const server = PeerServer.start(found.python, { threads, script: TORCHSDE_SCRIPT });
+    const server = PeerServer.start(found.python, {
+      threads,
+      // The runtime's default mode (RuntimeOptions.flushDenormals), so both sides do the same arithmetic.
+      flushDenormals: true,
+      script: TORCHSDE_SCRIPT,
+    });
     const tmp = await Deno.makeTempDir({ prefix: "quadjoint-torchsde-" });
     try {
       const hello = await server.request({ cmd: "hello" });
@@ -153,6 +158,7 @@ export class TorchsdePeer {
         torch: String(hello.torch),
         torchsde: String(hello.torchsde),
         torchThreads: String(hello.threads),
+        torchFlushesDenormals: String(hello.flush_denormals),
       };
       return new TorchsdePeer(server, tmp, versions);
     } catch (e) {

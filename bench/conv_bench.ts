@@ -340,7 +340,10 @@ export async function profiledKernelMs(
       logSeverityLevel: 3,
       enableProfiling: true,
       profileFilePrefix: `${dir}/profile`,
-      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+      // Subnormals flushed, as the runtime's sessions (RuntimeOptions.flushDenormals).
+      extra: {
+        session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" }, set_denormal_as_zero: "1" },
+      },
     });
     const ortFeeds = Object.fromEntries(
       Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype, t.data as Float32Array, [...t.dims])]),

@@ -83,7 +83,8 @@ async function softplusMs(runtime: Runtime, width: number, repeats: number, budg
   const native = await ort.InferenceSession.create(encodeModel(graph), {
     intraOpNumThreads: 0,
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    // Subnormals flushed, as the runtime's sessions (RuntimeOptions.flushDenormals).
+    extra: { session: { intra_op: { allow_spinning: "0" }, set_denormal_as_zero: "1" } },
   });
   const ortX = new ort.Tensor("float32", x.data as Float32Array, [BATCH, width]);
   const nativeMs = median(await timeRepeats(() => native.run({ x: ortX }), { repeats, budgetMs }));

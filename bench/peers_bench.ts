@@ -704,13 +704,22 @@ export async function run(options: BenchOptions = {}): Promise<void> {
   let peer: PeerServer | undefined;
   try {
     const python = await ensurePeerPython();
-    peer = PeerServer.start(python, { threads: THREADS, gqPath: options.gqPath });
+    // Subnormals flushed on both sides: the runtime's default (RuntimeOptions.flushDenormals), torch set to match.
+    peer = PeerServer.start(python, { threads: THREADS, flushDenormals: true, gqPath: options.gqPath });
     const hello = await peer.request({ cmd: "hello" });
     const gqAvailable = hello.gq === true;
-    const versions = { python: hello.python, torch: hello.torch, torchdiffeq: hello.torchdiffeq, gq: gqAvailable };
+    const versions = {
+      python: hello.python,
+      torch: hello.torch,
+      torchdiffeq: hello.torchdiffeq,
+      gq: gqAvailable,
+      torchFlushesDenormals: hello.flush_denormals === true,
+    };
     console.log(
       `peers: torch ${hello.torch}, torchdiffeq ${hello.torchdiffeq}, ${hello.threads} torch threads, ` +
-        `${THREADS} ORT threads; authors' GQ ${gqAvailable ? "loaded" : `skipped (${hello.gq_error})`}`,
+        `${THREADS} ORT threads, subnormals flushed ${
+          hello.flush_denormals === true ? "on both sides" : "by quadjoint only"
+        }; authors' GQ ${gqAvailable ? "loaded" : `skipped (${hello.gq_error})`}`,
     );
     if (!gqAvailable && !options.gqPath) {
       console.log("peers: pass --gq-path DIR (the folder holding torch_gq_adjoint/) for the authors' GQ rows");

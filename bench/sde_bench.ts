@@ -153,13 +153,15 @@ export async function run(options: { quick?: boolean } = {}): Promise<void> {
   } else {
     const v = started.versions;
     console.log(
-      `sde: torchsde ${v.torchsde}, torch ${v.torch}, ${v.torchThreads} torch threads, ${THREADS} ORT threads`,
+      `sde: torchsde ${v.torchsde}, torch ${v.torch}, ${v.torchThreads} torch threads, ${THREADS} ORT threads, ` +
+        `subnormals flushed ${v.torchFlushesDenormals === "true" ? "on both sides" : "by quadjoint only"}`,
     );
     Object.assign(meta, {
       python: v.python,
       torch: v.torch,
       torchsde: v.torchsde,
       torchThreads: Number(v.torchThreads),
+      torchFlushesDenormals: v.torchFlushesDenormals === "true",
     });
     meta.torchsdeCall = 'sdeint_adjoint(method="reversible_heun", adjoint_method="adjoint_reversible_heun", ' +
       `dt=${DT}), BrownianInterval(dt=${DT}) per batch, float32 ts`;

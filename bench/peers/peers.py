@@ -41,8 +41,9 @@ METHODS = ("direct", "adjoint", "seminorm", "gq")
 class Peers:
     """The server's state: options, the optional GQ module and the current model."""
 
-    def __init__(self, threads, gq_path):
+    def __init__(self, threads, gq_path, flush_denormals):
         self.threads = threads
+        self.flush_denormals = flush_denormals
         self.gq = None
         self.gq_error = None
         if gq_path:
@@ -68,6 +69,7 @@ class Peers:
             "torch": torch.__version__,
             "torchdiffeq": torchdiffeq.__version__,
             "threads": torch.get_num_threads(),
+            "flush_denormals": self.flush_denormals,
             "gq": self.gq is not None,
             "gq_error": self.gq_error,
         }
@@ -175,10 +177,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (quadjoint's ORT threads)")
     parser.add_argument("--gq-path", default=None, help="folder holding the authors' torch_gq_adjoint/ package")
+    parser.add_argument("--flush-denormals", type=int, choices=(0, 1), default=1,
+                        help="torch.set_flush_denormal: 1 flushes subnormals to zero, as quadjoint's runtime does by default")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # False where the CPU cannot flush (no SSE3): hello reports what took effect.
+    flushes = torch.set_flush_denormal(args.flush_denormals == 1) and args.flush_denormals == 1
     torch.set_num_interop_threads(1)
-    peers = Peers(args.threads, args.gq_path)
+    peers = Peers(args.threads, args.gq_path, flushes)
     handlers = {
         "hello": peers.hello,
         "model": peers.model,

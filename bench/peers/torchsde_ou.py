@@ -86,8 +86,9 @@ def gaussian_kl(ys, mean, variance, paths):
 class TorchsdeOu:
     """The server's state: the data, the initial weights and the model being trained."""
 
-    def __init__(self, threads):
+    def __init__(self, threads, flush_denormals):
         self.threads = threads
+        self.flush_denormals = flush_denormals
         self.data = None
         self.initial = None
         self.sde = None
@@ -100,6 +101,7 @@ class TorchsdeOu:
             "torch": torch.__version__,
             "torchsde": torchsde.__version__,
             "threads": torch.get_num_threads(),
+            "flush_denormals": self.flush_denormals,
         }
 
     def load_data(self, request):
@@ -215,10 +217,14 @@ class TorchsdeOu:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (quadjoint's ORT threads)")
+    parser.add_argument("--flush-denormals", type=int, choices=(0, 1), default=1,
+                        help="torch.set_flush_denormal: 1 flushes subnormals to zero, as quadjoint's runtime does by default")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # False where the CPU cannot flush (no SSE3): hello reports what took effect.
+    flushes = torch.set_flush_denormal(args.flush_denormals == 1) and args.flush_denormals == 1
     torch.set_num_interop_threads(1)
-    server = TorchsdeOu(args.threads)
+    server = TorchsdeOu(args.threads, flushes)
     handlers = {
         "hello": server.hello,
         "data": server.load_data,

@@ -18,12 +18,15 @@ Deno.test("PipelineSchema's runtime section fills defaults and refuses unknown b
     threads: 0,
     strict: false,
   });
+  // Left out unless given, so files without it keep their cells' config hashes.
+  assertEquals(PipelineSchema.parse({ ...TINY, runtime: { flushDenormals: false } }).runtime?.flushDenormals, false);
   for (
     const [runtime, path] of [
       [{ backend: "tpu" }, "runtime.backend"],
       [{ gpu: 1 }, "runtime"],
       [{ device: -1 }, "runtime.device"],
       [{ threads: 1.5 }, "runtime.threads"],
+      [{ flushDenormals: "yes" }, "runtime.flushDenormals"],
     ] as const
   ) {
     const r = PipelineSchema.safeParse({ ...TINY, runtime });

@@ -302,6 +302,13 @@ export const RuntimeSchema = z.object({
     .describe("ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose. --threads wins. Default 0"),
   strict: z.boolean().default(false)
     .describe("Fail instead of falling back to cpu when the backend cannot start. Default false"),
+  // No default filled in: files without the field keep their cells' config hashes.
+  flushDenormals: z.boolean().optional()
+    .describe(
+      "Flush subnormal floats to zero (x86 FTZ/DAZ) in ONNX Runtime's kernels, as JAX and TensorFlow do on the CPU: " +
+        "arithmetic on them is tens of times slower, and saturated activations and long solves make them. " +
+        "Process-wide, JavaScript's arithmetic included. Default true",
+    ),
 }).strict();
 
 // ---------------------------------------------------------------------------
@@ -358,7 +365,7 @@ const BaseSchema = z.object({
   seeds: SeedsSchema.optional(),
   quick: QuickSchema.optional(),
   report: ReportSchema.optional(),
-  runtime: RuntimeSchema.optional().describe("Backend, device, threads and strictness of ONNX Runtime"),
+  runtime: RuntimeSchema.optional().describe("Backend, device, threads, strictness and subnormal mode of ONNX Runtime"),
   cluster: ClusterSchema.optional(),
 }).strict();
 

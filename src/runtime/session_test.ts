@@ -504,3 +504,58 @@ Deno.test("linkProviders() links each provider library beside the binding, repla
     await Deno.remove(root, { recursive: true });
   }
 });
+
+/**
+ * A fresh process whose first runtime has `flushDenormals: flush` squares two float32 values whose squares are
+ * subnormal (in ORT, over a symbolic batch so a pool thread could take part), halves a double into the subnormal
+ * range in JavaScript, then asks a second runtime for the other mode.
+ */
+async function denormalProbe(flush: boolean): Promise<{ squares: number[]; js: number; refused: string }> {
+  const session = new URL("./session.ts", import.meta.url).href;
+  const builder = new URL("../onnx/builder.ts", import.meta.url).href;
+  const tensors = new URL("../onnx/tensor.ts", import.meta.url).href;
+  const code = `
+    import { Runtime } from "${session}";
+    import { GraphBuilder } from "${builder}";
+    import { tensor } from "${tensors}";
+    const square = () => {
+      const b = new GraphBuilder("square");
+      const x = b.input("x", "float32", ["n"]);
+      b.output(b.op1("Mul", [x, x]), "y");
+      return b.build();
+    };
+    const rt = new Runtime({ threads: 2, flushDenormals: ${flush} });
+    const { y } = await (await rt.compile(square())).run({ x: tensor(new Float32Array([1e-20, 3e-20]), [2]) });
+    const js = new Float64Array([2.2e-308])[0] / 4;
+    let refused = "";
+    try {
+      await new Runtime({ flushDenormals: ${!flush} }).compile(square());
+    } catch (e) {
+      refused = e.name + ": " + e.message;
+    }
+    console.log(JSON.stringify({ squares: [...y.data], js, refused }));
+    await rt.dispose();`;
+  const config = new URL("../../deno.json", import.meta.url).pathname;
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", "--config", config, code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(success, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+Deno.test("flushDenormals: subnormal results are zero by default, in ONNX Runtime and (process-wide) in JavaScript", async () => {
+  const { squares, js, refused } = await denormalProbe(true);
+  assertEquals(squares, [0, 0]);
+  assertEquals(js, 0);
+  assert(refused.startsWith("RangeError: flushDenormals: false cannot take effect"), refused);
+});
+
+Deno.test("flushDenormals: false keeps subnormals, and a later runtime cannot switch the process to flushing", async () => {
+  const { squares, js, refused } = await denormalProbe(false);
+  assertClose(squares, [1e-40, 9e-40], 1e-3, "subnormal squares");
+  assert(squares.every((s) => s > 0 && s < 1.2e-38), `subnormal squares, got ${squares}`);
+  assertEquals(js, 2.2e-308 / 4);
+  assert(refused.startsWith("RangeError: flushDenormals: true cannot take effect"), refused);
+});
