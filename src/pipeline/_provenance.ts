@@ -33,6 +33,8 @@ export interface ProvenanceInput {
   readonly backendRequested: string;
   /** Backend the sessions run on. */
   readonly backend: string;
+  /** Whether the runtime flushes subnormal floats to zero. */
+  readonly flushDenormals: boolean;
 }
 
 /** One value when every cell agrees, else the distinct values in cell order. */
@@ -102,7 +104,7 @@ function cpu(): { model: string | null; cores: number | null } {
  *   name: "p", data: { kind: "analytic" }, solve: {}, gradient: { method: "gq" }, seeds: 2,
  * });
  * const p = await collectProvenance({
- *   config, cells: [config], quick: false, threads: 1, backend: "cpu", backendRequested: "cpu",
+ *   config, cells: [config], quick: false, threads: 1, backend: "cpu", backendRequested: "cpu", flushDenormals: true,
  * });
  * if (p.solver !== "dopri5" || p.seeds?.join() !== "0,1" || p.batchSize !== null) throw new Error(JSON.stringify(p));
  * ```
@@ -131,6 +133,7 @@ export async function collectProvenance(input: ProvenanceInput): Promise<Provena
     backend: input.backend,
     backendRequested: input.backendRequested,
     threads: input.threads,
+    flushDenormals: input.flushDenormals,
     cpuModel: machine.model,
     cpuCores: machine.cores,
     os: `${Deno.build.os}-${Deno.build.arch}`,

@@ -27,7 +27,9 @@ Deno.test("collectProvenance() gives one value per setting, or each cell's disti
     threads: 3,
     backend: "cpu",
     backendRequested: "webgpu",
+    flushDenormals: false,
   });
+  assertEquals(p.flushDenormals, false);
   assertEquals([p.solver, p.rtol, p.atol, p.batchSize, p.epochs], ["dopri5", [1e-3, 1e-6], 1e-3, [1, 2], 1]);
   assertEquals([p.backwardSolve, p.threads, p.backend, p.backendRequested], ["as forward", 3, "cpu", "webgpu"]);
   assertEquals([p.pipelineFile, p.pipelineSha256, p.seeds], [null, null, null], "no file, no seeds");
@@ -64,12 +66,14 @@ Deno.test("a pipeline's results.json and report record its provenance, and the r
     assertEquals(p.pipelineSha256, createHash("sha256").update(text).digest("hex"));
     assertEquals([p.pipelineFile, p.seeds, p.threads, p.solver, p.rtol], [file, [3, 7], 2, "dopri5", 1e-6]);
     assertEquals(p.backwardSolve, "dopri5, rtol 1e-8, atol 0.000001");
+    assertEquals(p.flushDenormals, runtime.flushDenormals, "the runtime's subnormal mode");
     for (const key of ["quadjointVersion", "denoVersion", "v8Version", "onnxruntimeVersion", "cpuModel", "backend"]) {
       assert(typeof (p as unknown as Record<string, unknown>)[key] === "string", `${key}: ${JSON.stringify(p)}`);
     }
     assert("gitCommit" in p && "gitDirty" in p && "batchSize" in p, "every field is written, null when unknown");
     const html = await Deno.readTextFile(`${dir}/prov/report.html`);
     assert(html.includes("Provenance") && html.includes(p.pipelineSha256!), "the report shows the provenance");
+    assert(html.includes("subnormals flushed to zero"), "the report shows the subnormal mode");
     const out = lines.join("").trim().split("\n");
     assertEquals(out.at(-1), `Report: ${dir}/prov/report.html`);
     assert(/^prov: 2 of 2 cells done in .*; worst relative error: gq /.test(out.at(-2)!), out.at(-2));

@@ -300,6 +300,7 @@ async function runCells(
       threads: options.threads ?? config.runtime?.threads ?? 0,
       backendRequested: runtime.requested,
       backend: runtime.backend,
+      flushDenormals: runtime.flushDenormals,
     }),
     cells: cells.map((c) => ({ id: c.id, values: { ...c.values }, status: "pending" })),
     results: emptyCellRecords(),

@@ -22,6 +22,7 @@ const PROVENANCE_LABELS: ReadonlyArray<readonly [keyof Provenance, string]> = [
   ["backend", "backend"],
   ["backendRequested", "backend requested"],
   ["threads", "ONNX Runtime threads (0: its default)"],
+  ["flushDenormals", "subnormals flushed to zero"],
   ["cpuModel", "CPU"],
   ["cpuCores", "logical cores"],
   ["os", "OS"],

@@ -524,6 +524,8 @@ export interface Provenance {
   backendRequested: string;
   /** ONNX Runtime intra-op threads asked for; 0 lets ONNX Runtime choose (one per physical core). */
   threads: number;
+  /** Whether subnormal floats were flushed to zero (`RuntimeOptions.flushDenormals`); absent in files written before it was recorded. */
+  flushDenormals?: boolean;
   /** CPU model name. */
   cpuModel: string | null;
   /** Logical CPU cores. */

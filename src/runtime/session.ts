@@ -184,6 +184,11 @@ export class Runtime {
     return this.#active;
   }
 
+  /** Whether this runtime's sessions flush subnormal floats to zero (`RuntimeOptions.flushDenormals`). */
+  get flushDenormals(): boolean {
+    return this.#options.flushDenormals;
+  }
+
   /**
    * The device sessions run on, once a `cuda` session has started: "NVIDIA H200 (cuda:0)", or "cuda:0" where
    * the driver publishes no name; `undefined` on the CPU.

@@ -52,6 +52,44 @@ export interface MlpHead {
   readonly activation: Activation;
 }
 
+/** One dense layer of a `"linear"` or `"mlp"` head: parameters `<name>.weight` [to, from] and `<name>.bias` [to]. */
+export interface HeadLayer {
+  /** The parameters' name prefix. */
+  readonly name: string;
+  /** Inputs per row. */
+  readonly from: number;
+  /** Outputs per row. */
+  readonly to: number;
+}
+
+/** The dense layers of a `"linear"` head (one, `head`) or an `"mlp"` head (`head.l0` … `head.l<hidden>`), in order. */
+export function headLayers(stateDim: number, outDim: number, mlp?: MlpHead): HeadLayer[] {
+  if (!mlp) return [{ name: "head", from: stateDim, to: outDim }];
+  const widths = [stateDim, ...mlp.hidden, outDim];
+  return widths.slice(1).map((to, i) => ({ name: `head.l${i}`, from: widths[i]!, to }));
+}
+
+/**
+ * x Wᵀ + b through `layers` (over any leading axes of x), `activation` after each but the last: the one definition of
+ * the dense heads, which the readout trains (weights as inputs) and model files write (weights baked in). `param`
+ * gives a layer's weight or bias as a value of `b`'s graph.
+ */
+export function denseHead(
+  b: GraphBuilder,
+  x: Value,
+  layers: readonly HeadLayer[],
+  activation: Activation | undefined,
+  param: (name: string, shape: readonly number[], layer: HeadLayer) => Value,
+): Value {
+  layers.forEach((layer, i) => {
+    const w = param(`${layer.name}.weight`, [layer.to, layer.from], layer);
+    const bias = param(`${layer.name}.bias`, [layer.to], layer);
+    x = b.op1("Add", [b.op1("MatMul", [x, b.op1("Transpose", [w])]), bias]);
+    if (activation && i < layers.length - 1) x = activate(b, x, activation);
+  });
+  return x;
+}
+
 /** The loss between predictions and targets. */
 export type LossKind =
   /** Mean of squared errors over observed entries. */
@@ -100,22 +138,14 @@ function headSpec(
   const zs = b.input("zs", dtype, ["times", "batch", stateDim]);
   const params: Record<string, number[]> = {};
   const fanIn: Record<string, number> = {};
-  const dense = (x: Value, name: string, from: number, to: number): Value => {
-    const w = b.input(`${name}.weight`, dtype, [to, from]);
-    const bias = b.input(`${name}.bias`, dtype, [to]);
-    params[`${name}.weight`] = [to, from];
-    params[`${name}.bias`] = [to];
-    fanIn[`${name}.weight`] = fanIn[`${name}.bias`] = from;
-    return b.op1("Add", [b.op1("MatMul", [x, b.op1("Transpose", [w])]), bias]);
-  };
   let pred: Value;
-  if (head === "mlp") {
-    let x: Value = zs, width = stateDim;
-    mlp!.hidden.forEach((h, i) => {
-      x = activate(b, dense(x, `head.l${i}`, width, h), mlp!.activation);
-      width = h;
+  if (head === "mlp" || head === "linear") {
+    const layers = headLayers(stateDim, outDim, head === "mlp" ? mlp! : undefined);
+    pred = denseHead(b, zs, layers, mlp?.activation, (name, shape, layer) => {
+      params[name] = [...shape];
+      fanIn[name] = layer.from;
+      return b.input(name, dtype, shape);
     });
-    pred = dense(x, `head.l${mlp!.hidden.length}`, width, outDim);
   } else if (head === "graph") {
     const bind = new Map<string, Value>();
     for (const p of rowHead!.params) {
@@ -127,8 +157,6 @@ function headSpec(
     const leading = b.op1("Slice", [b.op1("Shape", [zs]), b.constant(int64([0])), b.constant(int64([2]))]);
     const shape = b.op1("Concat", [leading, b.constant(int64([outDim]))], { axis: { type: "int", value: 0 } });
     pred = b.op1("Reshape", [y, shape]);
-  } else if (head === "linear") {
-    pred = dense(zs, "head", stateDim, outDim);
   } else {
     pred = b.op1("Slice", [zs, b.constant(int64([0])), b.constant(int64([outDim])), b.constant(int64([2]))]);
   }

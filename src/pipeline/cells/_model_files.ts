@@ -19,7 +19,6 @@
  * @module
  */
 import { join } from "node:path";
-import { activate } from "../../models/activations.ts";
 import { bakeParams } from "../../models/bake.ts";
 import { SAFETENSORS_DTYPE, writeSafetensors } from "../../models/safetensors.ts";
 import { GraphBuilder } from "../../onnx/builder.ts";
@@ -29,6 +28,7 @@ import type { Graph } from "../../onnx/graph.ts";
 import { type Tensor, tensor } from "../../onnx/tensor.ts";
 import type { Dynamics } from "../../models/dynamics.ts";
 import type { NeuralOde } from "../../train/neural_ode.ts";
+import { denseHead, headLayers } from "../../train/readout.ts";
 
 /** The format marker in `weights.safetensors`' metadata. */
 export const WEIGHTS_FORMAT = "quadjoint.weights/1";
@@ -60,20 +60,16 @@ function encoderGraph(model: NeuralOde): GraphBuilder {
   return b;
 }
 
-/** `z` [batch, state] → `y`: a linear head z Wᵀ + b, or an MLP head's layers with its activation between. */
+/** `z` [batch, state] → `y`: the readout's linear or MLP head ({@linkcode denseHead}) with the trained weights baked in. */
 function headGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): GraphBuilder {
-  const { stateDim, mlp } = model.readout;
-  const layers = mlp ? Array.from({ length: mlp.hidden.length + 1 }, (_, i) => `head.l${i}`) : ["head"];
-  const what = mlp ? `MLP head (${mlp.hidden.join(", ")} hidden, ${mlp.activation})` : "linear head: y = z W^T + b";
+  const { stateDim, outDim, head, mlp } = model.readout;
+  const what = head === "mlp"
+    ? `MLP head (${mlp!.hidden.join(", ")} hidden, ${mlp!.activation})`
+    : "linear head: y = z W^T + b";
   const b = new GraphBuilder("head", { docString: `quadjoint ${what}` });
-  let y = b.input("z", model.dynamics.dtype, ["batch", stateDim]);
-  layers.forEach((layer, i) => {
-    const w = b.initializer(`${layer}.weight`, params[`${layer}.weight`]!);
-    const bias = b.initializer(`${layer}.bias`, params[`${layer}.bias`]!);
-    y = b.op1("Gemm", [y, w, bias], { transB: { type: "int", value: 1 } });
-    if (mlp && i < layers.length - 1) y = activate(b, y, mlp.activation);
-  });
-  b.output(y, "y");
+  const z = b.input("z", model.dynamics.dtype, ["batch", stateDim]);
+  const layers = headLayers(stateDim, outDim, head === "mlp" ? mlp : undefined);
+  b.output(denseHead(b, z, layers, mlp?.activation, (name) => b.initializer(name, params[name]!)), "y");
   return b;
 }
 

@@ -61,6 +61,52 @@ Deno.test("writeTrainedModel() writes an MLP's dynamics, encoder, linear head an
   }
 });
 
+Deno.test("writeTrainedModel()'s MLP head computes the readout's predictions (one definition of the dense head)", async () => {
+  const config = PipelineSchema.parse({
+    name: "mlp-head",
+    data: { kind: "nested-spheres", trainPerClass: 2, testPerClass: 1 },
+    model: {
+      encoder: { kind: "augment", dims: 1 },
+      dynamics: { kind: "mlp", width: 4, activation: "softplus" },
+      head: { kind: "mlp", hidden: [3, 5], activation: "tanh" },
+      dtype: "float64",
+    },
+    solve: {},
+    gradient: { method: "gq" },
+    train: { epochs: 1, loss: "cross-entropy" },
+  });
+  const task = buildTask(config, makeDataset(config.data));
+  const { readout } = task.model;
+  assertEquals(Object.keys(readout.params), [
+    "head.l0.weight",
+    "head.l0.bias",
+    "head.l1.weight",
+    "head.l1.bias",
+    "head.l2.weight",
+    "head.l2.bias",
+  ]);
+  const dir = await Deno.makeTempDir();
+  const rt = new Runtime({ threads: 1 });
+  try {
+    await writeTrainedModel(dir, task.model, task.params, { cellId: "c1", pipeline: "mlp-head" });
+    const rows = 3, state = readout.stateDim;
+    const z = tensor(Float64Array.from({ length: rows * state }, (_, i) => Math.sin(i + 1)), [rows, state]);
+    const got = (await (await rt.compile(await readModel(`${dir}/head.onnx`))).run({ z })).y!;
+    const head = Object.fromEntries(Object.keys(readout.params).map((n) => [n, task.params[n]!]));
+    const want = await (await rt.compile(readout.graph)).run({
+      zs: tensor(z.data, [1, rows, state]),
+      ...head,
+      target: tensor(new Float64Array(rows * readout.outDim), [1, rows, readout.outDim]),
+      mask: tensor(new Float64Array(rows).fill(1), [1, rows]),
+    });
+    assertEquals(got.dims, [rows, readout.outDim]);
+    assertClose(toNumbers(got), toNumbers(want[readout.outputs.pred!]!), 1e-14, "head.onnx y = readout pred");
+  } finally {
+    await rt.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("writeTrainedSde() writes a neural SDE's drift, diffusion and weights that compute what the trained graphs compute", async () => {
   const drift = mlpDynamics({ stateDim: 1, hidden: [4], time: "concat", dtype: "float64", seed: 1 });
   const diffusion = mlpDynamics({ stateDim: 1, hidden: [3], dtype: "float64", seed: 2, paramPrefix: "g" });
