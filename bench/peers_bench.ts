@@ -163,7 +163,8 @@ async function measureGradients(
     throw new Error(`Peer model has ${loaded.params} parameters, quadjoint's ${params}: the two MLPs differ`);
   }
   const runtime = new Runtime({ threads: THREADS });
-  const options = (method: GradientMethod) => ({ method, rtol: RTOL, atol: ATOL, runtime });
+  // No dL/dt_k: the peers' t does not require grad, so torch computes none.
+  const options = (method: GradientMethod) => ({ method, rtol: RTOL, atol: ATOL, runtime, timeGradients: false });
   const gradientRequest = (method: string, gradOut?: string) => ({
     cmd: "gradient",
     method,

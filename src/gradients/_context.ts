@@ -7,19 +7,16 @@
  *
  * @module
  */
-import type { Dynamics, Params } from "../models/dynamics.ts";
-import { DYNAMICS_NAMES } from "../models/dynamics.ts";
+import { type Dynamics, DYNAMICS_NAMES, type Params } from "../models/dynamics.ts";
 import { formatShape } from "../onnx/graph.ts";
 import { sizeOf, type Tensor } from "../onnx/tensor.ts";
 import type { CompiledGraph, Runtime } from "../runtime/session.ts";
 import { iController } from "../solvers/controller.ts";
-import type { SolveOptions, SolveStepInfo } from "../solvers/integrate.ts";
-import { solve } from "../solvers/integrate.ts";
+import { solve, type SolveOptions, type SolveStepInfo, type VectorField } from "../solvers/integrate.ts";
 import { onnxStepper } from "../solvers/onnx_stepper.ts";
 import { type Solver, SOLVERS } from "../solvers/solver.ts";
 import type { StepSystem } from "../solvers/step_graph.ts";
 import type { FloatArray } from "../solvers/stepper.ts";
-import type { VectorField } from "../solvers/integrate.ts";
 import { BoundGraph, type FloatDType, toFloat64 } from "../runtime/bound_graph.ts";
 import type { DirectionStats, OdeGradientProblem, SolveSettings } from "./problem.ts";
 
@@ -51,6 +48,8 @@ export interface GradientContext {
   readonly times: readonly number[];
   readonly forward: ResolvedSolve;
   readonly backward: ResolvedSolve;
+  /** Whether dL/dt_k is wanted (`OdeGradientOptions.timeGradients`); without it the measurement times cost nothing. */
+  readonly timeGradients: boolean;
   /** f(t, z) in the model dtype, one graph call. */
   readonly evaluate: (t: number, z: FloatArray) => Promise<FloatArray>;
   /** f as a float64 JavaScript vector field, for the solves that stay on the host (gq's checkpoint replay). */
@@ -194,6 +193,7 @@ export async function prepareContext(
   runtime: Runtime,
   forward: ResolvedSolve,
   backward: ResolvedSolve,
+  timeGradients = true,
 ): Promise<GradientContext> {
   const { dynamics, params, z0, times } = problem;
   const dtype = dynamics.dtype;
@@ -260,6 +260,7 @@ export async function prepareContext(
     times,
     forward,
     backward,
+    timeGradients,
     evaluate,
     vectorField,
   };
@@ -309,7 +310,7 @@ export function axpy(y: FloatArray, alpha: number, x: ArrayLike<number>): void {
   for (let i = 0; i < y.length; i++) y[i]! += alpha * x[i]!;
 }
 
-/** dL/dt_k = f(t_k, z_k)·∂L/∂z(t_k) for k ≥ 1 (zero where L ignores z(t_k)); returns them and their f-evaluation count. */
+/** dL/dt_k = f(t_k, z_k)·∂L/∂z(t_k), k ≥ 1 (0 where L ignores z(t_k) or without `timeGradients`), and the f count. */
 export async function measurementTimeGradients(
   ctx: GradientContext,
   states: readonly Float64Array[],
@@ -317,7 +318,7 @@ export async function measurementTimeGradients(
 ): Promise<{ dtimes: Float64Array; nfe: number }> {
   const dtimes = new Float64Array(ctx.times.length);
   let nfe = 0;
-  for (let k = 1; k < ctx.times.length; k++) {
+  for (let k = 1; k < ctx.times.length && ctx.timeGradients; k++) {
     const c = cotangents[k];
     if (!c) continue;
     const fk = await ctx.evaluate(ctx.times[k]!, inDtype(states[k]!, ctx.dtype));

@@ -61,7 +61,8 @@ export async function odeGradient(problem: OdeGradientProblem, options: OdeGradi
   const strategy = GRADIENT_STRATEGIES[options.method.kind] as GradientStrategy<GradientMethod> | undefined;
   if (!strategy) throw new RangeError(`Unknown gradient method kind "${options.method.kind}"`);
   const runtime = options.runtime ?? (sharedRuntime ??= new Runtime());
-  const ctx = await prepareContext(problem, runtime, forward, backward);
+  const timeGradients = options.timeGradients ?? true;
+  const ctx = await prepareContext(problem, runtime, forward, backward, timeGradients);
   // A loss graph is bound (checked against the states, compiled) before any solving.
   const lossFn = typeof problem.loss === "function"
     ? problem.loss
@@ -74,7 +75,7 @@ export async function odeGradient(problem: OdeGradientProblem, options: OdeGradi
     states: fwd.states,
     dz0: bwd.dz0,
     dparams: bwd.dparams,
-    dtimes: bwd.dtimes,
+    dtimes: timeGradients ? bwd.dtimes : new Float64Array(problem.times.length).fill(NaN),
     ...(loss.dlossParams ? { dlossParams: loss.dlossParams } : {}),
     stats: {
       method: methodName(options.method),

@@ -206,6 +206,42 @@ Deno.test("odeGradient() with decreasing times matches finite differences for ti
   }
 });
 
+Deno.test("odeGradient({ timeGradients: false }) skips dL/dt_k's evaluations and changes no other gradient", async () => {
+  const { dynamics, init } = mlpDynamics({ stateDim: 2, hidden: [6], time: "concat", dtype: "float64", seed: 4 });
+  const times = [0, 0.4, 0.9, 1.5];
+  const problem = {
+    dynamics,
+    params: init,
+    z0: f64([0.4, -0.7, 0.1, 0.3], [2, 2]),
+    times,
+    // The loss reads every time but the second: t₂ and t₃ have cotangents, so two f evaluations to skip (t₀'s needs none).
+    loss: (zs: readonly Float64Array[]) => ({ cotangents: zs.map((z, k) => (k === 1 ? null : z.map((v) => 2 * v))) }),
+  };
+  for (const [name, method] of Object.entries(METHODS)) {
+    const settings = { method, rtol: 1e-7, atol: 1e-7, runtime };
+    const full = await odeGradient(problem, settings);
+    const skipped = await odeGradient(problem, { ...settings, timeGradients: false });
+    assert(full.dtimes.every(Number.isFinite), `${name}: dL/dt_k by default`);
+    assert(skipped.dtimes.length === times.length && skipped.dtimes.every(Number.isNaN), `${name}: NaN dtimes`);
+    assertEquals(skipped.states, full.states, `${name}: forward`);
+    if (method.kind === "adjoint") {
+      // a_t starts from 0 instead of Σ dL/dt_k and takes part in step control, so the steps may differ.
+      assertClose(skipped.dz0, full.dz0, 1e-5, `${name} dz0`);
+      for (const p of Object.keys(full.dparams)) {
+        assertClose(skipped.dparams[p]!, full.dparams[p]!, 1e-5, `${name} ${p}`);
+      }
+      continue;
+    }
+    assertEquals(skipped.dz0, full.dz0, `${name}: dz0`);
+    assertEquals(skipped.dparams, full.dparams, `${name}: dparams`);
+    assertEquals(
+      skipped.stats.backward.nfe,
+      full.stats.backward.nfe - 2,
+      `${name}: one evaluation per later time read`,
+    );
+  }
+});
+
 Deno.test("odeGradient() places the paper's n_k nodes per interval, (order+1)/2 per backward step, or per panel", async () => {
   const { dynamics, init } = mlpDynamics({ stateDim: 2, hidden: [6], time: "concat", dtype: "float64", seed: 2 });
   for (const times of [[0, 0.3, 1.7, 2], [2, 1.2, 0]]) {

@@ -126,6 +126,13 @@ export interface OdeGradientOptions extends SolveSettings {
   readonly backward?: SolveSettings;
   /** Where graphs run. @default a CPU runtime shared by all calls */
   readonly runtime?: Runtime;
+  /**
+   * Compute dL/dt_k, the measurement times' gradients: one evaluation of f per time the loss reads, as torchdiffeq
+   * does only when `t.requires_grad`. Training has no use for them (and time series read many times), so the
+   * trainers turn them off. Without them `dtimes` is NaN, and the adjoint's time adjoint a_t starts from 0, as
+   * torchdiffeq's does then (it still takes part in the adjoint's step control). @default true
+   */
+  readonly timeGradients?: boolean;
 }
 
 /** Statistics of one solve direction. */
@@ -170,7 +177,7 @@ export interface GradientResult {
   readonly dz0: Float64Array;
   /** dL/dθ per parameter name (constants have none), flattened, in the model's dtype (`Float32Array` for float32 models). */
   readonly dparams: Readonly<Record<string, Float32Array | Float64Array>>;
-  /** dL/dt_k per measurement time. */
+  /** dL/dt_k per measurement time; NaN when `timeGradients` was off. */
   readonly dtimes: Float64Array;
   /** dL/dφ for the loss's own parameters (a loss graph's `params`, a head's weights), when it has any. */
   readonly dlossParams?: Readonly<Record<string, Float32Array | Float64Array>>;

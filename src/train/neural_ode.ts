@@ -197,7 +197,7 @@ export async function lossAndGradients(
         cotangents: states.map((_, k) => gzs!.slice(k * n, (k + 1) * n)),
       };
     },
-  }, { ...settings, runtime });
+  }, { ...settings, runtime, timeGradients: false });
   const encoderGrads = await backward(r.dz0);
   return { loss: lossValue, grads: { ...r.dparams, ...headGrads, ...encoderGrads }, pred, stats: r.stats };
 }

@@ -243,7 +243,7 @@ export async function trainNeuralSde(options: TrainNeuralSdeOptions): Promise<Tr
           : {};
         const r = await odeGradient(
           { dynamics, params: used, constants, z0: toTensor(y0, [y0.length, 1], dynamics.dtype), times, loss },
-          { ...training.solve, method: training.method, runtime },
+          { ...training.solve, method: training.method, runtime, timeGradients: false },
         );
         value = r.loss;
         grads = { ...r.dparams };
