@@ -727,10 +727,20 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     }
 
     const gradients: PeerGradientRecord[] = [];
-    for (const regime of regimes(quick)) {
+    // Limits at the largest width measured at t ∈ [0, 1] with batch 200 (at most 2000), for both batches, measured right
+    // after the rows they are set against: the machine's speed drifts by a third within minutes, and limits measured
+    // at the end of the run read gq at 0.86 of the MatMul rate in one run and 0.53 in the next.
+    const all = regimes(quick);
+    const wide = Math.max(...all.filter((r) => r.t1 === 1 && r.batch > 2).flatMap((r) => r.widths));
+    const limitWidth = quick ? wide : Math.min(wide, 2000);
+    const limitsNear: { small?: MachineLimits; wide?: MachineLimits } = {};
+    for (const regime of all) {
       for (const width of regime.widths) {
         const rows = await measureGradients(peer, gqAvailable, regime, width, repeatsFor(width, quick), tmp);
         gradients.push(...rows);
+        if (regime.t1 === 1 && width === limitWidth) {
+          limitsNear[regime.batch > 2 ? "wide" : "small"] = await measureLimits(limitWidth, 200, quick);
+        }
         console.log(
           `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjointNfeForwardPerGradient}/${
             rows[0]!.peerNfeForwardPerGradient ?? "—"
@@ -744,12 +754,13 @@ export async function run(options: BenchOptions = {}): Promise<void> {
 
     const training = await measureTraining(peer, gqAvailable, quick, tmp);
 
-    // Limits at the largest width measured at t ∈ [0, 1], for both batches.
-    const base = gradients.filter((r) => r.t1 === 1);
-    const wide = Math.max(...base.filter((r) => r.batch > 2).map((r) => r.width));
-    const limitWidth = quick ? wide : Math.min(wide, 2000);
-    const limits = await measureLimits(limitWidth, 200, quick);
-    const limitRows = limitRecords(base.filter((r) => r.width === limitWidth), limits);
+    // The MatMul rate from beside the batch-200 rows, the bandwidths from beside the batch-2 ones.
+    const { small, wide: near200 } = limitsNear;
+    if (!small || !near200) {
+      throw new Error(`peers: no t ∈ [0, 1] rows at width ${limitWidth} to measure the limits beside`);
+    }
+    const limits: MachineLimits = { ...small, matmul: near200.matmul };
+    const limitRows = limitRecords(gradients.filter((r) => r.t1 === 1 && r.width === limitWidth), limits);
 
     printTable(
       "quadjoint ÷ peer, seconds per gradient (dopri5, rtol = atol = 1e-3, float32, 2 threads)",
