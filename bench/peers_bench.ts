@@ -733,13 +733,13 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     const all = regimes(quick);
     const wide = Math.max(...all.filter((r) => r.t1 === 1 && r.batch > 2).flatMap((r) => r.widths));
     const limitWidth = quick ? wide : Math.min(wide, 2000);
-    const limitsNear: { small?: MachineLimits; wide?: MachineLimits } = {};
+    const limitsNear: { batch2?: MachineLimits; batch200?: MachineLimits } = {};
     for (const regime of all) {
       for (const width of regime.widths) {
         const rows = await measureGradients(peer, gqAvailable, regime, width, repeatsFor(width, quick), tmp);
         gradients.push(...rows);
         if (regime.t1 === 1 && width === limitWidth) {
-          limitsNear[regime.batch > 2 ? "wide" : "small"] = await measureLimits(limitWidth, 200, quick);
+          limitsNear[regime.batch > 2 ? "batch200" : "batch2"] = await measureLimits(limitWidth, 200, quick);
         }
         console.log(
           `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjointNfeForwardPerGradient}/${
@@ -755,11 +755,11 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     const training = await measureTraining(peer, gqAvailable, quick, tmp);
 
     // The MatMul rate from beside the batch-200 rows, the bandwidths from beside the batch-2 ones.
-    const { small, wide: near200 } = limitsNear;
-    if (!small || !near200) {
+    const { batch2, batch200 } = limitsNear;
+    if (!batch2 || !batch200) {
       throw new Error(`peers: no t ∈ [0, 1] rows at width ${limitWidth} to measure the limits beside`);
     }
-    const limits: MachineLimits = { ...small, matmul: near200.matmul };
+    const limits: MachineLimits = { ...batch2, matmul: batch200.matmul };
     const limitRows = limitRecords(gradients.filter((r) => r.t1 === 1 && r.width === limitWidth), limits);
 
     printTable(

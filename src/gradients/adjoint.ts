@@ -114,8 +114,9 @@ function augmentedSystem(ctx: GradientContext, method: AdjointMethod): StepSyste
       inNorm: full,
       dense: false,
     })),
-    // torchdiffeq keeps the time adjoint in its seminorm too.
-    { name: "t", output: fused.outputs.dt, inNorm: full || torchdiffeq, dense: false },
+    // torchdiffeq keeps the time adjoint in its seminorm too — when t requires grad; otherwise its a_t stays 0, so
+    // without time gradients a_t leaves the norm (it still integrates, unused).
+    { name: "t", output: fused.outputs.dt, inNorm: (full || torchdiffeq) && ctx.timeGradients, dense: false },
   ];
   return {
     graph: fused.graph,

@@ -127,10 +127,10 @@ export interface OdeGradientOptions extends SolveSettings {
   /** Where graphs run. @default a CPU runtime shared by all calls */
   readonly runtime?: Runtime;
   /**
-   * Compute dL/dt_k, the measurement times' gradients: one evaluation of f per time the loss reads, as torchdiffeq
-   * does only when `t.requires_grad`. Training has no use for them (and time series read many times), so the
-   * trainers turn them off. Without them `dtimes` is NaN, and the adjoint's time adjoint a_t starts from 0, as
-   * torchdiffeq's does then (it still takes part in the adjoint's step control). @default true
+   * Compute dL/dt_k, the measurement times' gradients: one evaluation of f per later time (t_1 …) the loss reads, as
+   * torchdiffeq does only when `t.requires_grad`. Training has no use for them (and time series read many times), so
+   * the trainers turn them off. Without them `dtimes` is NaN, and the adjoint's time adjoint a_t leaves its step
+   * control, as torchdiffeq's (which stays 0 then) does. @default true
    */
   readonly timeGradients?: boolean;
 }

@@ -78,7 +78,8 @@ export interface RuntimeOptions {
    * `torch.set_flush_denormal`). Values that small then read as zero. Process-wide: ONNX Runtime sets the
    * mode of the thread that creates its first session — JavaScript's thread, so from then on JavaScript's own
    * arithmetic flushes subnormal doubles (below 2.2e-308) too — and a later runtime asking for the other mode is
-   * refused. @default true
+   * refused (within one JavaScript realm: a Worker keeps its own thread's mode and its own check). CPU kernels only:
+   * CUDA kernels keep their own denormal handling. @default true
    */
   flushDenormals?: boolean | undefined;
   /** Receives the one-line fallback warning. @default console.warn */
