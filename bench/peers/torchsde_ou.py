@@ -39,6 +39,7 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in the repository's bench
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import MlpDynamics  # noqa: E402  (after the path insert)
 from serve import serve  # noqa: E402
+from torch_settings import add_torch_arguments, apply_torch_arguments  # noqa: E402
 from weights import read_weights  # noqa: E402
 
 DTYPE = torch.float32
@@ -216,14 +217,9 @@ class TorchsdeOu:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (quadjoint's ORT threads)")
-    parser.add_argument("--flush-denormals", type=int, choices=(0, 1), default=1,
-                        help="torch.set_flush_denormal: 1 flushes subnormals to zero, as quadjoint's runtime does by default")
+    add_torch_arguments(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    # False where the CPU cannot flush (no SSE3): hello reports what took effect.
-    flushes = torch.set_flush_denormal(args.flush_denormals == 1) and args.flush_denormals == 1
-    torch.set_num_interop_threads(1)
+    flushes = apply_torch_arguments(args)
     server = TorchsdeOu(args.threads, flushes)
     handlers = {
         "hello": server.hello,
