@@ -414,9 +414,17 @@ async function matmulRate(runtime: Runtime, m: number, k: number, n: number, qui
   return { m, k, n, milliseconds: ms, gflops: (2 * m * k * n) / (ms * 1e6) };
 }
 
-async function measureLimits(width: number, batch: number, quick: boolean): Promise<MachineLimits> {
+/** The wide-batch limit: a [batch, width] × [width, width] MatMul's rate. */
+async function matmulLimit(width: number, batch: number, quick: boolean): Promise<MachineLimits["matmul"]> {
   const runtime = new Runtime({ threads: THREADS });
   const matmul = await matmulRate(runtime, batch, width, width, quick);
+  await runtime.dispose();
+  return matmul;
+}
+
+/** The small-state limits: the batch-2 product's weight streaming, a Float32Array copy and ORT's Identity. */
+async function bandwidthLimits(width: number, quick: boolean): Promise<Omit<MachineLimits, "matmul">> {
+  const runtime = new Runtime({ threads: THREADS });
   const g = await matmulRate(runtime, 2, width, width, quick);
   const gemv = { ...g, gbytesPerSecond: (4 * g.k * g.n) / (g.milliseconds * 1e6) };
   const count = 32 * 1024 * 1024, bytes = 4 * count;
@@ -428,7 +436,6 @@ async function measureLimits(width: number, batch: number, quick: boolean): Prom
   const idMs = Math.min(...await timeRepeats(() => s.run({ x: tensor(src, [count]) }), { repeats: quick ? 5 : 15 }));
   await runtime.dispose();
   return {
-    matmul,
     gemv,
     copy: { bytes, milliseconds: copyMs, gbytesPerSecond: (2 * bytes) / (copyMs * 1e6) },
     identity: { bytes, milliseconds: idMs, gbytesPerSecond: (2 * bytes) / (idMs * 1e6) },
@@ -733,13 +740,14 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     const all = regimes(quick);
     const wide = Math.max(...all.filter((r) => r.t1 === 1 && r.batch > 2).flatMap((r) => r.widths));
     const limitWidth = quick ? wide : Math.min(wide, 2000);
-    const limitsNear: { batch2?: MachineLimits; batch200?: MachineLimits } = {};
+    const limitsNear: { matmul?: MachineLimits["matmul"]; bandwidth?: Omit<MachineLimits, "matmul"> } = {};
     for (const regime of all) {
       for (const width of regime.widths) {
         const rows = await measureGradients(peer, gqAvailable, regime, width, repeatsFor(width, quick), tmp);
         gradients.push(...rows);
         if (regime.t1 === 1 && width === limitWidth) {
-          limitsNear[regime.batch > 2 ? "batch200" : "batch2"] = await measureLimits(limitWidth, 200, quick);
+          if (regime.batch > 2) limitsNear.matmul = await matmulLimit(limitWidth, 200, quick);
+          else limitsNear.bandwidth = await bandwidthLimits(limitWidth, quick);
         }
         console.log(
           `${regime.name}, width ${width} (fwd NFE ${rows[0]!.quadjointNfeForwardPerGradient}/${
@@ -755,11 +763,11 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     const training = await measureTraining(peer, gqAvailable, quick, tmp);
 
     // The MatMul rate from beside the batch-200 rows, the bandwidths from beside the batch-2 ones.
-    const { batch2, batch200 } = limitsNear;
-    if (!batch2 || !batch200) {
+    const { matmul, bandwidth } = limitsNear;
+    if (!matmul || !bandwidth) {
       throw new Error(`peers: no t ∈ [0, 1] rows at width ${limitWidth} to measure the limits beside`);
     }
-    const limits: MachineLimits = { ...batch2, matmul: batch200.matmul };
+    const limits: MachineLimits = { matmul, ...bandwidth };
     const limitRows = limitRecords(gradients.filter((r) => r.t1 === 1 && r.width === limitWidth), limits);
 
     printTable(
