@@ -63,29 +63,29 @@ export interface HeadLayer {
 }
 
 /** The dense layers of a `"linear"` head (one, `head`) or an `"mlp"` head (`head.l0` … `head.l<hidden>`), in order. */
-export function headLayers(stateDim: number, outDim: number, mlp?: MlpHead): HeadLayer[] {
+function headLayers(stateDim: number, outDim: number, mlp: MlpHead | undefined): HeadLayer[] {
   if (!mlp) return [{ name: "head", from: stateDim, to: outDim }];
   const widths = [stateDim, ...mlp.hidden, outDim];
   return widths.slice(1).map((to, i) => ({ name: `head.l${i}`, from: widths[i]!, to }));
 }
 
 /**
- * x Wᵀ + b through `layers` (over any leading axes of x), `activation` after each but the last: the one definition of
- * the dense heads, which the readout trains (weights as inputs) and model files write (weights baked in). `param`
- * gives a layer's weight or bias as a value of `b`'s graph.
+ * x Wᵀ + b through a linear head (`mlp` undefined) or an MLP head's layers with its activation between (over any
+ * leading axes of x): the one definition of the dense heads, which the readout trains (weights as inputs) and model
+ * files write (weights baked in). `param` gives a layer's weight or bias as a value of `b`'s graph.
  */
 export function denseHead(
   b: GraphBuilder,
   x: Value,
-  layers: readonly HeadLayer[],
-  activation: Activation | undefined,
+  sizes: { readonly stateDim: number; readonly outDim: number; readonly mlp: MlpHead | undefined },
   param: (name: string, shape: readonly number[], layer: HeadLayer) => Value,
 ): Value {
+  const layers = headLayers(sizes.stateDim, sizes.outDim, sizes.mlp);
   layers.forEach((layer, i) => {
     const w = param(`${layer.name}.weight`, [layer.to, layer.from], layer);
     const bias = param(`${layer.name}.bias`, [layer.to], layer);
     x = b.op1("Add", [b.op1("MatMul", [x, b.op1("Transpose", [w])]), bias]);
-    if (activation && i < layers.length - 1) x = activate(b, x, activation);
+    if (sizes.mlp && i < layers.length - 1) x = activate(b, x, sizes.mlp.activation);
   });
   return x;
 }
@@ -140,8 +140,7 @@ function headSpec(
   const fanIn: Record<string, number> = {};
   let pred: Value;
   if (head === "mlp" || head === "linear") {
-    const layers = headLayers(stateDim, outDim, head === "mlp" ? mlp! : undefined);
-    pred = denseHead(b, zs, layers, mlp?.activation, (name, shape, layer) => {
+    pred = denseHead(b, zs, { stateDim, outDim, mlp: head === "mlp" ? mlp! : undefined }, (name, shape, layer) => {
       params[name] = [...shape];
       fanIn[name] = layer.from;
       return b.input(name, dtype, shape);

@@ -28,7 +28,7 @@ import type { Graph } from "../../onnx/graph.ts";
 import { type Tensor, tensor } from "../../onnx/tensor.ts";
 import type { Dynamics } from "../../models/dynamics.ts";
 import type { NeuralOde } from "../../train/neural_ode.ts";
-import { denseHead, headLayers } from "../../train/readout.ts";
+import { denseHead } from "../../train/readout.ts";
 
 /** The format marker in `weights.safetensors`' metadata. */
 export const WEIGHTS_FORMAT = "quadjoint.weights/1";
@@ -68,8 +68,8 @@ function headGraph(model: NeuralOde, params: Readonly<Record<string, Tensor>>): 
     : "linear head: y = z W^T + b";
   const b = new GraphBuilder("head", { docString: `quadjoint ${what}` });
   const z = b.input("z", model.dynamics.dtype, ["batch", stateDim]);
-  const layers = headLayers(stateDim, outDim, head === "mlp" ? mlp : undefined);
-  b.output(denseHead(b, z, layers, mlp?.activation, (name) => b.initializer(name, params[name]!)), "y");
+  const sizes = { stateDim, outDim, mlp: head === "mlp" ? mlp : undefined };
+  b.output(denseHead(b, z, sizes, (name) => b.initializer(name, params[name]!)), "y");
   return b;
 }
 
