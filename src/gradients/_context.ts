@@ -317,13 +317,13 @@ export async function measurementTimeGradients(
   cotangents: readonly (Float64Array | null)[],
 ): Promise<{ dtimes: Float64Array; nfe: number }> {
   const dtimes = new Float64Array(ctx.times.length);
+  if (!ctx.timeGradients) return { dtimes, nfe: 0 };
   let nfe = 0;
-  for (let k = 1; k < ctx.times.length && ctx.timeGradients; k++) {
+  for (let k = 1; k < ctx.times.length; k++) {
     const c = cotangents[k];
     if (!c) continue;
-    const fk = await ctx.evaluate(ctx.times[k]!, inDtype(states[k]!, ctx.dtype));
+    dtimes[k] = dot(await ctx.evaluate(ctx.times[k]!, inDtype(states[k]!, ctx.dtype)), c);
     nfe++;
-    dtimes[k] = dot(fk, c);
   }
   return { dtimes, nfe };
 }

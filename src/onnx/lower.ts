@@ -605,8 +605,8 @@ function outputDtype(graph: Graph, node: Node): TensorType["dtype"] | undefined 
  * Softplus kernel evaluates exp and log1p one element at a time: 6.4–7.8 ms for [200, 2000] on 2 threads, more than
  * half a 2000-wide MLP layer's Gemm, where these vectorised kernels take 2.8 ms (torch's fused softplus: 0.6 ms).
  * Where softplus(x) is a normal float32 (x ≳ −87) its relative error is ≤ 3.1e-7, the native kernel's 2.8e-7 (in the
- * subnormal tail below, ≤ 2 subnormal steps, or 0 where subnormals are flushed: `RuntimeOptions.flushDenormals`) (an earlier relu(x) − log σ(|x|)
- * was as fast but only absolutely accurate: 0 from x = −17, so a later Log gave −∞).
+ * subnormal tail below, ≤ 2 subnormal steps, or 0 where subnormals are flushed: `RuntimeOptions.flushDenormals`). An
+ * earlier relu(x) − log σ(|x|) was as fast but only absolutely accurate: 0 from x = −17, so a later Log gave −∞.
  */
 const fastSoftplus: Lowering = (b, _node, [x]) => {
   const one = scalar(b, "float32", 1);
