@@ -6,6 +6,7 @@
  */
 import { writeResults } from "../src/results/file.ts";
 import { type ExperimentResults, RESULTS_FORMAT } from "../src/results/records.ts";
+import { machineCpu } from "../src/pipeline/_provenance.ts";
 import { writeJsonAtomic } from "../src/util/files.ts";
 
 /** The median of a non-empty list (mean of the middle two for even lengths). */
@@ -79,6 +80,8 @@ function environment() {
     os: Deno.build.os,
     arch: Deno.build.arch,
     cpus: navigator.hardwareConcurrency,
+    // Ratios depend on the machine (MLAS against MKL, the vector width): the CPU model says which one ran.
+    cpuModel: machineCpu().model,
   };
 }
 

@@ -44,6 +44,7 @@ import { type Tensor, tensor } from "../src/onnx/tensor.ts";
 import { solveSettings } from "../src/pipeline/settings.ts";
 import { makeDataset } from "../src/pipeline/data_stage.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
+import { machineCpu } from "../src/pipeline/_provenance.ts";
 import { learningRateFor } from "../src/pipeline/schema.ts";
 import { hiddenWidths } from "../src/pipeline/model_kinds/mlp.ts";
 import { expandSweep } from "../src/pipeline/sweep.ts";
@@ -656,6 +657,7 @@ function htmlReport(
       date: new Date().toISOString(),
       mode: quick ? "quick" : "full",
       cpus: navigator.hardwareConcurrency,
+      cpu: machineCpu().model ?? "unknown",
       deno: Deno.version.deno,
       ...Object.fromEntries(Object.entries(versions).map(([k, v]) => [k, String(v)])),
     },

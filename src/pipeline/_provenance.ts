@@ -84,7 +84,8 @@ async function quadjointVersion(): Promise<string | null> {
   }
 }
 
-function cpu(): { model: string | null; cores: number | null } {
+/** The CPU's model name and core count (null where they cannot be read); benchmarks record them beside their ratios. */
+export function machineCpu(): { model: string | null; cores: number | null } {
   try {
     const cpus = os.cpus();
     return { model: cpus[0]?.model.trim() || null, cores: cpus.length || null };
@@ -117,7 +118,7 @@ export async function collectProvenance(input: ProvenanceInput): Promise<Provena
     git(["rev-parse", "HEAD"]),
     git(["status", "--porcelain", "--untracked-files=no"]),
   ]);
-  const machine = cpu();
+  const machine = machineCpu();
   const trained = cells.filter((c) => c.train !== undefined);
   return {
     pipelineFile: input.file ?? null,
