@@ -6,7 +6,7 @@
  */
 import { writeResults } from "../src/results/file.ts";
 import { type ExperimentResults, RESULTS_FORMAT } from "../src/results/records.ts";
-import { machineCpu } from "../src/pipeline/_provenance.ts";
+import { machineCpu } from "../src/util/machine.ts";
 import { writeJsonAtomic } from "../src/util/files.ts";
 
 /** The median of a non-empty list (mean of the middle two for even lengths). */

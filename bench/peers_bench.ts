@@ -44,7 +44,7 @@ import { type Tensor, tensor } from "../src/onnx/tensor.ts";
 import { solveSettings } from "../src/pipeline/settings.ts";
 import { makeDataset } from "../src/pipeline/data_stage.ts";
 import { readPipeline } from "../src/pipeline/parse.ts";
-import { machineCpu } from "../src/pipeline/_provenance.ts";
+import { machineCpu } from "../src/util/machine.ts";
 import { learningRateFor } from "../src/pipeline/schema.ts";
 import { hiddenWidths } from "../src/pipeline/model_kinds/mlp.ts";
 import { expandSweep } from "../src/pipeline/sweep.ts";

@@ -73,6 +73,7 @@ const INTERNAL: Record<string, string> = {
   "src/pipeline/write_schema.ts": "regenerates pipelines/schema.json",
   "src/util/counter_random.ts": "the counter-based generator behind BrownianPath",
   "src/util/files.ts": "atomic file writes",
+  "src/util/machine.ts": "the CPU model that provenance and the benchmarks record",
   "src/util/peak_memory.ts": "the fresh-process peak-RSS probe of the analytic memory stage and the gradient benchmark",
   "src/util/testing.ts": "assertions for the tests",
 };

@@ -9,11 +9,11 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import os from "node:os";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import type { Provenance, SettingValue } from "../results/records.ts";
+import { machineCpu } from "../util/machine.ts";
 import type { PipelineConfig } from "./schema.ts";
 import { seedList } from "./sweep.ts";
 
@@ -81,16 +81,6 @@ async function quadjointVersion(): Promise<string | null> {
     return typeof version === "string" ? version : null;
   } catch {
     return null;
-  }
-}
-
-/** The CPU's model name and core count (null where they cannot be read); benchmarks record them beside their ratios. */
-export function machineCpu(): { model: string | null; cores: number | null } {
-  try {
-    const cpus = os.cpus();
-    return { model: cpus[0]?.model.trim() || null, cores: cpus.length || null };
-  } catch {
-    return { model: null, cores: navigator.hardwareConcurrency ?? null };
   }
 }
 

@@ -223,8 +223,10 @@ export const LearningRateSchema = z.union([
  * When a training cell writes its checkpoint: after every `everyEpochs`-th
  * epoch, or once `everySeconds` have passed since the last one, whichever
  * comes first; without either, whenever the time since the last checkpoint
- * is at least 50 times what that one took. A checkpoint does not depend on
- * it: `--resume` continues from one written under another schedule.
+ * (or since training started) is at least 50 times what a save costs — the
+ * last one's time, or the state's bytes at 500 MB/s where that is more. A
+ * checkpoint does not depend on it: `--resume` continues from one written
+ * under another schedule.
  */
 export const CheckpointScheduleSchema = z.object({
   everyEpochs: positiveInt.optional().describe("Write a checkpoint after every this many epochs"),
@@ -248,9 +250,9 @@ export const TrainSchema = z.object({
   loss: z.enum(["mse", "cross-entropy"]).optional()
     .describe("Loss. Default: cross-entropy for classification data, mse otherwise"),
   checkpoint: CheckpointScheduleSchema.optional().describe(
-    "When to write the checkpoint --resume continues from. Default: whenever the time since the last one is at " +
-      "least 50 times what that one took (checkpoints under 2% of the run). Always on Ctrl-C and when training " +
-      "fails",
+    "When to write the checkpoint --resume continues from. Default: whenever the time since the last one (or " +
+      "since training started) is at least 50 times what a save costs: the last one's time, or the state's bytes " +
+      "at 500 MB/s where that is more (checkpoints about 2% of the run). Always on Ctrl-C and when training fails",
   ),
 }).strict();
 

@@ -45,6 +45,24 @@ import type { CellTimes } from "./_records.ts";
 /** The default schedule saves once the time since the last save is this many times what it took. */
 export const COST_RATIO = 50;
 
+/**
+ * What the default schedule takes a save to cost before one is measured, and at the least after: the state's bytes at
+ * this rate (bytes per ms; 500 MB/s, about the slowest 108 MB save measured here). A first save timed at once misled
+ * it: the width-3000 crossing run's first save took 33 ms (the page cache) and the next, due 1.7 s later, 230 ms —
+ * 5.4 % of a 4.8 s cell.
+ */
+export const ASSUMED_WRITE_BYTES_PER_MS = 500e3;
+
+/** The bytes a save of `state` writes (its tensors; the JSON beside them is small), at least 1. */
+function stateBytes(state: TrainState<EpochTotals>): number {
+  const arrays = [
+    ...Object.values(state.params).map((t) => t.data),
+    ...Object.values(state.adam.m),
+    ...Object.values(state.adam.v),
+  ];
+  return Math.max(1, arrays.reduce((sum, a) => sum + a.byteLength, 0));
+}
+
 /** The tensor files' names: `checkpoint-<epoch>-<8 hex>.safetensors`. */
 const TENSOR_FILE = /^checkpoint-\d+-[0-9a-f]{8}\.safetensors$/;
 
@@ -154,7 +172,8 @@ export async function cellCheckpoint<E extends EpochTotals>(
     resume: loaded?.state,
     async epochEnded(state) {
       latest = state;
-      if (saveDue(schedule, state.epoch, performance.now() - lastEndMs, lastCostMs)) await save(state);
+      const costMs = Math.max(lastCostMs, stateBytes(state) / ASSUMED_WRITE_BYTES_PER_MS);
+      if (saveDue(schedule, state.epoch, performance.now() - lastEndMs, costMs)) await save(state);
     },
     async flush() {
       if (latest !== undefined && latest.epoch !== savedEpoch) await save(latest);

@@ -7,6 +7,7 @@ import { Progress } from "../progress.ts";
 import { type PipelineConfig, PipelineSchema } from "../schema.ts";
 import type { CellContext } from "./cell_kind.ts";
 import {
+  ASSUMED_WRITE_BYTES_PER_MS,
   cellCheckpoint,
   COST_RATIO,
   removeCheckpoint,
@@ -70,7 +71,7 @@ const tensorFiles = (dir: string) => files(dir).filter((f) => f.endsWith(".safet
 
 Deno.test("saveDue() by default saves once 50 times the last save's cost has passed, else as the schedule says", () => {
   assertEquals(COST_RATIO, 50);
-  assert(saveDue(undefined, 1, 0, 0), "the first save, whose cost is unknown, is due at once");
+  assert(saveDue(undefined, 1, 0, 0), "a save that costs nothing is due at once");
   assert(!saveDue(undefined, 5, 4999, 100) && saveDue(undefined, 5, 5000, 100), "50 × 100 ms");
   assert(saveDue({ everyEpochs: 3 }, 6, 0, 1e9) && !saveDue({ everyEpochs: 3 }, 7, 1e9, 0), "every 3rd epoch only");
   assert(!saveDue({ everySeconds: 2 }, 1, 1999, 0) && saveDue({ everySeconds: 2 }, 1, 2000, 1e9), "2 s");
@@ -137,6 +138,35 @@ Deno.test("cellCheckpoint() follows the schedule and flush() saves the latest st
     const mtime = Deno.statSync(`${dir}/checkpoint.json`).mtime;
     await ck.flush();
     assertEquals(Deno.statSync(`${dir}/checkpoint.json`).mtime, mtime, "nothing new to save");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cellCheckpoint()'s default schedule waits 50 × the state's bytes at 500 MB/s before a big state's first save", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // 3 × 2.5M float32 values (θ and both moments): 30 MB, 60 ms at the assumed rate, so due after 3 s of training.
+    const n = 2_500_000;
+    const big = (epoch: number): TrainState<EpochTotals> => {
+      const s = stateAt(epoch);
+      const w = new Float32Array(n).fill(epoch);
+      return { ...s, params: { w: tensor(w, [n]) }, adam: { step: epoch, m: { w: w.slice() }, v: { w: w.slice() } } };
+    };
+    assertEquals(3 * 4 * n / ASSUMED_WRITE_BYTES_PER_MS * COST_RATIO, 3000);
+    const saved = (d: string) => JSON.parse(Deno.readTextFileSync(`${d}/checkpoint.json`)).state.epoch;
+    await Deno.mkdir(`${dir}/big`);
+    const startedMs = performance.now();
+    const ck = await cellCheckpoint(context(`${dir}/big`, config(), false, []), () => 1, startedMs);
+    await ck.epochEnded(big(1));
+    if (performance.now() - startedMs < 3000) assertEquals(files(`${dir}/big`), [], "no save before 3 s have passed");
+    await ck.flush();
+    assertEquals(saved(`${dir}/big`), 1, "flush() saves it");
+    // A small state's estimate is under a millisecond: its first save is due at once.
+    await Deno.mkdir(`${dir}/small`);
+    const small = await cellCheckpoint(context(`${dir}/small`, config(), false, []), () => 1, performance.now());
+    await small.epochEnded(stateAt(1));
+    assertEquals(saved(`${dir}/small`), 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
