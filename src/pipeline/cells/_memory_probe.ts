@@ -9,7 +9,7 @@
  * it, sends the request and measures): it reads its request (the problem,
  * the method by name, the solve settings, T and the tolerance), runs the
  * gradient with {@linkcode analyticMemory} — the code the cell's bookkeeping
- * figure comes from — on a one-thread CPU runtime, and reports the rise of
+ * figure comes from — on a one-thread CPU runtime in the cell's subnormal mode, and reports the rise of
  * its resident set to the highest point it reached. The module imports only
  * what the gradient needs. The rise includes ONNX Runtime's session creation
  * for the method's graphs (tens of MiB for the analytic problem's tiny
@@ -43,6 +43,8 @@ export interface ProbeRequest {
   readonly T: number;
   /** rtol = atol. */
   readonly tolerance: number;
+  /** The cell's runtime's subnormal mode (`RuntimeOptions.flushDenormals`), so the child computes as the cell does. */
+  readonly flushDenormals: boolean;
 }
 
 /**
@@ -56,7 +58,7 @@ export function probePeakMemory(request: ProbeRequest): Promise<PeakMemory> {
 
 /** The child: one gradient, its resident set read before and during it. */
 async function measureGradient(request: ProbeRequest): Promise<number> {
-  const runtime = new Runtime({ threads: 1 });
+  const runtime = new Runtime({ threads: 1, flushDenormals: request.flushDenormals });
   try {
     const method = methodByName(request.method, request.methodOptions);
     const problem = request.problem as ExponentialProblem; // analyticMemory reads z0 and a only

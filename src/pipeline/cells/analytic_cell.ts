@@ -64,6 +64,7 @@ async function runAnalyticCell(ctx: CellContext): Promise<CellOutcome> {
         solve,
         T,
         tolerance,
+        flushDenormals: runtime.flushDenormals,
       });
       if (peak.error !== undefined && !records.memory.some((r) => r.peakRssError !== undefined)) {
         progress.log(`cell ${cell.id}: no peak memory: ${peak.error}`);
