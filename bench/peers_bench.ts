@@ -657,7 +657,7 @@ function htmlReport(
       date: new Date().toISOString(),
       mode: quick ? "quick" : "full",
       cpus: navigator.hardwareConcurrency,
-      cpu: machineCpu().model ?? "unknown",
+      cpuModel: machineCpu().model ?? "unknown",
       deno: Deno.version.deno,
       ...Object.fromEntries(Object.entries(versions).map(([k, v]) => [k, String(v)])),
     },

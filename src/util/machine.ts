@@ -1,7 +1,8 @@
 /**
  * The machine's CPU as Node's `os.cpus()` reports it. Run provenance and the
  * benchmarks' results record it: speed ratios depend on the CPU (ORT's MLAS
- * against torch's MKL differ by 2× between an Intel and an AMD EPYC core).
+ * ran 2× faster than torch's MKL on an AMD EPYC with AVX-512, a quarter
+ * slower on the machine before it).
  *
  * @module
  */

@@ -15,14 +15,17 @@
  * JSON and the tensor file it names, never a JSON paired with other tensors.
  *
  * Saves follow a schedule ({@linkcode CheckpointSchedule}): by default one
- * whenever the time since the last is at least {@linkcode COST_RATIO} times
- * what the last took, so checkpoints cost under 1/51 (< 2%) of the run — a
- * width-3000 MLP's 108 MB of float32 θ, m and v took 0.05–0.15 s to write
- * on a 2-core machine, so it saves every 2.5 to 8 seconds, and a small model
- * after nearly every epoch. Whatever the schedule, the cell saves the
- * last completed epoch when training stops (Ctrl-C) or fails; a finished cell
- * needs none (its model files and result.json hold the outcome) and the
- * engine removes it.
+ * whenever the time since the last (or since this session's training began)
+ * is at least {@linkcode COST_RATIO} times what a save costs — the last one's
+ * time, or the state's bytes at {@linkcode ASSUMED_WRITE_BYTES_PER_MS} where
+ * that is more — so checkpoints cost about 2 % of the run (at most 1/51 where
+ * a save costs no more than that). A width-3000 MLP's 108 MB of float32 θ, m
+ * and v took 0.03–0.23 s to write here, so it saves every 11 s or more, the
+ * first no sooner; a small model after nearly every epoch. A cell killed
+ * (SIGKILL) before its first save starts over. Whatever the schedule, the
+ * cell saves the last completed epoch when training stops (Ctrl-C, SIGTERM)
+ * or fails; a finished cell needs none (its model files and result.json hold
+ * the outcome) and the engine removes it.
  *
  * @module
  */
@@ -42,7 +45,7 @@ import { configHash } from "../settings.ts";
 import type { CellContext } from "./cell_kind.ts";
 import type { CellTimes } from "./_records.ts";
 
-/** The default schedule saves once the time since the last save is this many times what it took. */
+/** The default schedule saves once the time since the last save is this many times what a save costs. */
 export const COST_RATIO = 50;
 
 /**
@@ -53,14 +56,13 @@ export const COST_RATIO = 50;
  */
 export const ASSUMED_WRITE_BYTES_PER_MS = 500e3;
 
-/** The bytes a save of `state` writes (its tensors; the JSON beside them is small), at least 1. */
-function stateBytes(state: TrainState<EpochTotals>): number {
-  const arrays = [
-    ...Object.values(state.params).map((t) => t.data),
-    ...Object.values(state.adam.m),
-    ...Object.values(state.adam.v),
-  ];
-  return Math.max(1, arrays.reduce((sum, a) => sum + a.byteLength, 0));
+/**
+ * What the default schedule takes a save of `state` to cost, in ms: the last save's time, or its tensors' bytes at
+ * {@linkcode ASSUMED_WRITE_BYTES_PER_MS} where that is more (the JSON beside them is small).
+ */
+export function saveCostMs(lastCostMs: number, state: TrainState<EpochTotals>): number {
+  const bytes = Object.values(trainStateTensors(state)).reduce((sum, t) => sum + t.data.byteLength, 0);
+  return Math.max(lastCostMs, bytes / ASSUMED_WRITE_BYTES_PER_MS);
 }
 
 /** The tensor files' names: `checkpoint-<epoch>-<8 hex>.safetensors`. */
@@ -94,15 +96,15 @@ export interface CellCheckpoint<E extends EpochTotals> extends CellTimes {
   flush(): Promise<void>;
 }
 
-/** Whether a save is due after `epoch`, `sinceMs` after the last save ended, which took `lastCostMs`. */
+/** Whether a save is due after `epoch`, `sinceMs` after the last save ended, a save costing `costMs`. */
 export function saveDue(
   schedule: CheckpointSchedule | undefined,
   epoch: number,
   sinceMs: number,
-  lastCostMs: number,
+  costMs: number,
 ): boolean {
   const { everyEpochs, everySeconds } = schedule ?? {};
-  if (everyEpochs === undefined && everySeconds === undefined) return sinceMs >= COST_RATIO * lastCostMs;
+  if (everyEpochs === undefined && everySeconds === undefined) return sinceMs >= COST_RATIO * costMs;
   return (everyEpochs !== undefined && epoch % everyEpochs === 0) ||
     (everySeconds !== undefined && sinceMs >= everySeconds * 1000);
 }
@@ -172,8 +174,9 @@ export async function cellCheckpoint<E extends EpochTotals>(
     resume: loaded?.state,
     async epochEnded(state) {
       latest = state;
-      const costMs = Math.max(lastCostMs, stateBytes(state) / ASSUMED_WRITE_BYTES_PER_MS);
-      if (saveDue(schedule, state.epoch, performance.now() - lastEndMs, costMs)) await save(state);
+      if (saveDue(schedule, state.epoch, performance.now() - lastEndMs, saveCostMs(lastCostMs, state))) {
+        await save(state);
+      }
     },
     async flush() {
       if (latest !== undefined && latest.epoch !== savedEpoch) await save(latest);
@@ -193,7 +196,7 @@ export async function cellCheckpoint<E extends EpochTotals>(
  * ran to its last epoch saves nothing: the cell's model files and result.json
  * hold what it made, and the engine removes the checkpoint once they are
  * written ({@linkcode removeCheckpoint}); killed before that, the cell resumes
- * from its last scheduled save.
+ * from its last scheduled save, or starts over if none was written yet.
  */
 export async function withFinalCheckpoint<T extends { readonly stopped: boolean }>(
   checkpoint: Pick<CellCheckpoint<EpochTotals>, "flush">,
