@@ -86,8 +86,28 @@ export function parseCsv(text: string, file: string, options: CsvOptions = {}): 
     file,
     columns,
     rows: body.map((r) => r.record),
-    lines: Int32Array.from(body, (r) => r.info.lines),
+    lines: startLines(records).subarray(1),
   };
+}
+
+/**
+ * The line each record starts on. csv-parse's `info.lines` is the line a record ends on, and inside quoted cells it
+ * counts every \r and every \n as a line (csv-parse 7.0.3), so a quoted \r\n counts twice: a record starts as many
+ * line ends before its last line as its cells hold \r and \n characters, less the surplus of the \r\n pairs quoted
+ * in the records before it.
+ */
+function startLines(records: readonly { record: string[]; info: { lines: number } }[]): Int32Array {
+  let surplus = 0;
+  return Int32Array.from(records, ({ record, info }) => {
+    let breaks = 0, pairs = 0;
+    for (const cell of record) {
+      breaks += cell.match(/[\r\n]/g)?.length ?? 0;
+      pairs += cell.match(/\r\n/g)?.length ?? 0;
+    }
+    const start = info.lines - breaks - surplus;
+    surplus += pairs;
+    return start;
+  });
 }
 
 /**

@@ -23,6 +23,17 @@ Deno.test("csvNumbers() gives NaN for empty and NA cells only where missing valu
   assertEquals(e.message, 's.csv: line 4: column "x" has no value');
 });
 
+Deno.test("parseCsv() gives the line a record starts on when quoted cells span lines, with any line ends", () => {
+  // Lines: 1 header, 2–3 a record, 4 blank, 5, 6–9 a record whose cell holds \r, \r and \n, 10–11, 12.
+  const text = 'x,label\r\n1,"a\r\nb"\r\n\r\n2,c\r\n3,"d\r\re\nf"\r\n4, "g\nh" \r\n5,i';
+  const t = parseCsv(text, "m.csv");
+  assertEquals(t.rows.map((r) => r[0]), ["1", "2", "3", "4", "5"]);
+  assertEquals(Array.from(t.lines), [2, 5, 6, 10, 12]);
+  // A header that spans lines moves the rest too.
+  assertEquals(Array.from(parseCsv('"x\ny",z\n1,"2\n3"\n4,5\n', "h.csv").lines), [3, 5]);
+  assertThrows(() => csvNumbers(t, "label"), DataFileError, 'm.csv: line 2: column "label" holds "a\\r\\nb"');
+});
+
 Deno.test("csvNumbers() and csvColumn() name the file, line and columns of what is wrong", () => {
   const t = parseCsv("a,b\n1,2\n3,four\n", "d.csv");
   assertThrows(() => csvNumbers(t, "b"), DataFileError, 'd.csv: line 3: column "b" holds "four", not a number');
