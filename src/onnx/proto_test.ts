@@ -51,6 +51,30 @@ Deno.test("encodeModel() then decodeModel() then encodeModel() is byte-identical
   assert(sameBytes(bytes, again), `re-encoded model differs: ${bytes.length} vs ${again.length} bytes`);
 });
 
+Deno.test("encodeModel() frames the initializers itself: protobuf reads the same message, initializers in order", async () => {
+  const g = richGraph();
+  const bytes = encodeModel(g);
+  const message = fromBinary(ModelProtoSchema, bytes);
+  assertEquals(message.graph!.initializer.map((t) => t.name), [...g.initializers.keys()]);
+  const w = g.initializers.get("w")!.data as Float32Array;
+  assertEquals(message.graph!.initializer[0]!.rawData, new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+  assertEquals([message.graph!.name, message.graph!.node.length, message.producerName], [
+    "rich",
+    g.nodes.length,
+    "proto_test",
+  ]);
+  // The library's own encoding of that message (its field order) is the same model.
+  assert(sameBytes(encodeModel(decodeModel(toBinary(ModelProtoSchema, message))), bytes), "not the same model");
+  // writeModel writes the pieces as they are: the same bytes.
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeModel(`${dir}/m.onnx`, g);
+    assert(sameBytes(await Deno.readFile(`${dir}/m.onnx`), bytes), "the file differs from encodeModel's bytes");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("decodeModel() returns a graph structurally equal to the one encoded", () => {
   const g = richGraph();
   const decoded = decodeModel(encodeModel(g));
