@@ -63,6 +63,22 @@ Deno.test("encodeModel() frames the initializers itself: protobuf reads the same
     g.nodes.length,
     "proto_test",
   ]);
+  // Multi-byte lengths, a view with an offset, an empty tensor and a bool one, each read back byte for byte.
+  const b = new GraphBuilder("views");
+  const x = b.input("x", "float32", [300]);
+  const wide = new Float32Array(301).map((_, i) => i / 7).subarray(1);
+  b.output(b.op1("Add", [x, b.initializer("wide", tensor(wide, [300]))]), "y");
+  b.initializer("empty", tensor(new Float32Array(0), [0]));
+  b.initializer("flag", tensor(Uint8Array.of(1, 0, 1), [3]));
+  const views = b.build();
+  const read = fromBinary(ModelProtoSchema, encodeModel(views));
+  for (const t of read.graph!.initializer) {
+    const d = views.initializers.get(t.name)!.data;
+    assertEquals(t.rawData, new Uint8Array(d.buffer, d.byteOffset, d.byteLength), t.name);
+  }
+  const unknown = [read, read.graph!, ...read.graph!.initializer].filter((m) => (m.$unknown?.length ?? 0) > 0);
+  assertEquals(unknown.length, 0, "no field read as unknown");
+  assertEquals(decodeModel(encodeModel(views)).initializers, views.initializers);
   // The library's own encoding of that message (its field order) is the same model.
   assert(sameBytes(encodeModel(decodeModel(toBinary(ModelProtoSchema, message))), bytes), "not the same model");
   // writeModel writes the pieces as they are: the same bytes.
