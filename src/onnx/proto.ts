@@ -222,7 +222,9 @@ function graphOf(model: ModelProto, source: string, external: ReadonlyMap<string
 /**
  * Writes a graph to an `.onnx` file atomically (temp file, then rename),
  * creating the folder; on failure the temp file is removed and `path` is
- * left as it was.
+ * left as it was. The initializers' bytes are written from the tensors
+ * themselves ({@linkcode encodeModelParts}): they must not change until the
+ * promise settles.
  */
 export async function writeModel(path: string, graph: Graph): Promise<void> {
   await writeFileAtomic(path, encodeModelParts(graph), { what: "ONNX model" });
