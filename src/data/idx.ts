@@ -14,6 +14,7 @@
  * @module
  */
 import { Gunzip } from "fflate";
+import { concatBytes } from "../util/files.ts";
 import { DataFileError, readDataFile } from "./file_error.ts";
 
 /** The element types of IDX. */
@@ -90,9 +91,7 @@ function gunzipAll(bytes: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [];
   const stream = new Gunzip((chunk) => parts.push(chunk));
   stream.push(bytes, true);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
+  return concatBytes(parts);
 }
 
 /**

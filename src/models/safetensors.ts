@@ -18,7 +18,7 @@
  */
 import { BYTES_PER_ELEMENT, type DType } from "../onnx/dtype.ts";
 import { sizeOf, type Tensor } from "../onnx/tensor.ts";
-import { writeFileAtomic } from "../util/files.ts";
+import { concatBytes, writeFileAtomic } from "../util/files.ts";
 
 /** A safetensors file's contents: tensors by name, in file order, and the string metadata. */
 export interface Safetensors {
@@ -81,14 +81,7 @@ export function encodeSafetensors(
   tensors: Readonly<Record<string, Tensor>>,
   metadata: Readonly<Record<string, string>> = {},
 ): Uint8Array {
-  const parts = safetensorsParts(tensors, metadata);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(safetensorsParts(tensors, metadata));
 }
 
 /** The file's bytes in pieces: length and header, then views of each tensor's data (nothing copied). */

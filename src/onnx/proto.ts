@@ -56,7 +56,7 @@ import {
   type ValueInfo,
 } from "./graph.ts";
 import { sizeOf, type Tensor } from "./tensor.ts";
-import { writeFileAtomic } from "../util/files.ts";
+import { concatBytes, writeFileAtomic } from "../util/files.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 
 /** ONNX IR version written into models of opset 17–18 (IR 8 pairs with them); later opsets get theirs. */
@@ -71,14 +71,7 @@ const PRODUCER = "quadjoint";
 
 /** Encodes a graph as the bytes of an ONNX model. */
 export function encodeModel(graph: Graph): Uint8Array {
-  const parts = encodeModelParts(graph);
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  return bytes;
+  return concatBytes(encodeModelParts(graph));
 }
 
 /**

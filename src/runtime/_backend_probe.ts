@@ -12,6 +12,7 @@
  */
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
+import { concatBytes } from "../util/files.ts";
 
 const FAILED = "PROBE_FAILED ";
 
@@ -70,8 +71,7 @@ if (import.meta.main) {
   const backend = Deno.args[0] ?? "";
   const chunks: Uint8Array[] = [];
   for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
-  const model = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  chunks.reduce((at, c) => (model.set(c, at), at + c.length), 0);
+  const model = concatBytes(chunks);
   ort.env.logLevel = "fatal";
   try {
     const session = await ort.InferenceSession.create(model, { executionProviders: [backend], logSeverityLevel: 3 });

@@ -2,7 +2,8 @@
  * Atomic file writes, for every file quadjoint writes (models, results,
  * reports, checkpoints, benchmarks): each is written to a temporary sibling
  * and renamed over its target, so a reader (or a run interrupted halfway)
- * never sees half a file. Also small JSON and CSV helpers.
+ * never sees half a file. Also small JSON and CSV helpers, and the joining
+ * of byte pieces (what {@linkcode writeFileAtomic} also writes unjoined).
  *
  * @module
  */
@@ -46,6 +47,25 @@ export async function writeFileAtomic(
     const what = options.what ? `${options.what} ` : "";
     throw new Error(`Cannot write ${what}${path}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The pieces joined into one array (an encoder's parts, a stream's chunks).
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./files.ts";
+ * if (concatBytes([Uint8Array.of(1, 2), Uint8Array.of(), Uint8Array.of(3)]).join() !== "1,2,3") throw new Error("joined wrong");
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 async function writeParts(path: string, parts: readonly Uint8Array[]): Promise<void> {

@@ -9,8 +9,9 @@
  * it, sends the request and measures): it reads its request (the problem,
  * the method by name, the solve settings, T and the tolerance), runs the
  * gradient with {@linkcode analyticMemory} — the code the cell's bookkeeping
- * figure comes from — on a one-thread CPU runtime in the cell's subnormal mode, and reports the rise of
- * its resident set to the highest point it reached. The module imports only
+ * figure comes from — on a one-thread CPU runtime in the cell's subnormal
+ * mode, and reports the rise of its resident set to the highest point it
+ * reached. The module imports only
  * what the gradient needs. The rise includes ONNX Runtime's session creation
  * for the method's graphs (tens of MiB for the analytic problem's tiny
  * graphs), as a PyTorch process's peak includes its autograd graph: what a
