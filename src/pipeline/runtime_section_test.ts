@@ -20,6 +20,7 @@ Deno.test("PipelineSchema's runtime section fills defaults and refuses unknown b
   });
   // Left out unless given, so files without it keep their cells' config hashes.
   assertEquals(PipelineSchema.parse({ ...TINY, runtime: { flushDenormals: false } }).runtime?.flushDenormals, false);
+  assertEquals(PipelineSchema.parse({ ...TINY, runtime: { tf32: true } }).runtime?.tf32, true);
   for (
     const [runtime, path] of [
       [{ backend: "tpu" }, "runtime.backend"],
@@ -27,6 +28,7 @@ Deno.test("PipelineSchema's runtime section fills defaults and refuses unknown b
       [{ device: -1 }, "runtime.device"],
       [{ threads: 1.5 }, "runtime.threads"],
       [{ flushDenormals: "yes" }, "runtime.flushDenormals"],
+      [{ tf32: 1 }, "runtime.tf32"],
     ] as const
   ) {
     const r = PipelineSchema.safeParse({ ...TINY, runtime });

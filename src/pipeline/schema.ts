@@ -311,6 +311,11 @@ export const RuntimeSchema = z.object({
         "arithmetic on them is tens of times slower, and saturated activations and long solves make them. " +
         "Process-wide, JavaScript's arithmetic included. Default true",
     ),
+  tf32: z.boolean().optional()
+    .describe(
+      "cuda only: let cuBLAS and cuDNN run float32 products on TF32 tensor cores (10-bit mantissa; ONNX Runtime's " +
+        "default). Off, float32 stays float32 (NVIDIA_TF32_OVERRIDE=0, process-wide). Default false",
+    ),
 }).strict();
 
 // ---------------------------------------------------------------------------

@@ -124,7 +124,8 @@ export const CUDA_PRELOAD: readonly string[] = [
 /** The NVIDIA driver's library, opened first (a missing one means no driver). */
 export const DRIVER_LIB = "libcuda.so.1";
 
-function env(name: string): string | undefined {
+/** An environment variable, `undefined` when unset, empty or unreadable (no --allow-env). */
+export function env(name: string): string | undefined {
   try {
     const v = Deno.env.get(name);
     return v === undefined || v === "" ? undefined : v;
@@ -169,7 +170,8 @@ function firstLine(e: unknown): string {
   return msg.split("\n").find((l) => l.trim() !== "")?.trim() ?? "unknown error";
 }
 
-function realPath(path: string): string | undefined {
+/** The real path of `path`, or `undefined` when it does not resolve. */
+export function realPath(path: string): string | undefined {
   try {
     return Deno.realPathSync(path);
   } catch {
@@ -280,36 +282,4 @@ function prepare(searchPath: string): CudaReady {
   }
   const unlinked = linkProviders(where.get(PROVIDER_LIBS[1])!, binDir);
   return unlinked === undefined ? { ok: true } : fail(`run deno task setup-gpu: ${unlinked}`);
-}
-
-/**
- * The name of CUDA device `deviceId` ("NVIDIA H200"), from the driver's
- * `/proc/driver/nvidia/gpus/<bus id>/information` files in PCI bus order
- * (through `CUDA_VISIBLE_DEVICES` when it lists indices); `undefined` when
- * the driver publishes none or they cannot be read. CUDA numbers devices
- * fastest first unless `CUDA_DEVICE_ORDER=PCI_BUS_ID`, so with several
- * different GPUs the name can be a neighbour's.
- */
-export function cudaDeviceName(deviceId: number): string | undefined {
-  const root = "/proc/driver/nvidia/gpus";
-  try {
-    const buses = [...Deno.readDirSync(root)].map((e) => e.name).sort();
-    const visible = env("CUDA_VISIBLE_DEVICES")?.split(",").map((s) => s.trim());
-    const index = visible !== undefined && visible.every((s) => /^\d+$/.test(s)) ? Number(visible[deviceId]) : deviceId;
-    const bus = buses[index];
-    if (bus === undefined) return undefined;
-    const info = Deno.readTextFileSync(join(root, bus, "information"));
-    return /^Model:\s*(.+)$/m.exec(info)?.[1]?.trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** The NVIDIA kernel driver's version ("580.65.06") from `/proc/driver/nvidia/version`, when there is one. */
-export function nvidiaDriverVersion(): string | undefined {
-  try {
-    return /Kernel Module\s+(?:for\s+\S+\s+)?([\d.]+)/.exec(Deno.readTextFileSync("/proc/driver/nvidia/version"))?.[1];
-  } catch {
-    return undefined;
-  }
 }

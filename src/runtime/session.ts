@@ -39,9 +39,10 @@ import { lowerForCpuSpeed, lowerForRuntime, SPLIT_ROWS_MAX, splitRowGemms, split
 import { encodeModel } from "../onnx/proto.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { backendFailureReason, probeBackend } from "./_backend_probe.ts";
-import { cudaDeviceName, prepareCuda } from "./_cuda_libs.ts";
+import { cudaDeviceName } from "./_cuda_device.ts";
+import { prepareCuda } from "./_cuda_libs.ts";
 
-export { nvidiaDriverVersion } from "./_cuda_libs.ts";
+export { nvidiaDriverVersion } from "./_cuda_device.ts";
 
 /**
  * Where graphs run. `cuda` and `webgpu` fall back to `cpu` unless `strict`.
@@ -82,6 +83,15 @@ export interface RuntimeOptions {
    * CUDA kernels keep their own denormal handling. @default true
    */
   flushDenormals?: boolean | undefined;
+  /**
+   * Let cuBLAS and cuDNN run float32 products on TF32 tensor cores (`cuda` only), a 10-bit mantissa: ONNX
+   * Runtime's CUDA provider turns TF32 on by default, and on an H200 it moved quickstart's gradients 4.7e-4
+   * (relative) from the CPU's. Off, float32 stays float32, as torch's matmuls do by default. Process-wide and
+   * set before the CUDA libraries load, through `NVIDIA_TF32_OVERRIDE=0` (which also overrides any later
+   * request for TF32 in this process, and which child processes inherit): a later runtime asking for the other
+   * mode is refused. @default false
+   */
+  tf32?: boolean | undefined;
   /** Receives the one-line fallback warning. @default console.warn */
   warn?: (message: string) => void;
 }
@@ -149,7 +159,10 @@ export class Runtime {
   #deviceName: string | undefined;
   /** The child-process trial of a GPU backend, run once before its first session here. */
   #probe: ReturnType<typeof probeBackend> | undefined;
-  readonly #options: Required<Omit<RuntimeOptions, "backend" | "flushDenormals">> & { flushDenormals: boolean };
+  readonly #options: Required<Omit<RuntimeOptions, "backend" | "flushDenormals" | "tf32">> & {
+    flushDenormals: boolean;
+    tf32: boolean;
+  };
   #byObject = new WeakMap<Graph, Promise<CompiledGraph>>();
   readonly #byContent = new Map<string, Promise<CompiledGraph>>();
   /** What each session promise resolved to, for the synchronous released check. */
@@ -176,6 +189,7 @@ export class Runtime {
       threads,
       optimization: options.optimization ?? "all",
       flushDenormals: options.flushDenormals ?? true,
+      tf32: options.tf32 ?? false,
       warn: options.warn ?? ((m) => console.warn(m)),
     };
   }
@@ -270,6 +284,8 @@ export class Runtime {
       session = await ort.InferenceSession.create(bytes, {
         ...base,
         executionProviders,
+        // ONNX Runtime logs its refusal at error level before throwing it: the refusal is expected, so quiet.
+        logSeverityLevel: 4,
         extra: { ...extra, session: { ...extra.session, disable_cpu_ep_fallback: "1" } },
       });
     } catch (e) {
@@ -317,7 +333,7 @@ export class Runtime {
     }
     if (this.#active === "cuda") {
       // The driver and the CUDA libraries are loaded into this process once, before the first CUDA session.
-      const ready = prepareCuda();
+      const ready = claimTf32Mode(this.#options.tf32) ?? prepareCuda();
       if (!ready.ok) this.#fallBack(ready.why);
     }
     const backend = this.#active;
@@ -364,6 +380,34 @@ function claimDenormalMode(flush: boolean): void {
         `flushDenormals: ${processFlushesDenormals}, and ONNX Runtime sets that mode once per process`,
     );
   }
+}
+
+/** The TF32 mode of this process's first CUDA session (see `RuntimeOptions.tf32`), once one was made. */
+let processTf32: boolean | undefined;
+
+/**
+ * Claims the process's TF32 mode for a CUDA session about to be made: without TF32, `NVIDIA_TF32_OVERRIDE=0`
+ * before cuBLAS and cuDNN load (they read it when they start); the other mode is refused once one is set.
+ * Returns why CUDA cannot start when the variable cannot be set, else `undefined`.
+ */
+function claimTf32Mode(tf32: boolean): { ok: false; why: string } | undefined {
+  if (processTf32 === undefined) {
+    if (!tf32) {
+      try {
+        Deno.env.set("NVIDIA_TF32_OVERRIDE", "0");
+      } catch {
+        return { ok: false, why: "keeping float32 off TF32 needs --allow-env (to set NVIDIA_TF32_OVERRIDE=0)" };
+      }
+    }
+    processTf32 = tf32;
+  }
+  if (processTf32 !== tf32) {
+    throw new RangeError(
+      `tf32: ${tf32} cannot take effect: this process's first CUDA session set tf32: ${processTf32}, and the ` +
+        `CUDA libraries read the mode once per process`,
+    );
+  }
+  return undefined;
 }
 
 /** ONNX Runtime's refusal when `session.disable_cpu_ep_fallback` is set and some node has only a CPU kernel. */

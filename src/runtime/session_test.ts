@@ -5,6 +5,7 @@ import { fromNumbers, tensor } from "../onnx/tensor.ts";
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "../util/testing.ts";
 import { join } from "node:path";
 import { backendFailureReason } from "./_backend_probe.ts";
+import { loadedDriverVersion } from "./_cuda_device.ts";
 import { CUDA_PRELOAD, PROVIDER_LIBS } from "./_cuda_libs.ts";
 import { type Backend, BackendError, InputError, Runtime } from "./session.ts";
 
@@ -561,4 +562,77 @@ Deno.test("flushDenormals: false keeps subnormals, and a later runtime cannot sw
   assert(squares.every((s) => s > 0 && s < 1.2e-38), `subnormal squares, got ${squares}`);
   assertEquals(js, 2.2e-308 / 4);
   assert(refused.startsWith("RangeError: flushDenormals: true cannot take effect"), refused);
+});
+
+function withoutTf32Override(env: Record<string, string>): Record<string, string> {
+  const { NVIDIA_TF32_OVERRIDE: _, ...rest } = env;
+  return rest;
+}
+
+/** A child process's TF32 mode: NVIDIA_TF32_OVERRIDE after a cuda runtime with `tf32` (falling back, no libraries), and the refusal of the other mode. */
+async function tf32Probe(tf32: boolean): Promise<{ override: string | null; refused: string }> {
+  const empty = await Deno.makeTempDir();
+  try {
+    const session = new URL("./session.ts", import.meta.url).href;
+    const graph = new URL("../onnx/builder.ts", import.meta.url).href;
+    const code = `
+      import { Runtime } from "${session}";
+      import { GraphBuilder } from "${graph}";
+      const id = () => {
+        const b = new GraphBuilder("id");
+        b.output(b.op1("Identity", [b.input("x", "float32", [1])]), "y");
+        return b.build();
+      };
+      await new Runtime({ backend: "cuda", tf32: ${tf32}, warn: () => {} }).compile(id());
+      const override = Deno.env.get("NVIDIA_TF32_OVERRIDE") ?? null;
+      let refused = "";
+      try {
+        await new Runtime({ backend: "cuda", tf32: ${!tf32}, warn: () => {} }).compile(id());
+      } catch (e) {
+        refused = e.name + ": " + e.message;
+      }
+      // The CPU never asks: a cpu runtime with the other mode is fine.
+      await new Runtime({ tf32: ${!tf32} }).compile(id());
+      console.log(JSON.stringify({ override, refused }));`;
+    const config = new URL("../../deno.json", import.meta.url).pathname;
+    const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", "--config", config, code],
+      // This process's own cuda runtimes set the variable, and children inherit it: start the child without it.
+      clearEnv: true,
+      env: { ...withoutTf32Override(Deno.env.toObject()), QUADJOINT_GPU_LIBS: empty },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(success, new TextDecoder().decode(stderr));
+    return JSON.parse(new TextDecoder().decode(stdout));
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+}
+
+Deno.test("tf32: a cuda runtime keeps float32 off TF32 by default (NVIDIA_TF32_OVERRIDE=0), process-wide", async () => {
+  const { override, refused } = await tf32Probe(false);
+  assertEquals(override, "0");
+  assert(refused.startsWith("RangeError: tf32: true cannot take effect"), refused);
+});
+
+Deno.test("tf32: true leaves the CUDA libraries' TF32 default alone, and a later runtime cannot turn it off", async () => {
+  const { override, refused } = await tf32Probe(true);
+  assertEquals(override, null);
+  assert(refused.startsWith("RangeError: tf32: false cannot take effect"), refused);
+});
+
+Deno.test("loadedDriverVersion() reads the driver's version from the real name of the mapped libcuda.so", () => {
+  const maps = [
+    "7f0000000000-7f0000001000 r--p 00000000 fd:00 123 /usr/lib/x86_64-linux-gnu/libc.so.6",
+    "7f1000000000-7f1000001000 r-xp 00000000 fd:00 456 /usr/local/nvidia/lib64/libcuda.so.1",
+  ].join("\n");
+  const links: Record<string, string> = {
+    "/usr/local/nvidia/lib64/libcuda.so.1": "/usr/local/nvidia/lib64/libcuda.so.580.159.04",
+  };
+  assertEquals(loadedDriverVersion(maps, (p) => links[p]), "580.159.04");
+  // Mapped under its versioned name already; a name without a version, or no libcuda at all, tells nothing.
+  assertEquals(loadedDriverVersion(" /opt/drv/libcuda.so.575.51", () => undefined), "575.51");
+  assertEquals(loadedDriverVersion(" /opt/drv/libcuda.so.1", () => undefined), undefined);
+  assertEquals(loadedDriverVersion(maps.split("\n")[0]!), undefined);
 });
