@@ -187,11 +187,18 @@ export class PeerServer {
    * Starts peers.py (or another server speaking its protocol, `script`) with
    * `python`; its stderr goes to ours. `flushDenormals` sets torch's
    * subnormal mode (`torch.set_flush_denormal`) to quadjoint's runtime's, so
-   * both sides do the same arithmetic.
+   * both sides do the same arithmetic; `device` (peers.py only) is torch's
+   * device for the model and states, `cpu` unless given.
    */
   static start(
     python: string,
-    options: { threads: number; flushDenormals: boolean; gqPath?: string | undefined; script?: string },
+    options: {
+      threads: number;
+      flushDenormals: boolean;
+      gqPath?: string | undefined;
+      script?: string;
+      device?: string;
+    },
   ): PeerServer {
     const args = [
       options.script ?? SERVER_SCRIPT,
@@ -201,6 +208,7 @@ export class PeerServer {
       options.flushDenormals ? "1" : "0",
     ];
     if (options.gqPath) args.push("--gq-path", options.gqPath);
+    if (options.device) args.push("--device", options.device);
     const threads = String(options.threads);
     const child = new Deno.Command(python, {
       args,

@@ -1,7 +1,6 @@
 /**
- * The GPU check, `deno task bench gpu` (issue #14, part 4, as far as it goes
- * without torch): on a machine with an NVIDIA GPU and `deno task setup-gpu`
- * done,
+ * The GPU check, `deno task bench gpu [--gq-path DIR]` (issue #14, part 4):
+ * on a machine with an NVIDIA GPU and `deno task setup-gpu` done,
  *
  * 1. quickstart's dynamics (MLP of width 32, two softplus layers, time
  *    concatenated, state dim 5 = 2 + 3 augmented, batch 200) on `cuda`: every
@@ -10,14 +9,20 @@
  * 2. one-gradient times per method on `cuda` at widths 1000, 2000 and 3000,
  *    for a small state (dim 4, batch 2) and a wide batch (dim 5, batch 200),
  *    after one untimed run that compiles the graphs;
+ * 3. where a Python with torch and torchdiffeq is found (bench/.venv or
+ *    python3; nothing is installed), the peers benchmark's gradient rows at
+ *    the same sizes with torch on the same GPU (`--device cuda` of
+ *    bench/peers/peers.py; the authors' GQ from `--gq-path`): same θ and z0,
+ *    interleaved repeats, gradient agreement, quadjoint ÷ torch ratios;
  *
  * into reports/bench/gpu.json (`gradientTimings`, methods labelled
- * `<method> (cuda)`; the check's errors in `meta`). Where no CUDA device can
- * start it prints one line saying why and measures nothing. A deadline keeps
- * the run under ten minutes: widths not reached are left out and named.
+ * `<method> (cuda)`, and `peerGradients`; the check's errors in `meta`),
+ * written again after each part, so a run cut short keeps what it measured.
+ * Where no CUDA device can start it prints one line saying why and measures
+ * nothing. A deadline keeps the run under ten minutes: sizes not reached are
+ * left out and named.
  *
- * Not yet here: seconds per epoch for crossing trajectories at width 3000,
- * and torch + torchdiffeq and the authors' GQ on the same GPU.
+ * Not yet here: seconds per epoch for crossing trajectories at width 3000.
  *
  * @module
  */
@@ -25,9 +30,11 @@ import { adjoint, direct, gq, type GradientMethod, seminorm } from "../src/gradi
 import { odeGradient } from "../src/gradients/ode_gradient.ts";
 import type { GradientResult } from "../src/gradients/problem.ts";
 import { GraphBuilder } from "../src/onnx/builder.ts";
-import { type GradientTimingRecord, perGradientCosts } from "../src/results/records.ts";
+import { type GradientTimingRecord, type PeerGradientRecord, perGradientCosts } from "../src/results/records.ts";
 import { type Backend, BackendError, nvidiaDriverVersion, Runtime } from "../src/runtime/session.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
+import { findPeerPython, PeerServer } from "./_peer_server.ts";
+import { GQ_SKIPPED, measureGradients, ratioTable, type Regime } from "./peers_bench.ts";
 import { median, printTable, timeRepeats, writeBenchResults } from "./_report.ts";
 
 const METHODS: { label: string; method: GradientMethod }[] = [
@@ -90,6 +97,9 @@ async function gradientCheck(cuda: Runtime, cpu: Runtime): Promise<Record<string
   return errors;
 }
 
+/** The timed sizes: a small state (dim 4, batch 2) and a wide batch (dim 5, batch 200), t ∈ [0, 1]. */
+const SHAPES = [[4, 2], [5, 200]] as const;
+
 async function timeWidths(
   cuda: Runtime,
   widths: readonly number[],
@@ -97,7 +107,7 @@ async function timeWidths(
 ): Promise<{ records: GradientTimingRecord[]; skipped: string[] }> {
   const records: GradientTimingRecord[] = [];
   const skipped: string[] = [];
-  for (const [dim, batch] of [[4, 2], [5, 200]] as const) {
+  for (const [dim, batch] of SHAPES) {
     for (const width of widths) {
       if (performance.now() - start > DEADLINE_MS) {
         skipped.push(`width ${width} dim ${dim} batch ${batch}`);
@@ -131,6 +141,71 @@ async function timeWidths(
   return { records, skipped };
 }
 
+/** What the torch part measured, or why it measured nothing. */
+interface PeerPart {
+  rows: PeerGradientRecord[];
+  skipped: string[];
+  /** "torch X, torchdiffeq Y on <device>", or why there are no torch rows. */
+  said: string;
+}
+
+/**
+ * The peers benchmark's gradient rows with torch on the GPU (the same device as `cuda`'s, or the CPU when `cuda`
+ * is the CPU standing in), at `widths` for each of {@linkcode SHAPES}; `measured` gets the rows so far after
+ * each width.
+ */
+async function torchOnGpu(
+  cuda: Runtime,
+  widths: readonly number[],
+  start: number,
+  gqPath: string | undefined,
+  measured: (rows: readonly PeerGradientRecord[]) => Promise<void>,
+): Promise<PeerPart> {
+  const found = await findPeerPython(["torch", "torchdiffeq"]);
+  if (found === undefined) {
+    return { rows: [], skipped: [], said: "no Python with torch and torchdiffeq (bench/.venv or python3)" };
+  }
+  const device = cuda.backend === "cuda" ? "cuda" : "cpu";
+  const peer = PeerServer.start(found.python, { threads: 2, flushDenormals: true, gqPath, device });
+  const tmp = await Deno.makeTempDir({ prefix: "quadjoint-gpu-" });
+  try {
+    let hello: Record<string, unknown>;
+    try {
+      hello = await peer.request({ cmd: "hello" });
+    } catch (e) {
+      return { rows: [], skipped: [], said: `torch cannot run on ${device}: ${(e as Error).message}` };
+    }
+    const gqAvailable = hello.gq === true;
+    const said = `${found.versions} on ${hello.device_name || device}; authors' GQ ${
+      gqAvailable ? "loaded" : `skipped (${hello.gq_error})`
+    }`;
+    const rows: PeerGradientRecord[] = [], skipped: string[] = [];
+    for (const [dim, batch] of SHAPES) {
+      const regime: Regime = { name: `dim ${dim}, batch ${batch}`, dim, batch, t1: 1, widths };
+      for (const width of widths) {
+        if (performance.now() - start > DEADLINE_MS) {
+          skipped.push(`torch width ${width} dim ${dim} batch ${batch}`);
+          continue;
+        }
+        const these = await measureGradients(peer, gqAvailable, regime, width, 3, tmp, cuda);
+        rows.push(...these);
+        console.log(
+          `torch, ${regime.name}, width ${width}: ` +
+            these.map((r) => `${r.method} ${r.ratio?.toFixed(2) ?? "—"}`).join(", "),
+        );
+        for (const r of these) {
+          if (r.peerError && r.peerError !== GQ_SKIPPED) console.log(`  ${r.method} peer failed: ${r.peerError}`);
+        }
+        await measured(rows);
+      }
+    }
+    return { rows, skipped, said };
+  } finally {
+    await peer.close();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
 /** Options of the GPU check's {@linkcode run}. */
 export interface GpuBenchOptions {
   /** Time width 1000 only. @default false */
@@ -141,6 +216,10 @@ export interface GpuBenchOptions {
   widths?: readonly number[];
   /** Folder of gpu.json. @default "reports/bench" */
   dir?: string;
+  /** Whether to measure torch on the same device, where a Python with torch is found. @default true */
+  peers?: boolean;
+  /** The folder holding the authors' `torch_gq_adjoint/` (their GQ rows); without it they are skipped. */
+  gqPath?: string;
 }
 
 /** Runs the GPU check; without a CUDA device, one line and nothing else. */
@@ -159,6 +238,22 @@ export async function run(options: GpuBenchOptions = {}): Promise<void> {
   const driver = nvidiaDriverVersion() ?? "unknown";
   console.log(`gpu: ${device}, NVIDIA driver ${driver}`);
   const cpu = new Runtime();
+  let records: GradientTimingRecord[] = [], peerRows: PeerGradientRecord[] = [];
+  const meta: Record<string, string | number | boolean> = { device, nvidiaDriver: driver };
+  // Written after each part: a run stopped from outside keeps the parts it finished.
+  const save = async () => {
+    const path = await writeBenchResults(
+      "gpu",
+      `Gradients on the GPU (${backend})`,
+      { gradientTimings: records, peerGradients: peerRows },
+      {
+        subtitle: `${device}; quickstart's dynamics checked against the CPU to ${GRADIENT_RTOL}`,
+        meta,
+        ...(options.dir !== undefined ? { dir: options.dir } : {}),
+      },
+    );
+    console.log(`wrote ${path}`);
+  };
   try {
     const errors = await gradientCheck(cuda, cpu);
     const worst = Math.max(...Object.values(errors));
@@ -167,7 +262,15 @@ export async function run(options: GpuBenchOptions = {}): Promise<void> {
       console.log(`gradient check ${m}: relative error ${e.toExponential(2)}`);
     }
     console.log(`gradient check: ${pass ? "pass" : "FAIL"} (worst ${worst.toExponential(2)}, bound ${GRADIENT_RTOL})`);
-    const { records, skipped } = await timeWidths(cuda, widths, start);
+    Object.assign(meta, {
+      gradientCheck: pass ? "pass" : "fail",
+      gradientCheckWorst: worst,
+      gradientCheckBound: GRADIENT_RTOL,
+      ...Object.fromEntries(Object.entries(errors).map(([m, e]) => [`gradientError ${m}`, e])),
+    });
+    await save();
+    const timed = await timeWidths(cuda, widths, start);
+    records = timed.records;
     printTable(`One gradient on ${backend} (dopri5, rtol = atol = 1e-3)`, records, [
       "method",
       "width",
@@ -179,22 +282,43 @@ export async function run(options: GpuBenchOptions = {}): Promise<void> {
       "nfeBackwardPerGradient",
       "nodesPerGradient",
     ]);
+    const skipped = [...timed.skipped];
+    if (skipped.length > 0) meta.skipped = skipped.join("; ");
+    await save();
+    if (options.peers !== false) {
+      const torch = await torchOnGpu(cuda, widths, start, options.gqPath, (rows) => {
+        peerRows = [...rows];
+        return save();
+      });
+      console.log(`gpu: torch: ${torch.said}`);
+      meta.torch = torch.said;
+      peerRows = torch.rows;
+      skipped.push(...torch.skipped);
+      if (peerRows.length > 0) {
+        printTable(`quadjoint ÷ torch on ${backend}, seconds per gradient`, ratioTable(peerRows), [
+          "regime",
+          "width",
+          "fwd NFE q/peer",
+          "gq/GQ",
+          "direct/odeint",
+          "adjoint/odeint_adjoint",
+          "seminorm/seminorm",
+        ]);
+        printTable("Per method", peerRows, [
+          "regime",
+          "width",
+          "method",
+          "quadjointSeconds",
+          "peerSeconds",
+          "ratio",
+          "dthetaRelativeError",
+          "dz0RelativeError",
+        ]);
+      }
+      if (skipped.length > 0) meta.skipped = skipped.join("; ");
+      await save();
+    }
     if (skipped.length > 0) console.log(`not reached before the deadline: ${skipped.join("; ")}`);
-    const meta: Record<string, string | number | boolean> = {
-      device,
-      nvidiaDriver: driver,
-      gradientCheck: pass ? "pass" : "fail",
-      gradientCheckWorst: worst,
-      gradientCheckBound: GRADIENT_RTOL,
-      ...Object.fromEntries(Object.entries(errors).map(([m, e]) => [`gradientError ${m}`, e])),
-      ...(skipped.length > 0 ? { skipped: skipped.join("; ") } : {}),
-    };
-    const path = await writeBenchResults("gpu", `Gradients on the GPU (${backend})`, { gradientTimings: records }, {
-      subtitle: `${device}; quickstart's dynamics checked against the CPU to ${GRADIENT_RTOL}`,
-      meta,
-      ...(options.dir !== undefined ? { dir: options.dir } : {}),
-    });
-    console.log(`wrote ${path}`);
   } finally {
     await cpu.dispose();
     await cuda.dispose();

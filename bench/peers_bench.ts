@@ -65,7 +65,7 @@ import type { BenchOptions } from "./main.ts";
 const RTOL = 1e-3, ATOL = 1e-3, THREADS = 2;
 
 /** The peer error of GQ rows when the authors' GQ was not loaded (said once at the start, not per row). */
-const GQ_SKIPPED = "skipped: the authors' GQ is not loaded";
+export const GQ_SKIPPED = "skipped: the authors' GQ is not loaded";
 
 /** The methods, each with its peer. */
 const DIRECT_METHOD = direct();
@@ -84,7 +84,7 @@ const METHODS: readonly { method: GradientMethod; peer: string }[] = [
 ];
 
 /** A state size, batch and time span. */
-interface Regime {
+export interface Regime {
   readonly name: string;
   readonly dim: number;
   readonly batch: number;
@@ -136,13 +136,19 @@ async function peerRequest(
   }
 }
 
-async function measureGradients(
+/**
+ * One gradient per method in quadjoint and in the peer at one width of `regime`, same θ and z0, interleaved
+ * round robin after a warm-up round whose gradients are compared; quadjoint runs on `runtime` (the GPU check
+ * passes its CUDA runtime), else on a CPU runtime of {@linkcode THREADS} threads made and disposed here.
+ */
+export async function measureGradients(
   peer: PeerServer,
   gqAvailable: boolean,
   regime: Regime,
   width: number,
   repeats: number,
   tmp: string,
+  given?: Runtime,
 ): Promise<PeerGradientRecord[]> {
   const { dim, batch, t1 } = regime;
   const { dynamics, init, z0, problem } = benchmarkMlp(width, dim, batch, t1);
@@ -163,7 +169,7 @@ async function measureGradients(
   if (loaded.params !== params) {
     throw new Error(`Peer model has ${loaded.params} parameters, quadjoint's ${params}: the two MLPs differ`);
   }
-  const runtime = new Runtime({ threads: THREADS });
+  const runtime = given ?? new Runtime({ threads: THREADS });
   // No dL/dt_k: the peers' t does not require grad, so torch computes none.
   const options = (method: GradientMethod) => ({ method, rtol: RTOL, atol: ATOL, runtime, timeGradients: false });
   const gradientRequest = (method: string, gradOut?: string) => ({
@@ -243,7 +249,7 @@ async function measureGradients(
       rec.ratio = rec.quadjointSeconds / rec.peerSeconds;
     }
   }
-  await runtime.dispose();
+  if (given === undefined) await runtime.dispose();
   return records;
 }
 
@@ -479,7 +485,7 @@ export function limitRecords(rows: readonly PeerGradientRecord[], limits: Machin
 // --- report --------------------------------------------------------------------------------------
 
 /** One row per regime and width: each method's quadjoint ÷ peer ratio. */
-function ratioTable(rows: readonly PeerGradientRecord[]) {
+export function ratioTable(rows: readonly PeerGradientRecord[]) {
   const keys = [...new Set(rows.map((r) => `${r.regime}|${r.width}`))];
   return keys.map((k) => {
     const cell = rows.filter((r) => `${r.regime}|${r.width}` === k);

@@ -17,7 +17,9 @@ Methods: "direct" (torchdiffeq.odeint, backpropagation through the solver),
 "adjoint" (torchdiffeq.odeint_adjoint), "seminorm" (odeint_adjoint with
 adjoint_options=dict(norm="seminorm")) and "gq" (the paper authors'
 torch_gq_adjoint.odeint_adjoint_gq, importable when --gq-path is given).
-Everything is float32 with dopri5.
+Everything is float32 with dopri5. `--device cuda` puts the model, the states and the time grid on the GPU (the
+GPU check, bench/gpu_bench.ts); each timed region then ends with torch.cuda.synchronize(), so it holds the kernels
+it queued.
 """
 
 import argparse
@@ -42,8 +44,9 @@ METHODS = ("direct", "adjoint", "seminorm", "gq")
 class Peers:
     """The server's state: options, the optional GQ module and the current model."""
 
-    def __init__(self, threads, gq_path, flush_denormals):
+    def __init__(self, threads, gq_path, flush_denormals, device):
         self.threads = threads
+        self.device = torch.device(device)
         self.flush_denormals = flush_denormals
         self.gq = None
         self.gq_error = None
@@ -73,29 +76,39 @@ class Peers:
             "flush_denormals": self.flush_denormals,
             "gq": self.gq is not None,
             "gq_error": self.gq_error,
+            "device": self.device.type,
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor(),
         }
+
+    def _sync(self):
+        """Waits for the kernels queued on the device (nothing to wait for on the CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def model(self, request):
         weights = read_weights(request["weights"])
         self.func = MlpDynamics(int(request["dim"]), [int(w) for w in request["hidden"]], request.get("time", "concat"))
         self.func.load(weights)
-        self.z0 = weights["z0"]
+        self.func.to(self.device)
+        self.z0 = weights["z0"].to(self.device)
         return {"params": sum(p.numel() for p in self.func.parameters())}
 
     def gradient(self, request):
         if self.func is None:
             raise RuntimeError("no model loaded: send a 'model' request first")
         func, method = self.func, request["method"]
-        t = torch.tensor([0.0, float(request["t1"])], dtype=torch.float32)
+        t = torch.tensor([0.0, float(request["t1"])], dtype=torch.float32, device=self.device)
         for p in func.parameters():
             p.grad = None
         z0 = self.z0.clone().requires_grad_(True)
         start_evals = func.evals
+        self._sync()
         start = time.perf_counter()
         states = self._solve(method, func, z0, t, request["rtol"], request["atol"])
         forward_evals = func.evals - start_evals
         loss = (states[-1] ** 2).mean()  # the benchmark's loss: mean of z(T)^2
         loss.backward()
+        self._sync()
         seconds = time.perf_counter() - start
         backward_evals = func.evals - start_evals - forward_evals
         answer = {
@@ -117,15 +130,16 @@ class Peers:
         weights = read_weights(request["weights"])
         func = MlpDynamics(int(request["dim"]), [int(w) for w in request["hidden"]], request.get("time", "concat"))
         func.load(weights)
-        x = torch.tensor(request["x"], dtype=torch.float32)
+        func.to(self.device)
+        x = torch.tensor(request["x"], dtype=torch.float32, device=self.device)
         # z0 = [x, 0 ... 0]: the data followed by the augmented zeros.
-        z0 = torch.cat([x, torch.zeros(x.shape[0], int(request["dim"]) - x.shape[1])], dim=1)
+        z0 = torch.cat([x, torch.zeros(x.shape[0], int(request["dim"]) - x.shape[1], device=self.device)], dim=1)
         betas = tuple(request.get("betas", (0.9, 0.999)))
         self.training = {
             "func": func,
             "z0": z0,
-            "target": torch.tensor(request["target"], dtype=torch.float32),
-            "t": torch.tensor([0.0, float(request["t1"])], dtype=torch.float32),
+            "target": torch.tensor(request["target"], dtype=torch.float32, device=self.device),
+            "t": torch.tensor([0.0, float(request["t1"])], dtype=torch.float32, device=self.device),
             "optimizer": torch.optim.Adam(func.parameters(), lr=request["lr"], betas=betas, eps=request.get("eps", 1e-8)),
             "method": request["method"],
             "rtol": request["rtol"],
@@ -140,6 +154,7 @@ class Peers:
         tr = self.training
         func, target = tr["func"], tr["target"]
         start_evals = func.evals
+        self._sync()
         start = time.perf_counter()
         tr["optimizer"].zero_grad(set_to_none=True)
         states = self._solve(tr["method"], func, tr["z0"], tr["t"], tr["rtol"], tr["atol"])
@@ -148,6 +163,7 @@ class Peers:
         loss = ((states[-1][:, : target.shape[1]] - target) ** 2).mean()
         loss.backward()
         tr["optimizer"].step()
+        self._sync()
         seconds = time.perf_counter() - start
         return {
             "seconds": seconds,
@@ -178,9 +194,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_torch_arguments(parser)
     parser.add_argument("--gq-path", default=None, help="folder holding the authors' torch_gq_adjoint/ package")
+    parser.add_argument("--device", default="cpu", help="torch device of the model and states: cpu or cuda[:N]")
     args = parser.parse_args()
     flushes = apply_torch_arguments(args)
-    peers = Peers(args.threads, args.gq_path, flushes)
+    peers = Peers(args.threads, args.gq_path, flushes, args.device)
     handlers = {
         "hello": peers.hello,
         "model": peers.model,
