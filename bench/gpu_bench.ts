@@ -34,7 +34,7 @@ import { type GradientTimingRecord, type PeerGradientRecord, perGradientCosts } 
 import { type Backend, BackendError, nvidiaDriverVersion, Runtime } from "../src/runtime/session.ts";
 import { benchmarkMlp } from "./_mlp_problem.ts";
 import { findPeerPython, PeerServer } from "./_peer_server.ts";
-import { GQ_SKIPPED, measureGradients, ratioTable, type Regime } from "./peers_bench.ts";
+import { GQ_SKIPPED, measureGradients, printPeerGradients, type Regime } from "./peers_bench.ts";
 import { median, printTable, timeRepeats, writeBenchResults } from "./_report.ts";
 
 const METHODS: { label: string; method: GradientMethod }[] = [
@@ -295,25 +295,7 @@ export async function run(options: GpuBenchOptions = {}): Promise<void> {
       peerRows = torch.rows;
       skipped.push(...torch.skipped);
       if (peerRows.length > 0) {
-        printTable(`quadjoint ÷ torch on ${backend}, seconds per gradient`, ratioTable(peerRows), [
-          "regime",
-          "width",
-          "fwd NFE q/peer",
-          "gq/GQ",
-          "direct/odeint",
-          "adjoint/odeint_adjoint",
-          "seminorm/seminorm",
-        ]);
-        printTable("Per method", peerRows, [
-          "regime",
-          "width",
-          "method",
-          "quadjointSeconds",
-          "peerSeconds",
-          "ratio",
-          "dthetaRelativeError",
-          "dz0RelativeError",
-        ]);
+        printPeerGradients(`quadjoint ÷ torch on ${backend}, seconds per gradient`, peerRows);
       }
       if (skipped.length > 0) meta.skipped = skipped.join("; ");
       await save();

@@ -484,8 +484,37 @@ export function limitRecords(rows: readonly PeerGradientRecord[], limits: Machin
 
 // --- report --------------------------------------------------------------------------------------
 
+/** Prints the ratio table (`title`) and the per-method table of gradient rows: the terminal's view of them. */
+export function printPeerGradients(title: string, rows: readonly PeerGradientRecord[]): void {
+  printTable(title, ratioTable(rows), [
+    "regime",
+    "width",
+    "fwd NFE q/peer",
+    "gq/GQ",
+    "direct/odeint",
+    "adjoint/odeint_adjoint",
+    "seminorm/seminorm",
+    "qj gq/adjoint",
+    "peer gq/adjoint",
+  ]);
+  printTable("Per method", rows, [
+    "regime",
+    "width",
+    "method",
+    "quadjointSeconds",
+    "peerSeconds",
+    "ratio",
+    "quadjointNfeForwardPerGradient",
+    "peerNfeForwardPerGradient",
+    "quadjointNfeBackwardPerGradient",
+    "peerNfeBackwardPerGradient",
+    "dthetaRelativeError",
+    "dz0RelativeError",
+  ]);
+}
+
 /** One row per regime and width: each method's quadjoint ÷ peer ratio. */
-export function ratioTable(rows: readonly PeerGradientRecord[]) {
+function ratioTable(rows: readonly PeerGradientRecord[]) {
   const keys = [...new Set(rows.map((r) => `${r.regime}|${r.width}`))];
   return keys.map((k) => {
     const cell = rows.filter((r) => `${r.regime}|${r.width}` === k);
@@ -778,37 +807,10 @@ export async function run(options: BenchOptions = {}): Promise<void> {
     const limits: MachineLimits = { matmul, ...bandwidth };
     const limitRows = limitRecords(gradients.filter((r) => r.t1 === 1 && r.width === limitWidth), limits);
 
-    printTable(
+    printPeerGradients(
       "quadjoint ÷ peer, seconds per gradient (dopri5, rtol = atol = 1e-3, float32, 2 threads)",
-      ratioTable(
-        gradients,
-      ),
-      [
-        "regime",
-        "width",
-        "fwd NFE q/peer",
-        "gq/GQ",
-        "direct/odeint",
-        "adjoint/odeint_adjoint",
-        "seminorm/seminorm",
-        "qj gq/adjoint",
-        "peer gq/adjoint",
-      ],
+      gradients,
     );
-    printTable("Per method", gradients, [
-      "regime",
-      "width",
-      "method",
-      "quadjointSeconds",
-      "peerSeconds",
-      "ratio",
-      "quadjointNfeForwardPerGradient",
-      "peerNfeForwardPerGradient",
-      "quadjointNfeBackwardPerGradient",
-      "peerNfeBackwardPerGradient",
-      "dthetaRelativeError",
-      "dz0RelativeError",
-    ]);
     printTable("Crossing trajectories training, seconds per epoch", training, [
       "width",
       "method",
